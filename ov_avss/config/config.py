@@ -1,0 +1,125 @@
+"""YAML configs with detectron2 semantics: ``_BASE_`` inheritance, ``KEY VALUE`` overrides, and
+an error for unknown keys that names the key, the file and the closest valid key."""
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+from typing import Any, Iterable, Mapping
+
+import yaml
+from fvcore.common.config import CfgNode as _FvcoreCfgNode
+
+BASE_KEY = "_BASE_"
+
+
+class ConfigKeyError(KeyError):
+    """A config file or override names a key that does not exist."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly.
+        return str(self.args[0])
+
+
+def _flatten_keys(node: Mapping[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for name, value in node.items():
+        full = f"{prefix}{name}"
+        keys.append(full)
+        if isinstance(value, Mapping):
+            keys.extend(_flatten_keys(value, full + "."))
+    return keys
+
+
+class CfgNode(_FvcoreCfgNode):
+    """fvcore ``CfgNode`` whose merges validate keys before applying them."""
+
+    def _unknown_key_error(self, full_key: str, source: str) -> ConfigKeyError:
+        valid = _flatten_keys(self)
+        close = difflib.get_close_matches(full_key, valid, n=1, cutoff=0.0)
+        hint = f"; the closest valid key is '{close[0]}'" if close else ""
+        return ConfigKeyError(f"Unknown config key '{full_key}' in {source}{hint}")
+
+    def _check_keys(self, overrides: Mapping[str, Any], source: str, prefix: str = "") -> None:
+        for name, value in overrides.items():
+            full = f"{prefix}{name}"
+            node: Any = self
+            for part in full.split("."):
+                if not isinstance(node, Mapping) or part not in node:
+                    raise self._unknown_key_error(full, source)
+                node = node[part]
+            if isinstance(value, Mapping):
+                if not isinstance(node, Mapping):
+                    raise ConfigKeyError(
+                        f"Config key '{full}' in {source} is a value, not a section; "
+                        f"got a mapping {dict(value)!r}"
+                    )
+                self._check_keys(value, source, full + ".")
+
+    @classmethod
+    def _load_with_bases(cls, filename: str, check: "CfgNode") -> dict:
+        """Load ``filename`` merged over its ``_BASE_`` chain, validating every file's keys."""
+        filename = os.fspath(filename)
+        if not os.path.isfile(filename):
+            raise FileNotFoundError(f"Config file not found: {filename}")
+        with open(filename, encoding="utf-8") as f:
+            try:
+                loaded = yaml.safe_load(f) or {}
+            except yaml.YAMLError as e:
+                raise ValueError(f"Config file {filename} is not valid YAML: {e}") from e
+        if not isinstance(loaded, dict):
+            raise ValueError(
+                f"Config file {filename} must hold a mapping of keys, got {type(loaded).__name__}"
+            )
+        base_entries = loaded.pop(BASE_KEY, None)
+        check._check_keys(loaded, filename)
+        if base_entries is None:
+            return loaded
+        if isinstance(base_entries, str):
+            base_entries = [base_entries]
+        merged: dict = {}
+        for base in base_entries:
+            base_path = os.path.expanduser(base)
+            if not os.path.isabs(base_path):
+                base_path = os.path.join(os.path.dirname(filename), base_path)
+            _merge_dicts(merged, cls._load_with_bases(base_path, check))
+        _merge_dicts(merged, loaded)
+        return merged
+
+    def merge_from_file(self, cfg_filename: str, allow_unsafe: bool = False) -> None:
+        """Merge a YAML file (and its ``_BASE_`` files) into this config.
+
+        Raises:
+            ConfigKeyError: a file names a key that is not in the defaults.
+        """
+        merged = self._load_with_bases(cfg_filename, self)
+        self.merge_from_other_cfg(type(self)(merged))
+
+    def merge_from_list(self, cfg_list: list) -> None:
+        """Merge ``[KEY, VALUE, KEY, VALUE, ...]`` as given on a command line."""
+        if len(cfg_list) % 2 != 0:
+            raise ValueError(
+                f"Config overrides must come in KEY VALUE pairs; got an odd number: {cfg_list}"
+            )
+        for key in cfg_list[0::2]:
+            self._check_keys({key: None}, "the command-line overrides")
+        super().merge_from_list(cfg_list)
+
+
+def _merge_dicts(target: dict, source: Mapping) -> None:
+    for key, value in source.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge_dicts(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def get_cfg() -> CfgNode:
+    """A fresh copy of the default config (``ov_avss.config.defaults``)."""
+    from .defaults import _C
+
+    return CfgNode(_C.clone())
+
+
+def cfg_keys(cfg: CfgNode) -> Iterable[str]:
+    """Every dotted key of ``cfg``, sections included."""
+    return _flatten_keys(cfg)

@@ -1,0 +1,286 @@
+"""Every config key the framework reads, with its default: the one place defaults live.
+
+Key names follow detectron2 / Mask2Former / the original OV-AVSS release so that their YAML
+files load unchanged. Keys marked "accepted for compatibility" appear in published configs but
+select behaviour this framework does not have (e.g. side-adapter CLIP variants); they are kept
+so those files merge, and reading code ignores them.
+"""
+from fvcore.common.config import CfgNode as CN
+
+_C = CN()
+_C.VERSION = 2
+
+# ---------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------
+_C.MODEL = CN()
+# "auto" picks cuda when a GPU is visible, else cpu; "cpu" / "cuda" / "cuda:N" force a device.
+_C.MODEL.DEVICE = "auto"
+_C.MODEL.META_ARCHITECTURE = "OV_AVSS"
+# Initial weights: a detectron2 .pkl (e.g. the Mask2Former COCO models), a torch .pth, or ''.
+_C.MODEL.WEIGHTS = ""
+# RGB, 0-255 scale.
+_C.MODEL.PIXEL_MEAN = [123.675, 116.280, 103.530]
+_C.MODEL.PIXEL_STD = [58.395, 57.120, 57.375]
+_C.MODEL.MASK_ON = True  # accepted for compatibility
+
+_C.MODEL.BACKBONE = CN()
+_C.MODEL.BACKBONE.NAME = "build_resnet_backbone"
+# Freeze the stem (1) and the first N-1 residual stages; 0 trains everything.
+_C.MODEL.BACKBONE.FREEZE_AT = 0
+
+_C.MODEL.RESNETS = CN()
+_C.MODEL.RESNETS.DEPTH = 50
+_C.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+_C.MODEL.RESNETS.NORM = "FrozenBN"
+_C.MODEL.RESNETS.NUM_GROUPS = 1
+_C.MODEL.RESNETS.WIDTH_PER_GROUP = 64
+_C.MODEL.RESNETS.STEM_OUT_CHANNELS = 64
+_C.MODEL.RESNETS.RES2_OUT_CHANNELS = 256
+_C.MODEL.RESNETS.STRIDE_IN_1X1 = False
+_C.MODEL.RESNETS.RES5_DILATION = 1
+_C.MODEL.RESNETS.STEM_TYPE = "basic"  # accepted for compatibility
+_C.MODEL.RESNETS.RES5_MULTI_GRID = [1, 1, 1]  # accepted for compatibility
+
+_C.MODEL.SWIN = CN()
+_C.MODEL.SWIN.PRETRAIN_IMG_SIZE = 224
+_C.MODEL.SWIN.PATCH_SIZE = 4
+_C.MODEL.SWIN.EMBED_DIM = 96
+_C.MODEL.SWIN.DEPTHS = [2, 2, 6, 2]
+_C.MODEL.SWIN.NUM_HEADS = [3, 6, 12, 24]
+_C.MODEL.SWIN.WINDOW_SIZE = 7
+_C.MODEL.SWIN.MLP_RATIO = 4.0
+_C.MODEL.SWIN.QKV_BIAS = True
+_C.MODEL.SWIN.QK_SCALE = None  # accepted for compatibility
+_C.MODEL.SWIN.DROP_RATE = 0.0
+_C.MODEL.SWIN.ATTN_DROP_RATE = 0.0
+_C.MODEL.SWIN.DROP_PATH_RATE = 0.3
+_C.MODEL.SWIN.APE = False
+_C.MODEL.SWIN.PATCH_NORM = True
+_C.MODEL.SWIN.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+_C.MODEL.SWIN.USE_CHECKPOINT = False
+
+# Audio encoder (VGGish; front-end constants live in ov_avss.data.vggish_params).
+_C.MODEL.AUDIO = CN()
+_C.MODEL.AUDIO.NAME = "VGGish"
+_C.MODEL.AUDIO.WEIGHTS = "pre_models/vggish-10086976.pth"
+# Random initialisation instead of WEIGHTS: only for tests and the synthetic quickstart.
+_C.MODEL.AUDIO.RANDOM_INIT = False
+_C.MODEL.AUDIO.FREEZE = True
+
+# Pixel decoder ("sem_seg head" in Mask2Former's naming).
+_C.MODEL.SEM_SEG_HEAD = CN()
+_C.MODEL.SEM_SEG_HEAD.NAME = "MaskFormerHeadAV"
+_C.MODEL.SEM_SEG_HEAD.IN_FEATURES = ["res2", "res3", "res4", "res5"]
+_C.MODEL.SEM_SEG_HEAD.IGNORE_VALUE = 255
+_C.MODEL.SEM_SEG_HEAD.NUM_CLASSES = 1
+_C.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = 1.0
+_C.MODEL.SEM_SEG_HEAD.CONVS_DIM = 256
+_C.MODEL.SEM_SEG_HEAD.MASK_DIM = 256
+_C.MODEL.SEM_SEG_HEAD.NORM = "GN"
+_C.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME = "MSDeformAttnPixelDecoderAV"
+_C.MODEL.SEM_SEG_HEAD.COMMON_STRIDE = 4
+_C.MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS = 6
+_C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES = ["res3", "res4", "res5"]
+_C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS = 4
+_C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS = 8
+_C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD = 1024
+# Multi-scale deformable attention implementation: "auto" (CUDA kernel when built and the
+# tensors are on a GPU, else PyTorch), "cuda" (error if unavailable) or "pytorch".
+_C.MODEL.SEM_SEG_HEAD.MSDA_IMPL = "auto"
+# Audio-visual bi-directional attention fusion in the pixel decoder.
+_C.MODEL.SEM_SEG_HEAD.AV_FUSION_ENABLED = True
+_C.MODEL.SEM_SEG_HEAD.AV_FUSION_NHEADS = 8
+_C.MODEL.SEM_SEG_HEAD.AV_FUSION_LAYER_SCALE_INIT = 1.0 / 6.0
+
+_C.MODEL.MASK_FORMER = CN()
+_C.MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME = "AudioVideoMaskedTransformerDecoder"
+_C.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE = "multi_scale_pixel_decoder"
+_C.MODEL.MASK_FORMER.DEEP_SUPERVISION = True
+_C.MODEL.MASK_FORMER.NO_OBJECT_WEIGHT = 0.1
+_C.MODEL.MASK_FORMER.CLASS_WEIGHT = 2.0
+_C.MODEL.MASK_FORMER.MASK_WEIGHT = 5.0
+_C.MODEL.MASK_FORMER.DICE_WEIGHT = 5.0
+_C.MODEL.MASK_FORMER.HIDDEN_DIM = 256
+_C.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES = 100
+_C.MODEL.MASK_FORMER.NHEADS = 8
+_C.MODEL.MASK_FORMER.DROPOUT = 0.0
+_C.MODEL.MASK_FORMER.DIM_FEEDFORWARD = 2048
+_C.MODEL.MASK_FORMER.ENC_LAYERS = 0  # accepted for compatibility
+# Number of decoder layers + 1: the extra one is the prediction from the learnable queries.
+_C.MODEL.MASK_FORMER.DEC_LAYERS = 10
+_C.MODEL.MASK_FORMER.PRE_NORM = False
+_C.MODEL.MASK_FORMER.ENFORCE_INPUT_PROJ = False
+_C.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 32
+_C.MODEL.MASK_FORMER.TRAIN_NUM_POINTS = 112 * 112
+_C.MODEL.MASK_FORMER.OVERSAMPLE_RATIO = 3.0
+_C.MODEL.MASK_FORMER.IMPORTANCE_SAMPLE_RATIO = 0.75
+
+_C.MODEL.MASK_FORMER.TEST = CN()
+_C.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = True
+_C.MODEL.MASK_FORMER.TEST.INSTANCE_ON = False
+_C.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = False
+_C.MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD = 0.0
+_C.MODEL.MASK_FORMER.TEST.OVERLAP_THRESHOLD = 0.0
+_C.MODEL.MASK_FORMER.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE = False
+_C.MODEL.MASK_FORMER.TEST.WINDOW_INFERENCE = False
+_C.MODEL.MASK_FORMER.TEST.WINDOW_SIZE = 10
+# Number of (query, category) pairs painted into the semantic map, in score order.
+_C.MODEL.MASK_FORMER.TEST.TOP_K = 10
+# Mask logits above this are foreground.
+_C.MODEL.MASK_FORMER.TEST.MASK_LOGIT_THRESHOLD = 0.0
+
+# Open-vocabulary classification with a frozen CLIP.
+_C.MODEL.CLIP_ADAPTER = CN()
+_C.MODEL.CLIP_ADAPTER.NAME = "ClipAdapter"
+# Prompt templates: "vild", "imagenet", "single" or "predefined" (PREDEFINED_PROMPT_TEMPLATES).
+_C.MODEL.CLIP_ADAPTER.PROMPT_NAME = "vild"
+_C.MODEL.CLIP_ADAPTER.PREDEFINED_PROMPT_TEMPLATES = ["a sculpture of a {}."]
+# Published names ("ViT-B/16", "ViT-L/14@336px") or open_clip names ("ViT-B-16").
+_C.MODEL.CLIP_ADAPTER.CLIP_MODEL_NAME = "ViT-B/16"
+# Local weight file, or an open_clip pretrained tag resolved from the offline hub cache.
+_C.MODEL.CLIP_ADAPTER.CLIP_PRETRAINED = "pre_models/ViT-B-16.pt"
+# Random CLIP weights instead of CLIP_PRETRAINED: only for tests and the synthetic quickstart.
+_C.MODEL.CLIP_ADAPTER.RANDOM_INIT = False
+_C.MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE = True
+_C.MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE_WEIGHT = 0.5
+_C.MODEL.CLIP_ADAPTER.CLIP_NUM_HEADS = 12  # accepted for compatibility
+_C.MODEL.CLIP_ADAPTER.CLIP_EMBED_DIMS = 512  # accepted for compatibility
+_C.MODEL.CLIP_ADAPTER.MERGE_IDS = [3, 6, 9]  # accepted for compatibility
+_C.MODEL.CLIP_ADAPTER.BROKEN_ID = 9  # accepted for compatibility
+_C.MODEL.CLIP_ADAPTER.MASK_PROMPT_DEPTH = 3  # accepted for compatibility
+_C.MODEL.CLIP_ADAPTER.MASK_PROMPT_FWD = True  # accepted for compatibility
+
+# ---------------------------------------------------------------------------------------------
+# Input
+# ---------------------------------------------------------------------------------------------
+_C.INPUT = CN()
+_C.INPUT.FORMAT = "RGB"
+_C.INPUT.DATASET_MAPPER_NAME = "avsbench_clip"
+_C.INPUT.MIN_SIZE_TRAIN = (240, 360, 480)
+_C.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice_by_clip"
+_C.INPUT.MAX_SIZE_TRAIN = 1333
+_C.INPUT.MIN_SIZE_TEST = 360
+_C.INPUT.MAX_SIZE_TEST = 1333
+# "flip_by_clip" (one coin per clip), "flip_by_frame", "none".
+_C.INPUT.RANDOM_FLIP = "flip_by_clip"
+_C.INPUT.AUGMENTATIONS = []
+_C.INPUT.COLOR_AUG_SSD = False
+_C.INPUT.SIZE_DIVISIBILITY = -1
+_C.INPUT.CROP = CN()
+_C.INPUT.CROP.ENABLED = False
+_C.INPUT.CROP.TYPE = "absolute_range"
+_C.INPUT.CROP.SIZE = (600, 720)
+_C.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA = 1.0
+_C.INPUT.IMAGE_SIZE = 1024  # accepted for compatibility
+_C.INPUT.MIN_SCALE = 0.1  # accepted for compatibility
+_C.INPUT.MAX_SCALE = 2.0  # accepted for compatibility
+# Frames per training/testing clip.
+_C.INPUT.SAMPLING_FRAME_NUM = 5
+_C.INPUT.SAMPLING_FRAME_RANGE = 20  # accepted for compatibility
+_C.INPUT.SAMPLING_FRAME_SHUFFLE = False
+_C.INPUT.SAMPLING_FRAME_REVERSE = False
+# How 10-frame (v2) clips are cut: "windows" gives SAMPLING_FRAME_NUM-frame windows,
+# "full" keeps the whole clip.
+_C.INPUT.LONG_CLIP_MODE = "windows"
+_C.INPUT.PSEUDO = CN()  # accepted for compatibility (pseudo-video pretraining)
+_C.INPUT.PSEUDO.AUGMENTATIONS = []
+_C.INPUT.PSEUDO.MIN_SIZE_TRAIN = (360, 480)
+_C.INPUT.PSEUDO.MAX_SIZE_TRAIN = 1333
+_C.INPUT.PSEUDO.MIN_SIZE_TRAIN_SAMPLING = "choice_by_clip"
+_C.INPUT.PSEUDO.CROP = CN()
+_C.INPUT.PSEUDO.CROP.ENABLED = False
+_C.INPUT.PSEUDO.CROP.TYPE = "absolute_range"
+_C.INPUT.PSEUDO.CROP.SIZE = (600, 720)
+
+# ---------------------------------------------------------------------------------------------
+# Datasets and loading
+# ---------------------------------------------------------------------------------------------
+_C.DATASETS = CN()
+# Folder holding AVSBench-semantic/ and AVSBench-object/; '' means $OVAVSS_DATASETS or
+# ./datasets.
+_C.DATASETS.ROOT = ""
+_C.DATASETS.TRAIN = ("avsbench_ov_train_base",)
+_C.DATASETS.TEST = ("avsbench_ov_test",)
+_C.DATASETS.DATASET_RATIO = [1.0]
+
+_C.DATALOADER = CN()
+_C.DATALOADER.NUM_WORKERS = 4
+_C.DATALOADER.FILTER_EMPTY_ANNOTATIONS = True
+_C.DATALOADER.PIN_MEMORY = True
+_C.DATALOADER.ASPECT_RATIO_GROUPING = False  # accepted for compatibility
+_C.DATALOADER.SAMPLER_TRAIN = "TrainingSampler"
+
+# ---------------------------------------------------------------------------------------------
+# Solver
+# ---------------------------------------------------------------------------------------------
+_C.SOLVER = CN()
+_C.SOLVER.OPTIMIZER = "ADAMW"  # or "SGD"
+# "WarmupMultiStepLR", "WarmupCosineLR", "WarmupPolyLR".
+_C.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"
+_C.SOLVER.MAX_ITER = 96228
+_C.SOLVER.BASE_LR = 0.0001
+_C.SOLVER.BASE_LR_END = 0.0
+_C.SOLVER.MOMENTUM = 0.9
+_C.SOLVER.NESTEROV = False
+_C.SOLVER.WEIGHT_DECAY = 0.05
+# Weight decay on normalisation layers and on embeddings (nn.Embedding, query/position tables).
+_C.SOLVER.WEIGHT_DECAY_NORM = 0.0
+_C.SOLVER.WEIGHT_DECAY_EMBED = 0.0
+_C.SOLVER.WEIGHT_DECAY_BIAS = None  # None: same as WEIGHT_DECAY
+_C.SOLVER.BIAS_LR_FACTOR = 1.0
+_C.SOLVER.BACKBONE_MULTIPLIER = 0.1
+_C.SOLVER.GAMMA = 0.1
+_C.SOLVER.STEPS = (72171, 88209)
+_C.SOLVER.WARMUP_FACTOR = 1.0
+_C.SOLVER.WARMUP_ITERS = 10
+_C.SOLVER.WARMUP_METHOD = "linear"
+_C.SOLVER.POLY_LR_POWER = 0.9
+_C.SOLVER.POLY_LR_CONSTANT_ENDING = 0.0
+_C.SOLVER.CHECKPOINT_PERIOD = 5000
+# Clips per iteration summed over all processes.
+_C.SOLVER.IMS_PER_BATCH = 1
+_C.SOLVER.REFERENCE_WORLD_SIZE = 0
+# Accumulate gradients over this many micro-batches before each optimizer step.
+_C.SOLVER.GRAD_ACCUM_STEPS = 1
+_C.SOLVER.CLIP_GRADIENTS = CN()
+_C.SOLVER.CLIP_GRADIENTS.ENABLED = True
+# "full_model" (one norm over all parameters), "value" or "norm" (per parameter).
+_C.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "full_model"
+_C.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 0.01
+_C.SOLVER.CLIP_GRADIENTS.NORM_TYPE = 2.0
+_C.SOLVER.AMP = CN()
+_C.SOLVER.AMP.ENABLED = False
+# "float16" (with a gradient scaler) or "bfloat16".
+_C.SOLVER.AMP.DTYPE = "float16"
+
+# ---------------------------------------------------------------------------------------------
+# Test
+# ---------------------------------------------------------------------------------------------
+_C.TEST = CN()
+# Evaluate every N iterations during training; 0 disables (the final evaluation still runs).
+_C.TEST.EVAL_PERIOD = 0
+_C.TEST.DETECTIONS_PER_IMAGE = 100  # accepted for compatibility
+# Re-score with the audio removed: "none", "zero" (silence) or "shuffle" (audio of another
+# clip).
+_C.TEST.AUDIO_ABLATION = "none"
+# Write palette PNG predictions under OUTPUT_DIR/inference/<dataset>/predictions.
+_C.TEST.EXPORT_PREDICTIONS = False
+_C.TEST.AUG = CN()  # accepted for compatibility
+_C.TEST.AUG.ENABLED = False
+_C.TEST.AUG.MIN_SIZES = (400, 500, 600, 700, 800, 900, 1000, 1100, 1200)
+_C.TEST.AUG.MAX_SIZE = 4000
+_C.TEST.AUG.FLIP = True
+
+# ---------------------------------------------------------------------------------------------
+# Misc
+# ---------------------------------------------------------------------------------------------
+_C.OUTPUT_DIR = "./output"
+# Negative: a random seed, logged. Each rank adds its rank to the seed.
+_C.SEED = -1
+_C.CUDNN_BENCHMARK = False
+# Use only deterministic algorithms (slower; for reproducibility checks).
+_C.DETERMINISTIC = False
+_C.VIS_PERIOD = 0
+# Iterations between log lines / metrics.json records.
+_C.LOG_PERIOD = 20

@@ -1,0 +1,74 @@
+"""Registry of datasets by name, and the metadata each dataset carries."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from fvcore.common.registry import Registry
+
+DATASET_REGISTRY = Registry("DATASET")
+DATASET_REGISTRY.__doc__ = """
+Registry of datasets. Each entry is a ``DatasetSpec``: its metadata and a loader
+``load(root) -> list[record]`` that indexes the files under the datasets root.
+"""
+
+DATASETS_ENV = "OVAVSS_DATASETS"
+
+
+@dataclass(frozen=True)
+class DatasetMetadata:
+    """What the model, mapper and evaluator need to know about a dataset.
+
+    Attributes:
+        name: registered name, e.g. ``avsbench_ov_test``.
+        vocabulary: category names the model classifies into, in label order: label index
+            k >= 1 in this dataset's masks is ``vocabulary[k - 1]``; 0 is background.
+        base_names / novel_names: the zero-shot split (empty for closed-set datasets).
+        evaluator_type: key into ``EVALUATOR_REGISTRY``.
+        is_train: whether the dataset is a training set (drives sampling and augmentation).
+    """
+
+    name: str
+    vocabulary: tuple[str, ...]
+    base_names: tuple[str, ...] = ()
+    novel_names: tuple[str, ...] = ()
+    evaluator_type: str = "avss"
+    is_train: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    metadata: DatasetMetadata
+    load: Callable[[str], list[dict]]
+
+
+def register_dataset(spec: DatasetSpec) -> None:
+    DATASET_REGISTRY._do_register(spec.metadata.name, spec)
+
+
+def _spec(name: str) -> DatasetSpec:
+    # Importing the dataset modules registers the built-in datasets.
+    from . import datasets  # noqa: F401
+
+    if name not in DATASET_REGISTRY:
+        known = ", ".join(sorted(DATASET_REGISTRY._obj_map))
+        raise KeyError(f"Unknown dataset '{name}'; registered datasets: {known}")
+    return DATASET_REGISTRY.get(name)
+
+
+def datasets_root(cfg=None) -> str:
+    """``DATASETS.ROOT`` if set, else ``$OVAVSS_DATASETS``, else ``./datasets``."""
+    if cfg is not None and cfg.DATASETS.ROOT:
+        return cfg.DATASETS.ROOT
+    return os.environ.get(DATASETS_ENV, "datasets")
+
+
+def get_dataset_metadata(name: str) -> DatasetMetadata:
+    return _spec(name).metadata
+
+
+def get_dataset_records(name: str, cfg=None) -> list[dict]:
+    """Index dataset ``name`` under the configured root; returns per-clip records."""
+    return _spec(name).load(datasets_root(cfg))

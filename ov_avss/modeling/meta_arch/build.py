@@ -1,0 +1,38 @@
+"""Registry of meta-architectures (whole models) and the config-driven builder."""
+import logging
+
+import torch
+from fvcore.common.registry import Registry
+
+META_ARCH_REGISTRY = Registry("META_ARCH")
+META_ARCH_REGISTRY.__doc__ = """
+Registry for meta-architectures: the whole model. A registered class is built as ``cls(cfg)``.
+"""
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(device_name: str) -> torch.device:
+    """``MODEL.DEVICE`` -> a ``torch.device``; ``"auto"`` means CUDA when one is visible."""
+    if device_name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device_name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"MODEL.DEVICE is '{device_name}' but no CUDA device is visible; "
+            "set MODEL.DEVICE cpu (or auto)"
+        )
+    return device
+
+
+def build_model(cfg) -> torch.nn.Module:
+    """Build ``cfg.MODEL.META_ARCHITECTURE`` and move it to ``cfg.MODEL.DEVICE``.
+
+    Pretrained weights named in ``MODEL.WEIGHTS`` are *not* loaded here; the checkpointer does
+    that. Sub-module weights that are part of construction (VGGish, CLIP) are loaded by their
+    modules from their own keys.
+    """
+    name = cfg.MODEL.META_ARCHITECTURE
+    model = META_ARCH_REGISTRY.get(name)(cfg)
+    model.to(resolve_device(cfg.MODEL.DEVICE))
+    return model
