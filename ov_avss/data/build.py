@@ -1,0 +1,274 @@
+"""Datasets of clip windows, samplers and the train / test loaders.
+
+Training sampling is a pure function of ``(seed, global position)``: the global stream of sample
+indices is a sequence of seeded permutations, rank r takes positions r, r + W, r + 2W, ... and a
+run resumed at iteration i starts at position ``i * batch_per_rank`` of its stream. Each sample's
+augmentation seed is derived from the same position, so a resumed run sees exactly the batches
+(augmentation included) that the uninterrupted run would, whatever the number of workers.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..utils import comm
+from .audio import clip_log_mel, silence_log_mel
+from .catalog import get_dataset_metadata, get_dataset_records
+from .clip_mapper import ClipMapper
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "clip_windows",
+    "ClipDataset",
+    "TrainingSampler",
+    "InferenceSampler",
+    "AudioAblation",
+    "build_train_loader",
+    "build_test_loader",
+    "trivial_batch_collator",
+]
+
+_LONG_CLIP_MODES = ("windows", "full")
+_AUDIO_ABLATIONS = ("none", "zero", "shuffle")
+
+
+def clip_windows(num_frames: int, window: int, mode: str) -> list[list[int]]:
+    """Frame indices of the samples cut from a clip of ``num_frames`` frames.
+
+    ``"windows"``: consecutive non-overlapping windows of ``window`` frames (the last one may be
+    shorter when ``num_frames`` is not a multiple); ``"full"``: the whole clip as one sample.
+    """
+    if mode not in _LONG_CLIP_MODES:
+        raise ValueError(f"Config INPUT.LONG_CLIP_MODE = '{mode}' is not one of {_LONG_CLIP_MODES}")
+    if window < 1:
+        raise ValueError(f"Config INPUT.SAMPLING_FRAME_NUM must be >= 1, got {window}")
+    if mode == "full" or num_frames <= window:
+        return [list(range(num_frames))]
+    return [list(range(start, min(start + window, num_frames))) for start in range(0, num_frames, window)]
+
+
+class AudioAblation:
+    """Replaces the audio of test clips: ``"zero"`` = log-mel of silence, ``"shuffle"`` = the
+    audio of another clip under a fixed derangement of the dataset's clips (by uid)."""
+
+    def __init__(self, mode: str, records: Sequence[dict]):
+        if mode not in _AUDIO_ABLATIONS:
+            raise ValueError(f"Config TEST.AUDIO_ABLATION = '{mode}' is not one of {_AUDIO_ABLATIONS}")
+        self.mode = mode
+        self._donor: list[int] = []
+        if mode == "shuffle":
+            if len(records) < 2:
+                raise ValueError("TEST.AUDIO_ABLATION 'shuffle' needs at least two clips in the dataset")
+            # Sattolo's algorithm draws a single cycle, hence a derangement; the fixed seed makes
+            # every run (and every rank) use the same one.
+            donor = list(range(len(records)))
+            rng = np.random.default_rng(0)
+            for i in range(len(donor) - 1, 0, -1):
+                j = int(rng.integers(0, i))
+                donor[i], donor[j] = donor[j], donor[i]
+            self._donor = donor
+
+    def audio(self, records: Sequence[dict], record_index: int, frame_indices: Sequence[int]) -> torch.Tensor | None:
+        """``[T, 1, 96, 64]`` replacement audio, or ``None`` when the clip keeps its own."""
+        if self.mode == "none":
+            return None
+        if self.mode == "zero":
+            return silence_log_mel(len(frame_indices))
+        donor = records[self._donor[record_index]]
+        donor_audio = clip_log_mel(donor["audio_path"], int(donor["num_frames"]))
+        # A shorter donor clip is repeated to cover the frames.
+        return donor_audio[torch.as_tensor(frame_indices) % donor_audio.shape[0]]
+
+
+class ClipDataset(Dataset):
+    """Map-style dataset of clip windows: one sample per (record, window).
+
+    Items are indexed by ``int`` (testing) or ``(int, seed)`` (training: the seed drives the
+    augmentation of that sample).
+    """
+
+    def __init__(
+        self,
+        records: Sequence[dict],
+        mapper: ClipMapper,
+        frames_per_sample: int,
+        long_clip_mode: str,
+        audio_ablation: AudioAblation | None = None,
+    ):
+        self.records = list(records)
+        self.mapper = mapper
+        self.audio_ablation = audio_ablation
+        self.samples: list[tuple[int, list[int]]] = [
+            (record_index, window)
+            for record_index, record in enumerate(self.records)
+            for window in clip_windows(int(record["num_frames"]), frames_per_sample, long_clip_mode)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> dict:
+        index, seed = item if isinstance(item, tuple) else (item, None)
+        record_index, frame_indices = self.samples[index]
+        record = self.records[record_index]
+        rng = np.random.default_rng(seed) if seed is not None else None
+        audio = None
+        if self.audio_ablation is not None:
+            audio = self.audio_ablation.audio(self.records, record_index, frame_indices)
+        return self.mapper(record, frame_indices, rng, audio=audio)
+
+
+class TrainingSampler(Sampler):
+    """Infinite, seeded, rank-sharded stream of ``(sample_index, augmentation_seed)`` batches.
+
+    Args:
+        size: number of samples in the dataset.
+        batch_size: samples per batch on this rank.
+        seed: shared by all ranks.
+        start_iter: first batch to produce (resumption).
+        rank / world_size: shard of this process.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int, start_iter: int = 0, rank: int = 0, world_size: int = 1):
+        if size <= 0:
+            raise ValueError("TrainingSampler needs a non-empty dataset")
+        if batch_size <= 0:
+            raise ValueError(f"batch size per rank must be positive, got {batch_size}")
+        self.size, self.batch_size, self.seed = size, batch_size, int(seed)
+        self.start_iter, self.rank, self.world_size = int(start_iter), int(rank), int(world_size)
+        self._epoch_cache: dict[int, np.ndarray] = {}
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if epoch not in self._epoch_cache:
+            self._epoch_cache = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.size)}
+        return self._epoch_cache[epoch]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for iteration in itertools.count(self.start_iter):
+            batch = []
+            for slot in range(self.batch_size):
+                position = (iteration * self.batch_size + slot) * self.world_size + self.rank
+                epoch, offset = divmod(position, self.size)
+                sample_seed = int(np.random.SeedSequence([self.seed, position]).generate_state(1)[0])
+                batch.append((int(self._permutation(epoch)[offset]), sample_seed))
+            yield batch
+
+
+class InferenceSampler(Sampler):
+    """Indices ``0..size-1`` split into contiguous, deterministic per-rank shards."""
+
+    def __init__(self, size: int, rank: int = 0, world_size: int = 1):
+        shard = (size + world_size - 1) // world_size
+        self.indices = range(min(rank * shard, size), min((rank + 1) * shard, size))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def trivial_batch_collator(batch: list[dict]) -> list[dict]:
+    """Keep the clips of a batch as a list (clips differ in size and number of targets)."""
+    return batch
+
+
+def _shared_seed(cfg) -> int:
+    if cfg.SEED >= 0:
+        return int(cfg.SEED)
+    seed = int(np.random.SeedSequence().generate_state(1)[0]) if comm.is_main_process() else 0
+    seed = comm.all_gather(seed)[0]
+    logger.info("SEED < 0: the training sampler uses the random seed %d (a resumed run needs SEED set)", seed)
+    return seed
+
+
+def _records(cfg, dataset_names: Sequence[str], is_train: bool) -> list[dict]:
+    records = []
+    for name in dataset_names:
+        dataset_records = get_dataset_records(name, cfg)
+        if is_train and cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS:
+            kept = [r for r in dataset_records if r["category_names"]]
+            if len(kept) < len(dataset_records):
+                logger.info("Dataset %s: dropped %d clips without sounding categories", name, len(dataset_records) - len(kept))
+            dataset_records = kept
+        records.append(dataset_records)
+    return records
+
+
+def build_train_loader(cfg, start_iter: int = 0) -> Iterator[list[dict]]:
+    """Infinite iterator of ``list[clip dict]`` with ``SOLVER.IMS_PER_BATCH // world_size`` clips.
+
+    Uses every dataset of ``DATASETS.TRAIN`` (concatenated), ``DATALOADER.NUM_WORKERS`` workers
+    and pinned memory when ``DATALOADER.PIN_MEMORY`` and CUDA is available.
+    """
+    world_size, rank = comm.get_world_size(), comm.get_rank()
+    if cfg.SOLVER.IMS_PER_BATCH % world_size != 0:
+        raise ValueError(
+            f"SOLVER.IMS_PER_BATCH ({cfg.SOLVER.IMS_PER_BATCH}) must be divisible by the number of "
+            f"processes ({world_size})"
+        )
+    names = list(cfg.DATASETS.TRAIN)
+    if not names:
+        raise ValueError("Config DATASETS.TRAIN is empty")
+    datasets = [
+        ClipDataset(records, ClipMapper(cfg, name, is_train=True), cfg.INPUT.SAMPLING_FRAME_NUM, cfg.INPUT.LONG_CLIP_MODE)
+        for name, records in zip(names, _records(cfg, names, is_train=True))
+    ]
+    dataset = datasets[0] if len(datasets) == 1 else _ConcatClipDataset(datasets)
+    sampler = TrainingSampler(
+        len(dataset), cfg.SOLVER.IMS_PER_BATCH // world_size, _shared_seed(cfg), start_iter, rank, world_size
+    )
+    loader = DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=int(cfg.DATALOADER.NUM_WORKERS),
+        collate_fn=trivial_batch_collator,
+        pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and torch.cuda.is_available(),
+        persistent_workers=False,
+    )
+    return iter(loader)
+
+
+class _ConcatClipDataset(Dataset):
+    """Concatenation of clip datasets that forwards ``(index, seed)`` items."""
+
+    def __init__(self, datasets: Sequence[ClipDataset]):
+        self.datasets = list(datasets)
+        self.offsets = np.cumsum([0] + [len(d) for d in self.datasets])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, item: int | tuple[int, int]) -> dict:
+        index, seed = item if isinstance(item, tuple) else (item, None)
+        which = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        local = index - int(self.offsets[which])
+        return self.datasets[which][(local, seed) if seed is not None else local]
+
+
+def build_test_loader(cfg, dataset_name: str) -> DataLoader:
+    """One clip per batch, rank-sharded, deterministic order; applies ``TEST.AUDIO_ABLATION``."""
+    get_dataset_metadata(dataset_name)
+    (records,) = _records(cfg, [dataset_name], is_train=False)
+    dataset = ClipDataset(
+        records,
+        ClipMapper(cfg, dataset_name, is_train=False),
+        cfg.INPUT.SAMPLING_FRAME_NUM,
+        cfg.INPUT.LONG_CLIP_MODE,
+        audio_ablation=AudioAblation(cfg.TEST.AUDIO_ABLATION, records),
+    )
+    sampler = InferenceSampler(len(dataset), comm.get_rank(), comm.get_world_size())
+    return DataLoader(
+        dataset,
+        batch_size=1,
+        sampler=sampler,
+        num_workers=int(cfg.DATALOADER.NUM_WORKERS),
+        collate_fn=trivial_batch_collator,
+        pin_memory=bool(cfg.DATALOADER.PIN_MEMORY) and torch.cuda.is_available(),
+    )

@@ -1,0 +1,177 @@
+"""AVSBench-semantic readers: the AVSBench-OV zero-shot splits and the closed-set splits.
+
+Layout (see ``datasets/README.md``)::
+
+    AVSBench-semantic/metadata.csv            vid, uid, s_min, s_sec, a_obj, split, label
+    AVSBench-semantic/label2idx.json          71 entries, background first
+    AVSBench-semantic/<label>/<uid>/frames/<t>.jpg
+    AVSBench-semantic/<label>/<uid>/labels_rgb/<t>.png
+    AVSBench-semantic/<label>/<uid>/audio.wav
+"""
+from __future__ import annotations
+
+import json
+import os
+from functools import partial
+from typing import Sequence
+
+from ..catalog import DatasetMetadata, DatasetSpec, register_dataset
+from ..categories import BACKGROUND, BASE_CATEGORIES, CATEGORIES, CATEGORY_TO_INDEX, NOVEL_CATEGORIES
+from .common import check_entries_exist, read_csv_rows
+
+SEMANTIC_DIR = "AVSBench-semantic"
+METADATA_FILE = "metadata.csv"
+LABEL_FILE = "label2idx.json"
+REQUIRED_COLUMNS = ("uid", "a_obj", "split", "label")
+# Clip length in seconds (= frames at 1 fps) of each subset.
+SUBSET_NUM_FRAMES = {"v1s": 5, "v1m": 5, "v2": 10}
+SPLITS = ("train", "val", "test")
+CATEGORY_SEPARATOR = "_"
+
+
+def semantic_root(datasets_root: str) -> str:
+    return os.path.join(datasets_root, SEMANTIC_DIR)
+
+
+def check_label2idx(path: str) -> None:
+    """Check that ``label2idx.json`` maps background to 0 and category k to ``CATEGORIES[k-1]``.
+
+    The palette colours of the masks mean the indices of this file, so a file that disagrees with
+    the category list would silently relabel every mask.
+
+    Raises:
+        FileNotFoundError / ValueError: naming the file and the first disagreeing entries.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Label file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            label_to_index = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"Label file {path} is not valid JSON: {e}") from e
+    expected = {BACKGROUND: 0, **CATEGORY_TO_INDEX}
+    if not isinstance(label_to_index, dict):
+        raise ValueError(f"Label file {path} must hold a JSON object name -> index")
+    absent = sorted(set(expected) - set(label_to_index))
+    unknown = sorted(set(label_to_index) - set(expected))
+    different = sorted(
+        f"{name}: {label_to_index[name]} (expected {index})"
+        for name, index in expected.items()
+        if name in label_to_index and label_to_index[name] != index
+    )
+    if absent or unknown or different:
+        raise ValueError(
+            f"Label file {path} disagrees with the 70 AVSBench categories (background = 0, then "
+            f"alphabetical): absent {absent[:5]}, unknown {unknown[:5]}, other index {different[:5]}"
+        )
+
+
+def parse_sounding_categories(value: str, metadata_path: str, uid: str) -> list[str]:
+    """Split an ``a_obj`` field into category names, checking each one is known."""
+    names = [name for name in value.split(CATEGORY_SEPARATOR) if name]
+    unknown = [name for name in names if name not in CATEGORY_TO_INDEX]
+    if unknown:
+        raise ValueError(
+            f"{metadata_path}: clip '{uid}' lists sounding categories {unknown} that are not in "
+            f"{LABEL_FILE} (a_obj = '{value}')"
+        )
+    return names
+
+
+def load_avsbench_semantic(
+    datasets_root: str, split: str, dataset_name: str, allowed_categories: Sequence[str] | None = None
+) -> list[dict]:
+    """Index one split of AVSBench-semantic into per-clip records (docs/architecture.md).
+
+    Args:
+        datasets_root: folder holding ``AVSBench-semantic/``.
+        split: ``train``, ``val`` or ``test``.
+        dataset_name: the registered name, stored in each record.
+        allowed_categories: keep only clips whose sounding categories all lie in this set
+            (AVSBench-OV training keeps base-only clips); ``None`` keeps every clip.
+
+    The csv is read once and paths are built from the known layout; clip folders are checked with
+    one ``listdir`` per subset folder, individual files when they are read.
+    """
+    root = semantic_root(datasets_root)
+    metadata_path = os.path.join(root, METADATA_FILE)
+    check_label2idx(os.path.join(root, LABEL_FILE))
+    _, rows = read_csv_rows(metadata_path, REQUIRED_COLUMNS)
+    allowed = None if allowed_categories is None else set(allowed_categories)
+
+    records = []
+    for row_number, row in enumerate(rows, start=2):
+        if row["split"] not in SPLITS:
+            raise ValueError(
+                f"{metadata_path} line {row_number}: split '{row['split']}' is not one of {SPLITS}"
+            )
+        if row["split"] != split:
+            continue
+        uid, subset = row["uid"], row["label"]
+        if subset not in SUBSET_NUM_FRAMES:
+            raise ValueError(
+                f"{metadata_path} line {row_number}: label (subset) '{subset}' of clip '{uid}' is "
+                f"not one of {sorted(SUBSET_NUM_FRAMES)}"
+            )
+        if not uid:
+            raise ValueError(f"{metadata_path} line {row_number}: empty uid")
+        category_names = parse_sounding_categories(row["a_obj"], metadata_path, uid)
+        if allowed is not None and not set(category_names) <= allowed:
+            continue
+        num_frames = SUBSET_NUM_FRAMES[subset]
+        clip_dir = os.path.join(root, subset, uid)
+        # v1s training clips carry a mask for their first frame only.
+        annotated = 1 if (subset == "v1s" and split == "train") else num_frames
+        records.append(
+            {
+                "uid": uid,
+                "subset": subset,
+                "split": split,
+                "frame_paths": [os.path.join(clip_dir, "frames", f"{t}.jpg") for t in range(num_frames)],
+                "mask_paths": [
+                    os.path.join(clip_dir, "labels_rgb", f"{t}.png") if t < annotated else None
+                    for t in range(num_frames)
+                ],
+                "audio_path": os.path.join(clip_dir, "audio.wav"),
+                "num_frames": num_frames,
+                "category_names": category_names,
+                "dataset_name": dataset_name,
+            }
+        )
+    if not records:
+        which = "" if allowed is None else " whose sounding categories are all allowed"
+        raise ValueError(f"{metadata_path}: no clips of split '{split}'{which} for dataset '{dataset_name}'")
+    check_entries_exist(
+        (os.path.join(root, r["subset"], r["uid"]) for r in records), f"clip folders of {dataset_name}"
+    )
+    return records
+
+
+def _register_all() -> None:
+    ov_split = {"base_names": BASE_CATEGORIES, "novel_names": NOVEL_CATEGORIES}
+    specs = [
+        # AVSBench-OV: train on base-only clips with the base vocabulary; test on all 70 names.
+        DatasetMetadata(
+            name="avsbench_ov_train_base", vocabulary=BASE_CATEGORIES, is_train=True,
+            extra={"split": "train"}, **ov_split,
+        ),
+        DatasetMetadata(name="avsbench_ov_test", vocabulary=CATEGORIES, extra={"split": "test"}, **ov_split),
+        DatasetMetadata(name="avsbench_ov_val_all", vocabulary=CATEGORIES, extra={"split": "val"}, **ov_split),
+    ]
+    specs += [
+        DatasetMetadata(
+            name=f"avsbench_semantic_{split}", vocabulary=CATEGORIES, is_train=split == "train",
+            extra={"split": split},
+        )
+        for split in SPLITS
+    ]
+    for metadata in specs:
+        allowed = BASE_CATEGORIES if metadata.name == "avsbench_ov_train_base" else None
+        load = partial(
+            load_avsbench_semantic, split=metadata.extra["split"], dataset_name=metadata.name,
+            allowed_categories=allowed,
+        )
+        register_dataset(DatasetSpec(metadata=metadata, load=load))
+
+
+_register_all()

@@ -1,0 +1,70 @@
+"""Reading frames and ground-truth masks from disk, with errors that name the file."""
+from __future__ import annotations
+
+import logging
+import os
+
+import cv2
+import numpy as np
+
+from .palette import rgb_to_label
+
+logger = logging.getLogger(__name__)
+
+# Real AVSBench masks carry a few anti-aliased or stray colours; they count as background. The
+# first few files are logged by name, later ones only as a running count.
+_MAX_NAMED_WARNINGS = 20
+_unknown_colour_files = 0
+
+
+def read_frame(path: str) -> np.ndarray:
+    """An RGB frame ``[H, W, 3]`` uint8.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is not a decodable image.
+    """
+    image = _imread(path, cv2.IMREAD_COLOR)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_palette_mask(path: str, num_labels: int) -> np.ndarray:
+    """Decode an RGB palette mask into label indices ``[H, W]`` int64 (0 = background).
+
+    Colours outside the first ``num_labels`` palette entries are background; they are counted and
+    reported as warnings naming the file.
+    """
+    image = _imread(path, cv2.IMREAD_COLOR)
+    labels, num_unknown = rgb_to_label(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), num_labels)
+    if num_unknown:
+        _warn_unknown_colours(path, num_unknown)
+    return labels
+
+
+def read_binary_mask(path: str) -> np.ndarray:
+    """A 0/255 (or 0/1) mask as ``[H, W]`` int64 with values 0/1 (threshold at half range)."""
+    image = _imread(path, cv2.IMREAD_GRAYSCALE)
+    threshold = 0 if image.max(initial=0) <= 1 else 127
+    return (image > threshold).astype(np.int64)
+
+
+def _imread(path: str, flags: int) -> np.ndarray:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Image file not found: {path}")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, flags) if data.size else None
+    if image is None:
+        raise ValueError(f"Cannot decode image file {path} (corrupt or not an image)")
+    return image
+
+
+def _warn_unknown_colours(path: str, num_pixels: int) -> None:
+    global _unknown_colour_files
+    _unknown_colour_files += 1
+    if _unknown_colour_files <= _MAX_NAMED_WARNINGS:
+        logger.warning(
+            "Mask %s has %d pixels whose colour is not in the palette; they are background.",
+            path, num_pixels,
+        )
+    elif _unknown_colour_files % 1000 == 0:
+        logger.warning("%d mask files so far had colours outside the palette.", _unknown_colour_files)
