@@ -1,0 +1,191 @@
+"""The one map from external parameter names (detectron2 / Mask2Former COCO pickles, the
+original OV-AVSS release) onto this framework's module names.
+
+Each rule is ``(regex, replacement)`` applied with ``re.fullmatch`` to a key that is not already
+one of the model's own names; the first rule that matches wins.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Mapping
+
+# Where the meta-architecture holds each part (Mask2Former's attribute paths).
+BACKBONE_PATH = "backbone"
+PIXEL_DECODER_PATH = "sem_seg_head.pixel_decoder"
+
+_NORM_STATS = r"(weight|bias|running_mean|running_var)"
+_AFFINE = r"(weight|bias)"
+
+# detectron2 ResNet (stem.conv1.norm, resN.M.convK.norm, resN.M.shortcut[.norm]) -> torchvision
+# ResNet blocks (stem.bn1, resN.M.bnK, resN.M.downsample.{0,1}). Conv weights keep their names.
+RESNET_RULES: list[tuple[str, str]] = [
+    (rf"backbone\.stem\.conv1\.norm\.{_NORM_STATS}", rf"{BACKBONE_PATH}.stem.bn1.\1"),
+    (rf"backbone\.stem\.conv1\.weight", rf"{BACKBONE_PATH}.stem.conv1.weight"),
+    (rf"backbone\.(res[2-5]\.\d+)\.conv(\d)\.weight", rf"{BACKBONE_PATH}.\1.conv\2.weight"),
+    (rf"backbone\.(res[2-5]\.\d+)\.conv(\d)\.norm\.{_NORM_STATS}", rf"{BACKBONE_PATH}.\1.bn\2.\3"),
+    (r"backbone\.(res[2-5]\.\d+)\.shortcut\.weight", rf"{BACKBONE_PATH}.\1.downsample.0.weight"),
+    (rf"backbone\.(res[2-5]\.\d+)\.shortcut\.norm\.{_NORM_STATS}", rf"{BACKBONE_PATH}.\1.downsample.1.\2"),
+]
+
+# Mask2Former D2SwinTransformer (layers.N.blocks.M, layers.N.downsample, norm{i}) -> SwinBackbone
+# (stages.N.M with torchvision's blocks, downsamples.N, output_norms.res{i+2}).
+SWIN_RULES: list[tuple[str, str]] = [
+    (rf"backbone\.patch_embed\.(proj|norm)\.{_AFFINE}", rf"{BACKBONE_PATH}.patch_embed.\1.\2"),
+    (r"backbone\.absolute_pos_embed", rf"{BACKBONE_PATH}.absolute_pos_embed"),
+    (
+        rf"backbone\.layers\.(\d+)\.blocks\.(\d+)\.(norm1|norm2|attn\.qkv|attn\.proj)\.{_AFFINE}",
+        rf"{BACKBONE_PATH}.stages.\1.\2.\3.\4",
+    ),
+    (
+        r"backbone\.layers\.(\d+)\.blocks\.(\d+)\.attn\.(relative_position_bias_table|relative_position_index)",
+        rf"{BACKBONE_PATH}.stages.\1.\2.attn.\3",
+    ),
+    # torchvision's MLP is Sequential(Linear, GELU, Dropout, Linear, Dropout).
+    (rf"backbone\.layers\.(\d+)\.blocks\.(\d+)\.mlp\.fc1\.{_AFFINE}", rf"{BACKBONE_PATH}.stages.\1.\2.mlp.0.\3"),
+    (rf"backbone\.layers\.(\d+)\.blocks\.(\d+)\.mlp\.fc2\.{_AFFINE}", rf"{BACKBONE_PATH}.stages.\1.\2.mlp.3.\3"),
+    (
+        rf"backbone\.layers\.(\d+)\.downsample\.(reduction|norm)\.{_AFFINE}",
+        rf"{BACKBONE_PATH}.downsamples.\1.\2.\3",
+    ),
+] + [
+    (rf"backbone\.norm{index}\.{_AFFINE}", rf"{BACKBONE_PATH}.output_norms.res{index + 2}.\1")
+    for index in range(4)
+]
+
+_PD = r"sem_seg_head\.pixel_decoder"
+# Original OV-AVSS fusion block (GLIP names) -> AudioVisualBiAttention.
+_AV_FUSION_NAMES = {
+    "layer_norm_v": "visual_norm",
+    "layer_norm_l": "audio_norm",
+    "attn.v_proj": "visual_query_proj",
+    "attn.l_proj": "audio_key_proj",
+    "attn.values_v_proj": "visual_value_proj",
+    "attn.values_l_proj": "audio_value_proj",
+    "attn.out_v_proj": "visual_out_proj",
+    "attn.out_l_proj": "audio_out_proj",
+}
+
+# Mask2Former MSDeformAttnPixelDecoder (+ the OV-AVSS vl_layer) -> MSDeformAttnPixelDecoderAV.
+# Mask2Former's adapter_{i}/layer_{i} (detectron2 Conv2d with .norm) serve in_features[i-1].
+PIXEL_DECODER_RULES: list[tuple[str, str]] = [
+    (rf"{_PD}\.input_proj\.(\d+)\.([01])\.{_AFFINE}", rf"{PIXEL_DECODER_PATH}.input_proj.\1.\2.\3"),
+    (rf"{_PD}\.transformer\.level_embed", rf"{PIXEL_DECODER_PATH}.level_embed"),
+    (
+        rf"{_PD}\.transformer\.encoder\.layers\.(\d+)\."
+        rf"(self_attn\.(?:sampling_offsets|attention_weights|value_proj|output_proj)|norm1|linear1|linear2|norm2)"
+        rf"\.{_AFFINE}",
+        rf"{PIXEL_DECODER_PATH}.encoder_layers.\1.\2.\3",
+    ),
+    (rf"{_PD}\.mask_features\.{_AFFINE}", rf"{PIXEL_DECODER_PATH}.mask_features.\1"),
+    (
+        rf"{_PD}\.transformer\.encoder\.vl_layer\.b_attn\.gamma_v",
+        rf"{PIXEL_DECODER_PATH}.av_fusion.visual_gamma",
+    ),
+    (
+        rf"{_PD}\.transformer\.encoder\.vl_layer\.b_attn\.gamma_l",
+        rf"{PIXEL_DECODER_PATH}.av_fusion.audio_gamma",
+    ),
+] + [
+    (
+        rf"{_PD}\.transformer\.encoder\.vl_layer\.b_attn\.{re.escape(theirs)}\.{_AFFINE}",
+        rf"{PIXEL_DECODER_PATH}.av_fusion.{ours}.\1",
+    )
+    for theirs, ours in _AV_FUSION_NAMES.items()
+] + [
+    rule
+    for level in range(1, 4)
+    for rule in (
+        (rf"{_PD}\.adapter_{level}\.{_AFFINE}", rf"{PIXEL_DECODER_PATH}.lateral_convs.{level - 1}.0.\1"),
+        (rf"{_PD}\.adapter_{level}\.norm\.{_AFFINE}", rf"{PIXEL_DECODER_PATH}.lateral_convs.{level - 1}.1.\1"),
+        (rf"{_PD}\.layer_{level}\.{_AFFINE}", rf"{PIXEL_DECODER_PATH}.output_convs.{level - 1}.0.\1"),
+        (rf"{_PD}\.layer_{level}\.norm\.{_AFFINE}", rf"{PIXEL_DECODER_PATH}.output_convs.{level - 1}.1.\1"),
+    )
+]
+
+# ---------------------------------------------------------------------------------------------
+# Original OV-AVSS release: transformer decoder, VGGish, frozen CLIP.
+# ---------------------------------------------------------------------------------------------
+TRANSFORMER_DECODER_PATH = "transformer_decoder"
+AUDIO_ENCODER_PATH = "audio_encoder"
+CLIP_MODEL_PATH = "classifier.region_classifier.clip_model"
+
+_PRED = r"sem_seg_head\.predictor"
+# AudioVideoMultiScaleMaskedTransformerDecoder -> AudioVideoMaskedTransformerDecoder. The layer
+# stacks, query tables and heads keep Mask2Former's names; the audio blocks get readable ones.
+TRANSFORMER_DECODER_RULES: list[tuple[str, str]] = [
+    (
+        rf"{_PRED}\.(transformer_(?:self_attention|cross_attention|audio_cross_attention|ffn)_layers\.\d+\."
+        r"(?:self_attn|multihead_attn)\.(?:in_proj_weight|in_proj_bias|out_proj\.weight|out_proj\.bias))",
+        rf"{TRANSFORMER_DECODER_PATH}.\1",
+    ),
+    (
+        rf"{_PRED}\.(transformer_(?:self_attention|cross_attention|audio_cross_attention|ffn)_layers\.\d+\."
+        rf"(?:norm|linear1|linear2)\.{_AFFINE})",
+        rf"{TRANSFORMER_DECODER_PATH}.\1",
+    ),
+    (rf"{_PRED}\.(query_feat|query_embed|level_embed)\.weight", rf"{TRANSFORMER_DECODER_PATH}.\1.weight"),
+    # Learned position of each frame's audio token (the release has 5 rows: 5-frame windows).
+    (rf"{_PRED}\.audio_query_embed\.weight", rf"{TRANSFORMER_DECODER_PATH}.audio_pos_embed.weight"),
+    # v2a: the queries attend once to the audio tokens; a2a: the audio tokens self-attend.
+    (rf"{_PRED}\.v2a\.(multihead_attn\.(?:in_proj_weight|in_proj_bias|out_proj\.weight|out_proj\.bias)|norm\.(?:weight|bias))",
+     rf"{TRANSFORMER_DECODER_PATH}.audio_query_attention.\1"),
+    (rf"{_PRED}\.a2a\.(self_attn\.(?:in_proj_weight|in_proj_bias|out_proj\.weight|out_proj\.bias)|norm\.(?:weight|bias))",
+     rf"{TRANSFORMER_DECODER_PATH}.audio_self_attention.\1"),
+    (rf"{_PRED}\.(decoder_norm|class_embed)\.{_AFFINE}", rf"{TRANSFORMER_DECODER_PATH}.\1.\2"),
+    (rf"{_PRED}\.mask_embed\.layers\.(\d+)\.{_AFFINE}", rf"{TRANSFORMER_DECODER_PATH}.mask_embed.layers.\1.\2"),
+]
+
+# The release wraps VGGish as audio_encoder.audio_backbone (features.N / embeddings.N, the layout
+# of vggish-10086976.pth); ours is audio_encoder itself.
+AUDIO_ENCODER_RULES: list[tuple[str, str]] = [
+    (
+        rf"audio_encoder\.audio_backbone\.((?:features|embeddings)\.\d+\.{_AFFINE})",
+        rf"{AUDIO_ENCODER_PATH}.\1",
+    ),
+]
+
+# OpenAI CLIP and open_clip share parameter names (visual.*, transformer.resblocks.*, ...).
+CLIP_RULES: list[tuple[str, str]] = [
+    (r"clip_adapter\.clip_model\.(.+)", rf"{CLIP_MODEL_PATH}.\1"),
+]
+
+# Entries of the release's state dict that are constants, not learned weights; this framework
+# rebuilds them from the config, so conversion drops them (and says so).
+ORIGINAL_CONSTANT_BUFFERS: dict[str, str] = {
+    "criterion.empty_weight": "class weights of the loss, rebuilt from MODEL.MASK_FORMER.NO_OBJECT_WEIGHT",
+    "clip_adapter.pixel_mean": "CLIP's input mean, fixed by the CLIP model",
+    "clip_adapter.pixel_std": "CLIP's input std, fixed by the CLIP model",
+}
+
+# Filled per component (backbone, pixel decoder, transformer decoder, audio encoder, CLIP) in
+# the tables above; order matters only where patterns overlap.
+NAME_RULES: list[tuple[str, str]] = (
+    RESNET_RULES + SWIN_RULES + PIXEL_DECODER_RULES + TRANSFORMER_DECODER_RULES + AUDIO_ENCODER_RULES + CLIP_RULES
+)
+
+
+def convert_external_names(
+    state_dict: Mapping[str, object], model_keys: Iterable[str]
+) -> tuple[dict[str, object], list[str]]:
+    """Rename ``state_dict`` keys onto the model's names.
+
+    Keys already in ``model_keys`` pass through unchanged, so our own checkpoints load as they
+    are. Returns the renamed dict and the external keys no rule could map (kept under their
+    original names so that the loader reports them as unexpected).
+    """
+    own = set(model_keys)
+    compiled = [(re.compile(pattern), replacement) for pattern, replacement in NAME_RULES]
+    converted: dict[str, object] = {}
+    unmapped: list[str] = []
+    for key, value in state_dict.items():
+        if key in own:
+            converted[key] = value
+            continue
+        for pattern, replacement in compiled:
+            if pattern.fullmatch(key):
+                converted[pattern.sub(replacement, key)] = value
+                break
+        else:
+            converted[key] = value
+            unmapped.append(key)
+    return converted, unmapped

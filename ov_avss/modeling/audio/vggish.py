@@ -1,0 +1,139 @@
+"""The VGGish audio embedding network (Hershey et al., 2017) with the public PyTorch weights.
+
+The layer layout matches the ``vggish-10086976.pth`` file of the harritaylor/torchvggish release
+(keys ``features.N.*`` and ``embeddings.N.*``), so it loads with strict key checking. PCA
+post-processing is not applied (DESIGN.md section 2).
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+from torch import nn
+
+from ov_avss.data import vggish_params
+
+from .build import AUDIO_ENCODER_REGISTRY
+
+__all__ = ["VGGish", "VGGISH_WEIGHTS_SOURCE"]
+
+logger = logging.getLogger(__name__)
+
+VGGISH_WEIGHTS_SOURCE = (
+    "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth"
+)
+
+# Convolution widths; "M" is a 2x2 max-pool (the published VGGish configuration).
+_FEATURE_LAYOUT = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
+_FEATURE_CHANNELS = 512
+# Spatial size of the feature map after four 2x2 pools of a 96 x 64 example.
+_FEATURE_HEIGHT = vggish_params.NUM_FRAMES // 16
+_FEATURE_WIDTH = vggish_params.NUM_BANDS // 16
+_HIDDEN_SIZE = 4096
+
+
+def _make_features() -> nn.Sequential:
+    layers: list[nn.Module] = []
+    in_channels = 1
+    for entry in _FEATURE_LAYOUT:
+        if entry == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(in_channels, entry, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            in_channels = entry
+    return nn.Sequential(*layers)
+
+
+def _check_weights_file(path: str) -> None:
+    if not path or not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"MODEL.AUDIO.WEIGHTS: VGGish weight file '{path}' not found. Download "
+            f"vggish-10086976.pth from the harritaylor/torchvggish release "
+            f"({VGGISH_WEIGHTS_SOURCE}) and point MODEL.AUDIO.WEIGHTS at it, or set "
+            "MODEL.AUDIO.RANDOM_INIT True for tests."
+        )
+
+
+@AUDIO_ENCODER_REGISTRY.register()
+class VGGish(nn.Module):
+    """VGGish: log-mel examples ``[N, 1, 96, 64]`` -> embeddings ``[N, 128]``.
+
+    Built from ``MODEL.AUDIO``: ``WEIGHTS`` (the torchvggish ``.pth``) is loaded with strict key
+    checking unless ``RANDOM_INIT``; with ``FREEZE`` the network has no trainable parameters,
+    stays in eval mode whatever ``.train()`` its parent calls, and runs under ``no_grad``.
+    """
+
+    embedding_size = vggish_params.EMBEDDING_SIZE
+
+    def __init__(self, cfg):
+        super().__init__()
+        audio_cfg = cfg.MODEL.AUDIO
+        self.frozen = bool(audio_cfg.FREEZE)
+        if not audio_cfg.RANDOM_INIT:
+            # Fail before allocating the 72M-parameter network.
+            _check_weights_file(audio_cfg.WEIGHTS)
+        self.features = _make_features()
+        self.embeddings = nn.Sequential(
+            nn.Linear(_FEATURE_CHANNELS * _FEATURE_HEIGHT * _FEATURE_WIDTH, _HIDDEN_SIZE),
+            nn.ReLU(inplace=True),
+            nn.Linear(_HIDDEN_SIZE, _HIDDEN_SIZE),
+            nn.ReLU(inplace=True),
+            nn.Linear(_HIDDEN_SIZE, self.embedding_size),
+            nn.ReLU(inplace=True),
+        )
+        if audio_cfg.RANDOM_INIT:
+            logger.warning(
+                "MODEL.AUDIO.RANDOM_INIT is True: VGGish keeps random weights instead of loading "
+                "MODEL.AUDIO.WEIGHTS ('%s'); audio embeddings carry no learned meaning "
+                "(meant for tests and the synthetic quickstart only)",
+                audio_cfg.WEIGHTS,
+            )
+        else:
+            self.load_weights(audio_cfg.WEIGHTS)
+        if self.frozen:
+            self.requires_grad_(False)
+            self.train(False)
+
+    def load_weights(self, path: str) -> None:
+        """Load the torchvggish state dict at ``path`` (strict: every key and shape must match)."""
+        _check_weights_file(path)
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state_dict, dict):
+            raise ValueError(
+                f"MODEL.AUDIO.WEIGHTS: '{path}' holds a {type(state_dict).__name__}, expected a "
+                "state dict with keys features.N.* and embeddings.N.*"
+            )
+        own = self.state_dict()
+        missing = sorted(set(own) - set(state_dict))
+        unexpected = sorted(set(state_dict) - set(own))
+        wrong_shapes = [
+            f"{key}: file {tuple(state_dict[key].shape)} vs model {tuple(own[key].shape)}"
+            for key in sorted(set(own) & set(state_dict))
+            if tuple(state_dict[key].shape) != tuple(own[key].shape)
+        ]
+        if missing or unexpected or wrong_shapes:
+            raise ValueError(
+                f"MODEL.AUDIO.WEIGHTS: '{path}' is not a torchvggish VGGish state dict "
+                f"(expected keys features.N.* and embeddings.N.*). Missing keys: {missing}; "
+                f"unexpected keys: {unexpected}; shape mismatches: {wrong_shapes}"
+            )
+        self.load_state_dict(state_dict, strict=True)
+
+    def train(self, mode: bool = True) -> "VGGish":
+        # A frozen encoder keeps eval behaviour even when the whole model is put in training.
+        return super().train(mode and not self.frozen)
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """``log_mel [N, 1, 96, 64]`` -> ``[N, 128]`` (non-negative, after the final ReLU)."""
+        expected = (1, vggish_params.NUM_FRAMES, vggish_params.NUM_BANDS)
+        if log_mel.dim() != 4 or tuple(log_mel.shape[1:]) != expected:
+            raise ValueError(
+                f"VGGish expects log-mel examples [N, {', '.join(map(str, expected))}], "
+                f"got {tuple(log_mel.shape)}"
+            )
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            feature_map = self.features(log_mel)
+            # Flatten in (H, W, C) order: the weights were converted from TensorFlow's NHWC.
+            flattened = feature_map.permute(0, 2, 3, 1).flatten(1)
+            return self.embeddings(flattened)
