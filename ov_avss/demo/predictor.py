@@ -1,0 +1,63 @@
+"""One model call on a window of frames: resize, build the clip dict, run, return the output."""
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+from ov_avss.checkpoint import Checkpointer
+from ov_avss.data.clip_mapper import resized_shape
+from ov_avss.modeling.meta_arch.build import build_model
+
+logger = logging.getLogger(__name__)
+
+
+class VideoPredictor:
+    """Builds the model of ``cfg`` in eval mode and runs it on windows of frames.
+
+    ``MODEL.WEIGHTS``, when set, is loaded through the project's checkpointer (our checkpoints,
+    converted OV-AVSS releases, or external files the name map knows).
+    """
+
+    def __init__(self, cfg) -> None:
+        self.model = build_model(cfg)
+        self.model.eval()
+        if cfg.MODEL.WEIGHTS:
+            logger.info("Loading weights from %s", cfg.MODEL.WEIGHTS)
+            Checkpointer(self.model, save_to_disk=False).load(cfg.MODEL.WEIGHTS)
+        else:
+            logger.warning("MODEL.WEIGHTS is empty: the model runs with its initial weights.")
+        self.min_size_test = int(cfg.INPUT.MIN_SIZE_TEST)
+        self.max_size_test = int(cfg.INPUT.MAX_SIZE_TEST)
+
+    @torch.no_grad()
+    def __call__(self, frames: torch.Tensor, audio: torch.Tensor, vocabulary: Sequence[str]) -> dict:
+        """Segment one window.
+
+        Args:
+            frames: RGB uint8 ``[T, H, W, 3]``.
+            audio: float32 ``[T, 1, 96, 64]``, the VGGish example of each frame.
+            vocabulary: category names; output label ``k >= 1`` means ``vocabulary[k - 1]``.
+
+        Returns:
+            The model's output for the clip: ``sem_seg`` int64 ``[T, H, W]`` and ``segments``
+            (see docs/architecture.md), at the frames' original size.
+        """
+        height, width = frames.shape[1:3]
+        frames = frames.permute(0, 3, 1, 2)
+        size = resized_shape(height, width, self.min_size_test, self.max_size_test)
+        if size != (height, width):
+            frames = TF.resize(frames, list(size), antialias=True)
+        clip = {
+            "uid": "demo",
+            "dataset_name": "demo",
+            "frame_indices": list(range(frames.shape[0])),
+            "height": int(height),
+            "width": int(width),
+            "frames": frames.contiguous(),
+            "audio": audio,
+            "vocabulary": list(vocabulary),
+        }
+        return self.model([clip])[0]

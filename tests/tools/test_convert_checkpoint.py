@@ -1,0 +1,96 @@
+"""tools/convert_checkpoint.py on checkpoints with the original release's names (tiny sizes)."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+import pytest
+import torch
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY_CONFIG = os.path.join(REPO_ROOT, "configs", "tiny", "OV_AVSS_tiny.yaml")
+RELEASE_OVERRIDES = [
+    "MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD", "1024",
+    "MODEL.MASK_FORMER.MAX_NUM_FRAMES", "5",
+    "MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE", "False",
+]
+
+
+def _load(name: str, path: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+convert_tool = _load("convert_checkpoint_tool", os.path.join(REPO_ROOT, "tools", "convert_checkpoint.py"))
+layout = _load("original_release_layout", os.path.join(REPO_ROOT, "tests", "checkpoint", "original_release_layout.py"))
+
+
+@pytest.fixture(scope="module")
+def original_checkpoint(tmp_path_factory):
+    from ov_avss.config import get_cfg
+
+    cfg = get_cfg()
+    cfg.merge_from_file(TINY_CONFIG)
+    cfg.merge_from_list(RELEASE_OVERRIDES)
+    state_dict = layout.original_state_dict(cfg, layout.tiny_clip_config_path())
+    path = tmp_path_factory.mktemp("release") / "model_ov_avss_tiny.pth"
+    torch.save({"model": state_dict, "iteration": 96227}, path)
+    return str(path), state_dict
+
+
+def _convert(input_path: str, output_path: str) -> int:
+    return convert_tool.main(
+        ["--config-file", TINY_CONFIG, "--input", input_path, "--output", output_path, *RELEASE_OVERRIDES]
+    )
+
+
+def test_corrupted_checkpoint_lists_unmapped_keys_and_shape_mismatches(original_checkpoint, tmp_path, capsys):
+    _, state_dict = original_checkpoint
+    corrupted = dict(state_dict)
+    corrupted["sem_seg_head.predictor.some_new_head.weight"] = torch.zeros(3, 4)
+    corrupted["sem_seg_head.predictor.query_feat.weight"] = torch.zeros(7, 64)  # 20 queries expected
+    corrupted["audio_encoder.audio_backbone.embeddings.4.weight"] = torch.zeros(64, 4096)  # 128 expected
+    del corrupted["sem_seg_head.predictor.decoder_norm.bias"]
+    input_path, output_path = str(tmp_path / "corrupted.pth"), str(tmp_path / "ours.pth")
+    torch.save({"model": corrupted}, input_path)
+
+    assert _convert(input_path, output_path) == 1
+    report = capsys.readouterr().out
+    assert "  sem_seg_head.predictor.some_new_head.weight [3, 4]" in report
+    assert (
+        "  transformer_decoder.query_feat.weight (from sem_seg_head.predictor.query_feat.weight): "
+        "checkpoint [7, 64], model [20, 64]" in report
+    )
+    assert (
+        "  audio_encoder.embeddings.4.weight (from audio_encoder.audio_backbone.embeddings.4.weight): "
+        "checkpoint [64, 4096], model [128, 4096]" in report
+    )
+    assert "  transformer_decoder.decoder_norm.bias [64]" in report  # missing
+    assert "  criterion.empty_weight (" in report  # dropped, with the reason
+    assert not os.path.exists(output_path)
+
+
+def test_unreadable_inputs_exit_2(tmp_path, capsys):
+    assert _convert(str(tmp_path / "missing.pth"), str(tmp_path / "ours.pth")) == 2
+    assert "Checkpoint not found" in capsys.readouterr().err
+    bare = tmp_path / "bare.pth"
+    torch.save([1, 2, 3], bare)
+    assert _convert(str(bare), str(tmp_path / "ours.pth")) == 2
+    assert "expected a detectron2 checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the release's audio path (predictor.audio_proj MLP on fused 128-d VGGish tokens) has no "
+    "counterpart in our model (pixel_decoder.audio_proj before fusion); see docs/demo.md",
+)
+def test_release_checkpoint_converts_and_loads(original_checkpoint, tmp_path, capsys):
+    input_path, _ = original_checkpoint
+    output_path = str(tmp_path / "ours.pth")
+    assert _convert(input_path, output_path) == 0
+    assert "unmapped: 0" in capsys.readouterr().out
+    assert "model" in torch.load(output_path, weights_only=True)

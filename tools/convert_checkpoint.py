@@ -1,0 +1,179 @@
+"""Convert a checkpoint of the original OV-AVSS release into this framework's names.
+
+    python tools/convert_checkpoint.py --config-file configs/avsbench/OV_AVSS_R50.yaml \
+        --input pre_models/model_ov_avss_r50.pth --output pre_models/ov_avss_r50_converted.pth \
+        MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE False MODEL.MASK_FORMER.MAX_NUM_FRAMES 5
+
+The release's files are detectron2 checkpoints ``{"model": state_dict, ...}`` with the original
+module names. Every key goes through ``ov_avss.checkpoint.name_map.convert_external_names``; the
+result must load into the model built from the config with ``strict=True`` (VGGish and CLIP are
+built with random weights: no pretrained file is read). On any unmapped key, missing key or
+shape mismatch the tool lists them all and exits with code 1; on success it writes ``--output``
+atomically and prints ``unmapped: 0``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from ov_avss.checkpoint import atomic_open  # noqa: E402
+from ov_avss.checkpoint.name_map import ORIGINAL_CONSTANT_BUFFERS, convert_external_names  # noqa: E402
+from ov_avss.config import ConfigKeyError, get_cfg  # noqa: E402
+from ov_avss.modeling.meta_arch.build import build_model  # noqa: E402
+
+EXIT_CONVERSION_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+class CheckpointFormatError(ValueError):
+    """The input file is not a checkpoint this tool can read."""
+
+
+@dataclass
+class ConversionReport:
+    """What conversion found; ``ok`` when the converted dict matches the model exactly."""
+
+    unmapped: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    missing: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    # (our key, original key, their shape, our shape)
+    shape_mismatches: list[tuple[str, str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+    collisions: list[tuple[str, list[str]]] = field(default_factory=list)
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.unmapped or self.missing or self.shape_mismatches or self.collisions)
+
+    def lines(self) -> list[str]:
+        out = [f"dropped: {len(self.dropped)}"] + [f"  {key} ({why})" for key, why in self.dropped]
+        out += [f"unmapped: {len(self.unmapped)}"] + [f"  {key} {list(shape)}" for key, shape in self.unmapped]
+        out += [f"missing: {len(self.missing)}"] + [f"  {key} {list(shape)}" for key, shape in self.missing]
+        out += [f"shape mismatches: {len(self.shape_mismatches)}"] + [
+            f"  {ours} (from {theirs}): checkpoint {list(their_shape)}, model {list(our_shape)}"
+            for ours, theirs, their_shape, our_shape in self.shape_mismatches
+        ]
+        if self.collisions:
+            out += [f"name collisions: {len(self.collisions)}"] + [
+                f"  {ours} <- {', '.join(theirs)}" for ours, theirs in self.collisions
+            ]
+        return out
+
+
+def load_original_checkpoint(path: str) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Read a release checkpoint: its ``model`` state dict and the other top-level keys.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CheckpointFormatError: not a dict holding a ``model`` mapping of tensors / arrays.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch.load raises many types (pickle, zip, unpickler errors)
+        raise CheckpointFormatError(f"Cannot read {path} as a torch checkpoint: {e}") from e
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise CheckpointFormatError(
+            f"{path}: expected a detectron2 checkpoint {{'model': state_dict, ...}}, got "
+            f"{type(data).__name__} with keys {sorted(data)[:10] if isinstance(data, dict) else []}"
+        )
+    state_dict = {}
+    for key, value in data["model"].items():
+        if not isinstance(value, (torch.Tensor, np.ndarray)):
+            raise CheckpointFormatError(f"{path}: model entry '{key}' is a {type(value).__name__}, not a tensor")
+        state_dict[key] = torch.as_tensor(value)
+    return state_dict, sorted(key for key in data if key != "model")
+
+
+def convert_state_dict(
+    state_dict: dict[str, torch.Tensor], model: torch.nn.Module
+) -> tuple[dict[str, torch.Tensor], ConversionReport]:
+    """Rename ``state_dict`` onto ``model`` and compare names and shapes with it."""
+    report = ConversionReport()
+    kept = {}
+    for key, value in state_dict.items():
+        if key in ORIGINAL_CONSTANT_BUFFERS:
+            report.dropped.append((key, ORIGINAL_CONSTANT_BUFFERS[key]))
+        else:
+            kept[key] = value
+    model_state = model.state_dict()
+    model_keys = set(model_state)
+    sources: dict[str, list[str]] = {}
+    for key in kept:
+        renamed, unmapped = convert_external_names({key: None}, model_keys)
+        if unmapped:
+            report.unmapped.append((key, tuple(kept[key].shape)))
+        else:
+            sources.setdefault(next(iter(renamed)), []).append(key)
+    report.collisions = [(ours, theirs) for ours, theirs in sources.items() if len(theirs) > 1]
+    converted = {ours: kept[theirs[0]] for ours, theirs in sources.items()}
+    for ours, tensor in model_state.items():
+        if ours not in converted:
+            report.missing.append((ours, tuple(tensor.shape)))
+        elif tuple(converted[ours].shape) != tuple(tensor.shape):
+            report.shape_mismatches.append(
+                (ours, sources[ours][0], tuple(converted[ours].shape), tuple(tensor.shape))
+            )
+    return converted, report
+
+
+def build_model_without_pretrained_files(cfg) -> torch.nn.Module:
+    """The model of ``cfg`` on CPU with random VGGish and CLIP weights (no file is read)."""
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.WEIGHTS = ""
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.AUDIO.RANDOM_INIT = True
+    cfg.MODEL.CLIP_ADAPTER.RANDOM_INIT = True
+    cfg.freeze()
+    return build_model(cfg)
+
+
+def convert_checkpoint(cfg, input_path: str, output_path: str) -> ConversionReport:
+    """Convert ``input_path``; write ``output_path`` (``{"model": state_dict}``) only when the
+    result loads into the model of ``cfg`` with ``strict=True``."""
+    state_dict, other_entries = load_original_checkpoint(input_path)
+    model = build_model_without_pretrained_files(cfg)
+    converted, report = convert_state_dict(state_dict, model)
+    report.dropped += [(key, "not model weights") for key in other_entries]
+    if not report.ok:
+        return report
+    model.load_state_dict(converted, strict=True)
+    with atomic_open(output_path, "wb") as f:
+        torch.save({"model": model.state_dict(), "__source__": os.path.abspath(input_path)}, f)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config-file", required=True, metavar="FILE")
+    parser.add_argument("--input", required=True, help="original OV-AVSS checkpoint (.pth)")
+    parser.add_argument("--output", required=True, help="converted checkpoint to write (.pth)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides")
+    args = parser.parse_args(argv)
+    try:
+        cfg = get_cfg()
+        cfg.merge_from_file(args.config_file)
+        cfg.merge_from_list(args.opts)
+        report = convert_checkpoint(cfg, args.input, args.output)
+    except (FileNotFoundError, ConfigKeyError, CheckpointFormatError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print("\n".join(report.lines()))
+    if not report.ok:
+        print(f"error: {args.input} does not match the model of {args.config_file}; nothing written",
+              file=sys.stderr)
+        return EXIT_CONVERSION_FAILED
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
