@@ -92,6 +92,10 @@ _C.MODEL.SEM_SEG_HEAD.MSDA_IMPL = "auto"
 _C.MODEL.SEM_SEG_HEAD.AV_FUSION_ENABLED = True
 _C.MODEL.SEM_SEG_HEAD.AV_FUSION_NHEADS = 8
 _C.MODEL.SEM_SEG_HEAD.AV_FUSION_LAYER_SCALE_INIT = 1.0 / 6.0
+# Width of queries/keys/values inside the fusion attention (the original uses the encoder FFN
+# width, 1024) and dropout on its attention probabilities.
+_C.MODEL.SEM_SEG_HEAD.AV_FUSION_EMBED_DIM = 1024
+_C.MODEL.SEM_SEG_HEAD.AV_FUSION_DROPOUT = 0.1
 
 _C.MODEL.MASK_FORMER = CN()
 _C.MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME = "AudioVideoMaskedTransformerDecoder"
@@ -115,6 +119,8 @@ _C.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 32
 _C.MODEL.MASK_FORMER.TRAIN_NUM_POINTS = 112 * 112
 _C.MODEL.MASK_FORMER.OVERSAMPLE_RATIO = 3.0
 _C.MODEL.MASK_FORMER.IMPORTANCE_SAMPLE_RATIO = 0.75
+# Size of the learned per-frame audio position table: the longest clip (frames) the decoder takes.
+_C.MODEL.MASK_FORMER.MAX_NUM_FRAMES = 10
 
 _C.MODEL.MASK_FORMER.TEST = CN()
 _C.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = True
@@ -144,6 +150,15 @@ _C.MODEL.CLIP_ADAPTER.CLIP_PRETRAINED = "pre_models/ViT-B-16.pt"
 _C.MODEL.CLIP_ADAPTER.RANDOM_INIT = False
 _C.MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE = True
 _C.MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE_WEIGHT = 0.5
+# CLIP exponent of the geometric ensemble for names never seen in training (CLIP_ENSEMBLE_WEIGHT
+# is the exponent for seen names): p = p_learned^(1 - w) * p_clip^w.
+_C.MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE_WEIGHT_NOVEL = 0.8
+# Names treated as seen in training by the ensemble; [] means the AVSBench-OV base categories.
+_C.MODEL.CLIP_ADAPTER.SEEN_CATEGORIES = []
+# Weight of the learned ensemble head's cross-entropy on matched queries (base names only).
+_C.MODEL.CLIP_ADAPTER.ENSEMBLE_LOSS_WEIGHT = 2.0
+# Queries (by objectness) whose regions CLIP classifies at inference; at least TEST.TOP_K.
+_C.MODEL.CLIP_ADAPTER.NUM_CANDIDATE_QUERIES = 20
 _C.MODEL.CLIP_ADAPTER.CLIP_NUM_HEADS = 12  # accepted for compatibility
 _C.MODEL.CLIP_ADAPTER.CLIP_EMBED_DIMS = 512  # accepted for compatibility
 _C.MODEL.CLIP_ADAPTER.MERGE_IDS = [3, 6, 9]  # accepted for compatibility
@@ -284,3 +299,6 @@ _C.DETERMINISTIC = False
 _C.VIS_PERIOD = 0
 # Iterations between log lines / metrics.json records.
 _C.LOG_PERIOD = 20
+# DistributedDataParallel's find_unused_parameters: needed only when some trainable parameters
+# get no gradient in an iteration (costs an extra graph traversal per step).
+_C.DDP_FIND_UNUSED_PARAMETERS = False

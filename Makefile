@@ -1,0 +1,36 @@
+# Developer entry points. The virtual environment in .venv is created once and re-installed
+# only when requirements.txt or setup.py change (tracked by a stamp file).
+
+PYTHON ?= python3
+VENV ?= .venv
+VENV_PYTHON := $(VENV)/bin/python
+INSTALL_STAMP := $(VENV)/.ov_avss-installed
+SYNTHETIC_ROOT := datasets/synthetic
+QUICKSTART_CONFIG := configs/quickstart/OV_AVSS_tiny_synthetic.yaml
+
+.PHONY: venv test test-slow quickstart
+
+$(VENV_PYTHON):
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALL_STAMP): requirements.txt setup.py | $(VENV_PYTHON)
+	$(VENV_PYTHON) -m pip install -r requirements.txt
+	$(VENV_PYTHON) -m pip install -e .
+	touch $@
+
+venv: $(INSTALL_STAMP)
+
+# The default selection of pytest.ini (slow and gpu tests deselected).
+test: $(INSTALL_STAMP)
+	$(VENV_PYTHON) -m pytest
+
+# Multi-process, subprocess and end-to-end tests.
+test-slow: $(INSTALL_STAMP)
+	$(VENV_PYTHON) -m pytest -m slow
+
+# Synthetic AVSBench-layout data (generated once), then a short training run on it.
+quickstart: $(INSTALL_STAMP)
+	@if [ ! -d $(SYNTHETIC_ROOT) ]; then \
+		$(VENV_PYTHON) tools/make_synthetic_avsbench.py --out $(SYNTHETIC_ROOT); \
+	fi
+	$(VENV_PYTHON) train_net.py --config-file $(QUICKSTART_CONFIG)

@@ -1,0 +1,231 @@
+"""Checkpoints: atomic writes, exact resumption (RNG states included) and external weights.
+
+Files are ``OUTPUT_DIR/model_NNNNNNN.pth`` / ``model_final.pth`` holding ``model``, the
+registered checkpointables (optimizer, scheduler, grad scaler), ``iteration`` and
+``rng_states`` (one entry per rank). ``last_checkpoint`` names the newest complete file.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import tempfile
+from typing import IO, Any, Iterator
+
+import numpy as np
+import torch
+from fvcore.common.checkpoint import Checkpointer as _FvcoreCheckpointer
+from fvcore.common.checkpoint import _IncompatibleKeys
+
+from ov_avss.utils import comm
+
+from .name_map import convert_external_names
+from .safe_pickle import load_safe_pickle
+
+logger = logging.getLogger(__name__)
+
+LAST_CHECKPOINT_FILE = "last_checkpoint"
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on a clean exit it replaces ``path`` atomically.
+
+    If the block raises (or the process dies), ``path`` keeps its previous content and the
+    temporary file is removed (or, after a crash, left as a hidden ``.<name>.*.tmp`` file).
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes whole files; mode must be 'w' or 'wb', got {mode!r}")
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp creates the file private to the user; checkpoints are ordinary files.
+        os.chmod(temp_path, 0o644)
+        os.replace(temp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_path)
+        raise
+
+
+def capture_rng_states() -> dict[str, Any]:
+    """This process's Python, numpy, torch and CUDA generator states, in weights-only types."""
+    bit_generator, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    states: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "bit_generator": bit_generator,
+            "keys": keys.tolist(),
+            "position": int(position),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Put this process's generators back to a ``capture_rng_states()`` result."""
+    random.setstate(states["python"])
+    numpy_state = states["numpy"]
+    np.random.set_state(
+        (
+            numpy_state["bit_generator"],
+            np.asarray(numpy_state["keys"], dtype=np.uint32),
+            numpy_state["position"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        if len(states["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states["cuda"])
+        else:
+            logger.warning(
+                "Saved RNG states hold %d CUDA generators but %d devices are visible; CUDA "
+                "generators keep their current state.",
+                len(states["cuda"]),
+                torch.cuda.device_count(),
+            )
+
+
+@contextlib.contextmanager
+def preserved_rng_states() -> Iterator[None]:
+    """Generators leave the block in the state they entered it (e.g. around an evaluation in
+    the middle of training, so that it does not shift the training's random draws)."""
+    states = capture_rng_states()
+    try:
+        yield
+    finally:
+        set_rng_states(states)
+
+
+def restore_rng_states(rng_states_by_rank: list[dict[str, Any]]) -> bool:
+    """Restore this rank's generators from a checkpoint's ``rng_states``.
+
+    Returns False (and logs why) when the checkpoint was written with a different number of
+    processes, in which case the generators keep their freshly seeded state.
+    """
+    world_size = comm.get_world_size()
+    if len(rng_states_by_rank) != world_size:
+        logger.warning(
+            "Checkpoint holds RNG states of %d processes but %d are running; keeping the fresh "
+            "seeds, so the resumed run will not repeat the original's random draws.",
+            len(rng_states_by_rank),
+            world_size,
+        )
+        return False
+    set_rng_states(rng_states_by_rank[comm.get_rank()])
+    return True
+
+
+class Checkpointer(_FvcoreCheckpointer):
+    """fvcore ``Checkpointer`` with atomic saves, RNG states, safe ``.pkl`` loading and the
+    external-name map.
+
+    ``save`` must be called on every rank (it gathers the ranks' RNG states); only the main
+    process writes. Loading reads ``.pth`` with ``torch.load(weights_only=True)`` and detectron2
+    ``.pkl`` with the allow-list unpickler of ``safe_pickle``.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        save_dir: str = "",
+        *,
+        save_to_disk: bool | None = None,
+        **checkpointables: Any,
+    ) -> None:
+        super().__init__(
+            model,
+            save_dir,
+            save_to_disk=comm.is_main_process() if save_to_disk is None else save_to_disk,
+            **checkpointables,
+        )
+
+    def save(self, name: str, **kwargs: Any) -> None:
+        """Write ``save_dir/<name>.pth`` atomically, then point ``last_checkpoint`` at it."""
+        rng_states = comm.all_gather(capture_rng_states())
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data: dict[str, Any] = {"model": self.model.state_dict()}
+        for key, checkpointable in self.checkpointables.items():
+            data[key] = checkpointable.state_dict()
+        data["rng_states"] = rng_states
+        data.update(kwargs)
+        basename = f"{name}.pth"
+        save_file = os.path.join(self.save_dir, basename)
+        self.logger.info("Saving checkpoint to %s", save_file)
+        with atomic_open(save_file, "wb") as f:
+            torch.save(data, f)
+        self.tag_last_checkpoint(basename)
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        with atomic_open(os.path.join(self.save_dir, LAST_CHECKPOINT_FILE), "w") as f:
+            f.write(last_filename_basename)
+
+    def get_checkpoint_file(self) -> str:
+        """The file ``last_checkpoint`` names; raises if that file is gone."""
+        path = super().get_checkpoint_file()
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{os.path.join(self.save_dir, LAST_CHECKPOINT_FILE)} names {path}, which does "
+                "not exist; remove last_checkpoint or restore the file to resume"
+            )
+        return path
+
+    def load(self, path: str, checkpointables: list[str] | None = None) -> dict[str, Any]:
+        if path and not os.path.isfile(path):
+            raise FileNotFoundError(f"Checkpoint / weight file not found: {path}")
+        return super().load(path, checkpointables)
+
+    def _load_file(self, filename: str) -> dict[str, Any]:
+        if filename.endswith(".pkl"):
+            data = load_safe_pickle(filename)
+            if not isinstance(data, dict):
+                raise ValueError(
+                    f"{filename}: expected a detectron2 weight pickle holding a dict, got "
+                    f"{type(data).__name__}"
+                )
+            # detectron2 files wrap the weights as {"model": ..., "__author__": ...}; older
+            # ones are a bare {name: array} mapping.
+            state_dict = data["model"] if "model" in data else data
+            return {"model": state_dict, "__author__": data.get("__author__", "unknown")}
+        data = torch.load(filename, map_location=torch.device("cpu"), weights_only=True)
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"{filename}: expected a checkpoint dict or a state dict, got {type(data).__name__}"
+            )
+        if "model" not in data:
+            return {"model": data}
+        return data
+
+    def _load_model(self, checkpoint: dict[str, Any]) -> _IncompatibleKeys:
+        state_dict = checkpoint["model"]
+        non_tensors = [k for k, v in state_dict.items() if not isinstance(v, (torch.Tensor, np.ndarray))]
+        if non_tensors:
+            raise ValueError(
+                f"Checkpoint 'model' entries must be tensors or numpy arrays; "
+                f"{len(non_tensors)} are not, e.g. '{non_tensors[0]}' "
+                f"({type(state_dict[non_tensors[0]]).__name__})"
+            )
+        renamed, unmapped = convert_external_names(state_dict, self.model.state_dict().keys())
+        if unmapped:
+            self.logger.info(
+                "%d checkpoint keys match no model name and no name-map rule; they are reported "
+                "as unexpected below.",
+                len(unmapped),
+            )
+        checkpoint["model"] = renamed
+        return super()._load_model(checkpoint)

@@ -1,0 +1,136 @@
+"""Command line, per-process setup (output folder, logs, merged config, seeds) and the standard
+``main`` shared by ``train_net.py`` and tools."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+
+from ov_avss.checkpoint import atomic_open
+from ov_avss.config import CfgNode, get_cfg
+from ov_avss.utils import comm
+from ov_avss.utils.logger import setup_logger
+
+logger = logging.getLogger(__name__)
+
+
+def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:
+    """detectron2's flags: config file, resume / eval-only, processes and machines, overrides."""
+    parser = argparse.ArgumentParser(
+        epilog=epilog
+        or (
+            "Examples:\n"
+            "  train:    python train_net.py --config-file cfg.yaml --num-gpus 8\n"
+            "  resume:   python train_net.py --config-file cfg.yaml --num-gpus 8 --resume\n"
+            "  evaluate: python train_net.py --config-file cfg.yaml --eval-only MODEL.WEIGHTS m.pth\n"
+            "  torchrun: torchrun --nproc-per-node 8 train_net.py --config-file cfg.yaml"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config-file", default="", metavar="FILE", help="path to a config file")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUTPUT_DIR/last_checkpoint if it exists (else start from MODEL.WEIGHTS)",
+    )
+    parser.add_argument("--eval-only", action="store_true", help="evaluate MODEL.WEIGHTS and exit")
+    parser.add_argument(
+        "--num-gpus", type=int, default=1, help="processes per machine (CPU processes without GPUs)"
+    )
+    parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")
+    parser.add_argument("--machine-rank", type=int, default=0, help="rank of this machine (0-based)")
+    parser.add_argument(
+        "--dist-url",
+        default="auto",
+        help="rendezvous URL, e.g. tcp://<machine-0 address>:29500; 'auto' picks a free local port",
+    )
+    parser.add_argument(
+        "opts",
+        default=[],
+        nargs=argparse.REMAINDER,
+        help="config overrides as KEY VALUE pairs, e.g. SOLVER.BASE_LR 0.001",
+    )
+    return parser
+
+
+def setup_cfg(args: argparse.Namespace) -> CfgNode:
+    """Defaults, then ``--config-file``, then the ``KEY VALUE`` overrides; frozen."""
+    cfg = get_cfg()
+    if args.config_file:
+        cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(list(args.opts))
+    cfg.freeze()
+    return cfg
+
+
+def seed_all_rngs(seed: int) -> None:
+    """Seed Python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_seed(cfg_seed: int) -> int:
+    """``SEED + rank``; a negative ``SEED`` draws a fresh base seed on rank 0 and shares it."""
+    if cfg_seed >= 0:
+        base_seed = cfg_seed
+    else:
+        base_seed = comm.all_gather(int.from_bytes(os.urandom(4), "little") % 2**31)[0]
+        logger.info("SEED is negative; using the random seed %d (set SEED %d to repeat)", base_seed, base_seed)
+    return base_seed + comm.get_rank()
+
+
+def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
+    """Per-process setup at the start of a job.
+
+    Creates ``OUTPUT_DIR``, sets up logging to ``OUTPUT_DIR/log.txt``, logs the environment and
+    arguments, writes the merged config to ``OUTPUT_DIR/config.yaml`` (main process), seeds
+    every RNG with ``SEED + rank`` and applies ``CUDNN_BENCHMARK`` / ``DETERMINISTIC``.
+    """
+    output_dir = cfg.OUTPUT_DIR
+    rank = comm.get_rank()
+    if comm.is_main_process():
+        os.makedirs(output_dir, exist_ok=True)
+    comm.synchronize()
+    setup_logger(output_dir, distributed_rank=rank, name="ov_avss")
+    setup_logger(output_dir, distributed_rank=rank, name="fvcore")
+    logger.info("Rank %d of %d; Python %s; torch %s", rank, comm.get_world_size(), sys.version.split()[0], torch.__version__)
+    logger.info("Command line arguments: %s", args)
+    if comm.is_main_process():
+        config_path = os.path.join(output_dir, "config.yaml")
+        with atomic_open(config_path, "w") as f:
+            f.write(cfg.dump())
+        logger.info("Full config saved to %s", os.path.abspath(config_path))
+    seed = resolve_seed(cfg.SEED)
+    seed_all_rngs(seed)
+    logger.info("Seeded Python, numpy and torch with %d", seed)
+    torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK
+    if cfg.DETERMINISTIC:
+        # CUBLAS needs this workspace setting for deterministic matmuls.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+
+
+def default_main(args: argparse.Namespace, trainer_cls: Any) -> dict[str, Any]:
+    """What ``train_net.py`` runs on every process: evaluate (``--eval-only``) or train.
+
+    ``trainer_cls`` is ``ov_avss.engine.Trainer`` or a subclass overriding its builders.
+    Returns the evaluation results (main process; ``{}`` elsewhere).
+    """
+    from ov_avss.checkpoint import Checkpointer
+
+    cfg = setup_cfg(args)
+    default_setup(cfg, args)
+    if args.eval_only:
+        model = trainer_cls.build_model(cfg)
+        Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        return trainer_cls.test(cfg, model)
+    trainer = trainer_cls(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()

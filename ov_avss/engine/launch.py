@@ -1,0 +1,157 @@
+"""Start one process per device (or join a torchrun job) and initialise torch.distributed.
+
+NCCL when the processes drive GPUs, gloo on CPU-only machines, where ``--num-gpus N`` spawns N
+CPU processes (how the CPU DDP tests run).
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import socket
+from typing import Any, Callable
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from ov_avss.utils import comm
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)
+_TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def _find_free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def started_by_torchrun() -> bool:
+    """Whether torchrun (or another env:// launcher) set this process's rank variables."""
+    return all(name in os.environ for name in _TORCHRUN_VARIABLES)
+
+
+def _backend(num_local_processes: int) -> str:
+    if not torch.cuda.is_available():
+        return "gloo"
+    if num_local_processes > torch.cuda.device_count():
+        raise RuntimeError(
+            f"{num_local_processes} processes per machine requested but only "
+            f"{torch.cuda.device_count()} CUDA devices are visible"
+        )
+    return "nccl"
+
+
+def launch(
+    main_func: Callable[..., Any],
+    num_gpus_per_machine: int,
+    num_machines: int = 1,
+    machine_rank: int = 0,
+    dist_url: str | None = None,
+    args: tuple = (),
+    timeout: datetime.timedelta = DEFAULT_TIMEOUT,
+) -> None:
+    """Run ``main_func(*args)`` on every process of the job.
+
+    - Under torchrun (``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``MASTER_*`` set): this process
+      joins the job through ``env://``; the ``num_*`` arguments are ignored.
+    - Otherwise ``num_machines * num_gpus_per_machine`` processes in total; more than one
+      spawns ``num_gpus_per_machine`` workers here. ``dist_url="auto"`` (single machine only)
+      picks a free local port; with several machines every one must get the same URL of
+      machine 0, e.g. ``tcp://10.0.0.1:29500``.
+    """
+    if started_by_torchrun():
+        local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        _run_worker(
+            main_func,
+            args,
+            backend=_backend(local_world_size),
+            init_method="env://",
+            rank=int(os.environ["RANK"]),
+            world_size=int(os.environ["WORLD_SIZE"]),
+            local_rank=int(os.environ["LOCAL_RANK"]),
+            local_world_size=local_world_size,
+            timeout=timeout,
+        )
+        return
+    world_size = num_machines * num_gpus_per_machine
+    if world_size <= 1:
+        main_func(*args)
+        return
+    if dist_url is None:
+        raise ValueError("--dist-url is required when running more than one process")
+    if dist_url == "auto":
+        if num_machines != 1:
+            raise ValueError("--dist-url auto only works on one machine; give machine 0's tcp:// URL")
+        dist_url = f"tcp://127.0.0.1:{_find_free_port()}"
+    if num_machines > 1 and dist_url.startswith("file://"):
+        logger.warning("file:// rendezvous across machines needs a shared file system: %s", dist_url)
+    backend = _backend(num_gpus_per_machine)
+    mp.start_processes(
+        _spawned_worker,
+        nprocs=num_gpus_per_machine,
+        args=(main_func, args, backend, dist_url, world_size, num_gpus_per_machine, machine_rank, timeout),
+        daemon=False,
+        start_method="spawn",
+    )
+
+
+def _spawned_worker(
+    local_rank: int,
+    main_func: Callable[..., Any],
+    args: tuple,
+    backend: str,
+    dist_url: str,
+    world_size: int,
+    num_gpus_per_machine: int,
+    machine_rank: int,
+    timeout: datetime.timedelta,
+) -> None:
+    _run_worker(
+        main_func,
+        args,
+        backend=backend,
+        init_method=dist_url,
+        rank=machine_rank * num_gpus_per_machine + local_rank,
+        world_size=world_size,
+        local_rank=local_rank,
+        local_world_size=num_gpus_per_machine,
+        timeout=timeout,
+    )
+
+
+def _run_worker(
+    main_func: Callable[..., Any],
+    args: tuple,
+    *,
+    backend: str,
+    init_method: str,
+    rank: int,
+    world_size: int,
+    local_rank: int,
+    local_world_size: int,
+    timeout: datetime.timedelta,
+) -> None:
+    # comm.get_local_rank() and tools that read the torchrun variables see the same values
+    # whichever way the process was started.
+    os.environ.update(
+        {
+            "RANK": str(rank),
+            "WORLD_SIZE": str(world_size),
+            "LOCAL_RANK": str(local_rank),
+            "LOCAL_WORLD_SIZE": str(local_world_size),
+        }
+    )
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(
+        backend=backend, init_method=init_method, world_size=world_size, rank=rank, timeout=timeout
+    )
+    try:
+        comm.synchronize()
+        main_func(*args)
+    finally:
+        dist.destroy_process_group()

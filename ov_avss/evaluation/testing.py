@@ -1,0 +1,44 @@
+"""Presenting and storing evaluation results: a console table and an atomic ``metrics.json``."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from typing import Any
+
+from ov_avss.checkpoint import atomic_open
+
+logger = logging.getLogger(__name__)
+
+
+def format_metrics_table(dataset_name: str, results: dict[str, Any]) -> str:
+    """One row per metric group (``{"sem_seg": {"mIoU": ..}}``), one column per metric name,
+    values with four significant digits; a metric a group lacks shows as ``-``."""
+    groups = {name: metrics for name, metrics in results.items() if isinstance(metrics, dict)}
+    scalars = {name: value for name, value in results.items() if not isinstance(value, dict)}
+    if scalars:
+        groups = {"": scalars, **groups}
+    columns: list[str] = []
+    for metrics in groups.values():
+        columns += [name for name in metrics if name not in columns]
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4f}" if math.isfinite(value) else str(value)
+        return "-" if value is None else str(value)
+
+    rows = [["group", *columns]]
+    rows += [[group, *(cell(metrics.get(name)) for name in columns)] for group, metrics in groups.items()]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [" | ".join(text.ljust(width) for text, width in zip(row, widths)) for row in rows]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return f"Evaluation results for {dataset_name}:\n" + "\n".join(lines)
+
+
+def write_metrics_json(results: dict[str, Any], path: str) -> None:
+    """Write ``results`` as indented JSON to ``path`` atomically."""
+    with atomic_open(path, "w") as f:
+        json.dump(results, f, indent=2, sort_keys=True)
+        f.write("\n")
+    logger.info("Wrote metrics to %s", os.path.abspath(path))

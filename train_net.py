@@ -1,0 +1,28 @@
+#!/usr/bin/env python
+"""Train or evaluate OV-AVSS.
+
+    python train_net.py --config-file configs/avsbench/OV_AVSS_R50.yaml --num-gpus 8
+    python train_net.py --config-file ... --resume                 # continue OUTPUT_DIR
+    python train_net.py --config-file ... --eval-only MODEL.WEIGHTS model_final.pth
+    torchrun --nproc-per-node 8 train_net.py --config-file ...     # torchrun sets the ranks
+
+See docs/training.md. To change a component, subclass ``ov_avss.engine.Trainer`` and override
+its ``build_*`` classmethods.
+"""
+from ov_avss.engine import Trainer, default_argument_parser, default_main, launch
+
+
+def main(args):
+    return default_main(args, Trainer)
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
