@@ -15,7 +15,9 @@ $(VENV_PYTHON):
 
 $(INSTALL_STAMP): requirements.txt setup.py | $(VENV_PYTHON)
 	$(VENV_PYTHON) -m pip install -r requirements.txt
-	$(VENV_PYTHON) -m pip install -e .
+	# Build tools for the editable install; no build isolation so setup.py sees the venv's torch.
+	$(VENV_PYTHON) -m pip install "setuptools>=64" wheel
+	$(VENV_PYTHON) -m pip install --no-build-isolation -e .
 	touch $@
 
 venv: $(INSTALL_STAMP)

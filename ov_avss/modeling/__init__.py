@@ -1,0 +1,16 @@
+"""Model components. Importing this package registers every backbone, audio encoder, pixel
+decoder, transformer decoder and meta-architecture under its config name."""
+from . import audio, backbone, classifier, criterion, pixel_decoder, transformer_decoder
+from .meta_arch import META_ARCH_REGISTRY, OV_AVSS, build_model
+
+__all__ = [
+    "META_ARCH_REGISTRY",
+    "OV_AVSS",
+    "audio",
+    "backbone",
+    "build_model",
+    "classifier",
+    "criterion",
+    "pixel_decoder",
+    "transformer_decoder",
+]

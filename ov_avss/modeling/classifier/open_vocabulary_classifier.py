@@ -1,0 +1,114 @@
+"""Category probabilities for mask proposals over any vocabulary (CLIP, optionally ensembled)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...data.categories import BASE_CATEGORIES
+from .clip_loader import build_clip_model
+from .ensemble_head import TextSpaceQueryHead, geometric_ensemble
+from .region_classifier import ClipRegionClassifier
+from .templates import get_prompt_templates
+
+
+class OpenVocabularyClassifier(nn.Module):
+    """Frozen CLIP region classifier plus, with ``CLIP_ENSEMBLE``, a learned text-space head.
+
+    Without the ensemble, category probabilities are CLIP's alone and the module has no
+    trainable parameters.
+    """
+
+    def __init__(
+        self,
+        region_classifier: ClipRegionClassifier,
+        ensemble_head: TextSpaceQueryHead | None,
+        seen_categories: tuple[str, ...],
+        seen_clip_weight: float,
+        novel_clip_weight: float,
+    ) -> None:
+        super().__init__()
+        self.region_classifier = region_classifier
+        self.ensemble_head = ensemble_head
+        self.seen_categories = frozenset(seen_categories)
+        self.seen_clip_weight = seen_clip_weight
+        self.novel_clip_weight = novel_clip_weight
+
+    @classmethod
+    def from_config(cls, cfg, query_dim: int) -> "OpenVocabularyClassifier":
+        adapter = cfg.MODEL.CLIP_ADAPTER
+        for key in ("CLIP_ENSEMBLE_WEIGHT", "CLIP_ENSEMBLE_WEIGHT_NOVEL"):
+            if not 0.0 <= adapter[key] <= 1.0:
+                raise ValueError(f"MODEL.CLIP_ADAPTER.{key} must be in [0, 1], got {adapter[key]}")
+        clip_model, arch = build_clip_model(cfg)
+        templates = get_prompt_templates(adapter.PROMPT_NAME, adapter.PREDEFINED_PROMPT_TEMPLATES)
+        region_classifier = ClipRegionClassifier(clip_model, arch, templates)
+        head = TextSpaceQueryHead(query_dim, region_classifier.embed_dim) if adapter.CLIP_ENSEMBLE else None
+        seen = tuple(adapter.SEEN_CATEGORIES) or BASE_CATEGORIES
+        return cls(region_classifier, head, seen, adapter.CLIP_ENSEMBLE_WEIGHT, adapter.CLIP_ENSEMBLE_WEIGHT_NOVEL)
+
+    def text_embeddings(self, vocabulary: list[str]) -> torch.Tensor:
+        return self.region_classifier.text_embeddings(vocabulary)
+
+    def ensemble_loss(
+        self,
+        query_embeddings: torch.Tensor,
+        matched: list[tuple[torch.Tensor, torch.Tensor]],
+        target_labels: list[torch.Tensor],
+        vocabularies: list[list[str]],
+    ) -> torch.Tensor:
+        """Cross-entropy of the learned head on matched queries over each clip's (training)
+        vocabulary, averaged over matched pairs of the batch.
+
+        Args:
+            query_embeddings: ``[B, Q, D]``.
+            matched: per clip ``(query_indices, target_indices)``.
+            target_labels: per clip int64 ``[N]``, 0-based into that clip's vocabulary.
+            vocabularies: per clip list of names.
+        """
+        if self.ensemble_head is None:
+            raise RuntimeError("ensemble_loss needs MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE True")
+        device = query_embeddings.device
+        total = query_embeddings.new_zeros(())
+        count = 0
+        for clip_index, ((query_idx, target_idx), labels, vocabulary) in enumerate(
+            zip(matched, target_labels, vocabularies)
+        ):
+            # Per clip: each clip may carry its own vocabulary.
+            logits = self.ensemble_head(
+                query_embeddings[clip_index, query_idx.to(device)], self.text_embeddings(vocabulary)
+            )
+            total = total + F.cross_entropy(logits, labels.to(device)[target_idx.to(device)], reduction="sum")
+            count += int(query_idx.numel())
+        # Keep the head in the graph on clips without objects (identical backward on all ranks).
+        head_anchor = sum(parameter.sum() for parameter in self.ensemble_head.parameters()) * 0.0
+        return total / max(count, 1) + head_anchor
+
+    @torch.no_grad()
+    def forward(
+        self,
+        frames: torch.Tensor,
+        mask_logits: torch.Tensor,
+        query_embeddings: torch.Tensor,
+        vocabulary: list[str],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Category probabilities of candidate queries of one clip.
+
+        Args:
+            frames: float ``[T, 3, H, W]`` RGB 0-255, valid image area.
+            mask_logits: ``[C, T, h, w]`` over the same area.
+            query_embeddings: ``[C, D]``.
+            vocabulary: ``K`` names.
+
+        Returns:
+            ``probs [C, K]`` and ``has_region`` bool ``[C]`` (queries with an empty mask in every
+            frame get probability 0 everywhere).
+        """
+        text = self.text_embeddings(vocabulary)
+        clip_probs, has_region = self.region_classifier(frames, mask_logits, text)
+        if self.ensemble_head is None:
+            return clip_probs, has_region
+        learned_probs = self.ensemble_head(query_embeddings, text).float().softmax(dim=-1)
+        seen = torch.tensor([name in self.seen_categories for name in vocabulary], device=clip_probs.device)
+        probs = geometric_ensemble(learned_probs, clip_probs, seen, self.seen_clip_weight, self.novel_clip_weight)
+        return probs * has_region[:, None], has_region

@@ -1,0 +1,200 @@
+"""OV-AVSS: open-vocabulary audio-visual semantic segmentation (the whole model)."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...data.catalog import get_dataset_metadata
+from ..audio import build_audio_encoder
+from ..backbone import build_backbone
+from ..classifier import OpenVocabularyClassifier
+from ..criterion import VideoSetCriterion
+from ..pixel_decoder import build_pixel_decoder
+from ..transformer_decoder import build_transformer_decoder
+from .build import META_ARCH_REGISTRY
+
+
+@META_ARCH_REGISTRY.register()
+class OV_AVSS(nn.Module):
+    """Backbone + VGGish + audio-visual pixel decoder + audio-conditioned video mask decoder,
+    with class-agnostic mask proposals classified by a frozen CLIP over any vocabulary.
+
+    Input: ``list[clip dict]`` (see docs/architecture.md): ``frames`` uint8 ``[T, 3, H, W]``,
+    ``audio`` ``[T, 1, 96, 64]``, ``vocabulary``, ``frame_valid``, and in training ``targets``.
+    Training returns the weighted loss dict; eval returns one output dict per clip.
+    """
+
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        mask_former = cfg.MODEL.MASK_FORMER
+        self.backbone = build_backbone(cfg)
+        self.audio_encoder = build_audio_encoder(cfg)
+        self.pixel_decoder = build_pixel_decoder(cfg, self.backbone.output_shape())
+        self.transformer_decoder = build_transformer_decoder(cfg, cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM)
+        self.criterion = VideoSetCriterion.from_config(cfg)
+        self.classifier = OpenVocabularyClassifier.from_config(cfg, mask_former.HIDDEN_DIM)
+
+        self.register_buffer("pixel_mean", torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(cfg.MODEL.PIXEL_STD).view(1, 3, 1, 1), persistent=False)
+        self.size_divisibility = max(mask_former.SIZE_DIVISIBILITY, self.backbone.size_divisibility, 1)
+        self.top_k = mask_former.TEST.TOP_K
+        self.mask_logit_threshold = mask_former.TEST.MASK_LOGIT_THRESHOLD
+        self.num_candidate_queries = max(cfg.MODEL.CLIP_ADAPTER.NUM_CANDIDATE_QUERIES, self.top_k)
+        self.ensemble_loss_weight = cfg.MODEL.CLIP_ADAPTER.ENSEMBLE_LOSS_WEIGHT
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    def forward(self, batched_inputs: list[dict]):
+        """Training: ``{loss_ce, loss_mask, loss_dice, loss_*_i, [loss_ensemble_ce]}``.
+        Eval: per clip ``{sem_seg [T, H0, W0], sounding_prob [T, H0, W0], segments}``."""
+        if not batched_inputs:
+            raise ValueError("OV_AVSS got an empty batch")
+        num_frames = self._num_frames(batched_inputs)
+        images, image_sizes = self._preprocess_frames(batched_inputs)  # [B*T, 3, Hp, Wp]
+        audio = torch.cat([self._field(clip, "audio") for clip in batched_inputs]).to(self.device, torch.float32)
+        features = self.backbone(images)
+        audio_embeddings = self.audio_encoder(audio)  # [B*T, 128]
+        mask_features, multi_scale_features, audio_tokens = self.pixel_decoder.forward_features(
+            features, audio_embeddings
+        )
+        outputs = self.transformer_decoder(multi_scale_features, mask_features, audio_tokens, num_frames)
+        if self.training:
+            return self._losses(batched_inputs, outputs, images.shape[-2:])
+        return [
+            self._inference_clip(clip, outputs, clip_index, image_sizes[clip_index], images.shape[-2:])
+            for clip_index, clip in enumerate(batched_inputs)
+        ]
+
+    # ------------------------------------------------------------------------------- inputs
+    @staticmethod
+    def _field(clip: dict, key: str):
+        if key not in clip:
+            raise KeyError(f"Clip '{clip.get('uid', '?')}' lacks the key '{key}' the model needs")
+        return clip[key]
+
+    def _num_frames(self, batched_inputs: list[dict]) -> int:
+        counts = {int(self._field(clip, "frames").shape[0]) for clip in batched_inputs}
+        if len(counts) != 1:
+            raise ValueError(f"All clips of a batch must have the same number of frames, got {sorted(counts)}")
+        for clip in batched_inputs:
+            frames, audio = clip["frames"], self._field(clip, "audio")
+            if frames.dim() != 4 or frames.shape[1] != 3:
+                raise ValueError(f"Clip '{clip.get('uid', '?')}': frames must be [T, 3, H, W], got {tuple(frames.shape)}")
+            if audio.shape[0] != frames.shape[0]:
+                raise ValueError(
+                    f"Clip '{clip.get('uid', '?')}': {frames.shape[0]} frames but {audio.shape[0]} audio examples"
+                )
+        return counts.pop()
+
+    def _padded_size(self, sizes: list[tuple[int, int]]) -> tuple[int, int]:
+        divisor = self.size_divisibility
+        max_h = max(h for h, _ in sizes)
+        max_w = max(w for _, w in sizes)
+        return math.ceil(max_h / divisor) * divisor, math.ceil(max_w / divisor) * divisor
+
+    def _preprocess_frames(self, batched_inputs: list[dict]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """Normalise and zero-pad (after normalisation, i.e. with the mean colour) every clip to a
+        common size divisible by ``size_divisibility`` -> ``[B*T, 3, Hp, Wp]`` and the clips'
+        unpadded sizes."""
+        sizes = [tuple(int(s) for s in clip["frames"].shape[-2:]) for clip in batched_inputs]
+        padded_h, padded_w = self._padded_size(sizes)
+        padded = []
+        for clip, (height, width) in zip(batched_inputs, sizes):
+            frames = clip["frames"].to(self.device, torch.float32)
+            normalised = (frames - self.pixel_mean) / self.pixel_std
+            padded.append(F.pad(normalised, (0, padded_w - width, 0, padded_h - height)))
+        return torch.cat(padded), sizes
+
+    def _prepare_targets(self, batched_inputs: list[dict], padded_size) -> list[dict]:
+        padded_h, padded_w = padded_size
+        targets = []
+        for clip in batched_inputs:
+            clip_targets = self._field(clip, "targets")
+            masks = clip_targets["masks"].to(self.device, torch.bool)  # [N, T, H, W]
+            height, width = masks.shape[-2:]
+            if (height, width) != tuple(clip["frames"].shape[-2:]):
+                raise ValueError(
+                    f"Clip '{clip.get('uid', '?')}': target masks are {height}x{width} but frames "
+                    f"are {tuple(clip['frames'].shape[-2:])}"
+                )
+            targets.append(
+                {
+                    "masks": F.pad(masks, (0, padded_w - width, 0, padded_h - height)),
+                    "labels": clip_targets["labels"].to(self.device, torch.int64),
+                    "frame_valid": self._field(clip, "frame_valid").to(self.device, torch.bool),
+                }
+            )
+        return targets
+
+    def _vocabulary(self, clip: dict) -> list[str]:
+        if "vocabulary" in clip:
+            return list(clip["vocabulary"])
+        return list(get_dataset_metadata(self._field(clip, "dataset_name")).vocabulary)
+
+    # ------------------------------------------------------------------------------- training
+    def _losses(self, batched_inputs: list[dict], outputs: dict, padded_size) -> dict[str, torch.Tensor]:
+        targets = self._prepare_targets(batched_inputs, padded_size)
+        losses, indices = self.criterion(outputs, targets)
+        if self.classifier.ensemble_head is not None:
+            losses["loss_ensemble_ce"] = self.ensemble_loss_weight * self.classifier.ensemble_loss(
+                outputs["query_embeddings"],
+                indices,
+                [target["labels"] for target in targets],
+                [self._vocabulary(clip) for clip in batched_inputs],
+            )
+        return losses
+
+    # ------------------------------------------------------------------------------- inference
+    def _to_original_size(self, logits: torch.Tensor, image_size, padded_size, output_size) -> torch.Tensor:
+        """``[N, T, h, w]`` on the padded grid -> ``[N, T, H0, W0]``: upsample to the padded input,
+        drop the padding, resize to the original frame size."""
+        upsampled = F.interpolate(logits, size=padded_size, mode="bilinear", align_corners=False)
+        cropped = upsampled[..., : image_size[0], : image_size[1]]
+        return F.interpolate(cropped, size=output_size, mode="bilinear", align_corners=False)
+
+    @torch.no_grad()
+    def _inference_clip(self, clip: dict, outputs: dict, clip_index: int, image_size, padded_size) -> dict:
+        vocabulary = self._vocabulary(clip)
+        output_size = (int(clip.get("height", image_size[0])), int(clip.get("width", image_size[1])))
+        objectness = outputs["pred_logits"][clip_index].float().softmax(-1)[:, 0]  # [Q]
+        mask_logits = outputs["pred_masks"][clip_index].float()  # [Q, T, h, w]
+        query_embeddings = outputs["query_embeddings"][clip_index]
+        num_queries, num_frames, mask_h, mask_w = mask_logits.shape
+
+        # The part of the mask grid that covers the unpadded frames.
+        valid_h = math.ceil(image_size[0] * mask_h / padded_size[0])
+        valid_w = math.ceil(image_size[1] * mask_w / padded_size[1])
+        frames = clip["frames"].to(self.device, torch.float32)
+        candidates = objectness.topk(min(num_queries, self.num_candidate_queries)).indices
+        category_probs, _ = self.classifier(
+            frames, mask_logits[candidates, :, :valid_h, :valid_w], query_embeddings[candidates], vocabulary
+        )  # [C, K]
+        pair_scores = objectness[candidates, None] * category_probs
+        num_pairs = min(self.top_k, pair_scores.numel())
+        scores, flat_index = pair_scores.flatten().topk(num_pairs)  # descending
+        labels = flat_index % len(vocabulary)
+        query_indices = candidates[torch.div(flat_index, len(vocabulary), rounding_mode="floor")]
+
+        masks = self._to_original_size(mask_logits[query_indices], image_size, padded_size, output_size)
+        masks = masks > self.mask_logit_threshold  # [K, T, H0, W0]
+        # Painting in ascending score order = taking, per pixel, the highest-scoring covering mask.
+        top_cover = masks.to(torch.uint8).argmax(dim=0)  # first True along K = highest score
+        sem_seg = torch.where(masks.any(dim=0), labels[top_cover] + 1, torch.zeros_like(top_cover))
+
+        sounding = (objectness[:, None, None, None] * mask_logits.sigmoid()).amax(dim=0)  # [T, h, w]
+        sounding_prob = self._to_original_size(sounding[None], image_size, padded_size, output_size)[0]
+        return {
+            "sem_seg": sem_seg.to(torch.int64),
+            "sounding_prob": sounding_prob.clamp(0, 1).to(torch.float32),
+            "segments": {
+                "scores": scores,
+                "labels": labels.to(torch.int64),
+                "query_indices": query_indices.to(torch.int64),
+                "masks": masks,
+            },
+        }
