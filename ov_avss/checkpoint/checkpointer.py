@@ -20,7 +20,7 @@ from fvcore.common.checkpoint import _IncompatibleKeys
 
 from ov_avss.utils import comm
 
-from .name_map import convert_external_names
+from .name_map import ORIGINAL_CONSTANT_BUFFERS, convert_external_names
 from .safe_pickle import load_safe_pickle
 
 logger = logging.getLogger(__name__)
@@ -220,7 +220,15 @@ class Checkpointer(_FvcoreCheckpointer):
                 f"{len(non_tensors)} are not, e.g. '{non_tensors[0]}' "
                 f"({type(state_dict[non_tensors[0]]).__name__})"
             )
-        renamed, unmapped = convert_external_names(state_dict, self.model.state_dict().keys())
+        model_keys = self.model.state_dict().keys()
+        constants = sorted(key for key in state_dict if key in ORIGINAL_CONSTANT_BUFFERS and key not in model_keys)
+        if constants:
+            self.logger.info(
+                "Dropping constants of the original OV-AVSS release that this model rebuilds: %s",
+                "; ".join(f"{key} ({ORIGINAL_CONSTANT_BUFFERS[key]})" for key in constants),
+            )
+            state_dict = {key: value for key, value in state_dict.items() if key not in constants}
+        renamed, unmapped = convert_external_names(state_dict, model_keys)
         if unmapped:
             self.logger.info(
                 "%d checkpoint keys match no model name and no name-map rule; they are reported "

@@ -11,7 +11,7 @@ from typing import Iterable, Mapping
 
 # Where the meta-architecture holds each part (Mask2Former's attribute paths).
 BACKBONE_PATH = "backbone"
-PIXEL_DECODER_PATH = "sem_seg_head.pixel_decoder"
+PIXEL_DECODER_PATH = "pixel_decoder"
 
 _NORM_STATS = r"(weight|bias|running_mean|running_var)"
 _AFFINE = r"(weight|bias)"
@@ -133,6 +133,8 @@ TRANSFORMER_DECODER_RULES: list[tuple[str, str]] = [
      rf"{TRANSFORMER_DECODER_PATH}.audio_self_attention.\1"),
     (rf"{_PRED}\.(decoder_norm|class_embed)\.{_AFFINE}", rf"{TRANSFORMER_DECODER_PATH}.\1.\2"),
     (rf"{_PRED}\.mask_embed\.layers\.(\d+)\.{_AFFINE}", rf"{TRANSFORMER_DECODER_PATH}.mask_embed.layers.\1.\2"),
+    # The 2-layer MLP that lifts the fused 128-d audio token to the decoder width.
+    (rf"{_PRED}\.audio_proj\.layers\.([01])\.{_AFFINE}", rf"{TRANSFORMER_DECODER_PATH}.audio_proj.layers.\1.\2"),
 ]
 
 # The release wraps VGGish as audio_encoder.audio_backbone (features.N / embeddings.N, the layout

@@ -15,26 +15,14 @@ from ov_avss.modeling.meta_arch.build import build_model
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY_CONFIG = os.path.join(REPO_ROOT, "configs", "tiny", "OV_AVSS_tiny.yaml")
-# The release: one 1024-wide deformable-encoder FFN, an audio position table of 5 frames, and
+# The release: 1024-wide deformable-encoder FFN and AV fusion attention, an audio position table of 5 frames, and
 # CLIP-only classification (no learned ensemble head).
 RELEASE_OVERRIDES = [
     "MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD", 1024,
+    "MODEL.SEM_SEG_HEAD.AV_FUSION_EMBED_DIM", 1024,
     "MODEL.MASK_FORMER.MAX_NUM_FRAMES", 5,
     "MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE", False,
 ]
-# Where our audio path differs from the release's (see the report in docs/demo.md): the release
-# feeds VGGish's 128-d embedding into the fusion block and projects it in the decoder
-# (predictor.audio_proj, an MLP 128 -> D -> D); ours projects it to D once, before fusion
-# (pixel_decoder.audio_proj). Every other tensor must map.
-AUDIO_PATH_ORIGINAL_KEYS = {
-    f"sem_seg_head.predictor.audio_proj.layers.{layer}.{name}" for layer in (0, 1) for name in ("weight", "bias")
-}
-AUDIO_PATH_FUSION_SUFFIXES = (
-    "layer_norm_l.weight", "layer_norm_l.bias", "attn.l_proj.weight", "attn.values_l_proj.weight",
-    "attn.out_l_proj.weight", "attn.out_l_proj.bias", "gamma_l",
-)
-
-
 def load_layout_module():
     spec = importlib.util.spec_from_file_location(
         "original_release_layout", os.path.join(os.path.dirname(os.path.abspath(__file__)), "original_release_layout.py")
@@ -70,18 +58,23 @@ def _problems(model, original):
     return renamed, sorted(unmapped), missing, mismatched
 
 
-def test_every_tensor_outside_the_audio_path_maps(model_and_original):
+def test_every_original_tensor_maps_with_its_shape(model_and_original):
     model, original = model_and_original
     renamed, unmapped, missing, mismatched = _problems(model, original)
-    assert set(unmapped) <= AUDIO_PATH_ORIGINAL_KEYS, f"unmapped beyond the audio path: {unmapped}"
-    audio_mismatches = [k for k in mismatched if k.startswith("pixel_decoder.av_fusion.audio_")]
-    assert sorted(set(mismatched) - set(audio_mismatches)) == [], f"shape mismatches: {mismatched}"
-    assert sorted(set(missing) - {"pixel_decoder.audio_proj.weight", "pixel_decoder.audio_proj.bias"}) == [], (
-        f"model keys no original key maps to: {missing}"
-    )
+    assert unmapped == [], f"original keys no rule maps: {unmapped}"
+    assert mismatched == [], f"shape mismatches: {mismatched}"
+    assert missing == [], f"model keys no original key maps to: {missing}"
     # Spot checks that values travel with their names.
     torch.testing.assert_close(
         renamed["transformer_decoder.audio_query_attention.norm.weight"], original["sem_seg_head.predictor.v2a.norm.weight"]
+    )
+    torch.testing.assert_close(
+        renamed["transformer_decoder.audio_proj.layers.1.weight"],
+        original["sem_seg_head.predictor.audio_proj.layers.1.weight"],
+    )
+    torch.testing.assert_close(
+        renamed["pixel_decoder.av_fusion.audio_gamma"],
+        original["sem_seg_head.pixel_decoder.transformer.encoder.vl_layer.b_attn.gamma_l"],
     )
     torch.testing.assert_close(
         renamed["audio_encoder.embeddings.4.weight"], original["audio_encoder.audio_backbone.embeddings.4.weight"]
@@ -90,12 +83,6 @@ def test_every_tensor_outside_the_audio_path_maps(model_and_original):
     torch.testing.assert_close(renamed[clip_key], original["clip_adapter.clip_model.visual.transformer.resblocks.1.mlp.c_fc.weight"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="architecture difference in the audio path: the release fuses the 128-d VGGish embedding "
-    "and projects it in the decoder (sem_seg_head.predictor.audio_proj, 2-layer MLP); ours projects "
-    "it before fusion (pixel_decoder.audio_proj, one Linear), so those tensors have no counterpart",
-)
 def test_release_checkpoint_loads_without_missing_or_unexpected_keys(model_and_original, tmp_path):
     model, original = model_and_original
     path = tmp_path / "model_ov_avss_tiny.pth"

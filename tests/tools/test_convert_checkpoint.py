@@ -12,6 +12,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 TINY_CONFIG = os.path.join(REPO_ROOT, "configs", "tiny", "OV_AVSS_tiny.yaml")
 RELEASE_OVERRIDES = [
     "MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD", "1024",
+    "MODEL.SEM_SEG_HEAD.AV_FUSION_EMBED_DIM", "1024",
     "MODEL.MASK_FORMER.MAX_NUM_FRAMES", "5",
     "MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE", "False",
 ]
@@ -83,11 +84,6 @@ def test_unreadable_inputs_exit_2(tmp_path, capsys):
     assert "expected a detectron2 checkpoint" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the release's audio path (predictor.audio_proj MLP on fused 128-d VGGish tokens) has no "
-    "counterpart in our model (pixel_decoder.audio_proj before fusion); see docs/demo.md",
-)
 def test_release_checkpoint_converts_and_loads(original_checkpoint, tmp_path, capsys):
     input_path, _ = original_checkpoint
     output_path = str(tmp_path / "ours.pth")

@@ -28,7 +28,7 @@ def _mha(dim: int) -> int:
 
 def _tiny_counts() -> dict[str, tuple[int, int]]:
     """(trainable, frozen) per component of configs/tiny/OV_AVSS_tiny.yaml, by hand."""
-    d, queries, ffn, layers, frames = 64, 20, 128, 3, 10
+    d, queries, ffn, layers, frames, audio = 64, 20, 128, 3, 10, 128
     attention_layer = _mha(d) + 2 * d  # + LayerNorm
     ffn_layer = _linear(d, ffn) + _linear(ffn, d) + 2 * d
     decoder = (
@@ -38,6 +38,7 @@ def _tiny_counts() -> dict[str, tuple[int, int]]:
         + 2 * queries * d  # query_feat, query_embed
         + 3 * d + frames * d  # level_embed, audio_pos_embed
         + _linear(d, 2) + 3 * _linear(d, d)  # class head, 3-layer mask MLP
+        + _linear(audio, d) + _linear(d, d)  # audio_proj: 2-layer MLP from the VGGish width
     )
     # ResNet-18 without fc, FrozenBN (no parameters); stem + res2 frozen (FREEZE_AT 2).
     conv = lambda c_in, c_out, k: c_in * c_out * k * k  # noqa: E731
@@ -51,8 +52,10 @@ def _tiny_counts() -> dict[str, tuple[int, int]]:
     pixel_decoder = (
         3 * d  # level_embed
         + sum(_linear(c, d) + gn for c in (512, 256, 128))  # input projections + GN
-        + _linear(128, d)  # audio projection from VGGish
-        + 2 * d + 2 * 2 * d + 4 * _linear(d, 64) + 2 * _linear(64, d)  # AV fusion
+        # AV fusion (embed 64) between d-wide visual and VGGish-wide audio tokens: gammas,
+        # LayerNorms, visual query/value, audio key/value, visual/audio output projections.
+        + (d + audio) + 2 * (d + audio)
+        + 2 * _linear(d, 64) + 2 * _linear(audio, 64) + _linear(64, d) + _linear(64, audio)
         + _linear(d, 4 * 3 * 4 * 2) + _linear(d, 4 * 3 * 4) + 2 * _linear(d, d) + 2 * d
         + _linear(d, 128) + _linear(128, d) + 2 * d  # deformable encoder layer
         + conv(d, d, 1) + gn + conv(d, d, 3) + gn  # FPN lateral + output conv at res2

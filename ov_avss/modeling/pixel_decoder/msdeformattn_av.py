@@ -118,11 +118,12 @@ class MSDeformAttnPixelDecoderAV(nn.Module):
         )
         self.position_embedding = PositionEmbeddingSine(conv_dim // 2)
         self.level_embed = nn.Parameter(torch.empty(num_levels, conv_dim))
-        self.audio_proj = nn.Linear(vggish_params.EMBEDDING_SIZE, conv_dim)
+        # As in the published model, the fusion reads the raw 128-d VGGish embedding; the
+        # transformer decoder projects the (visually-aware) audio token to its own width.
         self.av_fusion = (
             AudioVisualBiAttention(
                 visual_dim=conv_dim,
-                audio_dim=conv_dim,
+                audio_dim=vggish_params.EMBEDDING_SIZE,
                 embed_dim=head.AV_FUSION_EMBED_DIM,
                 num_heads=head.AV_FUSION_NHEADS,
                 dropout=head.AV_FUSION_DROPOUT,
@@ -168,8 +169,6 @@ class MSDeformAttnPixelDecoderAV(nn.Module):
             if isinstance(module, MSDeformAttn):
                 module.reset_parameters()
         nn.init.normal_(self.level_embed)
-        nn.init.xavier_uniform_(self.audio_proj.weight)
-        nn.init.zeros_(self.audio_proj.bias)
 
     def forward_features(
         self, features: dict[str, torch.Tensor], audio_embeddings: torch.Tensor
@@ -183,7 +182,7 @@ class MSDeformAttnPixelDecoderAV(nn.Module):
         Returns:
             ``mask_features [N, MASK_DIM, H/4, W/4]``; ``multi_scale_features``: 3 tensors
             ``[N, CONVS_DIM, h, w]`` ordered coarse (res5) to fine (res3); ``audio_tokens
-            [N, CONVS_DIM]`` (visually-aware when the fusion is enabled).
+            [N, 128]`` (visually-aware when the fusion is enabled).
         """
         missing = [name for name in self.in_features if name not in features]
         if missing:
@@ -217,7 +216,7 @@ class MSDeformAttnPixelDecoderAV(nn.Module):
         level_start_index = torch.cat((spatial_shapes.new_zeros(1), spatial_shapes.prod(1).cumsum(0)[:-1]))
         reference_points = encoder_reference_points(level_sizes, batch, device)
 
-        audio_tokens = self.audio_proj(audio_embeddings)[:, None, :]  # [N, 1, C]
+        audio_tokens = audio_embeddings[:, None, :]  # [N, 1, 128]
         if self.av_fusion is not None:
             visual_tokens, audio_tokens = self.av_fusion(visual_tokens, audio_tokens)
         for layer in self.encoder_layers:

@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ov_avss.data import vggish_params
+
 from .build import TRANSFORMER_DECODER_REGISTRY
 from .layers import MLP, CrossAttentionLayer, FFNLayer, SelfAttentionLayer
 from .position_encoding import PositionEmbeddingSine3D
@@ -83,11 +85,8 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
                 self.input_proj.append(projection)
             else:
                 self.input_proj.append(nn.Sequential())
-        self.audio_input_proj: nn.Module = (
-            nn.Linear(in_channels, hidden_dim)
-            if in_channels != hidden_dim or mf.ENFORCE_INPUT_PROJ
-            else nn.Identity()
-        )
+        # The per-frame audio token arrives at VGGish width (128) from the pixel decoder.
+        self.audio_proj = MLP(vggish_params.EMBEDDING_SIZE, hidden_dim, hidden_dim, 2)
 
         self.class_embed = nn.Linear(hidden_dim, num_classes + 1)
         self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
@@ -104,7 +103,7 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
         Args:
             multi_scale_features: 3 tensors ``[B*T, C_in, h_l, w_l]``, coarse to fine.
             mask_features: ``[B*T, MASK_DIM, H/4, W/4]``.
-            audio_tokens: ``[B*T, C_in]``, one token per frame.
+            audio_tokens: ``[B*T, 128]``, one (visually-aware) VGGish token per frame.
             num_frames: ``T``.
 
         Returns:
@@ -141,7 +140,7 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
             keys.append(projected.permute(1, 3, 0, 2).flatten(0, 1))
             key_pos.append(pos.flatten(3).permute(1, 3, 0, 2).flatten(0, 1))
 
-        audio = self.audio_input_proj(audio_tokens).view(batch, num_frames, -1).transpose(0, 1)  # [T, B, D]
+        audio = self.audio_proj(audio_tokens).view(batch, num_frames, -1).transpose(0, 1)  # [T, B, D]
         audio_pos = self.audio_pos_embed.weight[:num_frames, None, :].expand(-1, batch, -1)
 
         query_pos = self.query_embed.weight[:, None, :].expand(-1, batch, -1)  # [Q, B, D]

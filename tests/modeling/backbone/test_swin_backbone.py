@@ -43,10 +43,12 @@ def test_outputs_are_layer_normalised_per_pixel():
     backbone = build_backbone(_swin_cfg())
     with torch.no_grad():
         res3 = backbone(torch.randn(1, 3, 64, 64))["res3"]
-    # Fresh LayerNorms (unit weight, zero bias): every pixel has zero mean, unit variance.
+    # Fresh LayerNorms (unit weight, zero bias): every pixel has zero mean and variance
+    # s / (s + eps), s being its variance before the norm (eps = 1e-5).
     per_pixel = res3.permute(0, 2, 3, 1)
     assert torch.allclose(per_pixel.mean(-1), torch.zeros(1), atol=1e-5)
-    assert torch.allclose(per_pixel.var(-1, unbiased=False), torch.ones(1), atol=1e-3)
+    variance = per_pixel.var(-1, unbiased=False)
+    assert (variance <= 1.0 + 1e-5).all() and (variance > 0.99).all()
 
 
 def test_window_larger_than_feature_map_and_ape():
@@ -86,7 +88,8 @@ def test_freeze_at_freezes_patch_embedding_and_leading_stages():
 
 
 def test_gradients_reach_every_parameter():
-    backbone = SwinBackbone(**TINY_SWIN)
+    # No stochastic depth: a dropped residual branch would leave its block without gradient.
+    backbone = SwinBackbone(**dict(TINY_SWIN, drop_path_rate=0.0))
     outputs = backbone(torch.randn(1, 3, 64, 64))
     weights = {name: torch.randn_like(value) for name, value in outputs.items()}
     sum((outputs[name] * weights[name]).sum() for name in outputs).backward()

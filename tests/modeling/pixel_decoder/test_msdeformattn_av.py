@@ -60,7 +60,7 @@ def test_output_shapes_and_attributes(name):
     mask_features, multi_scale, audio_tokens = decoder.forward_features(features, audio)
     assert mask_features.shape == (2, 24, 16, 24)
     assert [tuple(f.shape) for f in multi_scale] == [(2, 32, 2, 3), (2, 32, 4, 6), (2, 32, 8, 12)]
-    assert audio_tokens.shape == (2, 32)
+    assert audio_tokens.shape == (2, 128)
 
 
 def test_fusion_block_starts_with_configured_layer_scale():
@@ -68,7 +68,7 @@ def test_fusion_block_starts_with_configured_layer_scale():
     cfg.MODEL.SEM_SEG_HEAD.AV_FUSION_LAYER_SCALE_INIT = 0.25
     decoder = build_pixel_decoder(cfg, INPUT_SHAPE)
     assert torch.equal(decoder.av_fusion.visual_gamma, torch.full((32,), 0.25))
-    assert torch.equal(decoder.av_fusion.audio_gamma, torch.full((32,), 0.25))
+    assert torch.equal(decoder.av_fusion.audio_gamma, torch.full((128,), 0.25))
     default = build_pixel_decoder(_tiny_cfg(), INPUT_SHAPE)
     assert torch.allclose(default.av_fusion.visual_gamma, torch.full((32,), 1 / 6))
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from ov_avss.config import get_cfg
+from ov_avss.data import vggish_params
 from ov_avss.modeling.transformer_decoder import (
     TRANSFORMER_DECODER_REGISTRY,
     AudioVideoMaskedTransformerDecoder,
@@ -31,7 +32,7 @@ def _inputs(seed: int = 0):
     sizes = [(2, 3), (4, 6), (8, 12)]  # coarse to fine
     multi_scale = [torch.randn(BATCH * FRAMES, IN_CHANNELS, h, w, generator=generator) for h, w in sizes]
     mask_features = torch.randn(BATCH * FRAMES, 16, 16, 24, generator=generator)
-    audio_tokens = torch.randn(BATCH * FRAMES, IN_CHANNELS, generator=generator)
+    audio_tokens = torch.randn(BATCH * FRAMES, vggish_params.EMBEDDING_SIZE, generator=generator)
     return multi_scale, mask_features, audio_tokens
 
 
