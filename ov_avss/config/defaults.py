@@ -281,6 +281,9 @@ _C.TEST.DETECTIONS_PER_IMAGE = 100  # accepted for compatibility
 _C.TEST.AUDIO_ABLATION = "none"
 # Write palette PNG predictions under OUTPUT_DIR/inference/<dataset>/predictions.
 _C.TEST.EXPORT_PREDICTIONS = False
+# Write overlay JPEGs (frame + predicted masks + category names) of the dataset's first N clips
+# under OUTPUT_DIR/inference/<dataset>/overlays/<uid>/<frame>.jpg; 0 disables.
+_C.TEST.VISUALIZE_NUM_CLIPS = 0
 _C.TEST.AUG = CN()  # accepted for compatibility
 _C.TEST.AUG.ENABLED = False
 _C.TEST.AUG.MIN_SIZES = (400, 500, 600, 700, 800, 900, 1000, 1100, 1200)

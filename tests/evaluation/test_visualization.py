@@ -1,0 +1,136 @@
+"""PredictionOverlayWriter: overlay JPEGs of the first clips, palette colours where the predicted
+mask is, the frame elsewhere, and nothing when TEST.VISUALIZE_NUM_CLIPS is 0."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from ov_avss.config import get_cfg
+from ov_avss.data.catalog import get_dataset_records
+from ov_avss.data.categories import CATEGORIES, CATEGORY_TO_INDEX
+from ov_avss.data.image_io import read_frame
+from ov_avss.data.palette import PALETTE
+from ov_avss.data.synthetic import make_synthetic_avsbench
+from ov_avss.demo.visualizer import MASK_OPACITY
+from ov_avss.evaluation import AVSSEvaluator, build_evaluator
+from ov_avss.evaluation.evaluator import DatasetEvaluators
+from ov_avss.evaluation.visualization import PredictionOverlayWriter
+
+DATASET = "avsbench_ov_test"
+HEIGHT, WIDTH = 48, 64
+# JPEG of a flat colour next to noisy synthetic texture: a few grey levels of error.
+JPEG_TOLERANCE = 14
+
+
+@pytest.fixture(scope="module")
+def dataset_root(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp("datasets")
+    make_synthetic_avsbench(str(root), seed=3, num_train_clips=1, num_val_clips=0, num_test_clips=3, size=(HEIGHT, WIDTH))
+    return str(root)
+
+
+def make_cfg(root: str, num_clips: int):
+    cfg = get_cfg()
+    cfg.DATASETS.ROOT = root
+    cfg.TEST.VISUALIZE_NUM_CLIPS = num_clips
+    return cfg
+
+
+def predicted_clip(record: dict, category: str) -> tuple[dict, dict]:
+    """A clip dict of the whole record and an output whose one segment (``category``) covers the
+    left half of every frame."""
+    num_frames = int(record["num_frames"])
+    masks = torch.zeros((1, num_frames, HEIGHT, WIDTH), dtype=torch.bool)
+    masks[..., : WIDTH // 2] = True
+    label = CATEGORIES.index(category)  # 0-based into the 70-name vocabulary
+    clip = {
+        "uid": record["uid"],
+        "dataset_name": DATASET,
+        "frame_indices": list(range(num_frames)),
+        "height": HEIGHT,
+        "width": WIDTH,
+        "vocabulary": list(CATEGORIES),
+        "sem_seg_gt": torch.zeros((num_frames, HEIGHT, WIDTH), dtype=torch.int64),
+        "sounding_categories": [],
+    }
+    output = {
+        "sem_seg": masks[0].long() * (label + 1),
+        "segments": {
+            "scores": torch.tensor([0.9]),
+            "labels": torch.tensor([label]),
+            "query_indices": torch.tensor([0]),
+            "masks": masks,
+        },
+    }
+    return clip, output
+
+
+def test_overlays_of_the_first_clips_show_palette_colours(dataset_root, tmp_path):
+    records = get_dataset_records(DATASET, make_cfg(dataset_root, 0))
+    evaluator = build_evaluator(make_cfg(dataset_root, 2), DATASET, str(tmp_path))
+    assert isinstance(evaluator, DatasetEvaluators)
+    evaluator.reset()
+    for record in records:
+        clip, output = predicted_clip(record, "dog")
+        evaluator.process([clip], [output])
+    results = evaluator.evaluate()
+    assert set(results) == {"sem_seg"}  # the overlay writer adds files, not metrics
+
+    overlay_root = tmp_path / "overlays"
+    assert sorted(os.listdir(overlay_root)) == sorted(r["uid"] for r in records[:2])
+    dog_colour = PALETTE[CATEGORY_TO_INDEX["dog"]].astype(np.float64)
+    for record in records[:2]:
+        names = sorted(os.listdir(overlay_root / record["uid"]))
+        assert names == sorted(f"{t}.jpg" for t in range(int(record["num_frames"])))
+        for t in range(int(record["num_frames"])):
+            overlay = read_frame(str(overlay_root / record["uid"] / f"{t}.jpg")).astype(np.float64)
+            frame = read_frame(record["frame_paths"][t]).astype(np.float64)
+            assert overlay.shape == frame.shape == (HEIGHT, WIDTH, 3)
+            # Away from the outline (column WIDTH/2) and the name (drawn at the mask's centre).
+            inside = np.s_[2:8, 2:12]
+            outside = np.s_[2:-2, WIDTH // 2 + 3 : -2]
+            blended = (1 - MASK_OPACITY) * frame[inside] + MASK_OPACITY * dog_colour
+            assert np.abs(overlay[inside] - blended).mean() < JPEG_TOLERANCE
+            # ... and the palette colour is what moved it away from the frame.
+            assert np.abs(overlay[inside] - blended).mean() < 0.5 * np.abs(overlay[inside] - frame[inside]).mean()
+            assert np.abs(overlay[outside] - frame[outside]).mean() < JPEG_TOLERANCE
+    assert not (overlay_root / records[2]["uid"]).exists()
+    leftovers = [name for _, _, files in os.walk(overlay_root) for name in files if not name.endswith(".jpg")]
+    assert leftovers == []  # no temporary files left behind
+
+
+def test_visualize_num_clips_zero_writes_nothing(dataset_root, tmp_path):
+    records = get_dataset_records(DATASET, make_cfg(dataset_root, 0))
+    evaluator = build_evaluator(make_cfg(dataset_root, 0), DATASET, str(tmp_path))
+    assert isinstance(evaluator, AVSSEvaluator)
+    evaluator.reset()
+    clip, output = predicted_clip(records[0], "dog")
+    evaluator.process([clip], [output])
+    evaluator.evaluate()
+    assert not (tmp_path / "overlays").exists()
+
+
+def test_negative_num_clips_is_rejected(dataset_root, tmp_path):
+    with pytest.raises(ValueError, match="TEST.VISUALIZE_NUM_CLIPS"):
+        build_evaluator(make_cfg(dataset_root, -1), DATASET, str(tmp_path))
+
+
+def test_prediction_at_the_wrong_size_names_the_clip(dataset_root, tmp_path):
+    records = get_dataset_records(DATASET, make_cfg(dataset_root, 0))
+    writer = PredictionOverlayWriter(DATASET, make_cfg(dataset_root, 1), str(tmp_path))
+    clip, output = predicted_clip(records[0], "dog")
+    output["sem_seg"] = output["sem_seg"][:, ::2]
+    with pytest.raises(ValueError, match=records[0]["uid"]):
+        writer.process([clip], [output])
+
+
+def test_output_without_segments_is_an_error(dataset_root, tmp_path):
+    records = get_dataset_records(DATASET, make_cfg(dataset_root, 0))
+    writer = PredictionOverlayWriter(DATASET, make_cfg(dataset_root, 1), str(tmp_path))
+    clip, output = predicted_clip(records[0], "dog")
+    del output["segments"]
+    with pytest.raises(KeyError, match="segments"):
+        writer.process([clip], [output])
