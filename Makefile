@@ -5,7 +5,6 @@ PYTHON ?= python3
 VENV ?= .venv
 VENV_PYTHON := $(VENV)/bin/python
 INSTALL_STAMP := $(VENV)/.ov_avss-installed
-SYNTHETIC_ROOT := datasets/synthetic
 QUICKSTART_CONFIG := configs/quickstart/OV_AVSS_tiny_synthetic.yaml
 
 .PHONY: venv test test-slow quickstart

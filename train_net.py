@@ -9,7 +9,7 @@
 See docs/training.md. To change a component, subclass ``ov_avss.engine.Trainer`` and override
 its ``build_*`` classmethods.
 """
-from ov_avss.engine import Trainer, default_argument_parser, default_main, launch
+from ov_avss.engine import Trainer, default_argument_parser, default_main, launch_from_args
 
 
 def main(args):
@@ -17,12 +17,4 @@ def main(args):
 
 
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    launch_from_args(main, default_argument_parser().parse_args())

@@ -12,24 +12,20 @@ each entry names the method it used. A section whose dependency is missing or fa
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
 import resource
 import statistics
-import sys
 import tempfile
 import time
 import traceback
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+import _repo_path  # noqa: F401  (puts the checkout on sys.path before ov_avss is imported)
+from ov_avss.utils.file_io import write_json_atomic
 
 logger = logging.getLogger("ov_avss.benchmark")
 
@@ -276,15 +272,15 @@ def _training_clip(cfg, vocabulary: tuple[str, ...], num_frames: int, with_targe
 def _benchmark_model_config(config_file: str, args: argparse.Namespace, device: torch.device, amp: bool) -> dict[str, Any]:
     from ov_avss.config import get_cfg
     from ov_avss.data.catalog import get_dataset_metadata
-    from ov_avss.modeling.meta_arch.build import build_model
-    import ov_avss.modeling  # noqa: F401  (registers the meta-architectures)
+    from ov_avss.modeling import build_model_without_pretrained_files
 
     cfg = get_cfg()
     cfg.merge_from_file(config_file)
-    cfg.MODEL.DEVICE = device.type
     cfg.SOLVER.AMP.ENABLED = amp
     cfg.freeze()
-    model = build_model(cfg)
+    # Random weights: timings do not depend on the values, and the published configs' weight
+    # files need not be present.
+    model = build_model_without_pretrained_files(cfg, device.type)
     vocabulary = get_dataset_metadata(cfg.DATASETS.TRAIN[0]).vocabulary
     num_frames = int(cfg.INPUT.SAMPLING_FRAME_NUM)
     train_clip = _training_clip(cfg, vocabulary, num_frames, with_targets=True)
@@ -442,15 +438,6 @@ def benchmark_data(args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
-def write_json_atomic(path: str, data: Any) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        temp_path = handle.name
-    os.replace(temp_path, path)
-
-
 def parse_sections(text: str) -> list[str]:
     sections = [item.strip() for item in text.split(",") if item.strip()]
     unknown = sorted(set(sections) - set(SECTIONS))

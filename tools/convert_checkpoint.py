@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import _repo_path  # noqa: F401  (puts the checkout on sys.path before ov_avss is imported)
 
-from ov_avss.checkpoint import atomic_open  # noqa: E402
 from ov_avss.checkpoint.name_map import ORIGINAL_CONSTANT_BUFFERS, convert_external_names  # noqa: E402
 from ov_avss.config import ConfigKeyError, get_cfg  # noqa: E402
-from ov_avss.modeling.meta_arch.build import build_model  # noqa: E402
+from ov_avss.modeling.meta_arch.build import build_model_without_pretrained_files  # noqa: E402
+from ov_avss.utils.file_io import atomic_open  # noqa: E402
 
 EXIT_CONVERSION_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -122,18 +122,6 @@ def convert_state_dict(
                 (ours, sources[ours][0], tuple(converted[ours].shape), tuple(tensor.shape))
             )
     return converted, report
-
-
-def build_model_without_pretrained_files(cfg) -> torch.nn.Module:
-    """The model of ``cfg`` on CPU with random VGGish and CLIP weights (no file is read)."""
-    cfg = cfg.clone()
-    cfg.defrost()
-    cfg.MODEL.WEIGHTS = ""
-    cfg.MODEL.DEVICE = "cpu"
-    cfg.MODEL.AUDIO.RANDOM_INIT = True
-    cfg.MODEL.CLIP_ADAPTER.RANDOM_INIT = True
-    cfg.freeze()
-    return build_model(cfg)
 
 
 def convert_checkpoint(cfg, input_path: str, output_path: str) -> ConversionReport:

@@ -22,12 +22,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from pathlib import Path
 
-# Run from a checkout without installing the package.
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+import _repo_path  # noqa: F401  (puts the checkout on sys.path before ov_avss is imported)
 
 from ov_avss.data.categories import BACKGROUND, CATEGORIES, SPLIT_FILE, load_split  # noqa: E402
 from ov_avss.data.datasets.avsbench_semantic import (  # noqa: E402
@@ -46,9 +42,9 @@ from ov_avss.evaluation.avss_evaluator import (  # noqa: E402
     SemSegAccumulator,
     filter_label_noise,
     resize_to_eval,
-    write_json_atomic,
 )
 from ov_avss.evaluation.chart import save_per_class_chart  # noqa: E402
+from ov_avss.utils.file_io import write_json_atomic  # noqa: E402
 
 logger = logging.getLogger("evaluate_predictions")
 _MAX_LISTED_MISSING = 10

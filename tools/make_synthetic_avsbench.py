@@ -16,12 +16,8 @@ import sys
 import time
 from typing import Sequence
 
-from pathlib import Path
 
-# Run from a checkout without installing the package.
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+import _repo_path  # noqa: F401  (puts the checkout on sys.path before ov_avss is imported)
 
 from ov_avss.data.synthetic import (  # noqa: E402
     DEFAULT_CATEGORIES,

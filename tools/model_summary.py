@@ -13,27 +13,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+import _repo_path  # noqa: F401  (puts the checkout on sys.path before ov_avss is imported)
 
 from torch import nn  # noqa: E402
 
 from ov_avss.config import get_cfg  # noqa: E402
-
-
-def load_summary_cfg(config_file: str, overrides: list[str]):
-    """The config with every pretrained-file read switched off and the device forced to CPU."""
-    cfg = get_cfg()
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(list(overrides))
-    cfg.MODEL.AUDIO.RANDOM_INIT = True
-    cfg.MODEL.CLIP_ADAPTER.RANDOM_INIT = True
-    cfg.MODEL.WEIGHTS = ""
-    cfg.MODEL.DEVICE = "cpu"
-    return cfg
 
 
 def component_lines(model: nn.Module) -> tuple[list[str], int, int]:
@@ -62,9 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
 
-    from ov_avss.modeling import build_model
+    from ov_avss.modeling import build_model_without_pretrained_files
 
-    model = build_model(load_summary_cfg(args.config_file, args.opts))
+    cfg = get_cfg()
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(list(args.opts))
+    model = build_model_without_pretrained_files(cfg)
     lines, trainable, frozen = component_lines(model)
     for line in lines:
         print(line)

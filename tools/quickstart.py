@@ -24,27 +24,22 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
-# Run from a checkout without installing the package.
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+import _repo_path  # noqa: F401  (puts the checkout on sys.path before ov_avss is imported)
 
 import torch  # noqa: E402
 
-from ov_avss.checkpoint import Checkpointer, atomic_open  # noqa: E402
+from ov_avss.checkpoint import Checkpointer  # noqa: E402
 from ov_avss.config import CfgNode, get_cfg  # noqa: E402
 from ov_avss.data.catalog import datasets_root, get_dataset_metadata  # noqa: E402
 from ov_avss.data.categories import BACKGROUND  # noqa: E402
 from ov_avss.data.datasets.avsbench_semantic import METADATA_FILE, SEMANTIC_DIR  # noqa: E402
 from ov_avss.data.synthetic import make_synthetic_avsbench  # noqa: E402
-from ov_avss.engine import Trainer, default_setup  # noqa: E402
+from ov_avss.engine import Trainer, default_setup, inference_output_dir  # noqa: E402
 from ov_avss.evaluation.avss_evaluator import CHART_FILE, METRICS_FILE  # noqa: E402
-from ov_avss.evaluation.evaluator import inference_on_dataset  # noqa: E402
-from ov_avss.evaluation.testing import format_metrics_table, write_metrics_json  # noqa: E402
 from ov_avss.evaluation.visualization import OVERLAY_DIR  # noqa: E402
+from ov_avss.utils.file_io import write_json_atomic  # noqa: E402
 
 # A child of the "ov_avss" logger that default_setup routes to the console and OUTPUT_DIR/log.txt.
 logger = logging.getLogger("ov_avss.quickstart")
@@ -55,13 +50,9 @@ SYNTHETIC_SEED = 0
 # Settings the quickstart applies after the config file and before the command-line overrides.
 QUICKSTART_DEFAULTS = ("TEST.EXPORT_PREDICTIONS", "True", "TEST.VISUALIZE_NUM_CLIPS", "4")
 
-# Table rows: (row name, TEST.AUDIO_ABLATION, inference folder under OUTPUT_DIR).
+# Table rows: (row name, TEST.AUDIO_ABLATION); each evaluates into inference_output_dir().
 AUDIO_ROW, ZEROED_ROW, SHUFFLED_ROW = "audio", "audio zeroed", "audio shuffled"
-EVALUATIONS = (
-    (AUDIO_ROW, "none", "inference"),
-    (ZEROED_ROW, "zero", "inference_audio_zero"),
-    (SHUFFLED_ROW, "shuffle", "inference_audio_shuffle"),
-)
+EVALUATIONS = ((AUDIO_ROW, "none"), (ZEROED_ROW, "zero"), (SHUFFLED_ROW, "shuffle"))
 COLUMNS = ("mIoU_base", "mIoU_novel", "mIoU_harmonic", "mIoU", "F_score")
 BASE_MIOU_TARGET = 0.50
 ABLATION_DROP_TARGET = 0.15
@@ -172,19 +163,21 @@ def load_final_model(cfg: CfgNode) -> tuple[torch.nn.Module, int | None]:
     return model, None if iteration is None else int(iteration) + 1
 
 
-def evaluate(cfg: CfgNode, model: torch.nn.Module, output_dir: str) -> dict[str, Any]:
-    """Evaluate ``model`` on the test dataset into ``output_dir`` (also its ``metrics.json``)."""
+def evaluate(cfg: CfgNode, model: torch.nn.Module) -> dict[str, Any]:
+    """Evaluate ``model`` on the first test dataset with ``Trainer.test``, which writes into
+    ``inference_output_dir(cfg, dataset)`` (its ``metrics.json`` included)."""
     dataset_name = cfg.DATASETS.TEST[0]
-    data_loader = Trainer.build_test_loader(cfg, dataset_name)
-    evaluator = Trainer.build_evaluator(cfg, dataset_name, output_dir)
-    results = inference_on_dataset(model, data_loader, evaluator)
-    logger.info(format_metrics_table(f"{dataset_name} (TEST.AUDIO_ABLATION {cfg.TEST.AUDIO_ABLATION})", results))
-    write_metrics_json(results, os.path.join(output_dir, "metrics.json"))
-    return results
+    single_dataset = cfg.clone()
+    single_dataset.defrost()
+    single_dataset.DATASETS.TEST = (dataset_name,)
+    single_dataset.freeze()
+    return Trainer.test(single_dataset, model)[dataset_name]
 
 
 def ablation_cfg(cfg: CfgNode, audio_ablation: str) -> CfgNode:
     """``cfg`` with the audio ablation set; predictions and overlays only for the normal row."""
+    if audio_ablation == "none":
+        return cfg
     ablated = cfg.clone()
     ablated.defrost()
     ablated.TEST.AUDIO_ABLATION = audio_ablation
@@ -278,7 +271,7 @@ def build_report(
     caveat: Sequence[str],
 ) -> dict[str, Any]:
     """Everything ``quickstart_metrics.json`` holds; all metrics in [0, 1]."""
-    missing_rows = [name for name, _, _ in EVALUATIONS if name not in rows]
+    missing_rows = [name for name, _ in EVALUATIONS if name not in rows]
     if missing_rows:
         raise KeyError(f"Rows {missing_rows} are missing; got {sorted(rows)}")
     targets = check_targets(rows)
@@ -292,8 +285,8 @@ def build_report(
     return {
         "note": " ".join(caveat),
         "dataset": dataset_name,
-        "rows": {name: dict(rows[name]) for name, _, _ in EVALUATIONS},
-        "audio_ablation": {name: ablation for name, ablation, _ in EVALUATIONS},
+        "rows": {name: dict(rows[name]) for name, _ in EVALUATIONS},
+        "audio_ablation": dict(EVALUATIONS),
         "per_class": {
             name: {
                 "split": class_split(name, base_names, novel_names),
@@ -358,9 +351,7 @@ def format_report(report: dict[str, Any]) -> str:
 
 def write_report(path: str, report: dict[str, Any]) -> None:
     """Write the report as indented JSON, atomically; refuses non-finite numbers."""
-    text = json.dumps(report, indent=2, allow_nan=False)
-    with atomic_open(path, "w") as f:
-        f.write(text + "\n")
+    write_json_atomic(path, report, allow_nan=False)
 
 
 def _read_per_class(inference_dir: str) -> dict[str, dict[str, float]]:
@@ -383,20 +374,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     default_setup(cfg, args)
 
     dataset_name = cfg.DATASETS.TEST[0]
-    output_dirs = {name: os.path.join(cfg.OUTPUT_DIR, folder, dataset_name) for name, _, folder in EVALUATIONS}
+    row_cfgs = {name: ablation_cfg(cfg, audio_ablation) for name, audio_ablation in EVALUATIONS}
+    output_dirs = {name: inference_output_dir(row_cfg, dataset_name) for name, row_cfg in row_cfgs.items()}
     metrics_path = os.path.join(cfg.OUTPUT_DIR, "metrics.json")
     results: dict[str, dict[str, Any]] = {}
     if args.skip_train:
         model, iterations = load_final_model(cfg)
         loss_offset = 0
-        results[AUDIO_ROW] = evaluate(cfg, model, output_dirs[AUDIO_ROW])
+        results[AUDIO_ROW] = evaluate(cfg, model)
     else:
         loss_offset = os.path.getsize(metrics_path) if os.path.isfile(metrics_path) else 0
         # The trainer's final evaluation writes OUTPUT_DIR/inference/<dataset>: the audio row.
         model, results[AUDIO_ROW], iterations = train(cfg)
-    for name, audio_ablation, _ in EVALUATIONS:
+    for name, row_cfg in row_cfgs.items():
         if name != AUDIO_ROW:
-            results[name] = evaluate(ablation_cfg(cfg, audio_ablation), model, output_dirs[name])
+            results[name] = evaluate(row_cfg, model)
 
     normal_dir = output_dirs[AUDIO_ROW]
     metadata = get_dataset_metadata(dataset_name)

@@ -1,7 +1,6 @@
 """Checkpoints (atomic writes, exact resumption), safe ``.pkl`` loading and the name map."""
 from .checkpointer import (
     Checkpointer,
-    atomic_open,
     capture_rng_states,
     preserved_rng_states,
     restore_rng_states,
@@ -12,7 +11,6 @@ from .safe_pickle import UnsafePickleError, load_safe_pickle
 __all__ = [
     "Checkpointer",
     "UnsafePickleError",
-    "atomic_open",
     "capture_rng_states",
     "load_safe_pickle",
     "preserved_rng_states",

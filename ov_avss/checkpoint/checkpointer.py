@@ -10,8 +10,7 @@ import contextlib
 import logging
 import os
 import random
-import tempfile
-from typing import IO, Any, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -19,6 +18,7 @@ from fvcore.common.checkpoint import Checkpointer as _FvcoreCheckpointer
 from fvcore.common.checkpoint import _IncompatibleKeys
 
 from ov_avss.utils import comm
+from ov_avss.utils.file_io import atomic_open
 
 from .name_map import ORIGINAL_CONSTANT_BUFFERS, convert_external_names
 from .safe_pickle import load_safe_pickle
@@ -26,33 +26,6 @@ from .safe_pickle import load_safe_pickle
 logger = logging.getLogger(__name__)
 
 LAST_CHECKPOINT_FILE = "last_checkpoint"
-
-
-@contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on a clean exit it replaces ``path`` atomically.
-
-    If the block raises (or the process dies), ``path`` keeps its previous content and the
-    temporary file is removed (or, after a crash, left as a hidden ``.<name>.*.tmp`` file).
-    """
-    if mode not in ("w", "wb"):
-        raise ValueError(f"atomic_open writes whole files; mode must be 'w' or 'wb', got {mode!r}")
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates the file private to the user; checkpoints are ordinary files.
-        os.chmod(temp_path, 0o644)
-        os.replace(temp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_path)
-        raise
 
 
 def capture_rng_states() -> dict[str, Any]:

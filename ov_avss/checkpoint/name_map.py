@@ -20,8 +20,8 @@ _AFFINE = r"(weight|bias)"
 # ResNet blocks (stem.bn1, resN.M.bnK, resN.M.downsample.{0,1}). Conv weights keep their names.
 RESNET_RULES: list[tuple[str, str]] = [
     (rf"backbone\.stem\.conv1\.norm\.{_NORM_STATS}", rf"{BACKBONE_PATH}.stem.bn1.\1"),
-    (rf"backbone\.stem\.conv1\.weight", rf"{BACKBONE_PATH}.stem.conv1.weight"),
-    (rf"backbone\.(res[2-5]\.\d+)\.conv(\d)\.weight", rf"{BACKBONE_PATH}.\1.conv\2.weight"),
+    (r"backbone\.stem\.conv1\.weight", rf"{BACKBONE_PATH}.stem.conv1.weight"),
+    (r"backbone\.(res[2-5]\.\d+)\.conv(\d)\.weight", rf"{BACKBONE_PATH}.\1.conv\2.weight"),
     (rf"backbone\.(res[2-5]\.\d+)\.conv(\d)\.norm\.{_NORM_STATS}", rf"{BACKBONE_PATH}.\1.bn\2.\3"),
     (r"backbone\.(res[2-5]\.\d+)\.shortcut\.weight", rf"{BACKBONE_PATH}.\1.downsample.0.weight"),
     (rf"backbone\.(res[2-5]\.\d+)\.shortcut\.norm\.{_NORM_STATS}", rf"{BACKBONE_PATH}.\1.downsample.1.\2"),

@@ -23,6 +23,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ..utils.file_io import atomic_open
 from .categories import BACKGROUND, BASE_CATEGORIES, CATEGORIES, CATEGORY_TO_INDEX, NOVEL_CATEGORIES
 from .datasets.avsbench_object import OBJECT_DIR
 from .datasets.avsbench_semantic import LABEL_FILE, METADATA_FILE, SEMANTIC_DIR
@@ -240,11 +241,8 @@ def wav_bytes(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
 
 
 def _write_bytes(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = f"{path}.tmp{os.getpid()}"
-    with open(temporary, "wb") as f:
+    with atomic_open(path, "wb") as f:
         f.write(data)
-    os.replace(temporary, path)
 
 
 def _encode(extension: str, image: np.ndarray, params: Sequence[int] = ()) -> bytes:

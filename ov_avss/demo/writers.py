@@ -5,7 +5,6 @@ Every file is written under a temporary name and moved into place when complete.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import tempfile
@@ -16,8 +15,8 @@ import av
 import numpy as np
 from PIL import Image
 
-from ov_avss.checkpoint import atomic_open
 from ov_avss.data.palette import PALETTE
+from ov_avss.utils.file_io import atomic_open, write_json_atomic
 
 from .audio_stream import AudioStreamReader
 
@@ -39,8 +38,7 @@ def write_palette_png(path: str, label_map: np.ndarray) -> None:
 
 
 def write_json(path: str, data: Any) -> None:
-    with atomic_open(path, "w") as f:
-        json.dump(data, f, indent=1)
+    write_json_atomic(path, data, indent=1)
 
 
 def _pick_video_codec() -> str:

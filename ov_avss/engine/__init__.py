@@ -1,8 +1,8 @@
 """Argument parsing, launching (multi-process / torchrun), the trainer and its hooks."""
 from .defaults import default_argument_parser, default_main, default_setup, seed_all_rngs, setup_cfg
 from .hooks import HookBase
-from .launch import launch
-from .trainer import Trainer, TrainingInterrupted
+from .launch import launch, launch_from_args
+from .trainer import Trainer, TrainingInterrupted, inference_output_dir
 
 __all__ = [
     "HookBase",
@@ -11,7 +11,9 @@ __all__ = [
     "default_argument_parser",
     "default_main",
     "default_setup",
+    "inference_output_dir",
     "launch",
+    "launch_from_args",
     "seed_all_rngs",
     "setup_cfg",
 ]

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ov_avss.checkpoint import atomic_open
 from ov_avss.config import CfgNode, get_cfg
 from ov_avss.utils import comm
+from ov_avss.utils.file_io import atomic_open
 from ov_avss.utils.logger import setup_logger
 
 logger = logging.getLogger(__name__)

@@ -99,6 +99,20 @@ def launch(
     )
 
 
+def launch_from_args(main_func: Callable[..., Any], args: Any) -> Any:
+    """``launch(main_func, ..., args=(args,))`` with the process layout of
+    ``default_argument_parser``'s ``--num-gpus``, ``--num-machines``, ``--machine-rank`` and
+    ``--dist-url``."""
+    return launch(
+        main_func,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
+
+
 def _spawned_worker(
     local_rank: int,
     main_func: Callable[..., Any],

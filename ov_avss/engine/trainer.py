@@ -30,6 +30,15 @@ logger = logging.getLogger(__name__)
 _AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
+def inference_output_dir(cfg: CfgNode, dataset_name: str) -> str:
+    """Where evaluating ``dataset_name`` writes: ``OUTPUT_DIR/inference/<dataset>``, or
+    ``OUTPUT_DIR/inference_audio_<mode>/<dataset>`` with a ``TEST.AUDIO_ABLATION`` other than
+    ``none``, so that an ablated run never overwrites the normal evaluation."""
+    ablation = cfg.TEST.AUDIO_ABLATION
+    folder = "inference" if ablation == "none" else f"inference_audio_{ablation}"
+    return os.path.join(cfg.OUTPUT_DIR, folder, dataset_name)
+
+
 class TrainingInterrupted(SystemExit):
     """Training stopped on SIGTERM/SIGINT after saving a checkpoint; exit status 128 + signal."""
 
@@ -127,7 +136,7 @@ class Trainer:
         from ov_avss.evaluation.build import build_evaluator
 
         if output_dir is None:
-            output_dir = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+            output_dir = inference_output_dir(cfg, dataset_name)
         return build_evaluator(cfg, dataset_name, output_dir)
 
     def build_writers(self) -> list[EventWriter]:
@@ -167,8 +176,9 @@ class Trainer:
         """Evaluate ``model`` on every ``DATASETS.TEST`` entry with its registered evaluator.
 
         Each rank runs its shard; the main process prints a table per dataset and writes
-        ``OUTPUT_DIR/inference/<dataset>/metrics.json``. Returns ``{dataset: metrics}`` (empty
-        metrics on the other ranks).
+        ``metrics.json`` into ``inference_output_dir(cfg, dataset)`` (``OUTPUT_DIR/inference/
+        <dataset>``, or ``OUTPUT_DIR/inference_audio_<mode>/<dataset>`` for an audio ablation).
+        Returns ``{dataset: metrics}`` (empty metrics on the other ranks).
         """
         if evaluators is not None and len(evaluators) != len(cfg.DATASETS.TEST):
             raise ValueError(
@@ -182,9 +192,12 @@ class Trainer:
             dataset_results = inference_on_dataset(model, data_loader, evaluator)
             results[dataset_name] = dataset_results
             if comm.is_main_process():
-                logger.info(format_metrics_table(dataset_name, dataset_results))
+                title = dataset_name
+                if cfg.TEST.AUDIO_ABLATION != "none":
+                    title += f" (TEST.AUDIO_ABLATION {cfg.TEST.AUDIO_ABLATION})"
+                logger.info(format_metrics_table(title, dataset_results))
                 write_metrics_json(
-                    dataset_results, os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name, "metrics.json")
+                    dataset_results, os.path.join(inference_output_dir(cfg, dataset_name), "metrics.json")
                 )
         return results
 

@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any, Sequence
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 from ..data.catalog import get_dataset_metadata
 from ..data.categories import BACKGROUND, CATEGORIES, CATEGORY_TO_INDEX
 from ..utils import comm
+from ..utils.file_io import write_json_atomic
 from .build import EVALUATOR_REGISTRY
 from .chart import save_per_class_chart
 from .evaluator import DatasetEvaluator
@@ -166,14 +166,6 @@ def filter_label_noise(ground_truth: torch.Tensor, sounding_categories: Sequence
     keep = torch.zeros(IGNORE_LABEL + 1, dtype=torch.bool, device=ground_truth.device)
     keep[[0, IGNORE_LABEL, *(CATEGORY_TO_INDEX[name] for name in sounding_categories)]] = True
     return torch.where(keep[ground_truth], ground_truth, torch.zeros_like(ground_truth))
-
-
-def write_json_atomic(path: str, data: Any) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = f"{path}.tmp{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2)
-    os.replace(temporary, path)
 
 
 class AVSSEvaluator(DatasetEvaluator):

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from ..utils import comm
-from .avss_evaluator import write_json_atomic
+from ..utils.file_io import write_json_atomic
 from .build import EVALUATOR_REGISTRY
 from .evaluator import DatasetEvaluator
 

@@ -1,13 +1,14 @@
 """Per-class IoU bar chart (base vs novel), rendered with matplotlib's Agg backend."""
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+from ..utils.file_io import atomic_open  # noqa: E402
 
 _BASE_COLOUR, _NOVEL_COLOUR, _OTHER_COLOUR = "#1f77b4", "#d62728", "#7f7f7f"
 
@@ -44,10 +45,8 @@ def save_per_class_chart(
         handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in (_BASE_COLOUR, _NOVEL_COLOUR, _OTHER_COLOUR)]
         axes.legend(handles, ["base", "novel", "other"], loc="upper right", fontsize=8)
         figure.tight_layout()
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        temporary = f"{path}.tmp{os.getpid()}.png"
-        figure.savefig(temporary, dpi=100)
-        os.replace(temporary, path)
+        with atomic_open(path, "wb") as f:
+            figure.savefig(f, format="png", dpi=100)
     finally:
         plt.close(figure)
     return path

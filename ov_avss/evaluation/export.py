@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..data.palette import colorize
+from ..utils.file_io import atomic_open
 
 
 def export_predictions(out_dir: str, uid: str, frame_indices: Sequence[int], label_maps: torch.Tensor) -> list[str]:
@@ -36,9 +37,7 @@ def export_predictions(out_dir: str, uid: str, frame_indices: Sequence[int], lab
         if not ok:
             raise RuntimeError(f"OpenCV could not encode the prediction of clip {uid} frame {frame_index}")
         path = os.path.join(clip_dir, f"{int(frame_index)}.png")
-        temporary = f"{path}.tmp{os.getpid()}"
-        with open(temporary, "wb") as f:
+        with atomic_open(path, "wb") as f:
             f.write(encoded.tobytes())
-        os.replace(temporary, path)
         paths.append(path)
     return paths

@@ -1,13 +1,12 @@
 """Presenting and storing evaluation results: a console table and an atomic ``metrics.json``."""
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 from typing import Any
 
-from ov_avss.checkpoint import atomic_open
+from ov_avss.utils.file_io import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +37,5 @@ def format_metrics_table(dataset_name: str, results: dict[str, Any]) -> str:
 
 def write_metrics_json(results: dict[str, Any], path: str) -> None:
     """Write ``results`` as indented JSON to ``path`` atomically."""
-    with atomic_open(path, "w") as f:
-        json.dump(results, f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_json_atomic(path, results, sort_keys=True)
     logger.info("Wrote metrics to %s", os.path.abspath(path))

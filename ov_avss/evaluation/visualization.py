@@ -14,13 +14,13 @@ import cv2
 import numpy as np
 import torch
 
-from ..checkpoint import atomic_open
 from ..data.catalog import get_dataset_records
 from ..data.categories import CATEGORIES, CATEGORY_TO_INDEX
 from ..data.image_io import read_frame
 from ..demo.frame_segments import visible_frame_segments
 from ..demo.visualizer import draw_segments
 from ..utils import comm
+from ..utils.file_io import atomic_open
 from .evaluator import DatasetEvaluator
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Model components. Importing this package registers every backbone, audio encoder, pixel
 decoder, transformer decoder and meta-architecture under its config name."""
 from . import audio, backbone, classifier, criterion, pixel_decoder, transformer_decoder
-from .meta_arch import META_ARCH_REGISTRY, OV_AVSS, build_model
+from .meta_arch import META_ARCH_REGISTRY, OV_AVSS, build_model, build_model_without_pretrained_files
 
 __all__ = [
     "META_ARCH_REGISTRY",
@@ -9,6 +9,7 @@ __all__ = [
     "audio",
     "backbone",
     "build_model",
+    "build_model_without_pretrained_files",
     "classifier",
     "criterion",
     "pixel_decoder",

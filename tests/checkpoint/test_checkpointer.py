@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from ov_avss.checkpoint import Checkpointer, atomic_open
+from ov_avss.checkpoint import Checkpointer
 
 
 class TinyModel(nn.Module):
@@ -74,20 +74,6 @@ def test_write_killed_midway_keeps_previous_checkpoint(tmp_path, monkeypatch):
     assert reloaded.resume_or_load("", resume=True)["iteration"] == 0
     for name, value in saved_weights.items():
         assert torch.equal(reloaded_model.state_dict()[name], value)
-
-
-def test_atomic_open_replaces_only_on_success(tmp_path):
-    target = tmp_path / "metrics.json"
-    target.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_open(target, "w") as f:
-            f.write("new but incomplete")
-            raise RuntimeError("interrupted")
-    assert target.read_text() == "old"
-    with atomic_open(target, "w") as f:
-        f.write("new")
-    assert target.read_text() == "new"
-    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
 def test_loads_detectron2_pickle_and_reports_keys(tmp_path, caplog):

@@ -1,6 +1,7 @@
 """Multi-process runs through the launcher (gloo on CPU) and SIGTERM on a real process.
 
-Each test starts fresh interpreters that import torch and the model zoo, hence ``slow``.
+Each test starts fresh interpreters that import torch. The 2-process DDP training test is in
+the default selection (about 20 s on two shared CPU cores); the SIGTERM test is ``slow``.
 """
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO_ROOT}
 
 
-@pytest.mark.slow
 def test_two_process_gloo_training_keeps_ranks_identical(tmp_path):
     ddp_dir = tmp_path / "ddp"
     completed = subprocess.run(

@@ -139,3 +139,22 @@ def test_eval_only_writes_metrics_of_loaded_weights(tmp_path):
     assert written["toy"]["pixel_acc"] == pytest.approx(expected)
     assert (output_dir / "config.yaml").is_file()
     assert not list(output_dir.glob("model_*.pth"))  # evaluation does not train or save
+
+
+def test_audio_ablation_eval_writes_beside_the_normal_evaluation(tmp_path):
+    output_dir = tmp_path / "eval"
+    normal = default_main(default_argument_parser().parse_args(["--eval-only", *toy_opts(str(output_dir))]), ToyTrainer)
+    normal_file = output_dir / "inference" / TEST_DATASET / "metrics.json"
+    normal_text = normal_file.read_text()
+    for mode in ("zero", "shuffle"):
+        args = default_argument_parser().parse_args(
+            ["--eval-only", *toy_opts(str(output_dir), {"TEST.AUDIO_ABLATION": mode})]
+        )
+        ablated = default_main(args, ToyTrainer)
+        ablated_file = output_dir / f"inference_audio_{mode}" / TEST_DATASET / "metrics.json"
+        assert json.loads(ablated_file.read_text()) == ablated[TEST_DATASET]
+    assert normal_file.read_text() == normal_text
+    assert json.loads(normal_text) == normal[TEST_DATASET]
+    assert sorted(p.name for p in output_dir.iterdir() if p.name.startswith("inference")) == [
+        "inference", "inference_audio_shuffle", "inference_audio_zero",
+    ]

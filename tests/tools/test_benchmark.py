@@ -48,3 +48,33 @@ def test_bad_sections_are_rejected(tmp_path):
     assert completed.returncode != 0
     assert "--sections takes a comma list" in completed.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+def test_model_section_reads_no_weight_file(tmp_path):
+    """A config naming weight files that do not exist still gets timings, not an error entry:
+    the benchmark builds the model with random VGGish / CLIP weights and no MODEL.WEIGHTS."""
+    config = tmp_path / "tiny_with_missing_weights.yaml"
+    config.write_text(
+        f"_BASE_: {REPO_ROOT / 'configs/tiny/OV_AVSS_tiny.yaml'}\n"
+        "MODEL:\n"
+        f"  WEIGHTS: {tmp_path / 'missing_model_final.pkl'}\n"
+        f"  AUDIO: {{RANDOM_INIT: False, WEIGHTS: {tmp_path / 'missing_vggish.pth'}}}\n"
+        f"  CLIP_ADAPTER: {{RANDOM_INIT: False, CLIP_PRETRAINED: {tmp_path / 'missing_clip.pt'}}}\n"
+        "INPUT: {MIN_SIZE_TEST: 32, MAX_SIZE_TEST: 64}\n"
+        "SOLVER: {IMS_PER_BATCH: 1}\n"
+    )
+    output = tmp_path / "results.json"
+    completed = subprocess.run(
+        [
+            sys.executable, str(REPO_ROOT / "tools" / "benchmark.py"),
+            "--device", "cpu", "--sections", "model", "--config", str(config), "--output", str(output),
+            "--warmup", "0", "--repeats", "1",
+        ],
+        capture_output=True, text=True, timeout=120, cwd=REPO_ROOT,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    (run,) = json.loads(output.read_text())["model"]["runs"]
+    assert "error" not in run, run
+    assert run["config"] == str(config) and run["input_size"] == [32, 57]
+    assert run["train_step_per_clip"]["median_ms"] > 0 and run["inference"]["clips_per_s"] > 0

@@ -8,6 +8,8 @@ import sys
 import pytest
 import torch
 
+from tool_loader import load_tool
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY_CONFIG = os.path.join(REPO_ROOT, "configs", "tiny", "OV_AVSS_tiny.yaml")
 RELEASE_OVERRIDES = [
@@ -26,7 +28,7 @@ def _load(name: str, path: str):
     return module
 
 
-convert_tool = _load("convert_checkpoint_tool", os.path.join(REPO_ROOT, "tools", "convert_checkpoint.py"))
+convert_tool = load_tool("convert_checkpoint")
 layout = _load("original_release_layout", os.path.join(REPO_ROOT, "tests", "checkpoint", "original_release_layout.py"))
 
 

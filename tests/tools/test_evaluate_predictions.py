@@ -1,7 +1,6 @@
 """tools/evaluate_predictions.py on synthetic ground truth: perfect, partial and missing predictions."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -10,14 +9,7 @@ import pytest
 
 from ov_avss.data.synthetic import make_synthetic_avsbench
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "evaluate_predictions.py"
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("evaluate_predictions", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tool_loader import load_tool
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +29,7 @@ def _copy_gt_as_predictions(gt_root: Path, pred_root: Path) -> None:
 def test_perfect_predictions_score_one(ground_truth, tmp_path):
     _copy_gt_as_predictions(ground_truth, tmp_path / "pred")
     output = tmp_path / "metrics.json"
-    assert _tool().main(["--gt-root", str(ground_truth.parent), "--pred-root", str(tmp_path / "pred"), "--output", str(output)]) == 0
+    assert load_tool("evaluate_predictions").main(["--gt-root", str(ground_truth.parent), "--pred-root", str(tmp_path / "pred"), "--output", str(output)]) == 0
     metrics = json.loads(output.read_text())
     assert metrics["mIoU"] == pytest.approx(1.0) and metrics["F_score"] == pytest.approx(1.0)
     assert metrics["mIoU_base"] == pytest.approx(1.0)
@@ -51,11 +43,11 @@ def test_missing_predictions_error_unless_allowed(ground_truth, tmp_path, capsys
     removed.unlink()
     output = tmp_path / "metrics.json"
     args = ["--gt-root", str(ground_truth), "--pred-root", str(tmp_path / "pred"), "--output", str(output)]
-    assert _tool().main(args) == 1
+    assert load_tool("evaluate_predictions").main(args) == 1
     error = capsys.readouterr().err
     assert "1 prediction files are missing" in error and str(removed) in error
     assert not output.exists()
-    assert _tool().main([*args, "--allow-missing"]) == 0
+    assert load_tool("evaluate_predictions").main([*args, "--allow-missing"]) == 0
     metrics = json.loads(output.read_text())
     assert metrics["num_missing_predictions"] == 1 and metrics["mIoU"] == pytest.approx(1.0)
 
@@ -66,5 +58,5 @@ def test_wrong_predictions_lower_the_score(ground_truth, tmp_path):
     single = next(ground_truth.glob("*/*/labels_rgb/0.png"))
     for path in (tmp_path / "pred").glob("*/*.png"):
         shutil.copy(single, path)
-    metrics = _tool().evaluate_predictions(str(ground_truth), str(tmp_path / "pred"))
+    metrics = load_tool("evaluate_predictions").evaluate_predictions(str(ground_truth), str(tmp_path / "pred"))
     assert 0.0 <= metrics["mIoU"] < 1.0 and 0.0 <= metrics["F_score"] < 1.0

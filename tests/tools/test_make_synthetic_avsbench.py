@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -14,14 +13,7 @@ from ov_avss.data.categories import BASE_CATEGORIES, CATEGORY_TO_INDEX
 from ov_avss.data.image_io import read_palette_mask
 from ov_avss.data.synthetic import DEFAULT_CATEGORIES
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "make_synthetic_avsbench.py"
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("make_synthetic_avsbench", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tool_loader import load_tool
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -32,7 +24,7 @@ def _digest(root: Path) -> dict[str, str]:
 
 def test_layout_and_determinism(tmp_path):
     args = ["--num-train-clips", "6", "--num-val-clips", "2", "--num-test-clips", "5", "--size", "48", "64", "--seed", "5"]
-    tool = _tool()
+    tool = load_tool("make_synthetic_avsbench")
     assert tool.main(["--out", str(tmp_path / "a"), "--with-object", "--object-clips-per-split", "1", *args]) == 0
     assert tool.main(["--out", str(tmp_path / "b"), "--with-object", "--object-clips-per-split", "1", *args]) == 0
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
@@ -70,5 +62,5 @@ def test_layout_and_determinism(tmp_path):
 
 
 def test_bad_categories_are_rejected(tmp_path, capsys):
-    assert _tool().main(["--out", str(tmp_path), "--categories", "dog,unicorn"]) == 1
+    assert load_tool("make_synthetic_avsbench").main(["--out", str(tmp_path), "--categories", "dog,unicorn"]) == 1
     assert "unicorn" in capsys.readouterr().err

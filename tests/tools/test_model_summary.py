@@ -2,19 +2,13 @@
 docs/model.md; the published R50 and Swin-B configs build without any weight file."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
+from tool_loader import load_tool
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("model_summary", REPO_ROOT / "tools" / "model_summary.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _linear(n_in: int, n_out: int, bias: bool = True) -> int:
@@ -80,7 +74,7 @@ def _tiny_counts() -> dict[str, tuple[int, int]]:
 
 
 def test_tiny_counts_match_the_hand_derivation(capsys):
-    tool = _load_tool()
+    tool = load_tool("model_summary")
     assert tool.main(["--config-file", str(REPO_ROOT / "configs/tiny/OV_AVSS_tiny.yaml")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     expected = _tiny_counts()
@@ -96,7 +90,7 @@ def test_tiny_counts_match_the_hand_derivation(capsys):
 
 
 def test_overrides_are_applied(capsys):
-    tool = _load_tool()
+    tool = load_tool("model_summary")
     tool.main(
         ["--config-file", str(REPO_ROOT / "configs/tiny/OV_AVSS_tiny.yaml"), "MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE", "False"]
     )
@@ -106,7 +100,7 @@ def test_overrides_are_applied(capsys):
 
 
 def test_r50_config_builds_without_weight_files(capsys):
-    tool = _load_tool()
+    tool = load_tool("model_summary")
     assert tool.main(["--config-file", str(REPO_ROOT / "configs/avsbench/OV_AVSS_R50.yaml")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-2].startswith("trainable_params: ") and int(lines[-2].split()[1]) > 40_000_000
@@ -115,7 +109,7 @@ def test_r50_config_builds_without_weight_files(capsys):
 
 @pytest.mark.slow
 def test_swin_b_config_builds_without_weight_files(capsys):
-    tool = _load_tool()
+    tool = load_tool("model_summary")
     assert tool.main(["--config-file", str(REPO_ROOT / "configs/avsbench/swin/OV_AVSS_SwinB.yaml")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert int(lines[-2].split()[1]) > 100_000_000

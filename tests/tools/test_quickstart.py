@@ -2,7 +2,6 @@
 shortened, on a small generated dataset (slow)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,20 +13,15 @@ import pytest
 from ov_avss.data.categories import BASE_CATEGORIES, NOVEL_CATEGORIES
 from ov_avss.data.synthetic import make_synthetic_avsbench
 
+from tool_loader import load_tool
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROW_NAMES = ["audio", "audio zeroed", "audio shuffled"]
 COLUMNS = ["mIoU_base", "mIoU_novel", "mIoU_harmonic", "mIoU", "F_score"]
 TARGET_NAMES = {"base_mIoU", "drop_audio_zeroed", "drop_audio_shuffled"}
 
 
-def load_quickstart():
-    spec = importlib.util.spec_from_file_location("quickstart_tool", REPO_ROOT / "tools" / "quickstart.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-quickstart = load_quickstart()
+quickstart = load_tool("quickstart")
 
 
 def fabricated_report(base_with_audio: float, base_zeroed: float, base_shuffled: float, loss_history):

@@ -1,5 +1,5 @@
 """Meta-architectures (whole models) and ``build_model``."""
-from .build import META_ARCH_REGISTRY, build_model
+from .build import META_ARCH_REGISTRY, build_model, build_model_without_pretrained_files
 from .ov_avss import OV_AVSS
 
-__all__ = ["META_ARCH_REGISTRY", "OV_AVSS", "build_model"]
+__all__ = ["META_ARCH_REGISTRY", "OV_AVSS", "build_model", "build_model_without_pretrained_files"]

@@ -36,3 +36,20 @@ def build_model(cfg) -> torch.nn.Module:
     model = META_ARCH_REGISTRY.get(name)(cfg)
     model.to(resolve_device(cfg.MODEL.DEVICE))
     return model
+
+
+def build_model_without_pretrained_files(cfg, device: str = "cpu") -> torch.nn.Module:
+    """The model of ``cfg`` on ``device`` with random VGGish and CLIP weights, reading no file.
+
+    ``MODEL.WEIGHTS`` is cleared and ``MODEL.AUDIO.RANDOM_INIT`` / ``MODEL.CLIP_ADAPTER.RANDOM_INIT``
+    are forced on a copy of ``cfg``, so the published R50 / Swin-B configs build (for parameter
+    counts, timing, checkpoint conversion) where their weight files are absent.
+    """
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.MODEL.WEIGHTS = ""
+    cfg.MODEL.DEVICE = device
+    cfg.MODEL.AUDIO.RANDOM_INIT = True
+    cfg.MODEL.CLIP_ADAPTER.RANDOM_INIT = True
+    cfg.freeze()
+    return build_model(cfg)

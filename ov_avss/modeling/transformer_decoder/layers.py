@@ -6,7 +6,7 @@ sequence-first, ``[L, B, C]``, as ``nn.MultiheadAttention`` expects with ``batch
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -23,15 +23,30 @@ def _xavier_init_matrices(module: nn.Module) -> None:
             nn.init.xavier_uniform_(parameter)
 
 
-class SelfAttentionLayer(nn.Module):
-    """Multi-head self-attention with residual and LayerNorm (post-norm unless ``normalize_before``)."""
+class _ResidualNormBlock(nn.Module):
+    """Residual update with LayerNorm after the sum (post-norm) or on the block's input
+    (pre-norm, ``normalize_before``), the choice Mask2Former's decoder layers share."""
 
-    def __init__(self, d_model: int, nhead: int, dropout: float = 0.0, normalize_before: bool = False) -> None:
+    def __init__(self, d_model: int, dropout: float, normalize_before: bool) -> None:
         super().__init__()
-        self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout)
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
         self.normalize_before = normalize_before
+
+    def _residual(self, tgt: torch.Tensor, update: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``tgt + dropout(update(source))`` where ``source`` is ``tgt`` normalised (pre-norm) or
+        as is (post-norm, the sum is normalised instead); shapes are kept."""
+        source = self.norm(tgt) if self.normalize_before else tgt
+        updated = tgt + self.dropout(update(source))
+        return updated if self.normalize_before else self.norm(updated)
+
+
+class SelfAttentionLayer(_ResidualNormBlock):
+    """Multi-head self-attention with residual and LayerNorm (post-norm unless ``normalize_before``)."""
+
+    def __init__(self, d_model: int, nhead: int, dropout: float = 0.0, normalize_before: bool = False) -> None:
+        super().__init__(d_model, dropout, normalize_before)
+        self.self_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout)
         _xavier_init_matrices(self)
 
     def forward(
@@ -41,25 +56,20 @@ class SelfAttentionLayer(nn.Module):
         query_pos: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """``tgt [L, B, C]`` -> ``[L, B, C]``; ``query_pos`` is added to queries and keys."""
-        if self.normalize_before:
-            normed = self.norm(tgt)
-            q = k = _with_pos(normed, query_pos)
-            attended = self.self_attn(q, k, value=normed, attn_mask=attn_mask, need_weights=False)[0]
-            return tgt + self.dropout(attended)
-        q = k = _with_pos(tgt, query_pos)
-        attended = self.self_attn(q, k, value=tgt, attn_mask=attn_mask, need_weights=False)[0]
-        return self.norm(tgt + self.dropout(attended))
+
+        def attend(source: torch.Tensor) -> torch.Tensor:
+            q = k = _with_pos(source, query_pos)
+            return self.self_attn(q, k, value=source, attn_mask=attn_mask, need_weights=False)[0]
+
+        return self._residual(tgt, attend)
 
 
-class CrossAttentionLayer(nn.Module):
+class CrossAttentionLayer(_ResidualNormBlock):
     """Multi-head cross-attention from ``tgt`` to ``memory`` with residual and LayerNorm."""
 
     def __init__(self, d_model: int, nhead: int, dropout: float = 0.0, normalize_before: bool = False) -> None:
-        super().__init__()
+        super().__init__(d_model, dropout, normalize_before)
         self.multihead_attn = nn.MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.norm = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
-        self.normalize_before = normalize_before
         _xavier_init_matrices(self)
 
     def forward(
@@ -72,40 +82,33 @@ class CrossAttentionLayer(nn.Module):
     ) -> torch.Tensor:
         """``tgt [Lq, B, C]`` attends to ``memory [Lk, B, C]``; ``memory_mask [B*heads, Lq, Lk]``
         (True = not allowed) -> ``[Lq, B, C]``."""
-        query = self.norm(tgt) if self.normalize_before else tgt
-        attended = self.multihead_attn(
-            query=_with_pos(query, query_pos),
-            key=_with_pos(memory, pos),
-            value=memory,
-            attn_mask=memory_mask,
-            need_weights=False,
-        )[0]
-        if self.normalize_before:
-            return tgt + self.dropout(attended)
-        return self.norm(tgt + self.dropout(attended))
+
+        def attend(source: torch.Tensor) -> torch.Tensor:
+            return self.multihead_attn(
+                query=_with_pos(source, query_pos),
+                key=_with_pos(memory, pos),
+                value=memory,
+                attn_mask=memory_mask,
+                need_weights=False,
+            )[0]
+
+        return self._residual(tgt, attend)
 
 
-class FFNLayer(nn.Module):
+class FFNLayer(_ResidualNormBlock):
     """Two-layer ReLU feed-forward block with residual and LayerNorm."""
 
     def __init__(
         self, d_model: int, dim_feedforward: int = 2048, dropout: float = 0.0, normalize_before: bool = False
     ) -> None:
-        super().__init__()
+        super().__init__(d_model, dropout, normalize_before)
         self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(dim_feedforward, d_model)
-        self.norm = nn.LayerNorm(d_model)
-        self.normalize_before = normalize_before
         _xavier_init_matrices(self)
 
     def forward(self, tgt: torch.Tensor) -> torch.Tensor:
         """``tgt [L, B, C]`` -> ``[L, B, C]``."""
-        source = self.norm(tgt) if self.normalize_before else tgt
-        transformed = self.linear2(self.dropout(F.relu(self.linear1(source))))
-        if self.normalize_before:
-            return tgt + self.dropout(transformed)
-        return self.norm(tgt + self.dropout(transformed))
+        return self._residual(tgt, lambda source: self.linear2(self.dropout(F.relu(self.linear1(source)))))
 
 
 class MLP(nn.Module):

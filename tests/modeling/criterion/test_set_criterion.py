@@ -97,7 +97,6 @@ def test_clip_without_objects_and_deep_supervision_names():
 def test_no_object_weight_scales_unmatched_queries():
     outputs = _perfect_outputs(_square_masks(1), query_for_target=[0])
     outputs["pred_logits"][0, 1:] = 0.0  # unmatched queries undecided
-    target = {"masks": _square_masks(1), "frame_valid": torch.ones(FRAMES, dtype=torch.bool)}
     low = VideoSetCriterion(VideoHungarianMatcher(2, 5, 5, 64), {"loss_ce": 1, "loss_mask": 1, "loss_dice": 1}, 0.1, 64, 3, 0.75)
     high = VideoSetCriterion(VideoHungarianMatcher(2, 5, 5, 64), {"loss_ce": 1, "loss_mask": 1, "loss_dice": 1}, 1.0, 64, 3, 0.75)
     torch.manual_seed(0)

@@ -1,0 +1,53 @@
+"""Atomic file writes: every output file appears complete or not at all.
+
+Metrics, predictions, overlays, charts, configs and checkpoints are all written through
+``atomic_open``, so a reader (or a resumed run after a crash) never sees a half-written file.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from typing import IO, Any, Iterator
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on a clean exit it replaces ``path`` atomically.
+
+    If the block raises (or the process dies), ``path`` keeps its previous content and the
+    temporary file is removed (or, after a crash, left as a hidden ``.<name>.*.tmp`` file).
+    Text mode writes UTF-8.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes whole files; mode must be 'w' or 'wb', got {mode!r}")
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp creates the file private to the user; outputs are ordinary files.
+        os.chmod(temp_path, 0o644)
+        os.replace(temp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_path)
+        raise
+
+
+def write_json_atomic(
+    path: str | os.PathLike, data: Any, *, indent: int = 2, sort_keys: bool = False, allow_nan: bool = True
+) -> None:
+    """Write ``data`` as indented JSON (with a final newline) to ``path`` atomically.
+
+    The text is serialised before the file is opened, so data that cannot be written as JSON
+    (or non-finite numbers with ``allow_nan=False``) raises without touching ``path``.
+    """
+    text = json.dumps(data, indent=indent, sort_keys=sort_keys, allow_nan=allow_nan)
+    with atomic_open(path, "w") as f:
+        f.write(text + "\n")
