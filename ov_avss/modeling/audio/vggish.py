@@ -89,11 +89,25 @@ class VGGish(nn.Module):
                 "(meant for tests and the synthetic quickstart only)",
                 audio_cfg.WEIGHTS,
             )
+            self.reset_parameters()
         else:
             self.load_weights(audio_cfg.WEIGHTS)
         if self.frozen:
             self.requires_grad_(False)
             self.train(False)
+
+    def reset_parameters(self) -> None:
+        """Variance-preserving random weights (He init, zero biases).
+
+        PyTorch's default init shrinks activations layer after layer; through VGGish's 9 layers
+        the embedding of every input collapses onto the same bias-driven vector. He init keeps
+        the scale, so a frozen random VGGish acts as a random-feature projection that still tells
+        different sounds apart.
+        """
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
 
     def load_weights(self, path: str) -> None:
         """Load the torchvggish state dict at ``path`` (strict: every key and shape must match)."""

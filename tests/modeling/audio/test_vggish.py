@@ -1,11 +1,13 @@
 """VGGish: loading the torchvggish weight layout, freezing, errors, output shape."""
 import logging
+import math
 
 import pytest
 import torch
 from torch import nn
 
 from ov_avss.config import get_cfg
+from ov_avss.data.audio import waveform_to_examples
 from ov_avss.modeling.audio import VGGish, build_audio_encoder
 
 torch.set_num_threads(1)
@@ -132,6 +134,22 @@ def test_random_init_warns(caplog):
         encoder = build_audio_encoder(_audio_cfg("does/not/exist.pth", random_init=True))
     assert any("RANDOM_INIT" in record.getMessage() for record in caplog.records)
     assert encoder(torch.randn(1, 1, 96, 64)).shape == (1, 128)
+
+
+def test_random_init_embeddings_tell_sounds_apart():
+    # A frozen random VGGish must still carry the sound (the synthetic quickstart relies on it):
+    # tones an octave apart and silence give embeddings that differ by a sizeable fraction of
+    # their norm, not only by a bias-driven constant (PyTorch's default init collapses them to
+    # within about 5%).
+    encoder = build_audio_encoder(_audio_cfg(random_init=True))
+    seconds = torch.arange(16000) / 16000
+    waves = [0.5 * torch.sin(2 * math.pi * hz * seconds) for hz in (440.0, 880.0, 1760.0)]
+    examples = torch.cat([waveform_to_examples(wave, 16000) for wave in waves + [torch.zeros(16000)]])
+    with torch.no_grad():
+        embeddings = encoder(examples)
+    distances = torch.cdist(embeddings, embeddings)
+    off_diagonal = distances[~torch.eye(len(examples), dtype=torch.bool)]
+    assert (off_diagonal > 0.1 * embeddings.norm(dim=1).mean()).all()
 
 
 def test_bad_input_shape_is_rejected():
