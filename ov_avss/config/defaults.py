@@ -67,6 +67,10 @@ _C.MODEL.AUDIO.WEIGHTS = "pre_models/vggish-10086976.pth"
 # Random initialisation instead of WEIGHTS: only for tests and the synthetic quickstart.
 _C.MODEL.AUDIO.RANDOM_INIT = False
 _C.MODEL.AUDIO.FREEZE = True
+# A frozen encoder maps the same log-mel example to the same embedding: remember up to this many
+# embeddings (keyed by the example's bytes) instead of recomputing them every epoch, as AVSBench
+# pipelines precompute VGGish features. 0 disables; ignored when FREEZE is False.
+_C.MODEL.AUDIO.EMBEDDING_CACHE_SIZE = 100000
 
 # Pixel decoder ("sem_seg head" in Mask2Former's naming).
 _C.MODEL.SEM_SEG_HEAD = CN()

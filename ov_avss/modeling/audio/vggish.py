@@ -6,8 +6,10 @@ post-processing is not applied (DESIGN.md section 2).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+from collections import OrderedDict
 
 import torch
 from torch import nn
@@ -70,6 +72,13 @@ class VGGish(nn.Module):
         super().__init__()
         audio_cfg = cfg.MODEL.AUDIO
         self.frozen = bool(audio_cfg.FREEZE)
+        self.cache_size = int(audio_cfg.EMBEDDING_CACHE_SIZE) if self.frozen else 0
+        if self.cache_size < 0:
+            raise ValueError(f"MODEL.AUDIO.EMBEDDING_CACHE_SIZE must be >= 0, got {self.cache_size}")
+        # Example bytes digest -> embedding [128] (CPU); least recently used entries are evicted.
+        self._embedding_cache: OrderedDict[bytes, torch.Tensor] = OrderedDict()
+        # Cached embeddings belong to the weights they were computed with.
+        self.register_load_state_dict_post_hook(lambda module, incompatible_keys: module._embedding_cache.clear())
         if not audio_cfg.RANDOM_INIT:
             # Fail before allocating the 72M-parameter network.
             _check_weights_file(audio_cfg.WEIGHTS)
@@ -108,6 +117,7 @@ class VGGish(nn.Module):
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
                 nn.init.zeros_(module.bias)
+        self._embedding_cache.clear()
 
     def load_weights(self, path: str) -> None:
         """Load the torchvggish state dict at ``path`` (strict: every key and shape must match)."""
@@ -146,8 +156,30 @@ class VGGish(nn.Module):
                 f"VGGish expects log-mel examples [N, {', '.join(map(str, expected))}], "
                 f"got {tuple(log_mel.shape)}"
             )
+        if self.cache_size == 0:
+            return self._embed(log_mel)
+        return self._embed_with_cache(log_mel)
+
+    def _embed(self, log_mel: torch.Tensor) -> torch.Tensor:
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             feature_map = self.features(log_mel)
             # Flatten in (H, W, C) order: the weights were converted from TensorFlow's NHWC.
             flattened = feature_map.permute(0, 2, 3, 1).flatten(1)
             return self.embeddings(flattened)
+
+    def _embed_with_cache(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """Embed only the examples not seen before; ``[N, 1, 96, 64]`` -> ``[N, 128]``."""
+        examples = log_mel.detach().to("cpu", torch.float32).contiguous()
+        keys = [hashlib.blake2b(example.numpy().tobytes(), digest_size=16).digest() for example in examples]
+        missing = [index for index, key in enumerate(keys) if key not in self._embedding_cache]
+        if missing:
+            computed = self._embed(log_mel[missing]).to("cpu", torch.float32)
+            for index, embedding in zip(missing, computed):
+                self._embedding_cache[keys[index]] = embedding
+        embeddings = []
+        for key in keys:
+            self._embedding_cache.move_to_end(key)
+            embeddings.append(self._embedding_cache[key])
+        while len(self._embedding_cache) > self.cache_size:
+            self._embedding_cache.popitem(last=False)
+        return torch.stack(embeddings).to(log_mel.device, log_mel.dtype)

@@ -156,3 +156,38 @@ def test_bad_input_shape_is_rejected():
     encoder = build_audio_encoder(_audio_cfg(random_init=True))
     with pytest.raises(ValueError, match=r"\[N, 1, 96, 64\]"):
         encoder(torch.randn(2, 96, 64))
+
+
+def test_embedding_cache_returns_what_the_network_computes():
+    cached = build_audio_encoder(_audio_cfg(random_init=True))
+    uncached_cfg = _audio_cfg(random_init=True)
+    uncached_cfg.MODEL.AUDIO.EMBEDDING_CACHE_SIZE = 0
+    uncached = build_audio_encoder(uncached_cfg)
+    uncached.load_state_dict(cached.state_dict())
+    first, second = torch.randn(3, 1, 96, 64), torch.randn(2, 1, 96, 64)
+    with torch.no_grad():
+        expected = uncached(torch.cat([first, second, first[:1]]))
+        assert torch.equal(cached(first), expected[:3])
+        # Mixed hits and misses, a repeated example, in the caller's order.
+        assert torch.equal(cached(torch.cat([second, first[:1]])), expected[3:])
+    assert len(cached._embedding_cache) == 5
+
+
+def test_embedding_cache_is_bounded_and_cleared_by_new_weights(weights_file):
+    cfg = _audio_cfg(random_init=True)
+    cfg.MODEL.AUDIO.EMBEDDING_CACHE_SIZE = 2
+    encoder = build_audio_encoder(cfg)
+    examples = torch.randn(3, 1, 96, 64)
+    with torch.no_grad():
+        encoder(examples)
+        assert len(encoder._embedding_cache) == 2
+        stale = encoder(examples[:1])
+        encoder.load_weights(str(weights_file))
+        assert len(encoder._embedding_cache) == 0
+        assert not torch.equal(encoder(examples[:1]), stale)
+
+
+def test_unfrozen_encoder_does_not_cache():
+    encoder = build_audio_encoder(_audio_cfg(random_init=True, freeze=False))
+    encoder(torch.randn(2, 1, 96, 64))
+    assert len(encoder._embedding_cache) == 0
