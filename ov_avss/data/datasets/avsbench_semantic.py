@@ -92,8 +92,8 @@ def check_label2idx(path: str) -> int:
         unknown = sorted(set(label_to_index) - set(LABEL_NAMES))
         raise ValueError(
             f"Label file {path} must list {BACKGROUND} then the 70 AVSBench categories in alphabetical "
-            f"order, numbered consecutively from 0 or from 1; first disagreeing entry: {problem} "
-            f"(absent {absent[:5]}, unknown {unknown[:5]})"
+            f"order, numbered consecutively from 0 or from 1 (absent {absent[:5]}, unknown {unknown[:5]}); "
+            f"first disagreeing entry: {problem}"
         )
     if first_index not in _logged_numberings:
         _logged_numberings.add(first_index)
