@@ -103,11 +103,7 @@ def _score_semantic(jobs, protocols: Sequence[str], base: Sequence[str], novel: 
             ground_truth = torch.from_numpy(read_palette_mask(gt_path, NUM_LABELS))[None]
             prediction = torch.from_numpy(read_palette_mask(prediction_path, NUM_LABELS))[None]
             scorer.update(prediction, ground_truth, record["category_names"])
-    metrics = scorer.metrics(base, novel)
-    results = dict(metrics[protocols[0]])
-    for protocol in protocols[1:]:
-        results[protocol] = {k: v for k, v in metrics[protocol].items() if k != "per_class"}
-    return results
+    return scorer.report(base, novel)
 
 
 def _score_binary(jobs, batch_clips: int) -> dict[str, Any]:

@@ -341,14 +341,23 @@ class SemanticScorer:
             for protocol, accumulator in self.accumulators.items()
         }
 
+    def report(self, base: Sequence[str] = (), novel: Sequence[str] = ()) -> dict[str, Any]:
+        """The first protocol's metrics with ``per_class`` at the top level, and each other
+        protocol's metrics (without ``per_class``) under its name: what ``avss_metrics.json`` and
+        ``tools/evaluate_predictions.py`` write."""
+        metrics = self.metrics(base, novel)
+        report = dict(metrics[self.protocols[0]])
+        for protocol in self.protocols[1:]:
+            report[protocol] = {key: value for key, value in metrics[protocol].items() if key != "per_class"}
+        return report
 
-def metric_groups(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Evaluator result groups without ``per_class``: the first protocol as ``sem_seg``, the
-    others as ``sem_seg_<protocol>``."""
-    groups = {}
-    for position, (protocol, values) in enumerate(metrics.items()):
-        name = PRIMARY_GROUP if position == 0 else f"{PRIMARY_GROUP}_{protocol}"
-        groups[name] = {key: value for key, value in values.items() if key != "per_class"}
+
+def metric_groups(report: dict[str, Any], protocols: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Evaluator result groups from a ``SemanticScorer.report``, without ``per_class``: the first
+    protocol as ``sem_seg``, the others as ``sem_seg_<protocol>``."""
+    groups = {PRIMARY_GROUP: {k: v for k, v in report.items() if k != "per_class" and k not in protocols}}
+    for protocol in protocols[1:]:
+        groups[f"{PRIMARY_GROUP}_{protocol}"] = dict(report[protocol])
     return groups
 
 
@@ -360,8 +369,8 @@ class AVSSEvaluator(DatasetEvaluator):
     ``sem_seg`` from each output. ``evaluate`` returns ``{"sem_seg": {"protocol", "mIoU",
     "F_score", and for ``ov_avss`` with a base/novel split "mIoU_base", "mIoU_novel",
     "mIoU_harmonic"}}`` for the first protocol and ``"sem_seg_<protocol>"`` groups for the others;
-    it writes ``{protocol: metrics with per_class}`` to ``avss_metrics.json`` and the first
-    protocol's bar chart to ``per_class_iou.png`` in ``output_dir`` (main process); with
+    it writes ``SemanticScorer.report`` (the first protocol's metrics with ``per_class``, the
+    others under their names) to ``avss_metrics.json`` and the first protocol's bar chart to ``per_class_iou.png`` in ``output_dir`` (main process); with
     ``TEST.EXPORT_PREDICTIONS`` every rank writes palette PNGs under
     ``output_dir/predictions/<uid>/<frame>.png``.
     """
@@ -427,14 +436,11 @@ class AVSSEvaluator(DatasetEvaluator):
             return None
         if int(next(iter(scorer.accumulators.values())).confusion.sum()) == 0:
             logger.warning("AVSSEvaluator on %s saw no annotated pixels; metrics are all 0", self.dataset_name)
-        metrics = scorer.metrics(self.base_names, self.novel_names)
+        report = scorer.report(self.base_names, self.novel_names)
         if self.output_dir:
-            write_json_atomic(os.path.join(self.output_dir, METRICS_FILE), metrics)
-            save_per_class_chart(
-                metrics[self.protocols[0]], self.base_names, self.novel_names,
-                os.path.join(self.output_dir, CHART_FILE),
-            )
-        return metric_groups(metrics)
+            write_json_atomic(os.path.join(self.output_dir, METRICS_FILE), report)
+            save_per_class_chart(report, self.base_names, self.novel_names, os.path.join(self.output_dir, CHART_FILE))
+        return metric_groups(report, self.protocols)
 
 
 # Datasets name their evaluator by this key (DatasetMetadata.evaluator_type).

@@ -69,7 +69,8 @@ def _check(results, output_dir):
     assert metrics["mIoU_harmonic"] == pytest.approx(0.5)
     assert metrics["F_score"] == pytest.approx(np.mean(list(f.values())))
     with open(os.path.join(output_dir, "avss_metrics.json")) as fh:
-        written = json.load(fh)["ov_avss"]
+        written = json.load(fh)
+    assert written["protocol"] == "ov_avss"
     assert set(written["per_class"]) == set(iou)
     for name in iou:
         assert written["per_class"][name]["iou"] == pytest.approx(iou[name])
