@@ -126,3 +126,21 @@ def test_cli_errors_are_one_line_and_exit_2(datasets_root, tmp_path, capsys):
     assert capsys.readouterr().err.strip().startswith("error: No AVSBench-object folder")
     assert _run("--setting", "ms3", "--gt-root", str(datasets_root), "--batch-clips", "0", *common) == 2
     assert "--batch-clips must be >= 1" in capsys.readouterr().err
+
+
+def test_released_label_numbering_scores_the_same(datasets_root, tmp_path):
+    """A root whose label2idx.json numbers from 1, as released, re-scores like the 0-based one."""
+    released = tmp_path / "released"
+    shutil.copytree(datasets_root / "AVSBench-semantic", released / "AVSBench-semantic")
+    label_file = released / "AVSBench-semantic" / "label2idx.json"
+    labels = json.loads(label_file.read_text())
+    label_file.write_text(json.dumps({name: index + 1 for name, index in labels.items()}))
+    _copy_gt_as_predictions(datasets_root / "AVSBench-semantic", tmp_path / "pred")
+    # Every prediction one clip's first frame: scores well below 1, so a relabelling would show.
+    single = next((datasets_root / "AVSBench-semantic").glob("*/*/labels_rgb/0.png"))
+    for path in (tmp_path / "pred").glob("*/*.png"):
+        shutil.copy(single, path)
+    tool = load_tool("evaluate_predictions")
+    for setting in ("avsbench_ov", "avss"):
+        original = tool.evaluate_predictions(setting, str(datasets_root), str(tmp_path / "pred"))
+        assert tool.evaluate_predictions(setting, str(released), str(tmp_path / "pred")) == original
