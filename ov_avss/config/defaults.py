@@ -288,6 +288,10 @@ _C.TEST.EXPORT_PREDICTIONS = False
 # Write overlay JPEGs (frame + predicted masks + category names) of the dataset's first N clips
 # under OUTPUT_DIR/inference/<dataset>/overlays/<uid>/<frame>.jpg; 0 disables.
 _C.TEST.VISUALIZE_NUM_CLIPS = 0
+# Evaluation protocols (docs/evaluation.md). avsbench_binary (S4 / MS3) takes the max-F over
+# thresholds per batch of this many consecutive test clips and averages the batch values, as
+# AVSBench's test.sh (--test_batch_size 4) does; the pooled variant (one batch) is reported too.
+_C.TEST.AVSBENCH_BINARY_BATCH_CLIPS = 4
 _C.TEST.AUG = CN()  # accepted for compatibility
 _C.TEST.AUG.ENABLED = False
 _C.TEST.AUG.MIN_SIZES = (400, 500, 600, 700, 800, 900, 1000, 1100, 1200)

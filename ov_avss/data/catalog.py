@@ -26,6 +26,9 @@ class DatasetMetadata:
             k >= 1 in this dataset's masks is ``vocabulary[k - 1]``; 0 is background.
         base_names / novel_names: the zero-shot split (empty for closed-set datasets).
         evaluator_type: key into ``EVALUATOR_REGISTRY``.
+        protocols: the evaluation protocols the evaluator reports, the first one as the dataset's
+            metric of record (docs/evaluation.md): ``ov_avss``, ``avsbench_avss`` or
+            ``avsbench_binary``.
         is_train: whether the dataset is a training set (drives sampling and augmentation).
     """
 
@@ -34,6 +37,7 @@ class DatasetMetadata:
     base_names: tuple[str, ...] = ()
     novel_names: tuple[str, ...] = ()
     evaluator_type: str = "avss"
+    protocols: tuple[str, ...] = ("ov_avss",)
     is_train: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 

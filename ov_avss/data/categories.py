@@ -40,5 +40,7 @@ def load_split(path: str | Path = SPLIT_FILE) -> tuple[tuple[str, ...], tuple[st
 
 
 CATEGORIES, BASE_CATEGORIES, NOVEL_CATEGORIES = load_split()
+# Label index k (0..70) -> name; the palette index of ``LABEL_NAMES[k]`` is k.
+LABEL_NAMES: tuple[str, ...] = (BACKGROUND, *CATEGORIES)
 # Name -> label index (1..70); background is 0.
 CATEGORY_TO_INDEX: dict[str, int] = {name: i + 1 for i, name in enumerate(CATEGORIES)}

@@ -41,9 +41,14 @@ def read_palette_mask(path: str, num_labels: int) -> np.ndarray:
     return labels
 
 
+def read_grey_image(path: str) -> np.ndarray:
+    """A single-channel image ``[H, W]`` uint8 (colour images are converted to grey)."""
+    return _imread(path, cv2.IMREAD_GRAYSCALE)
+
+
 def read_binary_mask(path: str) -> np.ndarray:
     """A 0/255 (or 0/1) mask as ``[H, W]`` int64 with values 0/1 (threshold at half range)."""
-    image = _imread(path, cv2.IMREAD_GRAYSCALE)
+    image = read_grey_image(path)
     threshold = 0 if image.max(initial=0) <= 1 else 127
     return (image > threshold).astype(np.int64)
 

@@ -1,14 +1,20 @@
-"""AVSS metrics (OV-AVSS protocol): one 71x71 confusion matrix over all frames at 224x224.
+"""Semantic AVSS metrics at 224x224 in the 71-label space, by two protocols (docs/evaluation.md).
 
-- Prediction and ground truth are resized to 224x224 (nearest); ground-truth pixels of
-  categories that do not sound in the clip (label noise) become background; pixels labelled 255
-  (frames without ground truth) are ignored.
-- IoU_c = TP / (TP + FP + FN); classes absent from both prediction and ground truth are left out
-  of every mean. mIoU is over all 71 labels, mIoU_base / mIoU_novel over the base / novel
-  categories (background in neither), mIoU_harmonic = 2ab / (a + b).
-- F (beta^2 = 0.3): per class and frame, with P and R of that frame; averaged over the frames
-  where the class occurs in prediction or ground truth (F = 0 where P or R is undefined or TP = 0);
-  F_score is the mean over the classes that occur at all, background included.
+Both protocols score predictions resized to 224x224 with torch ``nearest`` and ground truth
+resized with PIL ``NEAREST`` (as the releases do); pixels labelled 255 (frames without ground
+truth) are ignored.
+
+- ``ov_avss`` (AVSBench-OV, the OV-AVSS release): ground-truth pixels of categories that do not
+  sound in the clip (label noise) become background; one 71x71 confusion matrix over all frames;
+  IoU_c = TP / (TP + FP + FN), classes absent from both prediction and ground truth left out of
+  every mean; mIoU over the 71 labels, mIoU_base / mIoU_novel over the base / novel categories
+  (background in neither), mIoU_harmonic = 2ab / (a + b). F (beta^2 = 0.3) per class and frame,
+  averaged over the frames where the class occurs, then over the classes that occur.
+- ``avsbench_avss`` (closed-set AVSS, AVSBench's ``compute_color_metrics.py``): no label-noise
+  filter; per frame and class IoU = TP / union and F (0 where undefined); each class's values
+  are summed over the frames where it occurs in prediction or ground truth and divided by that
+  number of frames; mIoU and F_score are the means over all 71 labels (0 for a label that never
+  occurs).
 """
 from __future__ import annotations
 
@@ -16,11 +22,13 @@ import logging
 import os
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from ..data.catalog import get_dataset_metadata
-from ..data.categories import BACKGROUND, CATEGORIES, CATEGORY_TO_INDEX
+from ..data.categories import CATEGORY_TO_INDEX, LABEL_NAMES
 from ..utils import comm
 from ..utils.file_io import write_json_atomic
 from .build import EVALUATOR_REGISTRY
@@ -30,20 +38,72 @@ from .export import export_predictions
 
 logger = logging.getLogger(__name__)
 
-NUM_LABELS = len(CATEGORIES) + 1
+NUM_LABELS = len(LABEL_NAMES)
 EVAL_SIZE = (224, 224)
 F_BETA_SQUARED = 0.3
 IGNORE_LABEL = 255
-LABEL_NAMES = (BACKGROUND, *CATEGORIES)
-# Written into the evaluator's output_dir: the full metrics with per-class values, and the chart.
+OV_AVSS = "ov_avss"
+AVSBENCH_AVSS = "avsbench_avss"
+PROTOCOLS = (OV_AVSS, AVSBENCH_AVSS)
+# Written into the evaluator's output_dir: the full metrics of each protocol with per-class
+# values, and the per-class chart of the dataset's first protocol.
 METRICS_FILE = "avss_metrics.json"
 CHART_FILE = "per_class_iou.png"
+# The metric group of a dataset's first protocol; others are "sem_seg_<protocol>".
+PRIMARY_GROUP = "sem_seg"
+
+
+def frame_confusions(prediction: torch.Tensor, ground_truth: torch.Tensor, num_labels: int) -> torch.Tensor:
+    """Per-frame confusion matrices int64 ``[T, V, V]`` (row = ground truth, column = prediction)
+    of label maps int ``[T, H, W]`` with values in ``[0, V)``, ground truth 255 = ignored.
+
+    One ``bincount`` over all pixels: ground truth 255 lands in a row of its own that is dropped,
+    so no pixel masking is needed (the masking used to cost more than the counting).
+
+    Raises:
+        ValueError: shapes differ, or a label lies outside ``[0, V)`` (ground truth: or 255).
+    """
+    if prediction.shape != ground_truth.shape or prediction.ndim != 3:
+        raise ValueError(
+            f"prediction {tuple(prediction.shape)} and ground truth {tuple(ground_truth.shape)} must be "
+            "[T, H, W] of one shape"
+        )
+    n, rows = num_labels, IGNORE_LABEL + 1
+    if n > IGNORE_LABEL:
+        raise ValueError(f"At most {IGNORE_LABEL} labels can be scored (255 means ignored), got {n}")
+    num_frames = prediction.shape[0]
+    if prediction.numel() == 0:
+        return torch.zeros((num_frames, n, n), dtype=torch.int64, device=prediction.device)
+    # Counting keys ground truth * V + prediction in the narrowest integer type that holds them
+    # (int16 for the 71 labels) cuts the memory traffic of every pass (bincount alone runs 3x
+    # faster than on int64). Label maps hold 0..255, far inside that type's range.
+    key_dtype = torch.int16 if rows * n <= torch.iinfo(torch.int16).max else torch.int32
+    prediction = prediction.to(key_dtype)
+    low, high = torch.aminmax(prediction)
+    if low < 0 or high >= n:
+        raise ValueError(f"prediction labels must lie in [0, {n - 1}], got [{int(low)}, {int(high)}]")
+    # With the prediction in range, a ground-truth label below 0 gives a negative key, one above
+    # 255 a key past the last row, one in [n, 255) a count in a row that must stay empty: the
+    # ground truth is checked from the counts, without a pass of its own.
+    keys = torch.add(prediction, ground_truth.to(key_dtype), alpha=n)
+    bad_ground_truth = ValueError(f"ground-truth labels must lie in [0, {n - 1}] or be {IGNORE_LABEL}")
+    try:
+        counts = [torch.bincount(frame_keys.view(-1), minlength=rows * n) for frame_keys in keys]
+    except RuntimeError as e:  # negative keys
+        raise bad_ground_truth from e
+    if any(c.numel() != rows * n for c in counts):
+        raise bad_ground_truth
+    per_frame = torch.stack(counts).view(num_frames, rows, n)
+    if bool(per_frame[:, n:IGNORE_LABEL].any()):
+        raise bad_ground_truth
+    return per_frame[:, :n]
 
 
 class SemSegAccumulator:
-    """Accumulates the confusion matrix and per-class F sums of label maps in the 71-label space.
+    """Accumulates, in the 71-label space, the confusion matrix and the per-class sums of
+    per-frame IoU and F over the frames where each class occurs.
 
-    All state is three tensors on one device; ``all_reduce`` sums them over ranks with a single
+    All state is four tensors on one device; ``all_reduce`` sums them over ranks with a single
     collective.
     """
 
@@ -52,68 +112,72 @@ class SemSegAccumulator:
         self.device = torch.device(device)
         self.confusion = torch.zeros((num_labels, num_labels), dtype=torch.int64, device=self.device)
         self.f_sum = torch.zeros(num_labels, dtype=torch.float64, device=self.device)
+        self.iou_sum = torch.zeros(num_labels, dtype=torch.float64, device=self.device)
         self.f_frames = torch.zeros(num_labels, dtype=torch.int64, device=self.device)
 
     def to(self, device: torch.device | str) -> "SemSegAccumulator":
         device = torch.device(device)
         self.device = device
-        self.confusion, self.f_sum, self.f_frames = (t.to(device) for t in (self.confusion, self.f_sum, self.f_frames))
+        self.confusion, self.f_sum, self.iou_sum, self.f_frames = (
+            t.to(device) for t in (self.confusion, self.f_sum, self.iou_sum, self.f_frames)
+        )
         return self
 
     def update(self, prediction: torch.Tensor, ground_truth: torch.Tensor) -> None:
-        """Add frames: ``prediction`` and ``ground_truth`` int64 ``[T, H, W]`` in label space
+        """Add frames: ``prediction`` and ``ground_truth`` int ``[T, H, W]`` in label space
         (ground truth 255 = ignored), already at evaluation size."""
-        if prediction.shape != ground_truth.shape:
-            raise ValueError(
-                f"prediction {tuple(prediction.shape)} and ground truth {tuple(ground_truth.shape)} differ in shape"
-            )
-        n = self.num_labels
-        prediction = prediction.to(self.device, torch.int64)
-        ground_truth = ground_truth.to(self.device, torch.int64)
-        if prediction.numel() and (prediction.min() < 0 or prediction.max() >= n):
-            raise ValueError(f"prediction labels must lie in [0, {n - 1}], got [{int(prediction.min())}, {int(prediction.max())}]")
-        valid = ground_truth != IGNORE_LABEL
-        if valid.any() and ground_truth[valid].max() >= n:
-            raise ValueError(f"ground-truth labels must lie in [0, {n - 1}] or be {IGNORE_LABEL}")
-        num_frames = prediction.shape[0]
-        frame_of_pixel = torch.arange(num_frames, device=self.device).view(-1, 1, 1).expand_as(prediction)
-        keys = (frame_of_pixel * n + ground_truth) * n + prediction
-        per_frame = torch.bincount(keys[valid], minlength=num_frames * n * n).view(num_frames, n, n)
-        self.confusion += per_frame.sum(dim=0)
+        self.add_frame_confusions(frame_confusions(prediction.to(self.device), ground_truth.to(self.device), self.num_labels))
 
+    def add_frame_confusions(self, per_frame: torch.Tensor) -> None:
+        """Add per-frame confusion matrices int64 ``[T, n, n]`` (row = ground truth, column =
+        prediction)."""
+        n = self.num_labels
+        if per_frame.ndim != 3 or tuple(per_frame.shape[1:]) != (n, n):
+            raise ValueError(f"per-frame confusions must be [T, {n}, {n}], got {tuple(per_frame.shape)}")
+        per_frame = per_frame.to(self.device)
+        self.confusion += per_frame.sum(dim=0)
         true_positive = per_frame.diagonal(dim1=1, dim2=2).double()
         gt_pixels = per_frame.sum(dim=2).double()
         predicted_pixels = per_frame.sum(dim=1).double()
-        occurs = (gt_pixels + predicted_pixels) > 0
+        union = gt_pixels + predicted_pixels - true_positive
         precision = true_positive / predicted_pixels.clamp(min=1)
         recall = true_positive / gt_pixels.clamp(min=1)
         denominator = F_BETA_SQUARED * precision + recall
         f_score = torch.where(
             true_positive > 0, (1 + F_BETA_SQUARED) * precision * recall / denominator.clamp(min=1e-12), 0.0
         )
-        self.f_sum += (f_score * occurs).sum(dim=0)
-        self.f_frames += occurs.sum(dim=0)
+        self.f_sum += f_score.sum(dim=0)
+        self.iou_sum += (true_positive / union.clamp(min=1)).sum(dim=0)
+        self.f_frames += (union > 0).sum(dim=0)
 
     def all_reduce(self) -> None:
         """Sum the state over ranks with one all-reduce (float64 holds the counts exactly)."""
         n = self.num_labels
-        packed = torch.cat([self.confusion.flatten().double(), self.f_frames.double(), self.f_sum])
+        packed = torch.cat([self.confusion.flatten().double(), self.f_frames.double(), self.f_sum, self.iou_sum])
         comm.all_reduce_sum(packed)
         self.confusion = packed[: n * n].round().long().view(n, n)
         self.f_frames = packed[n * n : n * n + n].round().long()
-        self.f_sum = packed[n * n + n :]
+        self.f_sum = packed[n * n + n : n * n + 2 * n]
+        self.iou_sum = packed[n * n + 2 * n :]
 
-    def metrics(self, label_names: Sequence[str], base: Sequence[str] = (), novel: Sequence[str] = ()) -> dict[str, Any]:
-        """``mIoU``, ``F_score``, per-class ``{"iou", "f_score"}``; with a split also
-        ``mIoU_base``, ``mIoU_novel``, ``mIoU_harmonic``. All in [0, 1]."""
+    def _frame_averages(self, sums: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-class mean over the frames where the class occurs (0 where it never does), and
+        which classes occur."""
+        frames = self.f_frames.cpu()
+        occurs = frames > 0
+        return torch.where(occurs, sums.cpu() / frames.clamp(min=1), torch.zeros_like(sums.cpu())), occurs
+
+    def ov_avss_metrics(
+        self, label_names: Sequence[str], base: Sequence[str] = (), novel: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """The ``ov_avss`` protocol: ``mIoU``, ``F_score``, per-class ``{"iou", "f_score"}``; with
+        a split also ``mIoU_base``, ``mIoU_novel``, ``mIoU_harmonic``. All in [0, 1]."""
         confusion = self.confusion.double().cpu()
         true_positive = confusion.diagonal()
         union = confusion.sum(dim=0) + confusion.sum(dim=1) - true_positive
         present = union > 0
         iou = torch.where(present, true_positive / union.clamp(min=1), torch.zeros_like(union))
-        f_frames = self.f_frames.cpu()
-        f_present = f_frames > 0
-        f_score = torch.where(f_present, self.f_sum.cpu() / f_frames.clamp(min=1), torch.zeros_like(self.f_sum.cpu()))
+        f_score, f_present = self._frame_averages(self.f_sum)
 
         def mean_over(names: Sequence[str]) -> float:
             index = torch.tensor([label_names.index(n) for n in names], dtype=torch.long)
@@ -137,12 +201,52 @@ class SemSegAccumulator:
         }
         return results
 
+    def avsbench_avss_metrics(self, label_names: Sequence[str]) -> dict[str, Any]:
+        """The ``avsbench_avss`` protocol: ``mIoU`` and ``F_score`` (means over all labels of the
+        per-class frame averages) and per-class ``{"iou", "f_score"}`` of the classes that occur."""
+        iou, occurs = self._frame_averages(self.iou_sum)
+        f_score, _ = self._frame_averages(self.f_sum)
+        return {
+            "mIoU": float(iou.mean()),
+            "F_score": float(f_score.mean()),
+            "per_class": {
+                name: {"iou": float(iou[i]), "f_score": float(f_score[i])}
+                for i, name in enumerate(label_names)
+                if occurs[i]
+            },
+        }
 
-def resize_to_eval(label_maps: torch.Tensor) -> torch.Tensor:
-    """int64 ``[T, H, W]`` -> ``[T, 224, 224]`` (nearest)."""
+    def protocol_metrics(
+        self, protocol: str, label_names: Sequence[str], base: Sequence[str] = (), novel: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """The metrics of ``protocol`` (one of ``PROTOCOLS``), with ``"protocol"`` naming it."""
+        if protocol == OV_AVSS:
+            metrics = self.ov_avss_metrics(label_names, base, novel)
+        elif protocol == AVSBENCH_AVSS:
+            metrics = self.avsbench_avss_metrics(label_names)
+        else:
+            raise ValueError(f"Unknown semantic evaluation protocol '{protocol}'; expected one of {PROTOCOLS}")
+        return {"protocol": protocol, **metrics}
+
+
+def resize_prediction_to_eval(label_maps: torch.Tensor) -> torch.Tensor:
+    """Predicted label maps int ``[T, H, W]`` -> int64 ``[T, 224, 224]`` (torch ``nearest``, as
+    the releases upsample their predictions)."""
     if tuple(label_maps.shape[-2:]) == EVAL_SIZE:
         return label_maps.long()
     return F.interpolate(label_maps[:, None].float(), size=EVAL_SIZE, mode="nearest")[:, 0].long()
+
+
+def resize_ground_truth_to_eval(label_maps: torch.Tensor) -> torch.Tensor:
+    """Ground-truth label maps int ``[T, H, W]`` (0..255) -> int64 ``[T, 224, 224]`` with PIL's
+    ``NEAREST``, as the releases resize ground truth (it picks other source pixels than torch's
+    ``nearest`` on sizes that are not multiples of 224)."""
+    if tuple(label_maps.shape[-2:]) == EVAL_SIZE:
+        return label_maps.long()
+    frames = label_maps.detach().cpu().numpy().astype(np.uint8)
+    width_height = (EVAL_SIZE[1], EVAL_SIZE[0])
+    resized = np.stack([np.asarray(Image.fromarray(f).resize(width_height, Image.NEAREST)) for f in frames])
+    return torch.from_numpy(resized.astype(np.int64)).to(label_maps.device)
 
 
 def vocabulary_to_labels(vocabulary: Sequence[str], device: torch.device) -> torch.Tensor:
@@ -153,30 +257,122 @@ def vocabulary_to_labels(vocabulary: Sequence[str], device: torch.device) -> tor
     return torch.tensor([0, *(CATEGORY_TO_INDEX[name] for name in vocabulary)], dtype=torch.int64, device=device)
 
 
-def filter_label_noise(ground_truth: torch.Tensor, sounding_categories: Sequence[str]) -> torch.Tensor:
-    """Reset ground-truth pixels of categories that do not sound in the clip to background.
+def relabel_confusions(per_frame: torch.Tensor, lookup: torch.Tensor, num_labels: int = NUM_LABELS) -> torch.Tensor:
+    """Per-frame confusions ``[T, V, V]`` in a vocabulary's label space -> ``[T, n, n]`` in the
+    71-label space, ``lookup`` int64 ``[V]`` mapping each vocabulary label to its label index."""
+    lookup = lookup.to(per_frame.device)
+    if len(lookup) == num_labels and torch.equal(lookup, torch.arange(num_labels, device=lookup.device)):
+        return per_frame
+    num_frames, size, _ = per_frame.shape
+    rows = torch.zeros((num_frames, num_labels, size), dtype=per_frame.dtype, device=per_frame.device)
+    rows.index_add_(1, lookup, per_frame)
+    relabelled = torch.zeros((num_frames, num_labels, num_labels), dtype=per_frame.dtype, device=per_frame.device)
+    return relabelled.index_add_(2, lookup, rows)
+
+
+def merge_label_noise(per_frame: torch.Tensor, sounding_categories: Sequence[str]) -> torch.Tensor:
+    """Count ground-truth pixels of categories that do not sound in the clip as background:
+    their rows of the per-frame confusions ``[T, 71, 71]`` are added to row 0 (the same as
+    resetting those pixels to 0 before counting).
 
     Args:
-        ground_truth: int64 ``[T, H, W]`` in the 71-label space (255 = ignored, kept).
         sounding_categories: the clip's ``a_obj`` names.
     """
     unknown = [name for name in sounding_categories if name not in CATEGORY_TO_INDEX]
     if unknown:
         raise ValueError(f"Sounding categories {unknown} are not AVSBench categories")
-    keep = torch.zeros(IGNORE_LABEL + 1, dtype=torch.bool, device=ground_truth.device)
-    keep[[0, IGNORE_LABEL, *(CATEGORY_TO_INDEX[name] for name in sounding_categories)]] = True
-    return torch.where(keep[ground_truth], ground_truth, torch.zeros_like(ground_truth))
+    noise = torch.ones(per_frame.shape[1], dtype=torch.bool, device=per_frame.device)
+    noise[[0, *(CATEGORY_TO_INDEX[name] for name in sounding_categories)]] = False
+    merged = per_frame.clone()
+    merged[:, 0] += per_frame[:, noise].sum(dim=1)
+    merged[:, noise] = 0
+    return merged
+
+
+class SemanticScorer:
+    """Scores label maps by a dataset's protocols: one accumulator per protocol, all fed from the
+    same per-frame confusions (``ov_avss`` with the label noise merged into background,
+    ``avsbench_avss`` as they are).
+
+    Shared by ``AVSSEvaluator`` and ``tools/evaluate_predictions.py``.
+    """
+
+    def __init__(self, protocols: Sequence[str], device: torch.device | str = "cpu"):
+        unknown = [p for p in protocols if p not in PROTOCOLS]
+        if unknown or not protocols:
+            raise ValueError(f"Semantic evaluation protocols {list(protocols)}: expected some of {PROTOCOLS}")
+        self.protocols = tuple(protocols)
+        self.accumulators = {protocol: SemSegAccumulator(NUM_LABELS, device) for protocol in self.protocols}
+
+    def update(
+        self,
+        prediction: torch.Tensor,
+        ground_truth: torch.Tensor,
+        sounding_categories: Sequence[str],
+        lookup: torch.Tensor | None = None,
+    ) -> None:
+        """Add frames at any size (each resized to 224x224 here; they may differ in size).
+
+        Args:
+            prediction / ground_truth: int ``[T, H, W]``; ground truth 255 = ignored. Labels are
+                71-label indices, or vocabulary labels (0 = background) when ``lookup`` is given.
+            sounding_categories: the clip's ``a_obj`` names (label-noise filter of ``ov_avss``).
+            lookup: int64 ``[V]``, vocabulary label -> 71-label index.
+        """
+        prediction = resize_prediction_to_eval(prediction)
+        ground_truth = resize_ground_truth_to_eval(ground_truth).to(prediction.device)
+        per_frame = frame_confusions(prediction, ground_truth, NUM_LABELS if lookup is None else len(lookup))
+        if lookup is not None:
+            per_frame = relabel_confusions(per_frame, lookup)
+        for protocol, accumulator in self.accumulators.items():
+            if protocol == OV_AVSS:
+                accumulator.add_frame_confusions(merge_label_noise(per_frame, sounding_categories))
+            else:
+                accumulator.add_frame_confusions(per_frame)
+
+    def all_reduce(self) -> None:
+        for accumulator in self.accumulators.values():
+            accumulator.all_reduce()
+
+    def metrics(self, base: Sequence[str] = (), novel: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+        """``{protocol: metrics with per_class}`` in the order of ``protocols``."""
+        return {
+            protocol: accumulator.protocol_metrics(protocol, LABEL_NAMES, base, novel)
+            for protocol, accumulator in self.accumulators.items()
+        }
+
+    def report(self, base: Sequence[str] = (), novel: Sequence[str] = ()) -> dict[str, Any]:
+        """The first protocol's metrics with ``per_class`` at the top level, and each other
+        protocol's metrics (without ``per_class``) under its name: what ``avss_metrics.json`` and
+        ``tools/evaluate_predictions.py`` write."""
+        metrics = self.metrics(base, novel)
+        report = dict(metrics[self.protocols[0]])
+        for protocol in self.protocols[1:]:
+            report[protocol] = {key: value for key, value in metrics[protocol].items() if key != "per_class"}
+        return report
+
+
+def metric_groups(report: dict[str, Any], protocols: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Evaluator result groups from a ``SemanticScorer.report``, without ``per_class``: the first
+    protocol as ``sem_seg``, the others as ``sem_seg_<protocol>``."""
+    groups = {PRIMARY_GROUP: {k: v for k, v in report.items() if k != "per_class" and k not in protocols}}
+    for protocol in protocols[1:]:
+        groups[f"{PRIMARY_GROUP}_{protocol}"] = dict(report[protocol])
+    return groups
 
 
 class AVSSEvaluator(DatasetEvaluator):
-    """Semantic AVSS evaluator (registered as ``avss``); see the module docstring for metrics.
+    """Semantic AVSS evaluator (registered as ``avss``) by the protocols the dataset's metadata
+    names (``DatasetMetadata.protocols``; see the module docstring).
 
     Reads ``sem_seg_gt``, ``sounding_categories`` and ``vocabulary`` from each input clip and
-    ``sem_seg`` from each output. ``evaluate`` returns ``{"sem_seg": {"mIoU", "F_score", and with
-    a base/novel split "mIoU_base", "mIoU_novel", "mIoU_harmonic"}}`` and writes the full metrics
-    (with ``per_class`` name -> ``{"iou", "f_score"}``) to ``avss_metrics.json`` and the bar chart
-    to ``per_class_iou.png`` in ``output_dir`` (main process); with ``TEST.EXPORT_PREDICTIONS``
-    every rank writes palette PNGs under ``output_dir/predictions/<uid>/<frame>.png``.
+    ``sem_seg`` from each output. ``evaluate`` returns ``{"sem_seg": {"protocol", "mIoU",
+    "F_score", and for ``ov_avss`` with a base/novel split "mIoU_base", "mIoU_novel",
+    "mIoU_harmonic"}}`` for the first protocol and ``"sem_seg_<protocol>"`` groups for the others;
+    it writes ``SemanticScorer.report`` (the first protocol's metrics with ``per_class``, the
+    others under their names) to ``avss_metrics.json`` and the first protocol's bar chart to ``per_class_iou.png`` in ``output_dir`` (main process); with
+    ``TEST.EXPORT_PREDICTIONS`` every rank writes palette PNGs under
+    ``output_dir/predictions/<uid>/<frame>.png``.
     """
 
     def __init__(self, dataset_name: str, cfg=None, output_dir: str | None = None):
@@ -184,6 +380,13 @@ class AVSSEvaluator(DatasetEvaluator):
         self.dataset_name = dataset_name
         self.base_names = tuple(metadata.base_names)
         self.novel_names = tuple(metadata.novel_names)
+        self.protocols = tuple(metadata.protocols)
+        unknown = [p for p in self.protocols if p not in PROTOCOLS]
+        if unknown or not self.protocols:
+            raise ValueError(
+                f"Dataset {dataset_name} names protocols {list(self.protocols)}; the avss evaluator "
+                f"computes {PROTOCOLS}"
+            )
         self.output_dir = output_dir
         self.export = bool(cfg.TEST.EXPORT_PREDICTIONS) if cfg is not None else False
         if self.export and not output_dir:
@@ -192,7 +395,7 @@ class AVSSEvaluator(DatasetEvaluator):
         self.reset()
 
     def reset(self) -> None:
-        self._accumulator: SemSegAccumulator | None = None
+        self._scorer: SemanticScorer | None = None
 
     def _lookup(self, vocabulary: Sequence[str], device: torch.device) -> torch.Tensor:
         key = tuple(vocabulary)
@@ -204,8 +407,8 @@ class AVSSEvaluator(DatasetEvaluator):
         for clip, output in zip(inputs, outputs):
             prediction = output["sem_seg"]
             device = prediction.device
-            if self._accumulator is None:
-                self._accumulator = SemSegAccumulator(NUM_LABELS, device)
+            if self._scorer is None:
+                self._scorer = SemanticScorer(self.protocols, device)
             lookup = self._lookup(clip["vocabulary"], device)
             ground_truth = clip["sem_seg_gt"].to(device)
             if prediction.shape != ground_truth.shape:
@@ -213,35 +416,31 @@ class AVSSEvaluator(DatasetEvaluator):
                     f"Clip {clip['uid']}: sem_seg {tuple(prediction.shape)} and sem_seg_gt "
                     f"{tuple(ground_truth.shape)} differ in shape"
                 )
-            predicted_labels = lookup[prediction.long()]
-            ignored = ground_truth == IGNORE_LABEL
-            gt_labels = torch.where(ignored, IGNORE_LABEL, lookup[ground_truth.long().clamp(0, len(lookup) - 1)])
-            gt_labels = filter_label_noise(gt_labels, clip["sounding_categories"])
-            annotated = (~ignored).flatten(1).any(dim=1)
-            self._accumulator.update(
-                resize_to_eval(predicted_labels[annotated]), resize_to_eval(gt_labels[annotated])
-            )
+            # Frames without ground truth (all 255) add nothing: their pixels are all ignored.
+            self._scorer.update(prediction, ground_truth, clip["sounding_categories"], lookup)
             if self.export:
                 export_predictions(
-                    os.path.join(self.output_dir, "predictions"), clip["uid"], clip["frame_indices"], predicted_labels
+                    os.path.join(self.output_dir, "predictions"), clip["uid"], clip["frame_indices"],
+                    lookup[prediction.long()],
                 )
 
     def evaluate(self) -> dict[str, Any] | None:
-        accumulator = self._accumulator or SemSegAccumulator(NUM_LABELS)
-        if comm.get_world_size() > 1 and self._accumulator is None:
+        scorer = self._scorer or SemanticScorer(self.protocols)
+        if comm.get_world_size() > 1 and self._scorer is None:
             # A rank without clips still joins the collective, on the device the others use.
             device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else "cpu"
-            accumulator.to(device)
-        accumulator.all_reduce()
+            for accumulator in scorer.accumulators.values():
+                accumulator.to(device)
+        scorer.all_reduce()
         if not comm.is_main_process():
             return None
-        if int(accumulator.confusion.sum()) == 0:
+        if int(next(iter(scorer.accumulators.values())).confusion.sum()) == 0:
             logger.warning("AVSSEvaluator on %s saw no annotated pixels; metrics are all 0", self.dataset_name)
-        results = accumulator.metrics(LABEL_NAMES, self.base_names, self.novel_names)
+        report = scorer.report(self.base_names, self.novel_names)
         if self.output_dir:
-            write_json_atomic(os.path.join(self.output_dir, METRICS_FILE), results)
-            save_per_class_chart(results, self.base_names, self.novel_names, os.path.join(self.output_dir, CHART_FILE))
-        return {"sem_seg": {name: value for name, value in results.items() if name != "per_class"}}
+            write_json_atomic(os.path.join(self.output_dir, METRICS_FILE), report)
+            save_per_class_chart(report, self.base_names, self.novel_names, os.path.join(self.output_dir, CHART_FILE))
+        return metric_groups(report, self.protocols)
 
 
 # Datasets name their evaluator by this key (DatasetMetadata.evaluator_type).

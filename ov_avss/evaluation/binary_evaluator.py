@@ -1,15 +1,21 @@
-"""Binary AVS metrics for AVSBench-object (S4 / MS3), as in the AVSBench release.
+"""Binary AVS metrics for AVSBench-object (S4 / MS3): the ``avsbench_binary`` protocol, as
+AVSBench's ``test.py`` computes them (``mask_iou`` and ``Eval_Fmeasure`` of
+``avs_scripts/avs_s4/utils/utility.py``; docs/evaluation.md).
 
-Per annotated frame, with ``P = sounding_prob`` and binary ground truth ``G``:
+Per annotated frame, with ``P = sounding_prob`` and binary ground truth ``G`` (``N`` pixels):
 
-- Jaccard: ``(|P>0.5 & G| + eps) / (|P>0.5 | G| + eps)``; a frame with empty ground truth and an
-  empty prediction scores 1, an empty ground truth with any predicted pixel scores 0.
-- F-measure (beta^2 = 0.3) at 255 thresholds evenly spaced in [0, 1): precision
-  ``TP / (|P>=t| + eps)``, recall ``TP / (|G| + eps)``; undefined F (0/0) counts 0, so frames
-  with empty ground truth contribute F = 0 at every threshold.
+- Jaccard: ``|P>0.5 & G| / (|P>0.5 | G| + 1e-7)``; a frame with empty ground truth scores its
+  true-negative fraction ``|P<=0.5| / (N + 1e-7)``.
+- F-measure curve (beta^2 = 0.3) at 255 thresholds ``linspace(0, 1 - 1e-10, 255)`` (float32):
+  precision ``TP / (|P>=t| + 1e-20)``, recall ``TP / (|G| + 1e-20)``, undefined F counts 0.
+  Frames with empty ground truth are left out of F.
 
-``mIoU`` is the mean Jaccard over frames; ``F_score`` is the maximum over thresholds of the
-F-measure averaged over frames. Metrics are computed at the ground truth's resolution.
+Test clips are taken in dataset order in batches of ``TEST.AVSBENCH_BINARY_BATCH_CLIPS`` (4, the
+release's ``--test_batch_size``). A batch's mIoU is the mean Jaccard of its frames, its F the
+maximum over thresholds of the curve averaged over its frames with non-empty ground truth (0 when
+it has none). ``mIoU`` / ``F_score`` average the batch values; ``mIoU_pooled`` /
+``F_score_pooled`` are the same with every clip in one batch. Metrics are computed at the
+ground truth's resolution.
 """
 from __future__ import annotations
 
@@ -23,22 +29,31 @@ from ..utils import comm
 from ..utils.file_io import write_json_atomic
 from .build import EVALUATOR_REGISTRY
 from .evaluator import DatasetEvaluator
+from .export import export_probabilities
 
 logger = logging.getLogger(__name__)
 
+PROTOCOL = "avsbench_binary"
 NUM_THRESHOLDS = 255
 F_BETA_SQUARED = 0.3
-_EPS = 1e-20
+IOU_EPS = 1e-7
+F_EPS = 1e-20
 IGNORE_LABEL = 255
+# The release's test.sh runs test.py with --test_batch_size 4.
+DEFAULT_BATCH_CLIPS = 4
 METRICS_FILE = "binary_metrics.json"
 
 
 def f_measure_thresholds(device: torch.device | str = "cpu") -> torch.Tensor:
-    return torch.linspace(0, 1 - 1e-10, NUM_THRESHOLDS, dtype=torch.float64, device=device)
+    """The release's thresholds, in its float32."""
+    return torch.linspace(0, 1 - 1e-10, NUM_THRESHOLDS, dtype=torch.float32, device=device)
 
 
-def binary_frame_scores(probabilities: torch.Tensor, ground_truth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-frame Jaccard ``[T]`` and F-measure curves ``[T, 255]`` (float64).
+def binary_frame_scores(
+    probabilities: torch.Tensor, ground_truth: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-frame Jaccard ``[T]``, F-measure curves ``[T, 255]`` (float64) and whether each
+    frame's ground truth is non-empty ``[T]`` (bool; the curve of an empty frame is 0).
 
     Args:
         probabilities: float ``[T, H, W]`` in [0, 1].
@@ -49,13 +64,19 @@ def binary_frame_scores(probabilities: torch.Tensor, ground_truth: torch.Tensor)
             f"sounding_prob {tuple(probabilities.shape)} and ground truth {tuple(ground_truth.shape)} differ in shape"
         )
     num_frames = probabilities.shape[0]
-    probabilities = probabilities.double().flatten(1)
+    probabilities = probabilities.float().flatten(1)
     positive = ground_truth.flatten(1) > 0
+    num_positive = positive.sum(dim=1)
+    non_empty = num_positive > 0
 
     predicted = probabilities > 0.5
     intersection = (predicted & positive).sum(dim=1).double()
     union = (predicted | positive).sum(dim=1).double()
-    jaccard = (intersection + _EPS) / (union + _EPS)
+    true_negative = (~predicted).sum(dim=1).double()
+    num_pixels = float(probabilities.shape[1])
+    jaccard = torch.where(
+        non_empty, intersection / (union + IOU_EPS), true_negative / (num_pixels + IOU_EPS)
+    )
 
     # Count predicted (and true-positive) pixels at every threshold from one histogram per frame:
     # bucket b holds probabilities in [t_(b-1), t_b); "p >= t_k" is then a suffix sum from k+1.
@@ -67,69 +88,124 @@ def binary_frame_scores(probabilities: torch.Tensor, ground_truth: torch.Tensor)
     positive_histogram = torch.bincount((buckets + frame_offset)[positive], minlength=size).view(num_frames, -1)
     at_least = histogram.flip(1).cumsum(1).flip(1)[:, 1:].double()
     true_positive = positive_histogram.flip(1).cumsum(1).flip(1)[:, 1:].double()
-    precision = true_positive / (at_least + _EPS)
-    recall = true_positive / (positive.sum(dim=1, keepdim=True).double() + _EPS)
+    precision = true_positive / (at_least + F_EPS)
+    recall = true_positive / (num_positive[:, None].double() + F_EPS)
     f_curve = (1 + F_BETA_SQUARED) * precision * recall / (F_BETA_SQUARED * precision + recall)
-    f_curve = torch.nan_to_num(f_curve, nan=0.0)
-    return jaccard, f_curve
+    f_curve = torch.nan_to_num(f_curve, nan=0.0) * non_empty[:, None]
+    return jaccard, f_curve, non_empty
+
+
+class ClipScores:
+    """Per-clip sums, in the order clips arrive: Jaccard sum and frame count, F-curve sum over
+    the frames with non-empty ground truth and their count. Windows of one clip (same uid, in a
+    row) are merged."""
+
+    def __init__(self) -> None:
+        self.uids: list[str] = []
+        self.rows: list[torch.Tensor] = []  # float64 [3 + 255]: jaccard sum, frames, non-empty frames, F sum
+
+    def add(self, uid: str, jaccard: torch.Tensor, f_curve: torch.Tensor, non_empty: torch.Tensor) -> None:
+        row = torch.cat(
+            [
+                torch.stack([jaccard.sum(), torch.tensor(float(len(jaccard)), dtype=torch.float64, device=jaccard.device),
+                             non_empty.sum().double()]),
+                f_curve.sum(dim=0),
+            ]
+        ).cpu()
+        if self.uids and self.uids[-1] == uid:
+            self.rows[-1] = self.rows[-1] + row
+        else:
+            self.uids.append(uid)
+            self.rows.append(row)
+
+
+def _merge_in_order(shards: list[tuple[list[str], list[torch.Tensor]]]) -> list[torch.Tensor]:
+    """Concatenate the ranks' clips in rank order (the test sampler's shards are contiguous, so
+    that is dataset order), merging a clip split across two shards."""
+    uids: list[str] = []
+    rows: list[torch.Tensor] = []
+    for shard_uids, shard_rows in shards:
+        for uid, row in zip(shard_uids, shard_rows):
+            if uids and uids[-1] == uid:
+                rows[-1] = rows[-1] + row
+            else:
+                uids.append(uid)
+                rows.append(row)
+    return rows
+
+
+def batch_metrics(rows: list[torch.Tensor], batch_clips: int) -> dict[str, Any]:
+    """The protocol's metrics from per-clip rows (see ``ClipScores``) in dataset order."""
+
+    def one_batch(batch: torch.Tensor) -> tuple[float, float]:
+        total = batch.sum(dim=0)
+        miou = float(total[0] / total[1]) if total[1] > 0 else 0.0
+        f_score = float((total[3:] / total[2]).max()) if total[2] > 0 else 0.0
+        return miou, f_score
+
+    # A clip without annotated frames (none in test splits) takes no place in a batch.
+    rows = [row for row in rows if row[1] > 0]
+    if not rows:
+        return {
+            "mIoU": 0.0, "F_score": 0.0, "mIoU_pooled": 0.0, "F_score_pooled": 0.0, "num_frames": 0, "num_clips": 0,
+            "batch_clips": batch_clips,
+        }
+    table = torch.stack(rows)
+    batches = [one_batch(table[start : start + batch_clips]) for start in range(0, len(table), batch_clips)]
+    pooled_miou, pooled_f = one_batch(table)
+    return {
+        "mIoU": sum(m for m, _ in batches) / len(batches),
+        "F_score": sum(f for _, f in batches) / len(batches),
+        "mIoU_pooled": pooled_miou,
+        "F_score_pooled": pooled_f,
+        "num_frames": int(round(float(table[:, 1].sum()))),
+        "num_clips": len(table),
+        "batch_clips": batch_clips,
+    }
 
 
 class BinaryAVSEvaluator(DatasetEvaluator):
-    """S4 / MS3 evaluator (registered as ``binary_avs``): reads ``sem_seg_gt`` (0/1, 255 on
-    frames without ground truth) from inputs and ``sounding_prob`` from outputs. ``evaluate``
-    returns ``{"binary_avs": {"mIoU", "F_score", "num_frames"}}`` and writes the same to
-    ``binary_metrics.json`` in ``output_dir``."""
+    """S4 / MS3 evaluator (registered as ``binary_avs``, protocol ``avsbench_binary``): reads
+    ``uid`` and ``sem_seg_gt`` (0/1, 255 on frames without ground truth) from inputs and
+    ``sounding_prob`` from outputs. ``evaluate`` returns ``{"binary_avs": {"protocol", "mIoU",
+    "F_score", "mIoU_pooled", "F_score_pooled", "num_frames", "num_clips", "batch_clips"}}`` and
+    writes the same to ``binary_metrics.json`` in ``output_dir``. With
+    ``TEST.EXPORT_PREDICTIONS`` every rank writes 8-bit grey PNGs (probability x 255) under
+    ``output_dir/predictions/<uid>/<frame>.png``."""
 
     def __init__(self, dataset_name: str, cfg=None, output_dir: str | None = None):
         self.dataset_name = dataset_name
         self.output_dir = output_dir
+        self.batch_clips = int(cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS) if cfg is not None else DEFAULT_BATCH_CLIPS
+        if self.batch_clips < 1:
+            raise ValueError(f"Config TEST.AVSBENCH_BINARY_BATCH_CLIPS must be >= 1, got {self.batch_clips}")
+        self.export = bool(cfg.TEST.EXPORT_PREDICTIONS) if cfg is not None else False
+        if self.export and not output_dir:
+            raise ValueError("TEST.EXPORT_PREDICTIONS needs an output directory for the evaluator")
         self.reset()
 
     def reset(self) -> None:
-        self._jaccard_sum: torch.Tensor | None = None
-        self._f_curve_sum: torch.Tensor | None = None
-        self._num_frames = 0
+        self._clips = ClipScores()
 
     def process(self, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
         for clip, output in zip(inputs, outputs):
             probabilities = output["sounding_prob"]
             ground_truth = clip["sem_seg_gt"].to(probabilities.device)
             annotated = (ground_truth != IGNORE_LABEL).flatten(1).any(dim=1)
-            jaccard, f_curve = binary_frame_scores(probabilities[annotated], ground_truth[annotated])
-            if self._jaccard_sum is None:
-                self._jaccard_sum = torch.zeros((), dtype=torch.float64, device=probabilities.device)
-                self._f_curve_sum = torch.zeros(NUM_THRESHOLDS, dtype=torch.float64, device=probabilities.device)
-            self._jaccard_sum += jaccard.sum()
-            self._f_curve_sum += f_curve.sum(dim=0)
-            self._num_frames += int(annotated.sum())
+            jaccard, f_curve, non_empty = binary_frame_scores(probabilities[annotated], ground_truth[annotated])
+            self._clips.add(clip["uid"], jaccard, f_curve, non_empty)
+            if self.export:
+                export_probabilities(
+                    os.path.join(self.output_dir, "predictions"), clip["uid"], clip["frame_indices"], probabilities
+                )
 
     def evaluate(self) -> dict[str, Any] | None:
-        if self._jaccard_sum is None:
-            device = torch.device("cuda", torch.cuda.current_device()) if (
-                comm.get_world_size() > 1 and torch.cuda.is_available()
-            ) else torch.device("cpu")
-            packed = torch.zeros(2 + NUM_THRESHOLDS, dtype=torch.float64, device=device)
-        else:
-            packed = torch.cat(
-                [
-                    self._jaccard_sum.view(1),
-                    torch.tensor([float(self._num_frames)], dtype=torch.float64, device=self._jaccard_sum.device),
-                    self._f_curve_sum,
-                ]
-            )
-        comm.all_reduce_sum(packed)
+        shards = comm.all_gather((self._clips.uids, self._clips.rows))
         if not comm.is_main_process():
             return None
-        num_frames = int(round(float(packed[1])))
-        if num_frames == 0:
+        results = {"protocol": PROTOCOL, **batch_metrics(_merge_in_order(shards), self.batch_clips)}
+        if results["num_frames"] == 0:
             logger.warning("BinaryAVSEvaluator on %s saw no annotated frames; metrics are 0", self.dataset_name)
-            results = {"mIoU": 0.0, "F_score": 0.0, "num_frames": 0}
-        else:
-            results = {
-                "mIoU": float(packed[0]) / num_frames,
-                "F_score": float((packed[2:] / num_frames).max()),
-                "num_frames": num_frames,
-            }
         if self.output_dir:
             write_json_atomic(os.path.join(self.output_dir, METRICS_FILE), results)
         return {"binary_avs": results}

@@ -1,4 +1,5 @@
-"""Writing predictions as AVSBench palette PNGs: ``<out>/<uid>/<frame>.png``."""
+"""Writing predictions as PNGs at ``<out>/<uid>/<frame>.png``: AVSBench palette images for
+semantic label maps, 8-bit grey images (sounding probability x 255) for S4 / MS3."""
 from __future__ import annotations
 
 import os
@@ -8,8 +9,34 @@ import cv2
 import numpy as np
 import torch
 
+from ..data.image_io import read_grey_image
 from ..data.palette import colorize
 from ..utils.file_io import atomic_open
+
+# A grey prediction PNG holds round(probability * PROBABILITY_SCALE).
+PROBABILITY_SCALE = 255
+
+
+def _write_pngs(out_dir: str, uid: str, frame_indices: Sequence[int], images: np.ndarray) -> list[str]:
+    """Encode ``images`` (``[T, H, W]`` grey or ``[T, H, W, 3]`` BGR uint8) one PNG per frame,
+    each written to a temporary name and moved into place (readers never see a partial PNG)."""
+    clip_dir = os.path.join(out_dir, uid)
+    os.makedirs(clip_dir, exist_ok=True)
+    paths = []
+    for frame_index, image in zip(frame_indices, images):
+        ok, encoded = cv2.imencode(".png", image)
+        if not ok:
+            raise RuntimeError(f"OpenCV could not encode the prediction of clip {uid} frame {frame_index}")
+        path = os.path.join(clip_dir, f"{int(frame_index)}.png")
+        with atomic_open(path, "wb") as f:
+            f.write(encoded.tobytes())
+        paths.append(path)
+    return paths
+
+
+def _check_frames(maps: torch.Tensor, frame_indices: Sequence[int], what: str) -> None:
+    if maps.ndim != 3 or maps.shape[0] != len(frame_indices):
+        raise ValueError(f"{what} must be [T, H, W] with T = {len(frame_indices)} frames, got {tuple(maps.shape)}")
 
 
 def export_predictions(out_dir: str, uid: str, frame_indices: Sequence[int], label_maps: torch.Tensor) -> list[str]:
@@ -20,24 +47,26 @@ def export_predictions(out_dir: str, uid: str, frame_indices: Sequence[int], lab
         uid: clip folder name.
         frame_indices: frame number of each map (the file name, as in ``labels_rgb/<t>.png``).
         label_maps: int ``[T, H, W]`` in the 71-label space (palette index = category index).
-
-    Each file is written to a temporary name and moved into place, so readers never see a
-    partial PNG.
     """
-    if label_maps.ndim != 3 or label_maps.shape[0] != len(frame_indices):
-        raise ValueError(
-            f"label_maps must be [T, H, W] with T = {len(frame_indices)} frames, got {tuple(label_maps.shape)}"
-        )
-    clip_dir = os.path.join(out_dir, uid)
-    os.makedirs(clip_dir, exist_ok=True)
+    _check_frames(label_maps, frame_indices, "label_maps")
     colours = colorize(label_maps.detach().cpu().numpy().astype(np.int64))
-    paths = []
-    for frame_index, image in zip(frame_indices, colours):
-        ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise RuntimeError(f"OpenCV could not encode the prediction of clip {uid} frame {frame_index}")
-        path = os.path.join(clip_dir, f"{int(frame_index)}.png")
-        with atomic_open(path, "wb") as f:
-            f.write(encoded.tobytes())
-        paths.append(path)
-    return paths
+    return _write_pngs(out_dir, uid, frame_indices, np.ascontiguousarray(colours[..., ::-1]))  # RGB -> BGR
+
+
+def export_probabilities(out_dir: str, uid: str, frame_indices: Sequence[int], probabilities: torch.Tensor) -> list[str]:
+    """Write one 8-bit grey PNG per frame holding ``round(probability * 255)`` and return the paths.
+
+    Args:
+        probabilities: float ``[T, H, W]`` sounding probabilities in [0, 1].
+    """
+    _check_frames(probabilities, frame_indices, "probabilities")
+    values = probabilities.detach().float().cpu().numpy()
+    if values.size and (np.nanmin(values) < 0 or np.nanmax(values) > 1 or np.isnan(values).any()):
+        raise ValueError(f"Clip {uid}: sounding probabilities must lie in [0, 1]")
+    grey = np.rint(values * PROBABILITY_SCALE).astype(np.uint8)
+    return _write_pngs(out_dir, uid, frame_indices, grey)
+
+
+def read_probability_png(path: str) -> np.ndarray:
+    """A grey prediction PNG (see ``export_probabilities``) as float32 probabilities ``[H, W]``."""
+    return read_grey_image(path).astype(np.float32) / PROBABILITY_SCALE

@@ -62,6 +62,7 @@ def expected_metrics():
 def _check(results, output_dir):
     iou, f = expected_metrics()
     metrics = results["sem_seg"]
+    assert metrics["protocol"] == "ov_avss"
     assert metrics["mIoU"] == pytest.approx(np.mean(list(iou.values())))
     assert metrics["mIoU_base"] == pytest.approx(0.5)  # dog and car; cat never occurs after filtering
     assert metrics["mIoU_novel"] == pytest.approx(0.5)
@@ -69,6 +70,7 @@ def _check(results, output_dir):
     assert metrics["F_score"] == pytest.approx(np.mean(list(f.values())))
     with open(os.path.join(output_dir, "avss_metrics.json")) as fh:
         written = json.load(fh)
+    assert written["protocol"] == "ov_avss"
     assert set(written["per_class"]) == set(iou)
     for name in iou:
         assert written["per_class"][name]["iou"] == pytest.approx(iou[name])
@@ -102,11 +104,16 @@ def test_resizes_to_224_and_maps_vocabulary_by_name(tmp_path):
     _check(evaluator.evaluate(), str(tmp_path))
 
 
-def test_closed_set_reports_miou_and_f_only(tmp_path):
+def test_closed_set_reports_avsbench_protocol_beside_ov(tmp_path):
     evaluator = AVSSEvaluator("avsbench_semantic_test", get_cfg(), str(tmp_path))
     inputs, outputs = clips()
     evaluator.process(inputs, outputs)
-    assert set(evaluator.evaluate()["sem_seg"]) == {"mIoU", "F_score"}
+    results = evaluator.evaluate()
+    assert results["sem_seg"].keys() == {"protocol", "mIoU", "F_score"}
+    assert results["sem_seg"]["protocol"] == "avsbench_avss"
+    assert results["sem_seg_ov_avss"]["protocol"] == "ov_avss"
+    iou, _ = expected_metrics()
+    assert results["sem_seg_ov_avss"]["mIoU"] == pytest.approx(np.mean(list(iou.values())))
 
 
 def test_export_predictions(tmp_path):

@@ -1,11 +1,17 @@
-"""BinaryAVSEvaluator (S4 / MS3) on hand-computed frames."""
+"""BinaryAVSEvaluator (S4 / MS3, protocol avsbench_binary) on hand-computed frames."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from ov_avss.config import get_cfg
 from ov_avss.evaluation import BinaryAVSEvaluator, build_evaluator
+from ov_avss.evaluation.export import read_probability_png
+
+
+def _clip(uid, gt, prob):
+    return {"uid": uid, "sem_seg_gt": gt, "frame_indices": list(range(len(gt)))}, {"sounding_prob": prob}
 
 
 def test_jaccard_and_max_f(tmp_path):
@@ -17,15 +23,36 @@ def test_jaccard_and_max_f(tmp_path):
     prob = torch.zeros(3, 2, 2)
     prob[0, 0, :] = 0.9
     prob[2] = 0.6
-    # Frame 1: empty ground truth and empty prediction.
-    evaluator.process([{"sem_seg_gt": gt}], [{"sounding_prob": prob}])
+    prob[1, 1, 1] = 0.7  # frame 1: empty ground truth, one of 4 pixels predicted
+    evaluator.process(*map(list, zip(_clip("a", gt, prob))))
     results = evaluator.evaluate()["binary_avs"]
-    assert results["num_frames"] == 3
-    assert results["mIoU"] == pytest.approx((1.0 + 1.0 + 0.25) / 3)
+    assert results["protocol"] == "avsbench_binary" and results["num_frames"] == 3
+    # The empty frame scores its true-negative fraction, 3/4.
+    assert results["mIoU"] == pytest.approx((1.0 + 0.75 + 0.25) / 3)
     f_frame2 = 1.3 * 0.25 * 1.0 / (0.3 * 0.25 + 1.0)
-    # At thresholds <= 0.6 frame 0 scores 1 and frame 2 f_frame2; empty ground truth scores 0.
-    assert results["F_score"] == pytest.approx((1.0 + 0.0 + f_frame2) / 3)
+    # The empty frame is left out of F; at thresholds <= 0.6 frame 0 scores 1.
+    assert results["F_score"] == pytest.approx((1.0 + f_frame2) / 2)
+    assert results["mIoU_pooled"] == pytest.approx(results["mIoU"])
     assert (tmp_path / "binary_metrics.json").is_file()
+
+
+def test_batches_of_clips_and_pooled_variant(tmp_path):
+    cfg = get_cfg()
+    cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS = 1
+    evaluator = BinaryAVSEvaluator("avsbench_s4_test", cfg, str(tmp_path))
+    positive = torch.ones(1, 2, 2, dtype=torch.int64)
+    # Clip a is right at thresholds <= 0.3, clip b only at thresholds > 0.3: per clip both reach
+    # F = 1, pooled no threshold serves both.
+    for uid, value in (("a", 0.3), ("b", 0.9)):
+        prob = torch.full((1, 2, 2), value)
+        prob[0, 0, 0] = 0.2 if uid == "a" else 0.35
+        gt = positive.clone()
+        gt[0, 0, 0] = 0
+        evaluator.process(*map(list, zip(_clip(uid, gt, prob))))
+    results = evaluator.evaluate()["binary_avs"]
+    assert results["F_score"] == pytest.approx(1.0)
+    assert results["F_score_pooled"] < 0.99
+    assert results["batch_clips"] == 1 and results["num_clips"] == 2
 
 
 def test_unannotated_frames_are_skipped(tmp_path):
@@ -33,6 +60,27 @@ def test_unannotated_frames_are_skipped(tmp_path):
     gt = torch.full((2, 2, 2), 255, dtype=torch.int64)
     gt[0] = torch.tensor([[1, 0], [0, 0]])
     prob = torch.tensor([[[0.7, 0.2], [0.1, 0.4]], [[1.0, 1.0], [1.0, 1.0]]])
-    evaluator.process([{"sem_seg_gt": gt}], [{"sounding_prob": prob}])
+    evaluator.process(*map(list, zip(_clip("a", gt, prob))))
     results = evaluator.evaluate()["binary_avs"]
-    assert results == {"mIoU": pytest.approx(1.0), "F_score": pytest.approx(1.0), "num_frames": 1}
+    assert results["mIoU"] == pytest.approx(1.0) and results["F_score"] == pytest.approx(1.0)
+    assert results["num_frames"] == 1
+
+
+def test_export_writes_grey_probability_pngs(tmp_path):
+    cfg = get_cfg()
+    cfg.TEST.EXPORT_PREDICTIONS = True
+    evaluator = BinaryAVSEvaluator("avsbench_ms3_test", cfg, str(tmp_path))
+    prob = torch.rand(2, 5, 7, generator=torch.Generator().manual_seed(0))
+    clip, output = _clip("clip", torch.zeros(2, 5, 7, dtype=torch.int64), prob)
+    clip["frame_indices"] = [3, 4]
+    evaluator.process([clip], [output])
+    for slot, frame in enumerate((3, 4)):
+        written = read_probability_png(str(tmp_path / "predictions" / "clip" / f"{frame}.png"))
+        assert np.abs(written - prob[slot].numpy()).max() <= 0.5 / 255 + 1e-6
+
+
+def test_batch_size_must_be_positive(tmp_path):
+    cfg = get_cfg()
+    cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS = 0
+    with pytest.raises(ValueError, match="AVSBENCH_BINARY_BATCH_CLIPS"):
+        BinaryAVSEvaluator("avsbench_s4_test", cfg, str(tmp_path))

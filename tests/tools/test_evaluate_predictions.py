@@ -1,22 +1,31 @@
-"""tools/evaluate_predictions.py on synthetic ground truth: perfect, partial and missing predictions."""
+"""tools/evaluate_predictions.py on synthetic ground truth: every setting, perfect, partial and
+missing predictions, and its CLI errors."""
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
-from ov_avss.data.synthetic import make_synthetic_avsbench
+from ov_avss.config import get_cfg
+from ov_avss.data.catalog import get_dataset_records
+from ov_avss.data.image_io import read_binary_mask
+from ov_avss.data.synthetic import make_synthetic_avsbench, make_synthetic_avsbench_object
+from ov_avss.evaluation.binary_evaluator import BinaryAVSEvaluator
+from ov_avss.evaluation.export import export_probabilities
 
 from tool_loader import load_tool
 
 
 @pytest.fixture(scope="module")
-def ground_truth(tmp_path_factory):
+def datasets_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("gt")
-    make_synthetic_avsbench(str(root), seed=2, num_train_clips=2, num_val_clips=0, num_test_clips=5, size=(48, 48))
-    return root / "AVSBench-semantic"
+    make_synthetic_avsbench(str(root), seed=2, num_train_clips=2, num_val_clips=0, num_test_clips=5, size=(56, 56))  # 224 = 4 x 56: both resizes agree
+    make_synthetic_avsbench_object(str(root), seed=2, clips_per_split=5, size=(40, 56))
+    return root
 
 
 def _copy_gt_as_predictions(gt_root: Path, pred_root: Path) -> None:
@@ -26,37 +35,112 @@ def _copy_gt_as_predictions(gt_root: Path, pred_root: Path) -> None:
         shutil.copy(mask, pred_root / uid / mask.name)
 
 
-def test_perfect_predictions_score_one(ground_truth, tmp_path):
-    _copy_gt_as_predictions(ground_truth, tmp_path / "pred")
+def _run(*args: str) -> int:
+    return load_tool("evaluate_predictions").main(list(args))
+
+
+@pytest.mark.parametrize("setting", ["avsbench_ov", "avss"])
+def test_perfect_semantic_predictions_score_one(datasets_root, tmp_path, setting):
+    _copy_gt_as_predictions(datasets_root / "AVSBench-semantic", tmp_path / "pred")
     output = tmp_path / "metrics.json"
-    assert load_tool("evaluate_predictions").main(["--gt-root", str(ground_truth.parent), "--pred-root", str(tmp_path / "pred"), "--output", str(output)]) == 0
+    assert _run("--setting", setting, "--gt-root", str(datasets_root), "--pred-root", str(tmp_path / "pred"),
+                "--output", str(output)) == 0
     metrics = json.loads(output.read_text())
-    assert metrics["mIoU"] == pytest.approx(1.0) and metrics["F_score"] == pytest.approx(1.0)
-    assert metrics["mIoU_base"] == pytest.approx(1.0)
+    expected_protocol = {"avsbench_ov": "ov_avss", "avss": "avsbench_avss"}[setting]
+    assert metrics["setting"] == setting and metrics["protocol"] == expected_protocol
+    if setting == "avsbench_ov":
+        assert metrics["mIoU"] == pytest.approx(1.0) and metrics["mIoU_base"] == pytest.approx(1.0)
+        assert metrics["F_score"] == pytest.approx(1.0)
+        assert {"mIoU_novel", "mIoU_harmonic"} <= set(metrics)
+    else:
+        # AVSBench averages over all 71 labels: the labels that never occur count 0.
+        occurring = len(metrics["per_class"])
+        assert occurring < 71
+        assert metrics["mIoU"] == pytest.approx(occurring / 71) and metrics["F_score"] == pytest.approx(occurring / 71)
+        assert metrics["ov_avss"]["mIoU"] == pytest.approx(1.0)
     assert all(v["iou"] == pytest.approx(1.0) for v in metrics["per_class"].values())
     assert (tmp_path / "metrics_per_class.png").is_file()
 
 
-def test_missing_predictions_error_unless_allowed(ground_truth, tmp_path, capsys):
-    _copy_gt_as_predictions(ground_truth, tmp_path / "pred")
+def test_missing_predictions_error_unless_allowed(datasets_root, tmp_path, capsys):
+    _copy_gt_as_predictions(datasets_root / "AVSBench-semantic", tmp_path / "pred")
     removed = sorted((tmp_path / "pred").glob("*/0.png"))[0]
     removed.unlink()
     output = tmp_path / "metrics.json"
-    args = ["--gt-root", str(ground_truth), "--pred-root", str(tmp_path / "pred"), "--output", str(output)]
-    assert load_tool("evaluate_predictions").main(args) == 1
-    error = capsys.readouterr().err
-    assert "1 prediction files are missing" in error and str(removed) in error
+    args = ["--setting", "avsbench_ov", "--gt-root", str(datasets_root / "AVSBench-semantic"),
+            "--pred-root", str(tmp_path / "pred"), "--output", str(output)]
+    assert _run(*args) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: 1 prediction files are missing") and str(removed) in error[0]
     assert not output.exists()
-    assert load_tool("evaluate_predictions").main([*args, "--allow-missing"]) == 0
+    assert _run(*args, "--allow-missing") == 0
     metrics = json.loads(output.read_text())
     assert metrics["num_missing_predictions"] == 1 and metrics["mIoU"] == pytest.approx(1.0)
 
 
-def test_wrong_predictions_lower_the_score(ground_truth, tmp_path):
-    _copy_gt_as_predictions(ground_truth, tmp_path / "pred")
+def test_wrong_predictions_lower_the_score(datasets_root, tmp_path):
+    _copy_gt_as_predictions(datasets_root / "AVSBench-semantic", tmp_path / "pred")
     # Every prediction becomes the same frame of one clip: right for that frame only.
-    single = next(ground_truth.glob("*/*/labels_rgb/0.png"))
+    single = next((datasets_root / "AVSBench-semantic").glob("*/*/labels_rgb/0.png"))
     for path in (tmp_path / "pred").glob("*/*.png"):
         shutil.copy(single, path)
-    metrics = load_tool("evaluate_predictions").evaluate_predictions(str(ground_truth), str(tmp_path / "pred"))
+    metrics = load_tool("evaluate_predictions").evaluate_predictions(
+        "avsbench_ov", str(datasets_root), str(tmp_path / "pred")
+    )
     assert 0.0 <= metrics["mIoU"] < 1.0 and 0.0 <= metrics["F_score"] < 1.0
+
+
+@pytest.mark.parametrize("setting", ["s4", "ms3"])
+def test_binary_settings_equal_the_evaluator(datasets_root, tmp_path, setting):
+    """Grey PNGs written by the export are scored as the evaluator scores the probabilities."""
+    records = get_dataset_records(f"avsbench_{setting}_test", _cfg(datasets_root))
+    evaluator = BinaryAVSEvaluator(f"avsbench_{setting}_test")
+    generator = torch.Generator().manual_seed(3)
+    for record in records:
+        gt = torch.from_numpy(np.stack([read_binary_mask(p) for p in record["mask_paths"]]))
+        # Probabilities on the 1/255 grid, so the PNGs hold them exactly.
+        prob = torch.randint(0, 256, gt.shape, generator=generator).float() / 255
+        prob = torch.where(gt > 0, prob.clamp(min=0.3), prob * 0.6)
+        export_probabilities(str(tmp_path / "pred"), record["uid"], range(len(gt)), prob)
+        evaluator.process([{"uid": record["uid"], "sem_seg_gt": gt}], [{"sounding_prob": prob}])
+    expected = evaluator.evaluate()["binary_avs"]
+    output = tmp_path / "metrics.json"
+    assert _run("--setting", setting, "--gt-root", str(datasets_root / "AVSBench-object"),
+                "--pred-root", str(tmp_path / "pred"), "--output", str(output)) == 0
+    metrics = json.loads(output.read_text())
+    assert metrics["protocol"] == "avsbench_binary"
+    for key in ("mIoU", "F_score", "mIoU_pooled", "F_score_pooled"):
+        assert metrics[key] == pytest.approx(expected[key], abs=1e-9)
+    assert 0.0 < metrics["mIoU"] < 1.0
+
+
+def _cfg(root: Path):
+    cfg = get_cfg()
+    cfg.DATASETS.ROOT = str(root)
+    return cfg
+
+
+def test_cli_errors_are_one_line_and_exit_2(datasets_root, tmp_path, capsys):
+    common = ["--pred-root", str(tmp_path), "--output", str(tmp_path / "m.json")]
+    assert _run("--setting", "s4", "--gt-root", str(tmp_path / "nowhere"), *common) == 2
+    assert capsys.readouterr().err.strip().startswith("error: No AVSBench-object folder")
+    assert _run("--setting", "ms3", "--gt-root", str(datasets_root), "--batch-clips", "0", *common) == 2
+    assert "--batch-clips must be >= 1" in capsys.readouterr().err
+
+
+def test_released_label_numbering_scores_the_same(datasets_root, tmp_path):
+    """A root whose label2idx.json numbers from 1, as released, re-scores like the 0-based one."""
+    released = tmp_path / "released"
+    shutil.copytree(datasets_root / "AVSBench-semantic", released / "AVSBench-semantic")
+    label_file = released / "AVSBench-semantic" / "label2idx.json"
+    labels = json.loads(label_file.read_text())
+    label_file.write_text(json.dumps({name: index + 1 for name, index in labels.items()}))
+    _copy_gt_as_predictions(datasets_root / "AVSBench-semantic", tmp_path / "pred")
+    # Every prediction one clip's first frame: scores well below 1, so a relabelling would show.
+    single = next((datasets_root / "AVSBench-semantic").glob("*/*/labels_rgb/0.png"))
+    for path in (tmp_path / "pred").glob("*/*.png"):
+        shutil.copy(single, path)
+    tool = load_tool("evaluate_predictions")
+    for setting in ("avsbench_ov", "avss"):
+        original = tool.evaluate_predictions(setting, str(datasets_root), str(tmp_path / "pred"))
+        assert tool.evaluate_predictions(setting, str(released), str(tmp_path / "pred")) == original

@@ -11,13 +11,23 @@ Layout (see ``datasets/README.md``)::
 from __future__ import annotations
 
 import json
+import logging
 import os
 from functools import partial
 from typing import Sequence
 
 from ..catalog import DatasetMetadata, DatasetSpec, register_dataset
-from ..categories import BACKGROUND, BASE_CATEGORIES, CATEGORIES, CATEGORY_TO_INDEX, NOVEL_CATEGORIES
+from ..categories import (
+    BACKGROUND,
+    BASE_CATEGORIES,
+    CATEGORIES,
+    CATEGORY_TO_INDEX,
+    LABEL_NAMES,
+    NOVEL_CATEGORIES,
+)
 from .common import check_entries_exist, read_csv_rows
+
+logger = logging.getLogger(__name__)
 
 SEMANTIC_DIR = "AVSBench-semantic"
 METADATA_FILE = "metadata.csv"
@@ -27,20 +37,26 @@ REQUIRED_COLUMNS = ("uid", "a_obj", "split", "label")
 SUBSET_NUM_FRAMES = {"v1s": 5, "v1m": 5, "v2": 10}
 SPLITS = ("train", "val", "test")
 CATEGORY_SEPARATOR = "_"
+# label2idx.json may number background (and so every name) from 0 or, as released, from 1.
+LABEL_FILE_FIRST_INDICES = (0, 1)
+_logged_numberings: set[int] = set()
 
 
 def semantic_root(datasets_root: str) -> str:
     return os.path.join(datasets_root, SEMANTIC_DIR)
 
 
-def check_label2idx(path: str) -> None:
-    """Check that ``label2idx.json`` maps background to 0 and category k to ``CATEGORIES[k-1]``.
+def check_label2idx(path: str) -> int:
+    """Check ``label2idx.json``: background then the 70 categories (``LABEL_NAMES``), in that
+    order, numbered consecutively from 0 or from 1; return that first index.
 
-    The palette colours of the masks mean the indices of this file, so a file that disagrees with
-    the category list would silently relabel every mask.
+    The released file numbers from 1 (``{"background": 1, ..., "woman": 71}``); the released
+    loaders use only its order, the palette index of a name being its position. Either numbering
+    therefore means palette index k = ``LABEL_NAMES[k]``; which one was found is logged once.
+    A file that disagrees would silently relabel every mask, so it is refused.
 
     Raises:
-        FileNotFoundError / ValueError: naming the file and the first disagreeing entries.
+        FileNotFoundError / ValueError: naming the file and its first disagreeing entry.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Label file not found: {path}")
@@ -49,21 +65,43 @@ def check_label2idx(path: str) -> None:
             label_to_index = json.load(f)
     except json.JSONDecodeError as e:
         raise ValueError(f"Label file {path} is not valid JSON: {e}") from e
-    expected = {BACKGROUND: 0, **CATEGORY_TO_INDEX}
-    if not isinstance(label_to_index, dict):
-        raise ValueError(f"Label file {path} must hold a JSON object name -> index")
-    absent = sorted(set(expected) - set(label_to_index))
-    unknown = sorted(set(label_to_index) - set(expected))
-    different = sorted(
-        f"{name}: {label_to_index[name]} (expected {index})"
-        for name, index in expected.items()
-        if name in label_to_index and label_to_index[name] != index
-    )
-    if absent or unknown or different:
+    if not isinstance(label_to_index, dict) or not label_to_index:
+        raise ValueError(f"Label file {path} must hold a non-empty JSON object name -> index")
+    entries = list(label_to_index.items())
+    first_index = entries[0][1]
+    problem = None
+    if first_index not in LABEL_FILE_FIRST_INDICES or isinstance(first_index, bool):
+        problem = f"{entries[0][0]}: {first_index!r} (expected {BACKGROUND} first, numbered 0 or 1)"
+    else:
+        for position, expected_name in enumerate(LABEL_NAMES):
+            if position >= len(entries):
+                problem = f"position {position}: absent (expected {expected_name})"
+                break
+            name, index = entries[position]
+            if name != expected_name:
+                problem = f"position {position}: {name} (expected {expected_name})"
+                break
+            if index != first_index + position or isinstance(index, bool):
+                problem = f"{name}: {index!r} (expected {first_index + position})"
+                break
+        else:
+            if len(entries) > len(LABEL_NAMES):
+                problem = f"position {len(LABEL_NAMES)}: {entries[len(LABEL_NAMES)][0]} (expected no more entries)"
+    if problem is not None:
+        absent = sorted(set(LABEL_NAMES) - set(label_to_index))
+        unknown = sorted(set(label_to_index) - set(LABEL_NAMES))
         raise ValueError(
-            f"Label file {path} disagrees with the 70 AVSBench categories (background = 0, then "
-            f"alphabetical): absent {absent[:5]}, unknown {unknown[:5]}, other index {different[:5]}"
+            f"Label file {path} must list {BACKGROUND} then the 70 AVSBench categories in alphabetical "
+            f"order, numbered consecutively from 0 or from 1 (absent {absent[:5]}, unknown {unknown[:5]}); "
+            f"first disagreeing entry: {problem}"
         )
+    if first_index not in _logged_numberings:
+        _logged_numberings.add(first_index)
+        logger.info(
+            "Label file %s numbers from %d%s; palette index = position in the file",
+            path, first_index, " (as released)" if first_index == 1 else "",
+        )
+    return first_index
 
 
 def parse_sounding_categories(value: str, metadata_path: str, uid: str) -> list[str]:
@@ -159,9 +197,10 @@ def _register_all() -> None:
         DatasetMetadata(name="avsbench_ov_val_all", vocabulary=CATEGORIES, extra={"split": "val"}, **ov_split),
     ]
     specs += [
+        # Closed-set AVSS: scored as AVSBench does, with the OV-AVSS definition beside it.
         DatasetMetadata(
             name=f"avsbench_semantic_{split}", vocabulary=CATEGORIES, is_train=split == "train",
-            extra={"split": split},
+            protocols=("avsbench_avss", "ov_avss"), extra={"split": split},
         )
         for split in SPLITS
     ]
