@@ -22,8 +22,10 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+import torch
 from pycocotools import mask as mask_utils
 
+from ..audio import clip_log_mel
 from ..catalog import DatasetMetadata, DatasetSpec, register_dataset
 from .common import check_entries_exist
 
@@ -217,6 +219,30 @@ def load_audio_features(path: str, num_frames: int) -> np.ndarray:
     if features.shape[0] < num_frames:
         raise ValueError(f"{path}: {features.shape[0]} embeddings for a {num_frames}-frame video")
     return features[:num_frames].astype(np.float32)
+
+
+def video_audio(record: dict) -> tuple[str, torch.Tensor]:
+    """A video's audio input, one entry per frame.
+
+    Returns ``("embedding", float32 [T, 128])`` from the record's ``FEATAudios`` file when it
+    exists, else ``("log_mel", float32 [T, 1, 96, 64])`` computed from its wav (mono or stereo;
+    channels are averaged) for the model's VGGish.
+    """
+    length = record["length"]
+    if record["audio_feature_path"] is not None:
+        return "embedding", torch.from_numpy(load_audio_features(record["audio_feature_path"], length))
+    return "log_mel", clip_log_mel(record["audio_path"], length)
+
+
+def sample_clip(length: int, num_frames: int, rng: np.random.Generator) -> list[int]:
+    """Frame indices of a training clip: ``num_frames`` consecutive frames at a random start.
+
+    A video shorter than the clip repeats its last frame, so clips always hold ``num_frames``.
+    """
+    if length < 1 or num_frames < 1:
+        raise ValueError(f"sample_clip needs length >= 1 and num_frames >= 1, got {length}, {num_frames}")
+    start = int(rng.integers(0, max(1, length - num_frames + 1)))
+    return [min(start + k, length - 1) for k in range(num_frames)]
 
 
 def _register() -> None:
