@@ -50,6 +50,8 @@ class SyntheticVideo:
 
 def _lifetime(rng: np.random.Generator, num_frames: int) -> np.ndarray:
     visible = np.ones(num_frames, dtype=bool)
+    if num_frames < 4:  # too short to leave room for entering and leaving
+        return visible
     if rng.random() < 0.4:  # appears late
         visible[: rng.integers(1, num_frames // 2)] = False
     if rng.random() < 0.4:  # disappears early
