@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.pred_json)), "avis_metrics.json")
     try:
         metrics = evaluate_avis(args.gt_json, args.pred_json, output_path=output)
-    except (OSError, ValueError) as e:
+    except (ImportError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(json.dumps(metrics, indent=2))

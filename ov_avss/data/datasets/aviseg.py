@@ -115,6 +115,17 @@ def _require(entry: dict, keys: tuple[str, ...], where: str) -> None:
         raise ValueError(f"{where}: missing key(s) {missing}")
 
 
+def read_json(path: str, what: str) -> Any:
+    """The parsed content of a JSON file; FileNotFoundError / ValueError name ``what`` and ``path``."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from e
+
+
 def load_aviseg_json(path: str) -> tuple[list[AVISVideo], dict[int, str]]:
     """Parse and validate an AVISeg (YouTube-VIS style) annotation file.
 
@@ -122,13 +133,7 @@ def load_aviseg_json(path: str) -> tuple[list[AVISVideo], dict[int, str]]:
         ``(videos, categories)``: videos in file order with normalised RLE tracks, and the
         file's ``{category_id: name}``.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"AVISeg annotation file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from e
+    data = read_json(path, "AVISeg annotation file")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object with 'videos', 'categories', 'annotations'")
     _require(data, ("videos", "categories", "annotations"), path)

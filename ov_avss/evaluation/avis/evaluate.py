@@ -1,11 +1,9 @@
 """Score AVIS predictions (``results.json``) against an AVISeg annotation file: FSLA, HOTA, mAP."""
 from __future__ import annotations
 
-import json
-import os
 from collections import defaultdict
 
-from ...data.datasets.aviseg import AVISVideo, load_aviseg_json, segmentation_to_rle
+from ...data.datasets.aviseg import AVISVideo, load_aviseg_json, read_json, segmentation_to_rle
 from ...utils.file_io import write_json_atomic
 from .fsla import FSLACounts, fsla_video_counts, summarize_fsla
 from .track_metrics import hota_and_track_map
@@ -17,13 +15,7 @@ def load_predictions(path: str, videos: list[AVISVideo], categories: dict[int, s
     Segmentations are normalised to compressed RLE (None stays None). Raises ValueError naming
     the entry and key on bad input.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Predictions file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from e
+    data = read_json(path, "Predictions file")
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a JSON list of predicted tracks, got {type(data).__name__}")
     by_id = {v.video_id: v for v in videos}

@@ -66,7 +66,12 @@ def hota_and_track_map(videos: list[AVISVideo], categories: dict[int, str], pred
         predictions: validated ``results.json`` entries (``video_id``, ``score``,
             ``category_id``, ``segmentations`` as compressed RLE or None per frame).
     """
-    import trackeval  # the optional evaluation dependency (requirements.txt)
+    try:
+        import trackeval  # imported here so the rest of the package works without it
+    except ImportError as e:
+        raise ImportError(
+            "HOTA and mAP need the 'trackeval' package: pip install --no-deps trackeval==1.3.0 (requirements.txt)"
+        ) from e
 
     with tempfile.TemporaryDirectory(prefix="avis_eval_") as tmp:
         gt_dir = os.path.join(tmp, "gt", f"youtube_vis_{_SPLIT}")
