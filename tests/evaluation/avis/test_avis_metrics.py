@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import Scene, box, reference_fsla, reference_hota, reference_map
+from avis_reference import Scene, box, reference_fsla, reference_hota, reference_map
 from pycocotools import mask as mask_utils
 
 from ov_avss.evaluation.avis import evaluate_avis
