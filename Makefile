@@ -12,8 +12,9 @@ QUICKSTART_CONFIG := configs/quickstart/OV_AVSS_tiny_synthetic.yaml
 $(VENV_PYTHON):
 	$(PYTHON) -m venv $(VENV)
 
-$(INSTALL_STAMP): requirements.txt setup.py | $(VENV_PYTHON)
+$(INSTALL_STAMP): requirements.txt requirements-nodeps.txt setup.py | $(VENV_PYTHON)
 	$(VENV_PYTHON) -m pip install -r requirements.txt
+	$(VENV_PYTHON) -m pip install --no-deps -r requirements-nodeps.txt
 	# Build tools for the editable install; no build isolation so setup.py sees the venv's torch.
 	$(VENV_PYTHON) -m pip install "setuptools>=64" wheel
 	$(VENV_PYTHON) -m pip install --no-build-isolation -e .
