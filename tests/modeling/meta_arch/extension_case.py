@@ -19,13 +19,13 @@ NUM_FRAMES, HEIGHT, WIDTH = 5, 96, 96
 OUTPUT_SIZE = (120, 150)
 
 
-def seeded_classifier_weights(model: torch.nn.Module, seed: int = 7) -> None:
+def seeded_classifier_weights(model: torch.nn.Module, seed: int = 7, scale: float = 0.2) -> None:
     """Overwrite every classifier tensor (CLIP and learned head) with seeded values, in name
     order, so that the weights do not depend on how the model was constructed."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, tensor in sorted(model.classifier.named_parameters()):
-            tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.2)
+            tensor.copy_(torch.randn(tensor.shape, generator=generator) * scale)
             if name.endswith("logit_scale"):
                 tensor.fill_(4.0)  # a sharp learned head, so that the ranking is not a near-tie
 
