@@ -201,12 +201,16 @@ class OV_AVSS(nn.Module):
         position = torch.div(flat_index, len(vocabulary), rounding_mode="floor")
         query_indices = ranked[position]
 
-        masks = self._to_original_size(upsampled[mask_rows[position]], image_size, output_size)
-        masks = masks > self.mask_logit_threshold  # [K, T, H0, W0]
-        painted = masks if score_threshold is None else masks & (scores > score_threshold)[:, None, None, None]
-        # Descending score order, first cover wins = the highest-scoring mask covering a pixel.
-        top_cover = painted.to(torch.uint8).argmax(dim=0)  # first True along K
-        sem_seg = torch.where(painted.any(dim=0), labels[top_cover] + 1, torch.zeros_like(top_cover))
+        if num_pairs == 0:  # no query has a region: nothing is named (the release: empty map)
+            masks = torch.zeros(0, mask_logits.shape[1], *output_size, dtype=torch.bool, device=self.device)
+            sem_seg = torch.zeros(masks.shape[1:], dtype=torch.int64, device=self.device)
+        else:
+            masks = self._to_original_size(upsampled[mask_rows[position]], image_size, output_size)
+            masks = masks > self.mask_logit_threshold  # [K, T, H0, W0]
+            painted = masks if score_threshold is None else masks & (scores > score_threshold)[:, None, None, None]
+            # Descending score order, first cover wins = the highest-scoring mask covering a pixel.
+            top_cover = painted.to(torch.uint8).argmax(dim=0)  # first True along K
+            sem_seg = torch.where(painted.any(dim=0), labels[top_cover] + 1, torch.zeros_like(top_cover))
 
         sounding = (objectness[:, None, None, None] * mask_logits.sigmoid()).amax(dim=0)  # [T, h, w]
         sounding = F.interpolate(sounding[None], size=padded_size, mode="bilinear", align_corners=False)

@@ -118,3 +118,15 @@ def test_naming_and_painting_equal_the_release(release_model, seed):
     assert torch.equal(ours["sem_seg"], semantic)
     threshold = cfg.MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD
     assert semantic.any() and min(scores) <= threshold  # pairs painted and pairs dropped
+
+
+def test_no_query_with_a_region_gives_an_empty_map(release_model):
+    cfg, model = release_model
+    outputs = _decoder_outputs(cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES, cfg.MODEL.MASK_FORMER.HIDDEN_DIM, 0)
+    outputs["pred_masks"] = torch.full_like(outputs["pred_masks"], -6.0)
+    model.transformer_decoder = FixedDecoder(outputs)
+    with torch.no_grad():
+        (ours,) = model([_clip(0)])
+    assert ours["sem_seg"].shape == (NUM_FRAMES, *OUTPUT_SIZE) and not ours["sem_seg"].any()
+    assert ours["segments"]["scores"].numel() == 0
+    assert ours["segments"]["masks"].shape == (0, NUM_FRAMES, *OUTPUT_SIZE)
