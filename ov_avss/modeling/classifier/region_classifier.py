@@ -149,7 +149,10 @@ class ClipRegionClassifier(nn.Module):
                 for start in range(0, region_inputs.shape[0], REGION_BATCH_SIZE)
             ]
         )
-        region_logits = CLIP_LOGIT_SCALE * image_embeddings @ text_embeddings.T  # [R, K]
+        # Similarities in float32 even under autocast: at scale 100, half-precision rounding of
+        # the logits would move the probabilities.
+        with torch.autocast(device_type=image_embeddings.device.type, enabled=False):
+            region_logits = CLIP_LOGIT_SCALE * image_embeddings @ text_embeddings.float().T  # [R, K]
         # Logits (not probabilities) are averaged over a query's regions, then the softmax.
         summed = torch.zeros_like(probs).index_add_(0, region_query, region_logits)
         region_counts = non_empty.sum(dim=1)  # [Q]

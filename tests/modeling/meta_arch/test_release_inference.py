@@ -130,3 +130,43 @@ def test_no_query_with_a_region_gives_an_empty_map(release_model):
     assert ours["sem_seg"].shape == (NUM_FRAMES, *OUTPUT_SIZE) and not ours["sem_seg"].any()
     assert ours["segments"]["scores"].numel() == 0
     assert ours["segments"]["masks"].shape == (0, NUM_FRAMES, *OUTPUT_SIZE)
+
+
+def _naming_inputs(model, cfg, device):
+    outputs = _decoder_outputs(cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES, cfg.MODEL.MASK_FORMER.HIDDEN_DIM, 0)
+    upsampled = F.interpolate(outputs["pred_masks"][0], size=PADDED, mode="bilinear", align_corners=False)
+    frames = _clip(0)["frames"].float()
+    return frames.to(device), upsampled.sigmoid().to(device), outputs["query_embeddings"][0].to(device)
+
+
+def _autocast_matches(model, cfg, device: str, dtype: torch.dtype) -> None:
+    frames, mask_probs, embeddings = _naming_inputs(model, cfg, device)
+    with torch.no_grad():
+        exact, exact_region = model.classifier(frames, mask_probs, embeddings, VOCABULARY)
+        with torch.autocast(device, dtype=dtype):
+            mixed, mixed_region = model.classifier(frames, mask_probs, embeddings, VOCABULARY)
+    assert mixed.dtype == torch.float32 and torch.equal(mixed_region, exact_region)
+    # Reduced-precision CLIP: probabilities move by rounding only.
+    torch.testing.assert_close(mixed, exact, rtol=0, atol=5e-2)
+
+
+def test_naming_under_cpu_autocast(release_model):
+    cfg, model = release_model
+    _autocast_matches(model, cfg, "cpu", torch.bfloat16)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_naming_on_gpu_equals_cpu_and_runs_under_autocast(release_model):
+    cfg, model = release_model
+    frames, mask_probs, embeddings = _naming_inputs(model, cfg, "cpu")
+    with torch.no_grad():
+        cpu_probs, cpu_region = model.classifier(frames, mask_probs, embeddings, VOCABULARY)
+        model.cuda()
+        try:
+            gpu_probs, gpu_region = model.classifier(frames.cuda(), mask_probs.cuda(), embeddings.cuda(), VOCABULARY)
+            assert torch.equal(gpu_region.cpu(), cpu_region)
+            torch.testing.assert_close(gpu_probs.cpu(), cpu_probs, rtol=1e-4, atol=1e-6)
+            _autocast_matches(model, cfg, "cuda", torch.float16)
+        finally:
+            model.cpu()
