@@ -11,6 +11,10 @@ from pathlib import Path
 
 import torch
 
+from ov_avss.config import get_cfg
+from ov_avss.data.categories import CATEGORIES
+from ov_avss.modeling import build_model
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 QUICKSTART_CONFIG = REPO_ROOT / "configs" / "quickstart" / "OV_AVSS_tiny_synthetic.yaml"
 FIXTURE = Path(__file__).with_name("fixtures") / "extension_naming_e62f34f.pt"
@@ -70,3 +74,18 @@ class FixedDecoder(torch.nn.Module):
 
     def forward(self, *args, **kwargs) -> dict:
         return self.outputs
+
+
+def run_case() -> dict:
+    """The quickstart config's model (CPU) on the case: its output for the one clip."""
+    cfg = get_cfg()
+    cfg.merge_from_file(str(QUICKSTART_CONFIG))
+    cfg.MODEL.DEVICE = "cpu"
+    model = build_model(cfg).eval()
+    seeded_classifier_weights(model)
+    model.transformer_decoder = FixedDecoder(
+        decoder_outputs(cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES, cfg.MODEL.MASK_FORMER.HIDDEN_DIM)
+    )
+    with torch.no_grad():
+        (output,) = model([clip_input(list(CATEGORIES))])
+    return output
