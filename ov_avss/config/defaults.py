@@ -167,7 +167,7 @@ _C.MODEL.CLIP_ADAPTER.MASK_PROMPT_FWD = True  # accepted for compatibility
 # (docs/avsbench_ov.md "Release and extensions"). With every extension off (the defaults, and the
 # published configs) the model is the release's: each query is named by CLIP alone, the top
 # TEST.TOP_K (query, name) pairs are kept and those scoring above SCORE_THRESHOLD are painted.
-# Kept pairs whose CLIP probability is at most this are not painted (the release's test script:
+# Kept pairs whose name probability is at most this are not painted (the release's test script:
 # 0.3). Used without OBJECTNESS_RANKING only.
 _C.MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD = 0.3
 _C.MODEL.OV_EXTENSIONS = CN()
