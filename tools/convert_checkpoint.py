@@ -1,15 +1,19 @@
 """Convert a checkpoint of the original OV-AVSS release into this framework's names.
 
     python tools/convert_checkpoint.py --config-file configs/avsbench/OV_AVSS_R50.yaml \
-        --input pre_models/model_ov_avss_r50.pth --output pre_models/ov_avss_r50_converted.pth \
-        MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE False MODEL.MASK_FORMER.MAX_NUM_FRAMES 5
+        --input pre_models/model_ov_avss_r50.pth --output pre_models/ov_avss_r50_converted.pth
+
+(Swin-B: ``configs/avsbench/swin/OV_AVSS_SwinB.yaml`` and ``model_ov_avss_swinb.pth``.) The
+published configs build the release's model, so no override is needed; with an extension on
+(``MODEL.OV_EXTENSIONS``) the release's file lacks its layers and conversion reports them missing.
 
 The release's files are detectron2 checkpoints ``{"model": state_dict, ...}`` with the original
 module names. Every key goes through ``ov_avss.checkpoint.name_map.convert_external_names``; the
 result must load into the model built from the config with ``strict=True`` (VGGish and CLIP are
-built with random weights: no pretrained file is read). On any unmapped key, missing key or
-shape mismatch the tool lists them all and exits with code 1; on success it writes ``--output``
-atomically and prints ``unmapped: 0``.
+built with random weights: no pretrained file is read). Keys the release stores but this model
+does not use (constants, CLIP's mask-prompt embedding) are listed as dropped, with why. On any
+unmapped key, missing key or shape mismatch the tool lists them all and exits with code 1; on
+success it writes ``--output`` atomically and prints ``unmapped: 0``.
 """
 from __future__ import annotations
 
@@ -106,14 +110,17 @@ def convert_state_dict(
     model_state = model.state_dict()
     model_keys = set(model_state)
     sources: dict[str, list[str]] = {}
-    for key in kept:
-        renamed, unmapped = convert_external_names({key: None}, model_keys)
+    values: dict[str, torch.Tensor] = {}
+    for key, value in kept.items():
+        renamed, unmapped = convert_external_names({key: value}, model_keys)
         if unmapped:
-            report.unmapped.append((key, tuple(kept[key].shape)))
+            report.unmapped.append((key, tuple(value.shape)))
         else:
-            sources.setdefault(next(iter(renamed)), []).append(key)
+            ours, converted_value = next(iter(renamed.items()))
+            sources.setdefault(ours, []).append(key)
+            values.setdefault(ours, converted_value)
     report.collisions = [(ours, theirs) for ours, theirs in sources.items() if len(theirs) > 1]
-    converted = {ours: kept[theirs[0]] for ours, theirs in sources.items()}
+    converted = {ours: values[ours] for ours in sources}
     for ours, tensor in model_state.items():
         if ours not in converted:
             report.missing.append((ours, tuple(tensor.shape)))

@@ -151,12 +151,16 @@ CLIP_RULES: list[tuple[str, str]] = [
     (r"clip_adapter\.clip_model\.(.+)", rf"{CLIP_MODEL_PATH}.\1"),
 ]
 
-# Entries of the release's state dict that are constants, not learned weights; this framework
-# rebuilds them from the config, so conversion drops them (and says so).
+# Entries of the release's state dict that this framework does not load: constants it rebuilds
+# from the config, and a weight the release stores but its model never reads. Conversion and
+# loading drop them, by name, and say why.
 ORIGINAL_CONSTANT_BUFFERS: dict[str, str] = {
     "criterion.empty_weight": "class weights of the loss, rebuilt from MODEL.MASK_FORMER.NO_OBJECT_WEIGHT",
     "clip_adapter.pixel_mean": "CLIP's input mean, fixed by the CLIP model",
     "clip_adapter.pixel_std": "CLIP's input std, fixed by the CLIP model",
+    "clip_adapter.clip_model.visual.mask_embedding": (
+        "mask-prompt embedding of the release's CLIP build (MASK_PROMPT_DEPTH), never read by its ClipAdapter"
+    ),
 }
 
 # Filled per component (backbone, pixel decoder, transformer decoder, audio encoder, CLIP) in
@@ -166,14 +170,19 @@ NAME_RULES: list[tuple[str, str]] = (
 )
 
 
+_RELATIVE_POSITION_INDEX = "attn.relative_position_index"
+
+
 def convert_external_names(
     state_dict: Mapping[str, object], model_keys: Iterable[str]
 ) -> tuple[dict[str, object], list[str]]:
     """Rename ``state_dict`` keys onto the model's names.
 
     Keys already in ``model_keys`` pass through unchanged, so our own checkpoints load as they
-    are. Returns the renamed dict and the external keys no rule could map (kept under their
-    original names so that the loader reports them as unexpected).
+    are. One value changes layout with its name: Swin's ``[W*W, W*W]`` relative position index
+    (Mask2Former, the release) becomes torchvision's flattened ``[W^4]`` (same values). Returns
+    the renamed dict and the external keys no rule could map (kept under their original names so
+    that the loader reports them as unexpected).
     """
     own = set(model_keys)
     compiled = [(re.compile(pattern), replacement) for pattern, replacement in NAME_RULES]
@@ -185,7 +194,10 @@ def convert_external_names(
             continue
         for pattern, replacement in compiled:
             if pattern.fullmatch(key):
-                converted[pattern.sub(replacement, key)] = value
+                renamed = pattern.sub(replacement, key)
+                if renamed.endswith(_RELATIVE_POSITION_INDEX) and getattr(value, "ndim", 0) == 2:
+                    value = value.reshape(-1)
+                converted[renamed] = value
                 break
         else:
             converted[key] = value

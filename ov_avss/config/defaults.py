@@ -152,23 +152,45 @@ _C.MODEL.CLIP_ADAPTER.CLIP_MODEL_NAME = "ViT-B/16"
 _C.MODEL.CLIP_ADAPTER.CLIP_PRETRAINED = "pre_models/ViT-B-16.pt"
 # Random CLIP weights instead of CLIP_PRETRAINED: only for tests and the synthetic quickstart.
 _C.MODEL.CLIP_ADAPTER.RANDOM_INIT = False
-_C.MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE = True
-_C.MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE_WEIGHT = 0.5
-# CLIP exponent of the geometric ensemble for names never seen in training (CLIP_ENSEMBLE_WEIGHT
-# is the exponent for seen names): p = p_learned^(1 - w) * p_clip^w.
-_C.MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE_WEIGHT_NOVEL = 0.8
-# Names treated as seen in training by the ensemble; [] means the AVSBench-OV base categories.
-_C.MODEL.CLIP_ADAPTER.SEEN_CATEGORIES = []
-# Weight of the learned ensemble head's cross-entropy on matched queries (base names only).
-_C.MODEL.CLIP_ADAPTER.ENSEMBLE_LOSS_WEIGHT = 2.0
-# Queries (by objectness) whose regions CLIP classifies at inference; at least TEST.TOP_K.
-_C.MODEL.CLIP_ADAPTER.NUM_CANDIDATE_QUERIES = 20
+# The release's YAMLs set these; the release (and this framework) ignores them. The learned
+# text-space head they once named here is MODEL.OV_EXTENSIONS.LEARNED_HEAD.
+_C.MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE = True  # accepted for compatibility
+_C.MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE_WEIGHT = 0.8  # accepted for compatibility
 _C.MODEL.CLIP_ADAPTER.CLIP_NUM_HEADS = 12  # accepted for compatibility
 _C.MODEL.CLIP_ADAPTER.CLIP_EMBED_DIMS = 512  # accepted for compatibility
 _C.MODEL.CLIP_ADAPTER.MERGE_IDS = [3, 6, 9]  # accepted for compatibility
 _C.MODEL.CLIP_ADAPTER.BROKEN_ID = 9  # accepted for compatibility
 _C.MODEL.CLIP_ADAPTER.MASK_PROMPT_DEPTH = 3  # accepted for compatibility
 _C.MODEL.CLIP_ADAPTER.MASK_PROMPT_FWD = True  # accepted for compatibility
+
+# --- Inference as the original release, and this framework's extensions to it ----------------
+# (docs/avsbench_ov.md "Release and extensions"). With every extension off (the defaults, and the
+# published configs) the model is the release's: each query is named by CLIP alone, the top
+# TEST.TOP_K (query, name) pairs are kept and those scoring above SCORE_THRESHOLD are painted.
+# Kept pairs whose name probability is at most this are not painted (the release's test script:
+# 0.3). Used without OBJECTNESS_RANKING only.
+_C.MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD = 0.3
+_C.MODEL.OV_EXTENSIONS = CN()
+# A learned head maps each final query embedding into CLIP's text space (cross-entropy over the
+# clip's training vocabulary on matched queries, weight LOSS_WEIGHT); at test time its
+# probabilities are combined with CLIP's per name: p ∝ p_head^(1 - w) * p_clip^w, w =
+# CLIP_WEIGHT_SEEN for names in SEEN_CATEGORIES ([] = the AVSBench-OV base split), else
+# CLIP_WEIGHT_NOVEL.
+_C.MODEL.OV_EXTENSIONS.LEARNED_HEAD = CN()
+_C.MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED = False
+_C.MODEL.OV_EXTENSIONS.LEARNED_HEAD.CLIP_WEIGHT_SEEN = 0.5
+_C.MODEL.OV_EXTENSIONS.LEARNED_HEAD.CLIP_WEIGHT_NOVEL = 0.8
+_C.MODEL.OV_EXTENSIONS.LEARNED_HEAD.SEEN_CATEGORIES = []
+_C.MODEL.OV_EXTENSIONS.LEARNED_HEAD.LOSS_WEIGHT = 2.0
+# Ranking by objectness: only the NUM_CANDIDATE_QUERIES queries (at least TEST.TOP_K) with the
+# highest "sounding object" probability are named, and only if their mask logits at the decoder's
+# resolution are positive somewhere; a pair scores objectness * name probability, and all
+# TEST.TOP_K kept pairs are painted (no SCORE_THRESHOLD: products are on another scale).
+_C.MODEL.OV_EXTENSIONS.OBJECTNESS_RANKING = CN()
+_C.MODEL.OV_EXTENSIONS.OBJECTNESS_RANKING.ENABLED = False
+_C.MODEL.OV_EXTENSIONS.OBJECTNESS_RANKING.NUM_CANDIDATE_QUERIES = 20
+# Prompts spell "emergency-car" as "emergency car" (the release writes names as given).
+_C.MODEL.OV_EXTENSIONS.SPLIT_NAME_WORDS = False
 
 # ---------------------------------------------------------------------------------------------
 # Input

@@ -5,10 +5,11 @@ import logging
 from typing import Sequence
 
 import torch
-from torchvision.transforms.v2 import functional as TF
 
 from ov_avss.checkpoint import Checkpointer
-from ov_avss.data.clip_mapper import resized_shape
+# The evaluation's test-time resize, so that a demo window and an --eval-only clip holding the
+# same frames give the same maps.
+from ov_avss.data.clip_mapper import _resize_frames, resized_shape
 from ov_avss.modeling.meta_arch.build import build_model
 
 logger = logging.getLogger(__name__)
@@ -18,7 +19,14 @@ class VideoPredictor:
     """Builds the model of ``cfg`` in eval mode and runs it on windows of frames.
 
     ``MODEL.WEIGHTS``, when set, is loaded through the project's checkpointer (our checkpoints,
-    converted OV-AVSS releases, or external files the name map knows).
+    converted OV-AVSS releases, or external files the name map knows); an OV-AVSS checkpoint that
+    leaves a trainable tensor of the configured model unset is an error.
+
+    With the published configs this is the release's ``demo_video`` AVSBench mode: frames are
+    resized as at test time (``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``), the caller feeds
+    windows of ``INPUT.SAMPLING_FRAME_NUM`` frames (a 10-frame AVSBench v2 clip: two windows of
+    5), and ``sem_seg`` paints the pairs scoring above ``MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD``
+    in descending score order, first cover wins.
     """
 
     def __init__(self, cfg) -> None:
@@ -46,17 +54,14 @@ class VideoPredictor:
             (see docs/architecture.md), at the frames' original size.
         """
         height, width = frames.shape[1:3]
-        frames = frames.permute(0, 3, 1, 2)
         size = resized_shape(height, width, self.min_size_test, self.max_size_test)
-        if size != (height, width):
-            frames = TF.resize(frames, list(size), antialias=True)
         clip = {
             "uid": "demo",
             "dataset_name": "demo",
             "frame_indices": list(range(frames.shape[0])),
             "height": int(height),
             "width": int(width),
-            "frames": frames.contiguous(),
+            "frames": _resize_frames(frames.permute(0, 3, 1, 2).contiguous(), size),
             "audio": audio,
             "vocabulary": list(vocabulary),
         }

@@ -61,6 +61,58 @@ def detectron2_basic_resnet(depth: int, stem_channels: int, res2_channels: int) 
     return shapes
 
 
+def detectron2_bottleneck_resnet(depth: int, stem_channels: int, res2_channels: int) -> dict[str, tuple]:
+    """detectron2 ResNet-50/101 (BottleneckBlock, conv1/conv2/conv3 with FrozenBN norms, a
+    shortcut in each stage's first block); bottleneck width = res2_channels / 4 * 2^stage."""
+    blocks = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}[depth]
+    shapes = {"backbone.stem.conv1.weight": (stem_channels, 3, 7, 7)}
+    shapes.update(_norm("backbone.stem.conv1.norm", stem_channels, True))
+    in_channels = stem_channels
+    for stage, num_blocks in enumerate(blocks):
+        out_channels = res2_channels * 2 ** stage
+        width = out_channels // 4
+        for block in range(num_blocks):
+            prefix = f"backbone.res{stage + 2}.{block}"
+            block_in = in_channels if block == 0 else out_channels
+            for conv, (out_dim, in_dim, kernel) in enumerate(
+                ((width, block_in, 1), (width, width, 3), (out_channels, width, 1)), start=1
+            ):
+                shapes[f"{prefix}.conv{conv}.weight"] = (out_dim, in_dim, kernel, kernel)
+                shapes.update(_norm(f"{prefix}.conv{conv}.norm", out_dim, True))
+            if block == 0:
+                shapes[f"{prefix}.shortcut.weight"] = (out_channels, block_in, 1, 1)
+                shapes.update(_norm(f"{prefix}.shortcut.norm", out_channels, True))
+        in_channels = out_channels
+    return shapes
+
+
+def d2_swin(cfg: CfgNode) -> dict[str, tuple]:
+    """Mask2Former's ``D2SwinTransformer`` (no absolute position embedding, patch norm on):
+    ``backbone.patch_embed``, ``backbone.layers.N.blocks.M``, ``backbone.layers.N.downsample``,
+    ``backbone.norm{i}``."""
+    swin = cfg.MODEL.SWIN
+    embed, window, patch = swin.EMBED_DIM, swin.WINDOW_SIZE, swin.PATCH_SIZE
+    shapes = {"backbone.patch_embed.proj.weight": (embed, 3, patch, patch), "backbone.patch_embed.proj.bias": (embed,)}
+    shapes.update(_norm("backbone.patch_embed.norm", embed, False))
+    for stage, (depth, heads) in enumerate(zip(swin.DEPTHS, swin.NUM_HEADS)):
+        dim = embed * 2 ** stage
+        for block in range(depth):
+            prefix = f"backbone.layers.{stage}.blocks.{block}"
+            shapes.update(_norm(f"{prefix}.norm1", dim, False))
+            shapes[f"{prefix}.attn.relative_position_bias_table"] = ((2 * window - 1) ** 2, heads)
+            shapes[f"{prefix}.attn.relative_position_index"] = (window * window, window * window)
+            shapes.update(_linear(f"{prefix}.attn.qkv", 3 * dim, dim))
+            shapes.update(_linear(f"{prefix}.attn.proj", dim, dim))
+            shapes.update(_norm(f"{prefix}.norm2", dim, False))
+            shapes.update(_linear(f"{prefix}.mlp.fc1", int(swin.MLP_RATIO * dim), dim))
+            shapes.update(_linear(f"{prefix}.mlp.fc2", dim, int(swin.MLP_RATIO * dim)))
+        if stage < len(swin.DEPTHS) - 1:
+            shapes[f"backbone.layers.{stage}.downsample.reduction.weight"] = (2 * dim, 4 * dim)
+            shapes.update(_norm(f"backbone.layers.{stage}.downsample.norm", 4 * dim, False))
+        shapes.update(_norm(f"backbone.norm{stage}", dim, False))
+    return shapes
+
+
 def pixel_decoder(cfg: CfgNode, in_channels: dict[str, int]) -> dict[str, tuple]:
     """``MSDeformAttnPixelDecoderAVBi`` under ``sem_seg_head.pixel_decoder``."""
     head = cfg.MODEL.SEM_SEG_HEAD
@@ -147,9 +199,10 @@ def vggish() -> dict[str, tuple]:
     return shapes
 
 
-def openai_clip(config_path: str) -> dict[str, tuple]:
+def openai_clip(config_path: str, mask_prompt_depth: int = 3) -> dict[str, tuple]:
     """OpenAI ``clip.model.CLIP`` (ViT image tower) as ``clip_adapter.clip_model``, sized by an
-    open_clip model config JSON, plus the adapter's pixel_mean / pixel_std buffers."""
+    open_clip model config JSON, plus the adapter's pixel_mean / pixel_std buffers and the
+    mask-prompt embedding the release's CLIP build carries (unused by ``ClipAdapter``)."""
     with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
     vision, text, embed_dim = config["vision_cfg"], config["text_cfg"], config["embed_dim"]
@@ -165,6 +218,7 @@ def openai_clip(config_path: str) -> dict[str, tuple]:
         f"{prefix}.visual.proj": (width, embed_dim),
         f"{prefix}.visual.conv1.weight": (width, 3, patch, patch),
         f"{prefix}.token_embedding.weight": (text["vocab_size"], text["width"]),
+        f"{prefix}.visual.mask_embedding": (mask_prompt_depth, grid * grid, width),
         "clip_adapter.pixel_mean": (1, 3, 1, 1),
         "clip_adapter.pixel_std": (1, 3, 1, 1),
     }
@@ -183,20 +237,37 @@ def openai_clip(config_path: str) -> dict[str, tuple]:
     return shapes
 
 
-def original_state_dict(cfg: CfgNode, clip_config_path: str, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A random state dict with every name and shape of the release's ``OV_AVSS`` model."""
-    resnet = cfg.MODEL.RESNETS
-    res2 = resnet.RES2_OUT_CHANNELS
-    in_channels = {f"res{stage + 2}": res2 * 2 ** stage for stage in range(4)}
+def original_shapes(cfg: CfgNode, clip_config_path: str) -> dict[str, tuple]:
+    """Every name and shape of the release's ``OV_AVSS`` state dict (ResNet or Swin backbone)."""
     shapes = {}
-    shapes.update(detectron2_basic_resnet(resnet.DEPTH, resnet.STEM_OUT_CHANNELS, res2))
+    if cfg.MODEL.BACKBONE.NAME == "D2SwinTransformer":
+        shapes.update(d2_swin(cfg))
+        in_channels = {f"res{stage + 2}": cfg.MODEL.SWIN.EMBED_DIM * 2 ** stage for stage in range(4)}
+    else:
+        resnet = cfg.MODEL.RESNETS
+        res2 = resnet.RES2_OUT_CHANNELS
+        in_channels = {f"res{stage + 2}": res2 * 2 ** stage for stage in range(4)}
+        build = detectron2_basic_resnet if resnet.DEPTH in (18, 34) else detectron2_bottleneck_resnet
+        shapes.update(build(resnet.DEPTH, resnet.STEM_OUT_CHANNELS, res2))
     shapes.update(pixel_decoder(cfg, in_channels))
     shapes.update(transformer_decoder(cfg))
     shapes["criterion.empty_weight"] = (cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES + 1,)
     shapes.update(vggish())
     shapes.update(openai_clip(clip_config_path))
+    return shapes
+
+
+def original_state_dict(cfg: CfgNode, clip_config_path: str, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A random state dict with every name and shape of the release's ``OV_AVSS`` model."""
     generator = torch.Generator().manual_seed(seed)
-    return {key: torch.randn(shape, generator=generator) for key, shape in shapes.items()}
+    return {key: torch.randn(shape, generator=generator) for key, shape in original_shapes(cfg, clip_config_path).items()}
+
+
+def open_clip_config_path(arch: str) -> str:
+    """The open_clip model config JSON of ``arch`` (e.g. ``ViT-B-16``, ``ViT-L-14-336``)."""
+    import open_clip
+
+    return os.path.join(os.path.dirname(open_clip.__file__), "model_configs", f"{arch}.json")
 
 
 def tiny_clip_config_path() -> str:

@@ -1,7 +1,9 @@
-"""A checkpoint with the original OV-AVSS release's names and shapes (tiny sizes) loads into our
-model through the name map."""
+"""A checkpoint with the original OV-AVSS release's names and shapes loads into our model through
+the name map: tiny sizes with values, and the published R50 / Swin-B sizes as shapes only (meta
+tensors)."""
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 
@@ -15,14 +17,17 @@ from ov_avss.modeling.meta_arch.build import build_model
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY_CONFIG = os.path.join(REPO_ROOT, "configs", "tiny", "OV_AVSS_tiny.yaml")
-# The release: 1024-wide deformable-encoder FFN and AV fusion attention, an audio position table of 5 frames, and
-# CLIP-only classification (no learned ensemble head).
+# The release: 1024-wide deformable-encoder FFN and AV fusion attention, an audio position table
+# of 5 frames (the tiny config shrinks these; the published configs have them).
 RELEASE_OVERRIDES = [
     "MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD", 1024,
     "MODEL.SEM_SEG_HEAD.AV_FUSION_EMBED_DIM", 1024,
     "MODEL.MASK_FORMER.MAX_NUM_FRAMES", 5,
-    "MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE", False,
 ]
+PUBLISHED = {
+    "R50": ("configs/avsbench/OV_AVSS_R50.yaml", "ViT-B-16"),
+    "SwinB": ("configs/avsbench/swin/OV_AVSS_SwinB.yaml", "ViT-L-14-336"),
+}
 def load_layout_module():
     spec = importlib.util.spec_from_file_location(
         "original_release_layout", os.path.join(os.path.dirname(os.path.abspath(__file__)), "original_release_layout.py")
@@ -89,3 +94,54 @@ def test_release_checkpoint_loads_without_missing_or_unexpected_keys(model_and_o
     torch.save({"model": original, "iteration": 96227}, path)
     incompatible = Checkpointer(model, save_to_disk=False)._load_model({"model": torch.load(path)["model"]})
     assert not incompatible.missing_keys and not incompatible.unexpected_keys
+
+
+def _meta_model_and_release_shapes(config: str, clip_arch: str):
+    """The published config's model and the release's state dict, both as meta tensors (names
+    and shapes at full size, no memory)."""
+    import open_clip
+
+    from ov_avss.modeling.classifier import clip_loader
+    from ov_avss.modeling.meta_arch.build import build_model_without_pretrained_files
+
+    cfg = get_cfg()
+    cfg.merge_from_file(os.path.join(REPO_ROOT, config))
+    create_model = clip_loader.open_clip.create_model
+    clip_loader.open_clip.create_model = functools.partial(open_clip.create_model, device="meta")
+    try:
+        with torch.device("meta"):
+            model = build_model_without_pretrained_files(cfg, device="meta")
+    finally:
+        clip_loader.open_clip.create_model = create_model
+    shapes = layout.original_shapes(cfg, layout.open_clip_config_path(clip_arch))
+    return model, {key: torch.empty(shape, device="meta") for key, shape in shapes.items()}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_release_checkpoint_loads_with_nothing_missing_or_unexpected(name, caplog):
+    model, original = _meta_model_and_release_shapes(*PUBLISHED[name])
+    _, unmapped, missing, mismatched = _problems(model, original)
+    assert (unmapped, missing, mismatched) == ([], [], [])
+    with caplog.at_level("INFO"):
+        incompatible = Checkpointer(model, save_to_disk=False)._load_model({"model": dict(original)})
+    assert incompatible.missing_keys == [] and incompatible.unexpected_keys == []
+    assert incompatible.incorrect_shapes == []
+    # What the release stores and we do not use is reported, by name.
+    assert "clip_adapter.clip_model.visual.mask_embedding (mask-prompt embedding" in caplog.text
+
+
+def test_release_checkpoint_into_the_learned_head_extension_is_an_error(model_and_original):
+    _, original = model_and_original
+    cfg = get_cfg()
+    cfg.merge_from_file(TINY_CONFIG)
+    cfg.merge_from_list(RELEASE_OVERRIDES + ["MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED", True])
+    model = build_model(cfg)
+    with pytest.raises(RuntimeError, match=r"random initialisation: classifier\.ensemble_head\.logit_scale, "):
+        Checkpointer(model, save_to_disk=False)._load_model({"model": dict(original)})
+
+
+def test_an_initialisation_without_audio_parts_may_leave_layers_at_init(model_and_original):
+    model, original = model_and_original
+    backbone_and_decoder = {key: value for key, value in original.items() if "audio" not in key and "v2a" not in key}
+    incompatible = Checkpointer(model, save_to_disk=False)._load_model({"model": backbone_and_decoder})
+    assert any(key.startswith("transformer_decoder.audio_proj.") for key in incompatible.missing_keys)

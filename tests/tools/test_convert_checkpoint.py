@@ -16,7 +16,6 @@ RELEASE_OVERRIDES = [
     "MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD", "1024",
     "MODEL.SEM_SEG_HEAD.AV_FUSION_EMBED_DIM", "1024",
     "MODEL.MASK_FORMER.MAX_NUM_FRAMES", "5",
-    "MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE", "False",
 ]
 
 
@@ -92,3 +91,38 @@ def test_release_checkpoint_converts_and_loads(original_checkpoint, tmp_path, ca
     assert _convert(input_path, output_path) == 0
     assert "unmapped: 0" in capsys.readouterr().out
     assert "model" in torch.load(output_path, weights_only=True)
+
+
+def _meta_case(name: str):
+    """The published config's model and the release's state dict as meta tensors (see
+    tests/checkpoint/test_original_checkpoint.py)."""
+    checkpoint_tests = _load("test_original_checkpoint", os.path.join(REPO_ROOT, "tests", "checkpoint", "test_original_checkpoint.py"))
+    return checkpoint_tests._meta_model_and_release_shapes(*checkpoint_tests.PUBLISHED[name])
+
+
+@pytest.mark.parametrize("name", ["R50", "SwinB"])
+def test_published_release_layouts_convert_with_nothing_missing(name):
+    model, original = _meta_case(name)
+    converted, report = convert_tool.convert_state_dict(original, model)
+    assert report.ok and (report.unmapped, report.missing, report.shape_mismatches) == ([], [], [])
+    assert set(converted) == set(model.state_dict())
+    dropped = dict(report.dropped)
+    assert "mask-prompt embedding" in dropped["clip_adapter.clip_model.visual.mask_embedding"]
+    assert "criterion.empty_weight" in dropped
+
+
+@pytest.mark.slow
+def test_r50_release_checkpoint_converts_through_the_command_line(tmp_path, capsys):
+    from ov_avss.config import get_cfg
+
+    cfg = get_cfg()
+    config = os.path.join(REPO_ROOT, "configs", "avsbench", "OV_AVSS_R50.yaml")
+    cfg.merge_from_file(config)
+    state_dict = layout.original_state_dict(cfg, layout.open_clip_config_path("ViT-B-16"))
+    input_path, output_path = str(tmp_path / "model_ov_avss_r50.pth"), str(tmp_path / "ours.pth")
+    torch.save({"model": state_dict, "iteration": 96227}, input_path)
+    del state_dict
+    assert convert_tool.main(["--config-file", config, "--input", input_path, "--output", output_path]) == 0
+    out = capsys.readouterr().out
+    assert "unmapped: 0" in out and "missing: 0" in out and "shape mismatches: 0" in out
+    assert "clip_adapter.clip_model.visual.mask_embedding (" in out

@@ -62,14 +62,13 @@ def _tiny_counts() -> dict[str, tuple[int, int]]:
     block = lambda w: 2 * w + _mha(w) + 2 * w + _linear(w, 4 * w) + _linear(4 * w, w)  # noqa: E731
     vision = conv(3, 64, 8) + 64 + (16 + 1) * 64 + 2 * 64 + 2 * block(64) + 2 * 64 + 64 * 32
     text = 49408 * 32 + 77 * 32 + block(32) + 2 * 32 + 32 * 32 + 1  # + logit_scale
-    ensemble_head = _linear(d, 32) + 1
     return {
         "backbone": (res3 + res4 + res5, stem + res2),
         "audio_encoder": (0, vggish),
         "pixel_decoder": (pixel_decoder, 0),
         "transformer_decoder": (decoder, 0),
         "criterion": (0, 0),
-        "classifier": (ensemble_head, vision + text),
+        "classifier": (0, vision + text),  # the release's: CLIP only, no learned head
     }
 
 
@@ -92,11 +91,15 @@ def test_tiny_counts_match_the_hand_derivation(capsys):
 def test_overrides_are_applied(capsys):
     tool = load_tool("model_summary")
     tool.main(
-        ["--config-file", str(REPO_ROOT / "configs/tiny/OV_AVSS_tiny.yaml"), "MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE", "False"]
+        [
+            "--config-file", str(REPO_ROOT / "configs/tiny/OV_AVSS_tiny.yaml"),
+            "MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED", "True",
+        ]
     )
     lines = capsys.readouterr().out.strip().splitlines()
     classifier_line = next(line for line in lines if line.startswith("classifier"))
-    assert "(trainable 0," in classifier_line
+    head = 64 * 32 + 32 + 1  # projection of the 64-d queries to CLIP's 32-d text space, logit scale
+    assert f"(trainable {head}," in classifier_line
 
 
 def test_r50_config_builds_without_weight_files(capsys):

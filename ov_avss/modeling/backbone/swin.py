@@ -127,7 +127,7 @@ class SwinBackbone(Backbone):
             self.absolute_pos_embed = None
         self.pos_drop = nn.Dropout(drop_rate)
 
-        drop_path_per_block = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        drop_path_per_block = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
         attention_layer = functools.partial(ShiftedWindowAttention, qkv_bias=qkv_bias)
         self.stages = nn.ModuleList()
         self.downsamples = nn.ModuleList()

@@ -13,10 +13,11 @@ from .templates import get_prompt_templates
 
 
 class OpenVocabularyClassifier(nn.Module):
-    """Frozen CLIP region classifier plus, with ``CLIP_ENSEMBLE``, a learned text-space head.
+    """Frozen CLIP region classifier plus, with ``MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED``
+    (an extension of the release), a learned text-space head.
 
-    Without the ensemble, category probabilities are CLIP's alone and the module has no
-    trainable parameters.
+    Without the head (the release), category probabilities are CLIP's alone and the module has
+    no trainable parameters.
     """
 
     def __init__(
@@ -37,15 +38,18 @@ class OpenVocabularyClassifier(nn.Module):
     @classmethod
     def from_config(cls, cfg, query_dim: int) -> "OpenVocabularyClassifier":
         adapter = cfg.MODEL.CLIP_ADAPTER
-        for key in ("CLIP_ENSEMBLE_WEIGHT", "CLIP_ENSEMBLE_WEIGHT_NOVEL"):
-            if not 0.0 <= adapter[key] <= 1.0:
-                raise ValueError(f"MODEL.CLIP_ADAPTER.{key} must be in [0, 1], got {adapter[key]}")
+        learned = cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD
+        for key in ("CLIP_WEIGHT_SEEN", "CLIP_WEIGHT_NOVEL"):
+            if not 0.0 <= learned[key] <= 1.0:
+                raise ValueError(f"MODEL.OV_EXTENSIONS.LEARNED_HEAD.{key} must be in [0, 1], got {learned[key]}")
         clip_model, arch = build_clip_model(cfg)
         templates = get_prompt_templates(adapter.PROMPT_NAME, adapter.PREDEFINED_PROMPT_TEMPLATES)
-        region_classifier = ClipRegionClassifier(clip_model, arch, templates)
-        head = TextSpaceQueryHead(query_dim, region_classifier.embed_dim) if adapter.CLIP_ENSEMBLE else None
-        seen = tuple(adapter.SEEN_CATEGORIES) or BASE_CATEGORIES
-        return cls(region_classifier, head, seen, adapter.CLIP_ENSEMBLE_WEIGHT, adapter.CLIP_ENSEMBLE_WEIGHT_NOVEL)
+        region_classifier = ClipRegionClassifier(
+            clip_model, arch, templates, split_name_words=cfg.MODEL.OV_EXTENSIONS.SPLIT_NAME_WORDS
+        )
+        head = TextSpaceQueryHead(query_dim, region_classifier.embed_dim) if learned.ENABLED else None
+        seen = tuple(learned.SEEN_CATEGORIES) or BASE_CATEGORIES
+        return cls(region_classifier, head, seen, learned.CLIP_WEIGHT_SEEN, learned.CLIP_WEIGHT_NOVEL)
 
     def text_embeddings(self, vocabulary: list[str]) -> torch.Tensor:
         return self.region_classifier.text_embeddings(vocabulary)
@@ -67,7 +71,7 @@ class OpenVocabularyClassifier(nn.Module):
             vocabularies: per clip list of names.
         """
         if self.ensemble_head is None:
-            raise RuntimeError("ensemble_loss needs MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE True")
+            raise RuntimeError("ensemble_loss needs MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED True")
         device = query_embeddings.device
         total = query_embeddings.new_zeros(())
         count = 0
@@ -88,27 +92,27 @@ class OpenVocabularyClassifier(nn.Module):
     def forward(
         self,
         frames: torch.Tensor,
-        mask_logits: torch.Tensor,
+        mask_probs: torch.Tensor,
         query_embeddings: torch.Tensor,
         vocabulary: list[str],
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Category probabilities of candidate queries of one clip.
+        """Category probabilities of queries of one clip.
 
         Args:
-            frames: float ``[T, 3, H, W]`` RGB 0-255, valid image area.
-            mask_logits: ``[C, T, h, w]`` over the same area.
+            frames: float ``[T, 3, H, W]`` RGB 0-255, the unpadded input frames.
+            mask_probs: ``[C, T, Hm, Wm]`` mask probabilities on the padded input grid.
             query_embeddings: ``[C, D]``.
             vocabulary: ``K`` names.
 
         Returns:
-            ``probs [C, K]`` and ``has_region`` bool ``[C]`` (queries with an empty mask in every
-            frame get probability 0 everywhere).
+            ``probs [C, K]`` and ``has_region`` bool ``[C]`` (False: the mask is empty in every
+            frame, CLIP saw nothing; without the learned head ``probs`` is 0 there).
         """
         text = self.text_embeddings(vocabulary)
-        clip_probs, has_region = self.region_classifier(frames, mask_logits, text)
+        clip_probs, has_region = self.region_classifier(frames, mask_probs, text)
         if self.ensemble_head is None:
             return clip_probs, has_region
         learned_probs = self.ensemble_head(query_embeddings, text).float().softmax(dim=-1)
         seen = torch.tensor([name in self.seen_categories for name in vocabulary], device=clip_probs.device)
         probs = geometric_ensemble(learned_probs, clip_probs, seen, self.seen_clip_weight, self.novel_clip_weight)
-        return probs * has_region[:, None], has_region
+        return probs, has_region

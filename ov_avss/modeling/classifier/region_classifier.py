@@ -7,56 +7,65 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import roi_align
 
-from .templates import prompt_name_for
+from .templates import split_name_words
 
 # Cosine similarities are scaled by CLIP's trained temperature (100) before the softmax.
 CLIP_LOGIT_SCALE = 100.0
 TEXT_BATCH_SIZE = 1024
+# Regions per CLIP image call (bounds memory; the result does not depend on it).
+REGION_BATCH_SIZE = 64
 
 
 def square_boxes_from_masks(masks: torch.Tensor) -> torch.Tensor:
-    """Square box around each mask, in pixel coordinates (pixel ``i`` spans ``[i, i+1)``).
+    """The release's crop box of each mask, in pixel coordinates (pixel ``i`` spans ``[i, i+1)``).
+
+    The bounding box ``(x0, y0, x1, y1)`` (``x1`` = last foreground column + 1, as detectron2's
+    ``BitMasks.get_bounding_boxes``) is turned into a square of side ``max(x1 - x0, y1 - y0)``
+    anchored at its top-left corner ``(x0, y0)``; it may extend past the image.
 
     Args:
-        masks: bool ``[R, h, w]``; each mask must be non-empty.
+        masks: bool ``[R, H, W]``; each mask must be non-empty.
 
     Returns:
-        ``[R, 4]`` float ``(x0, y0, x1, y1)``: centred on the mask's bounding box, side = the
-        longer side of that box (may extend past the image; outside reads as background).
+        ``[R, 4]`` float ``(x0, y0, x0 + side, y0 + side)``.
     """
     height, width = masks.shape[-2:]
-    rows = masks.any(dim=-1)  # [R, h]
-    cols = masks.any(dim=-2)  # [R, w]
+    rows = masks.any(dim=-1)  # [R, H]
+    cols = masks.any(dim=-2)  # [R, W]
     y0 = rows.int().argmax(dim=-1)
     y1 = height - rows.flip(-1).int().argmax(dim=-1)
     x0 = cols.int().argmax(dim=-1)
     x1 = width - cols.flip(-1).int().argmax(dim=-1)
-    center_x, center_y = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-    half_side = torch.maximum(x1 - x0, y1 - y0).float() / 2.0
-    return torch.stack(
-        (center_x - half_side, center_y - half_side, center_x + half_side, center_y + half_side), dim=-1
-    )
+    side = torch.maximum(x1 - x0, y1 - y0)
+    return torch.stack((x0, y0, x0 + side, y0 + side), dim=-1).float()
 
 
 class ClipRegionClassifier(nn.Module):
-    """Frozen CLIP scoring mask regions against text embeddings of a vocabulary.
+    """Frozen CLIP scoring mask regions against text embeddings of a vocabulary, as the
+    release's ``ClipAdapter`` does.
 
-    Text embeddings: every name is put into every prompt template, encoded, L2-normalised,
-    averaged over templates and normalised again; cached per vocabulary.
+    Text embeddings: every name is put into every prompt template (as written, or with ``-`` /
+    ``_`` as spaces when ``split_name_words``), encoded, L2-normalised, averaged over templates
+    and normalised again; cached per vocabulary.
 
-    Region scores for a query ``q`` and frame ``t`` with a non-empty mask: the square box around
-    the mask is cut from the frame with ``roi_align`` at CLIP's input size, pixels outside the
-    mask are set to CLIP's mean colour, and ``softmax(100 * cos(image_embedding,
-    text_embeddings))`` is taken over the vocabulary. A query's scores are the mean over its
-    non-empty frames.
+    Regions: a query's soft mask (mask probabilities at the input frame's size) is a region in
+    every frame where it exceeds 0.5 somewhere. The square box of that binary mask
+    (:func:`square_boxes_from_masks`) is cut, at CLIP's input size, from the frame and from the
+    soft mask with ``roi_align`` (``aligned=False``, adaptive sampling); the region image is
+    ``soft_mask * frame`` (black outside), CLIP-normalised. A query's probabilities are
+    ``softmax`` over the vocabulary of ``100 * cos(image, text)`` averaged over its regions.
+    All regions of a clip go through CLIP together (in chunks of ``REGION_BATCH_SIZE``).
     """
 
-    def __init__(self, clip_model: nn.Module, arch: str, templates: tuple[str, ...]) -> None:
+    def __init__(
+        self, clip_model: nn.Module, arch: str, templates: tuple[str, ...], split_name_words: bool = False
+    ) -> None:
         super().__init__()
         self.clip_model = clip_model
         self.clip_model.requires_grad_(False)
         self.tokenizer = open_clip.get_tokenizer(arch)
         self.templates = tuple(templates)
+        self.split_name_words = split_name_words
         image_size = clip_model.visual.image_size
         self.input_size = tuple(image_size) if isinstance(image_size, (tuple, list)) else (image_size, image_size)
         preprocess = clip_model.visual.preprocess_cfg
@@ -84,7 +93,8 @@ class ClipRegionClassifier(nn.Module):
         cached = self._text_cache.get(key)
         if cached is not None and cached.device == device:
             return cached
-        prompts = [template.format(prompt_name_for(name)) for name in key for template in self.templates]
+        names = [split_name_words(name) if self.split_name_words else name for name in key]
+        prompts = [template.format(name) for name in names for template in self.templates]
         tokens = self.tokenizer(prompts).to(device)
         embeddings = torch.cat(
             [
@@ -99,48 +109,53 @@ class ClipRegionClassifier(nn.Module):
 
     @torch.no_grad()
     def forward(
-        self, frames: torch.Tensor, mask_logits: torch.Tensor, text_embeddings: torch.Tensor
+        self, frames: torch.Tensor, mask_probs: torch.Tensor, text_embeddings: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Classify every query's regions.
 
         Args:
-            frames: float ``[T, 3, H, W]``, RGB 0-255 (the valid, unpadded image area).
-            mask_logits: ``[Q, T, h, w]`` on a grid covering the same area (any stride).
+            frames: float ``[T, 3, H, W]``, RGB 0-255 (the unpadded input frames).
+            mask_probs: ``[Q, T, Hm, Wm]`` mask probabilities at the input resolution, ``Hm >= H``,
+                ``Wm >= W`` (the padded input grid; the frame occupies its top-left corner).
             text_embeddings: ``[K, E]`` from :meth:`text_embeddings`.
 
         Returns:
-            ``probs [Q, K]`` (mean over the query's non-empty frames) and ``has_region`` bool
-            ``[Q]`` (False where the mask is empty in every frame; its ``probs`` are 0).
+            ``probs [Q, K]`` (zero rows for queries without a region) and ``has_region`` bool
+            ``[Q]``.
         """
-        num_queries, num_frames, mask_h, mask_w = mask_logits.shape
-        image_h, image_w = frames.shape[-2:]
-        foreground = mask_logits > 0
+        num_queries, num_frames = mask_probs.shape[:2]
+        probs = torch.zeros(num_queries, text_embeddings.shape[0], device=mask_probs.device)
+        foreground = mask_probs > 0.5
         non_empty = foreground.flatten(2).any(dim=-1)  # [Q, T]
         region_query, region_frame = non_empty.nonzero(as_tuple=True)  # R regions
-        probs = torch.zeros(num_queries, text_embeddings.shape[0], device=mask_logits.device)
         if region_query.numel() == 0:
             return probs, non_empty.any(dim=1)
-
-        mask_boxes = square_boxes_from_masks(foreground[region_query, region_frame])  # [R, 4]
-        scale = mask_boxes.new_tensor([image_w / mask_w, image_h / mask_h, image_w / mask_w, image_h / mask_h])
-        region_index = (region_query * num_frames + region_frame).to(mask_boxes.dtype)
+        boxes = square_boxes_from_masks(foreground[region_query, region_frame])  # [R, 4]
+        region_index = (region_query * num_frames + region_frame).to(boxes.dtype)
         mask_crops = roi_align(
-            mask_logits.flatten(0, 1)[:, None].float(),
-            torch.cat((region_index[:, None], mask_boxes), dim=1),
-            output_size=self.input_size, spatial_scale=1.0, sampling_ratio=2, aligned=True,
+            mask_probs.flatten(0, 1)[:, None].float(), torch.cat((region_index[:, None], boxes), dim=1),
+            output_size=self.input_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False,
         )  # [R, 1, S, S]
-        normalised_frames = (frames.float() / 255.0 - self.clip_mean) / self.clip_std
         image_crops = roi_align(
-            normalised_frames,
-            torch.cat((region_frame.to(mask_boxes.dtype)[:, None], mask_boxes * scale), dim=1),
-            output_size=self.input_size, spatial_scale=1.0, sampling_ratio=2, aligned=True,
+            frames.float(), torch.cat((region_frame.to(boxes.dtype)[:, None], boxes), dim=1),
+            output_size=self.input_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False,
         )  # [R, 3, S, S]
-        # After normalisation CLIP's mean colour is 0: zeroing = filling the background with it.
-        region_inputs = image_crops * (mask_crops > 0).to(image_crops.dtype)
-        image_embeddings = self.clip_model.encode_image(region_inputs, normalize=True).float()
-        region_probs = (CLIP_LOGIT_SCALE * image_embeddings @ text_embeddings.T).softmax(dim=-1)  # [R, K]
-
-        probs.index_add_(0, region_query, region_probs)
+        # The release then resizes bicubically to CLIP's input size, which the crops already have
+        # (an identity), and CLIP-normalises.
+        region_inputs = (mask_crops * image_crops / 255.0 - self.clip_mean) / self.clip_std
+        image_embeddings = torch.cat(
+            [
+                self.clip_model.encode_image(region_inputs[start:start + REGION_BATCH_SIZE], normalize=True).float()
+                for start in range(0, region_inputs.shape[0], REGION_BATCH_SIZE)
+            ]
+        )
+        # Similarities in float32 even under autocast: at scale 100, half-precision rounding of
+        # the logits would move the probabilities.
+        with torch.autocast(device_type=image_embeddings.device.type, enabled=False):
+            region_logits = CLIP_LOGIT_SCALE * image_embeddings @ text_embeddings.float().T  # [R, K]
+        # Logits (not probabilities) are averaged over a query's regions, then the softmax.
+        summed = torch.zeros_like(probs).index_add_(0, region_query, region_logits)
         region_counts = non_empty.sum(dim=1)  # [Q]
-        probs = probs / region_counts.clamp(min=1)[:, None]
-        return probs, region_counts > 0
+        has_region = region_counts > 0
+        probs[has_region] = (summed[has_region] / region_counts[has_region, None]).softmax(dim=-1)
+        return probs, has_region

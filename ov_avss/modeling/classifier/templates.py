@@ -53,6 +53,6 @@ def get_prompt_templates(prompt_name: str, predefined: list[str] | tuple[str, ..
     return templates
 
 
-def prompt_name_for(category: str) -> str:
-    """Category name as written in a prompt: AVSBench joins words with '-' ("emergency-car")."""
+def split_name_words(category: str) -> str:
+    """AVSBench joins words with '-' ("emergency-car"): the name with spaces instead."""
     return category.replace("-", " ").replace("_", " ")

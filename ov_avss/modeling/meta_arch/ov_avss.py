@@ -42,8 +42,15 @@ class OV_AVSS(nn.Module):
         self.size_divisibility = max(mask_former.SIZE_DIVISIBILITY, self.backbone.size_divisibility, 1)
         self.top_k = mask_former.TEST.TOP_K
         self.mask_logit_threshold = mask_former.TEST.MASK_LOGIT_THRESHOLD
-        self.num_candidate_queries = max(cfg.MODEL.CLIP_ADAPTER.NUM_CANDIDATE_QUERIES, self.top_k)
-        self.ensemble_loss_weight = cfg.MODEL.CLIP_ADAPTER.ENSEMBLE_LOSS_WEIGHT
+        self.score_threshold = mask_former.TEST.SCORE_THRESHOLD
+        extensions = cfg.MODEL.OV_EXTENSIONS
+        self.ensemble_loss_weight = extensions.LEARNED_HEAD.LOSS_WEIGHT
+        # None: the release's ranking (every query with a region, by CLIP probability alone).
+        self.num_candidate_queries = (
+            max(extensions.OBJECTNESS_RANKING.NUM_CANDIDATE_QUERIES, self.top_k)
+            if extensions.OBJECTNESS_RANKING.ENABLED
+            else None
+        )
 
     @property
     def device(self) -> torch.device:
@@ -150,44 +157,64 @@ class OV_AVSS(nn.Module):
         return losses
 
     # ------------------------------------------------------------------------------- inference
-    def _to_original_size(self, logits: torch.Tensor, image_size, padded_size, output_size) -> torch.Tensor:
-        """``[N, T, h, w]`` on the padded grid -> ``[N, T, H0, W0]``: upsample to the padded input,
-        drop the padding, resize to the original frame size."""
-        upsampled = F.interpolate(logits, size=padded_size, mode="bilinear", align_corners=False)
+    @staticmethod
+    def _to_original_size(upsampled: torch.Tensor, image_size, output_size) -> torch.Tensor:
+        """``[N, T, Hp, Wp]`` on the padded input grid -> ``[N, T, H0, W0]``: drop the padding,
+        resize (bilinear) to the original frame size."""
         cropped = upsampled[..., : image_size[0], : image_size[1]]
         return F.interpolate(cropped, size=output_size, mode="bilinear", align_corners=False)
 
     @torch.no_grad()
     def _inference_clip(self, clip: dict, outputs: dict, clip_index: int, image_size, padded_size) -> dict:
+        """Name the queries of one clip, keep the top ``TOP_K`` (query, name) pairs and paint them.
+
+        As the release (``open_vocabulary_inference`` + ``inference_video`` + the test script's
+        painting): mask logits are upsampled to the padded input; every query with a region is
+        named by CLIP; pairs are ranked by that probability; pairs above ``SCORE_THRESHOLD`` are
+        painted in descending score order, a pixel keeping the first mask that covers it.
+        ``OBJECTNESS_RANKING`` replaces the ranking (see ``_objectness_ranking``).
+        """
         vocabulary = self._vocabulary(clip)
         output_size = (int(clip.get("height", image_size[0])), int(clip.get("width", image_size[1])))
         objectness = outputs["pred_logits"][clip_index].float().softmax(-1)[:, 0]  # [Q]
         mask_logits = outputs["pred_masks"][clip_index].float()  # [Q, T, h, w]
         query_embeddings = outputs["query_embeddings"][clip_index]
-        num_queries, num_frames, mask_h, mask_w = mask_logits.shape
-
-        # The part of the mask grid that covers the unpadded frames.
-        valid_h = math.ceil(image_size[0] * mask_h / padded_size[0])
-        valid_w = math.ceil(image_size[1] * mask_w / padded_size[1])
         frames = clip["frames"].to(self.device, torch.float32)
-        candidates = objectness.topk(min(num_queries, self.num_candidate_queries)).indices
-        category_probs, _ = self.classifier(
-            frames, mask_logits[candidates, :, :valid_h, :valid_w], query_embeddings[candidates], vocabulary
-        )  # [C, K]
-        pair_scores = objectness[candidates, None] * category_probs
+
+        if self.num_candidate_queries is None:
+            # The release ranks pairs of queries that have a region by the name probability.
+            upsampled = F.interpolate(mask_logits, size=padded_size, mode="bilinear", align_corners=False)
+            probs, has_region = self.classifier(frames, upsampled.sigmoid(), query_embeddings, vocabulary)
+            ranked = has_region.nonzero()[:, 0]
+            pair_scores = probs[ranked]
+            mask_rows = ranked  # rows of `upsampled` for the ranked queries
+            score_threshold = self.score_threshold
+        else:
+            ranked, pair_scores, upsampled = self._objectness_ranking(
+                frames, mask_logits, objectness, query_embeddings, vocabulary, image_size, padded_size
+            )
+            mask_rows = torch.arange(ranked.numel(), device=ranked.device)
+            score_threshold = None
         num_pairs = min(self.top_k, pair_scores.numel())
         scores, flat_index = pair_scores.flatten().topk(num_pairs)  # descending
         labels = flat_index % len(vocabulary)
-        query_indices = candidates[torch.div(flat_index, len(vocabulary), rounding_mode="floor")]
+        position = torch.div(flat_index, len(vocabulary), rounding_mode="floor")
+        query_indices = ranked[position]
 
-        masks = self._to_original_size(mask_logits[query_indices], image_size, padded_size, output_size)
-        masks = masks > self.mask_logit_threshold  # [K, T, H0, W0]
-        # Painting in ascending score order = taking, per pixel, the highest-scoring covering mask.
-        top_cover = masks.to(torch.uint8).argmax(dim=0)  # first True along K = highest score
-        sem_seg = torch.where(masks.any(dim=0), labels[top_cover] + 1, torch.zeros_like(top_cover))
+        if num_pairs == 0:  # no query has a region: nothing is named (the release: empty map)
+            masks = torch.zeros(0, mask_logits.shape[1], *output_size, dtype=torch.bool, device=self.device)
+            sem_seg = torch.zeros(masks.shape[1:], dtype=torch.int64, device=self.device)
+        else:
+            masks = self._to_original_size(upsampled[mask_rows[position]], image_size, output_size)
+            masks = masks > self.mask_logit_threshold  # [K, T, H0, W0]
+            painted = masks if score_threshold is None else masks & (scores > score_threshold)[:, None, None, None]
+            # Descending score order, first cover wins = the highest-scoring mask covering a pixel.
+            top_cover = painted.to(torch.uint8).argmax(dim=0)  # first True along K
+            sem_seg = torch.where(painted.any(dim=0), labels[top_cover] + 1, torch.zeros_like(top_cover))
 
         sounding = (objectness[:, None, None, None] * mask_logits.sigmoid()).amax(dim=0)  # [T, h, w]
-        sounding_prob = self._to_original_size(sounding[None], image_size, padded_size, output_size)[0]
+        sounding = F.interpolate(sounding[None], size=padded_size, mode="bilinear", align_corners=False)
+        sounding_prob = self._to_original_size(sounding, image_size, output_size)[0]
         return {
             "sem_seg": sem_seg.to(torch.int64),
             "sounding_prob": sounding_prob.clamp(0, 1).to(torch.float32),
@@ -198,3 +225,22 @@ class OV_AVSS(nn.Module):
                 "masks": masks,
             },
         }
+
+    def _objectness_ranking(
+        self, frames, mask_logits, objectness, query_embeddings, vocabulary, image_size, padded_size
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Extension ``OBJECTNESS_RANKING``: name only the top queries by objectness, score pairs
+        by ``objectness * probability``; a candidate whose mask logits (decoder resolution, over
+        the unpadded frame) are nowhere positive scores 0.
+
+        Returns the candidates ``[C]``, pair scores ``[C, K]`` and their upsampled mask logits
+        ``[C, T, Hp, Wp]``.
+        """
+        num_queries, _, mask_h, mask_w = mask_logits.shape
+        candidates = objectness.topk(min(num_queries, self.num_candidate_queries)).indices
+        upsampled = F.interpolate(mask_logits[candidates], size=padded_size, mode="bilinear", align_corners=False)
+        probs, _ = self.classifier(frames, upsampled.sigmoid(), query_embeddings[candidates], vocabulary)
+        valid_h = math.ceil(image_size[0] * mask_h / padded_size[0])
+        valid_w = math.ceil(image_size[1] * mask_w / padded_size[1])
+        present = (mask_logits[candidates, :, :valid_h, :valid_w] > 0).flatten(1).any(dim=1)  # [C]
+        return candidates, objectness[candidates, None] * probs * present[:, None], upsampled

@@ -25,9 +25,11 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
 
     Sequence of operations (``L = DEC_LAYERS - 1`` layers):
 
-    1. the audio tokens self-attend once, then the learned queries attend once to them;
+    1. the learned queries attend once to the (projected) audio tokens;
     2. prediction 0 from the queries (deep supervision on it too);
-    3. for layer ``i``: masked cross-attention to the features of scale ``i % 3`` of all frames
+    3. the audio tokens self-attend once (as the release: after step 1, so that the queries'
+       first audio attention reads the tokens before their self-attention);
+    4. for layer ``i``: masked cross-attention to the features of scale ``i % 3`` of all frames
        (attention mask = previous prediction < 0.5, fully masked rows unmasked), self-attention,
        cross-attention to the audio tokens, FFN, then prediction ``i + 1``.
     """
@@ -146,13 +148,13 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
         query_pos = self.query_embed.weight[:, None, :].expand(-1, batch, -1)  # [Q, B, D]
         queries = self.query_feat.weight[:, None, :].expand(-1, batch, -1)
 
-        audio = self.audio_self_attention(audio, query_pos=audio_pos)
         queries = self.audio_query_attention(queries, audio, pos=audio_pos, query_pos=query_pos)
 
         mask_features = mask_features.view(batch, num_frames, *mask_features.shape[1:])
         predictions = []
         prediction = self._predict(queries, mask_features, level_sizes[0])
         predictions.append(prediction)
+        audio = self.audio_self_attention(audio, query_pos=audio_pos)
         for layer in range(self.num_layers):
             level = layer % NUM_FEATURE_LEVELS
             attn_mask = prediction["attn_mask"]

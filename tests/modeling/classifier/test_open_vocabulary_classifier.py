@@ -24,7 +24,7 @@ def _cfg(ensemble: bool = True):
     cfg.MODEL.CLIP_ADAPTER.CLIP_MODEL_NAME = "ov-avss-tiny-clip"
     cfg.MODEL.CLIP_ADAPTER.RANDOM_INIT = True
     cfg.MODEL.CLIP_ADAPTER.PROMPT_NAME = "single"
-    cfg.MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE = ensemble
+    cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED = ensemble
     return cfg
 
 
@@ -35,12 +35,14 @@ def classifier():
 
 
 def _frames_and_masks():
+    """Frames ``[2, 3, 40, 48]`` and mask probabilities ``[3, 2, 40, 48]`` at the frames' size."""
     frames = torch.full((2, 3, 40, 48), 100.0)
     frames[:, 0, 8:24, 8:20] = 250.0
     mask_logits = torch.full((3, 2, 10, 12), -5.0)
     mask_logits[0, :, 2:6, 2:5] = 5.0  # query 0: the red patch in both frames
     mask_logits[1, 1, 6:9, 8:11] = 5.0  # query 1: frame 1 only
-    return frames, mask_logits  # query 2: empty everywhere
+    mask_probs = torch.nn.functional.interpolate(mask_logits, size=(40, 48), mode="bilinear").sigmoid()
+    return frames, mask_probs  # query 2: empty everywhere
 
 
 def test_templates_by_name():
@@ -105,11 +107,11 @@ def test_clip_is_frozen_and_stays_in_eval_mode(classifier):
 
 def test_square_boxes_around_masks():
     masks = torch.zeros(2, 10, 12, dtype=torch.bool)
-    masks[0, 2:6, 3:5] = True  # 4 tall, 2 wide -> 4x4 square centred at (4, 4)
-    masks[1, 0:1, 0:12] = True  # 1 tall, 12 wide
+    masks[0, 2:6, 3:5] = True  # 4 tall, 2 wide -> 4x4 square from the top-left corner (3, 2)
+    masks[1, 0:1, 0:12] = True  # 1 tall, 12 wide -> 12x12, past the bottom of the image
     boxes = square_boxes_from_masks(masks)
-    torch.testing.assert_close(boxes[0], torch.tensor([2.0, 2.0, 6.0, 6.0]))
-    torch.testing.assert_close(boxes[1], torch.tensor([0.0, -5.5, 12.0, 6.5]))
+    torch.testing.assert_close(boxes[0], torch.tensor([3.0, 2.0, 7.0, 6.0]))
+    torch.testing.assert_close(boxes[1], torch.tensor([0.0, 0.0, 12.0, 12.0]))
 
 
 def test_region_probabilities_ignore_pixels_outside_the_mask(classifier):
@@ -121,19 +123,21 @@ def test_region_probabilities_ignore_pixels_outside_the_mask(classifier):
     torch.testing.assert_close(probs[:2].sum(-1), torch.ones(2))
     assert torch.all(probs[2] == 0)
     repainted = frames.clone()
-    repainted[:, :, 30:, 30:] = 0.0  # far outside query 0's square box
+    repainted[:, :, 34:, 34:] = 0.0  # outside query 0's square box
     repainted_probs, _ = classifier.region_classifier(repainted, mask_logits, text)
     torch.testing.assert_close(repainted_probs[0], probs[0])
 
 
-def test_query_scores_average_over_non_empty_frames(classifier):
+def test_query_scores_are_the_softmax_of_logits_averaged_over_non_empty_frames(classifier):
     frames, mask_logits = _frames_and_masks()
     text = classifier.text_embeddings(VOCABULARY)
     probs, _ = classifier.region_classifier(frames, mask_logits, text)
-    single_frame = mask_logits[:, :1]
-    frame0, _ = classifier.region_classifier(frames[:1], single_frame, text)
+    frame0, _ = classifier.region_classifier(frames[:1], mask_logits[:, :1], text)
     frame1, _ = classifier.region_classifier(frames[1:], mask_logits[:, 1:], text)
-    torch.testing.assert_close(probs[0], (frame0[0] + frame1[0]) / 2)
+    # Per-frame logits are log-probabilities up to a constant: their mean's softmax is the
+    # normalised geometric mean of the per-frame probabilities.
+    geometric = (frame0[0] * frame1[0]).sqrt()
+    torch.testing.assert_close(probs[0], geometric / geometric.sum())
     torch.testing.assert_close(probs[1], frame1[1])  # its frame 0 is empty
 
 

@@ -51,15 +51,29 @@ def test_unseen_vocabulary_labels_come_from_that_vocabulary(eval_model, make_cli
 
 
 def test_semantic_map_paints_higher_scores_on_top(eval_model, make_clip):
-    _, model = eval_model
+    cfg, model = eval_model
     with torch.no_grad():
         (output,) = model([make_clip(with_targets=False, seed=5)])
     segments = output["segments"]
+    threshold = cfg.MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD
     expected = torch.zeros_like(output["sem_seg"])
-    # Reference painting: ascending score order, later (higher) overwrites.
+    # Reference painting: ascending score order, later (higher) overwrites; only above threshold.
     for index in torch.argsort(segments["scores"]).tolist():
-        expected[segments["masks"][index]] = segments["labels"][index] + 1
+        if segments["scores"][index] > threshold:
+            expected[segments["masks"][index]] = segments["labels"][index] + 1
     assert torch.equal(output["sem_seg"], expected)
+
+
+def test_pairs_at_or_below_the_score_threshold_are_not_painted(make_clip):
+    torch.manual_seed(0)
+    cfg = get_cfg()
+    cfg.merge_from_file(str(TINY_CONFIG))
+    cfg.MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD = 1.0  # probabilities never exceed it
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        (output,) = model([make_clip(with_targets=False, seed=5)])
+    assert output["segments"]["masks"].any()  # pairs are kept ...
+    assert not output["sem_seg"].any()  # ... but none is painted
 
 
 def test_single_word_vocabulary_and_empty_vocabulary(eval_model, make_clip):

@@ -14,12 +14,14 @@ TINY_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "tiny" / "OV_AVS
 EXPECTED_BASE_LOSSES = ("loss_ce", "loss_mask", "loss_dice")
 
 
-@pytest.fixture(scope="module")
-def trained_step(make_clip):
-    """The tiny model after one backward pass on a batch of 2 clips of different sizes."""
+@pytest.fixture(scope="module", params=[False, True], ids=["release", "learned_head"])
+def trained_step(request, make_clip):
+    """The tiny model after one backward pass on a batch of 2 clips of different sizes, as the
+    release and with the learned-head extension."""
     torch.manual_seed(0)
     cfg = get_cfg()
     cfg.merge_from_file(str(TINY_CONFIG))
+    cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED = request.param
     model = build_model(cfg)
     model.train()
     clips = [
@@ -36,7 +38,8 @@ def test_batched_losses_have_contract_names(trained_step):
     num_aux = cfg.MODEL.MASK_FORMER.DEC_LAYERS - 1
     expected = set(EXPECTED_BASE_LOSSES)
     expected |= {f"{name}_{i}" for name in EXPECTED_BASE_LOSSES for i in range(num_aux)}
-    expected.add("loss_ensemble_ce")
+    if cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED:
+        expected.add("loss_ensemble_ce")
     assert set(losses) == expected
     for name, value in losses.items():
         assert value.dim() == 0 and torch.isfinite(value), name

@@ -1,0 +1,39 @@
+"""The extensions (learned head + objectness ranking + split name words), as the quickstart
+config turns them on, compute exactly what the framework computed before they became optional
+(fixture written at commit e62f34f by make_extension_fixture.py)."""
+from __future__ import annotations
+
+import torch
+
+from extension_case import FIXTURE, run_case
+
+
+def test_quickstart_extension_path_reproduces_the_recorded_naming():
+    output = run_case()
+    recorded = torch.load(FIXTURE, weights_only=True)
+    segments = output["segments"]
+    assert torch.equal(segments["query_indices"], recorded["query_indices"])
+    assert torch.equal(segments["labels"], recorded["labels"])
+    assert torch.equal(segments["scores"], recorded["scores"])  # same ops on the same values
+    assert torch.equal(output["sem_seg"], recorded["sem_seg"].to(torch.int64))
+    assert len(recorded["sem_seg"].unique()) > 2  # several names painted: the case is not trivial
+
+
+def test_published_configs_are_the_release_and_extension_configs_differ_only_by_extensions():
+    from extension_case import REPO_ROOT
+    from ov_avss.config import get_cfg
+
+    pairs = [
+        ("configs/avsbench/OV_AVSS_R50.yaml", "configs/extensions/OV_AVSS_R50_learned_head.yaml"),
+        ("configs/avsbench/swin/OV_AVSS_SwinB.yaml", "configs/extensions/swin/OV_AVSS_SwinB_learned_head.yaml"),
+    ]
+    for published, extended in pairs:
+        release, ours = get_cfg(), get_cfg()
+        release.merge_from_file(str(REPO_ROOT / published))
+        ours.merge_from_file(str(REPO_ROOT / extended))
+        extensions = release.MODEL.OV_EXTENSIONS
+        assert not (extensions.LEARNED_HEAD.ENABLED or extensions.OBJECTNESS_RANKING.ENABLED or extensions.SPLIT_NAME_WORDS)
+        assert ours.MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED and ours.MODEL.OV_EXTENSIONS.OBJECTNESS_RANKING.ENABLED
+        release.MODEL.OV_EXTENSIONS = ours.MODEL.OV_EXTENSIONS
+        release.OUTPUT_DIR = ours.OUTPUT_DIR
+        assert release == ours, published
