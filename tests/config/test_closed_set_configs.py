@@ -35,8 +35,6 @@ def test_config_names_registered_datasets_and_their_protocol(name):
     cfg = _merged(name)
     assert tuple(cfg.DATASETS.TRAIN) == (train,) and tuple(cfg.DATASETS.TEST) == (test,)
     assert get_dataset_metadata(test).protocols[0] == protocol
-    vocabulary = get_dataset_metadata(train).vocabulary
-    assert tuple(cfg.MODEL.CLIP_ADAPTER.SEEN_CATEGORIES) == tuple(vocabulary)
     assert cfg.INPUT.MIN_SIZE_TRAIN == (224,) and cfg.INPUT.MIN_SIZE_TEST == 224
     assert cfg.INPUT.SAMPLING_FRAME_NUM == frames and cfg.MODEL.MASK_FORMER.MAX_NUM_FRAMES >= frames
     assert cfg.SOLVER.IMS_PER_BATCH == 4 and cfg.SOLVER.MAX_ITER > 0 and tuple(cfg.SOLVER.STEPS) == ()
