@@ -130,7 +130,9 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
     with open(path, "rb") as handle:
         info = _parse_header(path, handle)
         frame_bytes = info.num_channels * info.bits_per_sample // 8
-        raw = handle.read(info.num_frames * frame_bytes)
+        # A writable buffer, so that the samples need no copy to become a writable tensor.
+        raw = bytearray(info.num_frames * frame_bytes)
+        handle.readinto(raw)
     bits, channels = info.bits_per_sample, info.num_channels
     if info.sample_format == "float":
         data = np.frombuffer(raw, dtype="<f4" if bits == 32 else "<f8").astype(np.float32, copy=False)
