@@ -217,14 +217,14 @@ def mel_filterbank(dtype: torch.dtype = torch.float64) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=1)
-def _stft_constants() -> tuple[torch.Tensor, torch.Tensor]:
-    """float32 periodic Hann window zero-padded to ``FFT_LENGTH`` ``[512]``, and the mel weights
-    without the DC row ``[256, 64]`` (its weight is 0; 256 rows make a faster matmul)."""
+def _stft_constants() -> tuple[torch.Tensor, np.ndarray]:
+    """float32 periodic Hann window zero-padded to ``FFT_LENGTH`` ``[512]``, and the float32 mel
+    weights as a numpy array ``[257, 64]``."""
     window = torch.zeros(P.FFT_LENGTH, dtype=torch.float32)
     window[: P.STFT_WINDOW_LENGTH_SAMPLES] = torch.hann_window(
         P.STFT_WINDOW_LENGTH_SAMPLES, periodic=True, dtype=torch.float32
     )
-    return window, mel_filterbank(torch.float32)[1:].contiguous()
+    return window, mel_filterbank(torch.float32).numpy()
 
 
 def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -260,15 +260,19 @@ def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tens
         return torch.zeros((0, 1, P.NUM_FRAMES, P.NUM_BANDS), dtype=torch.float32)
     # No centring: frame i covers samples [i * hop, i * hop + window_length), zero-padded to the
     # FFT length. Framing FFT_LENGTH samples under a zero-padded window gives the same product
-    # without a padding copy per frame; only the frames of whole examples are transformed.
+    # without a padding copy per frame (the signal itself is padded only where it ends within the
+    # last frame); only the frames of whole examples are transformed.
     window, mel_weights = _stft_constants()
-    used = (num_examples * P.NUM_FRAMES - 1) * hop + window_length
-    signal = F.pad(samples[:used], (0, P.FFT_LENGTH - window_length))
+    needed = (num_examples * P.NUM_FRAMES - 1) * hop + P.FFT_LENGTH
+    signal = samples[:needed]
+    if signal.numel() < needed:
+        signal = F.pad(signal, (0, needed - signal.numel()))
     spectrum = torch.fft.rfft(signal.unfold(0, P.FFT_LENGTH, hop) * window, dim=1)
-    # numpy's complex magnitude is about 10x faster than torch's on CPU; the DC bin is dropped
-    # (mel weight 0).
-    magnitude = torch.from_numpy(np.abs(spectrum[:, 1:].numpy()))
-    log_mel = (magnitude @ mel_weights).add_(P.LOG_OFFSET).log_()
+    # After the FFT numpy is faster on CPU: its complex magnitude about 10x (torch's is careful
+    # about overflow), and its small matmul and in-place log too.
+    mel = np.abs(spectrum.numpy()) @ mel_weights
+    mel += P.LOG_OFFSET
+    log_mel = torch.from_numpy(np.log(mel, out=mel))
     return log_mel.reshape(num_examples, 1, P.NUM_FRAMES, P.NUM_BANDS)
 
 
