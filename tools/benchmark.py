@@ -446,7 +446,7 @@ def _benchmark_model_config(config_file: str, args: argparse.Namespace, device: 
         "warmup": args.warmup,
         "repeats": args.repeats,
     }
-    if args.profile and amp and config_file == args.profile_config:
+    if args.profile and amp_mode == args.profile_amp and config_file == args.profile_config:
         result["profile_top10"] = _profile_top_ops(train_step, device, steps=max(1, min(args.repeats, 5)))
     return result
 
@@ -849,8 +849,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="model section AMP modes, comma list of off,float16,bfloat16 "
                              "(default: off on CPU, all three on GPU)")
     parser.add_argument("--profile", action="store_true",
-                        help="torch.profiler top-10 ops of the training step of --profile-config with AMP on")
+                        help="torch.profiler top-10 ops of the training step of --profile-config with "
+                             "AMP --profile-amp")
     parser.add_argument("--profile-config", default="configs/avsbench/OV_AVSS_R50.yaml")
+    parser.add_argument("--profile-amp", choices=("off", "float16", "bfloat16"), default="bfloat16",
+                        help="the AMP mode whose training step --profile profiles")
     parser.add_argument("--data-clips", type=int, default=8, help="synthetic training clips for the loader")
     parser.add_argument("--loader-batches", type=int, default=24,
                         help="timed loader batches after the first; workers prefetch 2 batches each, so "
