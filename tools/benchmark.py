@@ -28,7 +28,7 @@ import tempfile
 import time
 import traceback
 import wave
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -497,6 +497,25 @@ def _benchmark_loader(args: argparse.Namespace, work_dir: str) -> dict[str, Any]
     }
 
 
+def evaluator_input_clip(index: int, ground_truth: torch.Tensor, sounding: Sequence[str]) -> dict[str, Any]:
+    """An ``avsbench_ov_test`` input clip dict for the evaluator: ``ground_truth`` ``[T, H, W]``
+    in the 71-label space, the full vocabulary, ``sounding`` as its sounding categories."""
+    from ov_avss.data.categories import CATEGORIES
+
+    num_frames, height, width = ground_truth.shape
+    return {
+        "uid": f"clip{index}",
+        "dataset_name": "avsbench_ov_test",
+        "frame_indices": list(range(num_frames)),
+        "height": height,
+        "width": width,
+        "vocabulary": list(CATEGORIES),
+        "frame_valid": torch.ones(num_frames, dtype=torch.bool),
+        "sem_seg_gt": ground_truth,
+        "sounding_categories": list(sounding),
+    }
+
+
 def _benchmark_evaluator(args: argparse.Namespace, work_dir: str) -> dict[str, Any]:
     from ov_avss.data.categories import CATEGORIES
     from ov_avss.evaluation.avss_evaluator import AVSSEvaluator
@@ -508,17 +527,7 @@ def _benchmark_evaluator(args: argparse.Namespace, work_dir: str) -> dict[str, A
         ground_truth = torch.randint(0, 4, (num_frames, height, width), generator=generator)
         prediction = torch.randint(0, 4, (num_frames, height, width), generator=generator)
         clips.append((
-            {
-                "uid": f"clip{index}",
-                "dataset_name": "avsbench_ov_test",
-                "frame_indices": list(range(num_frames)),
-                "height": height,
-                "width": width,
-                "vocabulary": list(CATEGORIES),
-                "frame_valid": torch.ones(num_frames, dtype=torch.bool),
-                "sem_seg_gt": ground_truth,
-                "sounding_categories": list(CATEGORIES[:3]),
-            },
+            evaluator_input_clip(index, ground_truth, CATEGORIES[:3]),
             {"sem_seg": prediction, "sounding_prob": (prediction > 0).float()},
         ))
     evaluator = AVSSEvaluator("avsbench_ov_test", None, os.path.join(work_dir, "evaluator"))
@@ -607,20 +616,7 @@ def compare_evaluator(args: argparse.Namespace) -> dict[str, Any]:
 
     size, frames_per_clip = 224, 5
     clips = _label_clips(args.compare_frames, frames_per_clip, size)
-    inputs = [
-        {
-            "uid": f"clip{index}",
-            "dataset_name": "avsbench_ov_test",
-            "frame_indices": list(range(frames_per_clip)),
-            "height": size,
-            "width": size,
-            "vocabulary": list(CATEGORIES),
-            "frame_valid": torch.ones(frames_per_clip, dtype=torch.bool),
-            "sem_seg_gt": ground_truth,
-            "sounding_categories": list(CATEGORIES),
-        }
-        for index, (_, ground_truth) in enumerate(clips)
-    ]
+    inputs = [evaluator_input_clip(index, ground_truth, CATEGORIES) for index, (_, ground_truth) in enumerate(clips)]
     outputs = [{"sem_seg": prediction} for prediction, _ in clips]
     results: dict[str, dict[str, float]] = {}
 
