@@ -7,7 +7,7 @@ VENV_PYTHON := $(VENV)/bin/python
 INSTALL_STAMP := $(VENV)/.ov_avss-installed
 QUICKSTART_CONFIG := configs/quickstart/OV_AVSS_tiny_synthetic.yaml
 
-.PHONY: venv test test-slow quickstart
+.PHONY: venv test test-slow quickstart gpu-check
 
 $(VENV_PYTHON):
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +35,11 @@ test-slow: $(INSTALL_STAMP)
 # output/quickstart/quickstart_metrics.json. Extra overrides: make quickstart ARGS="SOLVER.MAX_ITER 500".
 quickstart: $(INSTALL_STAMP)
 	$(VENV_PYTHON) tools/quickstart.py --config-file $(QUICKSTART_CONFIG) $(ARGS)
+
+# On a machine with a CUDA GPU (docs/benchmarks.md): extension build, GPU tests and GPU
+# benchmarks in at most 8 minutes, report in $(GPU_CHECK_OUT). No venv is created here: GPU
+# machines may have no network, so it uses the venv's Python when there is one, else python3.
+GPU_CHECK_OUT ?= output/gpu_check
+GPU_CHECK_PYTHON ?= $(if $(wildcard $(VENV_PYTHON)),$(VENV_PYTHON),python3)
+gpu-check:
+	PYTHON=$(GPU_CHECK_PYTHON) tools/gpu_check.sh $(GPU_CHECK_OUT)

@@ -1,9 +1,10 @@
-"""Audio decoding (PyAV) and the VGGish log-mel front end.
+"""Audio decoding and the VGGish log-mel front end.
 
 ``waveform_to_examples`` reproduces the published VGGish input pipeline: mono mix, resampling to
-16 kHz, a periodic-Hann STFT (400-sample window, 160-sample hop, 512-point FFT), an HTK mel
-filterbank built in the mel domain with zero weight on the DC bin, ``log(mel + 0.01)``, and
-non-overlapping 96-frame examples. Everything is vectorised: a 10 s clip takes milliseconds.
+16 kHz as resampy's ``kaiser_best`` does it, a periodic-Hann STFT (400-sample window,
+160-sample hop, 512-point FFT), an HTK mel filterbank built in the mel domain with zero weight
+on the DC bin, ``log(mel + 0.01)``, and non-overlapping 96-frame examples. PCM and float wavs
+are read by :mod:`ov_avss.data.wav_io`; other containers (mp4, m4a, ...) go through PyAV.
 """
 from __future__ import annotations
 
@@ -15,33 +16,30 @@ import os
 import av
 import numpy as np
 import torch
-import torchaudio.functional as AF
+import torch.nn.functional as F
 
 from . import vggish_params as P
+from .wav_io import is_wav_path, read_wav
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "AUDIO_PADDING_MODES",
     "load_audio",
+    "resample_to_vggish_rate",
     "waveform_to_examples",
     "clip_log_mel",
     "silence_log_mel",
     "mel_filterbank",
 ]
 
+# How a clip whose audio gives fewer examples than it has seconds is completed:
+# "zero_examples": all-zero log-mel examples (the OV-AVSS and AVSBench-AVSS releases);
+# "repeat_last": the last example repeated (the AVSBench S4/MS3 preprocessing).
+AUDIO_PADDING_MODES = ("zero_examples", "repeat_last")
 
-def load_audio(path: str) -> tuple[torch.Tensor, int]:
-    """Decode the first audio stream of ``path`` (wav, mp4, mkv, m4a, ... through PyAV).
 
-    Returns:
-        ``(waveform, sample_rate)``: float32 ``[C, N]`` in [-1, 1] and the stream's rate.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: the file cannot be decoded or holds no audio stream.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Audio file not found: {path}")
+def _load_with_pyav(path: str) -> tuple[np.ndarray, int]:
     try:
         with av.open(path) as container:
             if not container.streams.audio:
@@ -57,15 +55,139 @@ def load_audio(path: str) -> tuple[torch.Tensor, int]:
             num_channels = stream.layout.nb_channels if stream.layout is not None else 1
     except av.FFmpegError as e:
         raise ValueError(f"Cannot decode audio file {path}: {e}") from e
-    if chunks:
-        waveform = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
-    else:
-        waveform = np.zeros((num_channels, 0), dtype=np.float32)
     if sample_rate <= 0:
         raise ValueError(f"Audio file {path} reports an invalid sample rate {sample_rate}")
-    return torch.from_numpy(np.ascontiguousarray(waveform)), sample_rate
+    if not chunks:
+        return np.zeros((num_channels, 0), dtype=np.float32), sample_rate
+    return np.concatenate(chunks, axis=1).astype(np.float32, copy=False), sample_rate
 
 
+def load_audio(path: str) -> tuple[torch.Tensor, int]:
+    """Decode ``path``: ``.wav`` files directly (PCM 8/16/24/32-bit, float 32/64-bit), any other
+    container's first audio stream through PyAV.
+
+    Returns:
+        ``(waveform, sample_rate)``: float32 ``[C, N]`` and the file's rate. PCM is scaled by its
+        full scale (int16 / 32768); float samples are kept as stored.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file cannot be decoded or holds no audio stream (the message names it).
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Audio file not found: {path}")
+    samples, sample_rate = read_wav(path) if is_wav_path(path) else _load_with_pyav(path)
+    return torch.from_numpy(np.ascontiguousarray(samples)), sample_rate
+
+
+# ---------------------------------------------------------------------------------------------
+# Resampling (resampy's kaiser_best, in polyphase form)
+# ---------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _kaiser_best_half_window() -> np.ndarray:
+    """resampy's filter table: the right wing of the windowed sinc, ``2**bits`` entries per
+    zero crossing, float64 ``[NUM_ZEROS * 2**bits + 1]``."""
+    length = P.RESAMPLE_NUM_ZEROS * 2**P.RESAMPLE_PRECISION_BITS
+    taper = np.kaiser(2 * length + 1, P.RESAMPLE_KAISER_BETA)[length:]
+    positions = np.linspace(0.0, P.RESAMPLE_NUM_ZEROS, length + 1)
+    return taper * P.RESAMPLE_ROLLOFF * np.sinc(P.RESAMPLE_ROLLOFF * positions)
+
+
+def _wing(table: np.ndarray, delta: np.ndarray, index: np.ndarray, step: int) -> np.ndarray:
+    """Weights of one filter wing per phase, ``[phases, taps]``: table entries ``offset,
+    offset + step, ...`` linearly interpolated by the fractional part of ``index`` (resampy's
+    table walk; zero past the table's end)."""
+    offset = index.astype(np.int64)
+    count = (len(table) - offset) // step
+    taps = offset[:, None] + step * np.arange(int(count.max()))
+    inside = np.arange(taps.shape[1]) < count[:, None]
+    taps = np.where(inside, taps, 0)
+    return np.where(inside, table[taps] + (index - offset)[:, None] * delta[taps], 0.0)
+
+
+# A dense kernel larger than this (rates sharing a small divisor with 16 kHz, e.g. 44101 Hz)
+# is applied as a gather of each phase's own taps instead of one convolution.
+_MAX_DENSE_KERNEL = 1 << 22
+
+
+@functools.lru_cache(maxsize=8)
+def _phase_taps(orig_freq: int) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """resampy's ``kaiser_best`` from ``orig_freq`` to 16 kHz, phase by phase.
+
+    resampy computes output sample t at input time ``t * orig / new`` from a walk through its
+    table with the stride ``int(scale * 2**bits)`` (truncated, so the effective cutoff depends on
+    the rate), the table scaled by ``new / orig`` when downsampling. With ``g = gcd(orig, new)``
+    the outputs ``q * new/g + p`` share phase p's taps, placed at input ``q * orig/g + base_p``.
+
+    Returns:
+        ``(taps, bases, stride, reach)``: float32 ``[new/g, width]`` whose column j weights input
+        ``q * stride + bases[p] - reach + j``; int64 ``[new/g]``; ``orig/g``; the left reach.
+    """
+    divisor = math.gcd(orig_freq, P.SAMPLE_RATE)
+    orig, new = orig_freq // divisor, P.SAMPLE_RATE // divisor
+    ratio = P.SAMPLE_RATE / orig_freq
+    scale = min(1.0, ratio)
+    num_table = 2**P.RESAMPLE_PRECISION_BITS
+    table = _kaiser_best_half_window() * (ratio if ratio < 1 else 1.0)
+    delta = np.diff(table, append=table[-1])
+    step = int(scale * num_table)
+    bases, remainders = np.divmod(np.arange(new, dtype=np.int64) * orig, new)
+    frac = scale * remainders / new
+    left = _wing(table, delta, frac * num_table, step)  # inputs base, base - 1, ...
+    right = _wing(table, delta, (scale - frac) * num_table, step)  # inputs base + 1, ...
+    reach = left.shape[1] - 1
+    taps = np.concatenate([left[:, ::-1], right], axis=1)
+    return torch.from_numpy(taps).to(torch.float32), torch.from_numpy(bases), orig, reach
+
+
+@functools.lru_cache(maxsize=8)
+def _dense_kernel(orig_freq: int) -> torch.Tensor | None:
+    """The phases' taps as one conv1d kernel ``[new/g, 1, width]`` with stride ``orig/g``, whose
+    column 0 weights input ``q * stride - reach``; ``None`` when it would be too large."""
+    taps, bases, _, _ = _phase_taps(orig_freq)
+    phases, width = taps.shape
+    dense_width = int(bases.max()) + width
+    if phases * dense_width > _MAX_DENSE_KERNEL:
+        return None
+    kernel = torch.zeros(phases, dense_width)
+    columns = bases[:, None] + torch.arange(width)
+    kernel.scatter_(1, columns, taps)
+    return kernel[:, None]
+
+
+def resample_to_vggish_rate(samples: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """float32 ``[N]`` at ``sample_rate`` -> float32 ``[int(N * 16000 / sample_rate)]`` at 16 kHz,
+    equal to ``resampy.resample(samples, sample_rate, 16000)`` (default ``kaiser_best``) up to
+    float32 rounding; samples outside the signal count as zeros, as in resampy."""
+    if sample_rate == P.SAMPLE_RATE:
+        return samples
+    taps, bases, stride, reach = _phase_taps(int(sample_rate))
+    num_out = int(samples.shape[-1] * float(P.SAMPLE_RATE) / float(sample_rate))
+    if num_out < 1:
+        return samples.new_zeros(0)
+    phases, width = taps.shape
+    blocks = -(-num_out // phases)
+    kernel = _dense_kernel(int(sample_rate))
+    span = int(bases.max()) + width
+    needed = (blocks - 1) * stride + span
+    padded = F.pad(samples, (reach, max(0, needed - samples.shape[-1] - reach)))
+    if kernel is not None:
+        out = F.conv1d(padded[None, None], kernel, stride=stride)[0, :, :blocks]  # [phases, blocks]
+        return out.t().reshape(-1)[:num_out]
+    # Output t = q * phases + p reads padded[q * stride + bases[p] + j], j < width.
+    out = torch.empty(num_out, dtype=samples.dtype)
+    offsets = torch.arange(width)
+    for start in range(0, num_out, 8192):
+        t = torch.arange(start, min(start + 8192, num_out))
+        phase = t % phases
+        first = (t // phases) * stride + bases[phase]
+        out[start : start + t.numel()] = (padded[first[:, None] + offsets] * taps[phase]).sum(dim=1)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Log-mel
+# ---------------------------------------------------------------------------------------------
 def _hz_to_mel(frequencies_hz: torch.Tensor) -> torch.Tensor:
     return P.MEL_HIGH_FREQUENCY_Q * torch.log1p(frequencies_hz / P.MEL_BREAK_FREQUENCY_HERTZ)
 
@@ -94,17 +216,26 @@ def mel_filterbank(dtype: torch.dtype = torch.float64) -> torch.Tensor:
     return weights.to(dtype)
 
 
-@functools.lru_cache(maxsize=4)
-def _periodic_hann(dtype: torch.dtype) -> torch.Tensor:
-    return torch.hann_window(P.STFT_WINDOW_LENGTH_SAMPLES, periodic=True, dtype=dtype)
+@functools.lru_cache(maxsize=1)
+def _stft_constants() -> tuple[torch.Tensor, np.ndarray]:
+    """float32 periodic Hann window zero-padded to ``FFT_LENGTH`` ``[512]``, and the float32 mel
+    weights as a numpy array ``[257, 64]``."""
+    window = torch.zeros(P.FFT_LENGTH, dtype=torch.float32)
+    window[: P.STFT_WINDOW_LENGTH_SAMPLES] = torch.hann_window(
+        P.STFT_WINDOW_LENGTH_SAMPLES, periodic=True, dtype=torch.float32
+    )
+    return window, mel_filterbank(torch.float32).numpy()
 
 
 def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """VGGish log-mel examples of a waveform.
 
+    Computed in float32 (the published front end uses float64; the log-mel values agree to
+    about 1e-5, docs/benchmarks.md).
+
     Args:
         waveform: float ``[N]`` or ``[C, N]`` in [-1, 1]; channels are averaged.
-        sample_rate: rate of ``waveform`` in Hz; resampled to 16 kHz with torchaudio.
+        sample_rate: rate of ``waveform`` in Hz; resampled to 16 kHz as resampy's kaiser_best.
 
     Returns:
         float32 ``[num_examples, 1, 96, 64]``: one example per 0.96 s; a partial last example is
@@ -117,51 +248,65 @@ def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tens
         raise ValueError(f"waveform must be a float tensor in [-1, 1], got dtype {waveform.dtype}")
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    samples = waveform.to(torch.float64)
+    samples = waveform.to(torch.float32)
     if samples.ndim == 2:
-        samples = samples.mean(dim=0)
-    if sample_rate != P.SAMPLE_RATE:
-        samples = AF.resample(samples, orig_freq=int(sample_rate), new_freq=P.SAMPLE_RATE)
+        samples = samples[0] if samples.shape[0] == 1 else samples.mean(dim=0)
+    samples = resample_to_vggish_rate(samples, int(sample_rate))
 
     window_length, hop = P.STFT_WINDOW_LENGTH_SAMPLES, P.STFT_HOP_LENGTH_SAMPLES
-    empty = torch.zeros((0, 1, P.NUM_FRAMES, P.NUM_BANDS), dtype=torch.float32)
-    if samples.numel() < window_length:
-        return empty
-    # No centring or padding: frame i covers samples [i * hop, i * hop + window_length).
-    frames = samples.unfold(0, window_length, hop) * _periodic_hann(torch.float64)
-    magnitude = torch.fft.rfft(frames, n=P.FFT_LENGTH, dim=1).abs()
-    log_mel = torch.log(magnitude @ mel_filterbank(torch.float64) + P.LOG_OFFSET)
+    num_frames = 1 + (samples.numel() - window_length) // hop if samples.numel() >= window_length else 0
+    num_examples = num_frames // P.NUM_FRAMES
+    if num_examples == 0:
+        return torch.zeros((0, 1, P.NUM_FRAMES, P.NUM_BANDS), dtype=torch.float32)
+    # No centring: frame i covers samples [i * hop, i * hop + window_length), zero-padded to the
+    # FFT length. Framing FFT_LENGTH samples under a zero-padded window gives the same product
+    # without a padding copy per frame (the signal itself is padded only where it ends within the
+    # last frame); only the frames of whole examples are transformed.
+    window, mel_weights = _stft_constants()
+    needed = (num_examples * P.NUM_FRAMES - 1) * hop + P.FFT_LENGTH
+    signal = samples[:needed]
+    if signal.numel() < needed:
+        signal = F.pad(signal, (0, needed - signal.numel()))
+    spectrum = torch.fft.rfft(signal.unfold(0, P.FFT_LENGTH, hop) * window, dim=1)
+    # After the FFT numpy is faster on CPU: its complex magnitude about 10x (torch's is careful
+    # about overflow), and its small matmul and in-place log too.
+    mel = np.abs(spectrum.numpy()) @ mel_weights
+    mel += P.LOG_OFFSET
+    log_mel = torch.from_numpy(np.log(mel, out=mel))
+    return log_mel.reshape(num_examples, 1, P.NUM_FRAMES, P.NUM_BANDS)
 
-    num_examples = (log_mel.shape[0] - P.NUM_FRAMES) // P.NUM_FRAMES + 1
-    if num_examples <= 0:
-        return empty
-    examples = log_mel[: num_examples * P.NUM_FRAMES].reshape(num_examples, 1, P.NUM_FRAMES, P.NUM_BANDS)
-    return examples.to(torch.float32)
 
-
-def clip_log_mel(path: str, num_seconds: int) -> torch.Tensor:
+def clip_log_mel(path: str, num_seconds: int, padding: str = "zero_examples") -> torch.Tensor:
     """Log-mel examples of a clip's audio file, one per second of video.
 
-    Audio shorter than the clip is zero-padded (with a warning naming the file); longer audio is
-    cut to the clip. Returns float32 ``[num_seconds, 1, 96, 64]``; example t goes with frame t.
+    The examples come from the whole file (as the releases compute them); extra ones are cut.
+    A file that gives fewer than ``num_seconds`` examples is completed per ``padding`` (one of
+    :data:`AUDIO_PADDING_MODES`), with a warning naming the file.
+
+    Returns:
+        float32 ``[num_seconds, 1, 96, 64]``; example t goes with frame t.
     """
+    if padding not in AUDIO_PADDING_MODES:
+        raise ValueError(f"Audio padding '{padding}' is not one of {AUDIO_PADDING_MODES}")
     waveform, sample_rate = load_audio(path)
-    needed = int(math.ceil(num_seconds * sample_rate))
-    if waveform.shape[-1] < needed:
-        logger.warning(
-            "Audio %s lasts %.2f s, shorter than its %d s clip; zero-padding it.",
-            path, waveform.shape[-1] / sample_rate, num_seconds,
-        )
-        waveform = torch.nn.functional.pad(waveform, (0, needed - waveform.shape[-1]))
-    else:
-        waveform = waveform[:, :needed]
     examples = waveform_to_examples(waveform, sample_rate)
-    if examples.shape[0] < num_seconds:
+    missing = num_seconds - examples.shape[0]
+    if missing <= 0:
+        return examples[:num_seconds]
+    if padding == "repeat_last" and examples.shape[0] == 0:
         raise ValueError(
-            f"Audio {path}: {num_seconds} s at {sample_rate} Hz gave only {examples.shape[0]} "
-            f"log-mel examples"
+            f"Audio {path} lasts {waveform.shape[-1] / sample_rate:.3f} s: no whole 0.96 s log-mel "
+            f"example to repeat for its {num_seconds} s clip"
         )
-    return examples[:num_seconds]
+    logger.warning(
+        "Audio %s gives %d log-mel examples for its %d s clip; padding with %s.",
+        path, examples.shape[0], num_seconds, padding.replace("_", " "),
+    )
+    if padding == "repeat_last":
+        fill = examples[-1:].expand(missing, -1, -1, -1)
+    else:
+        fill = examples.new_zeros((missing, 1, P.NUM_FRAMES, P.NUM_BANDS))
+    return torch.cat([examples, fill])
 
 
 def silence_log_mel(num_seconds: int) -> torch.Tensor:

@@ -115,7 +115,9 @@ class ClipMapper:
         labels_np = self._read_labels(record, frame_indices, (height, width))
         frame_valid = torch.tensor([record["mask_paths"][t] is not None for t in frame_indices], dtype=torch.bool)
         if audio is None:
-            audio = clip_log_mel(record["audio_path"], int(record["num_frames"]))[frame_indices]
+            # Short audio is completed as each release does: S4/MS3 repeat the last example.
+            padding = "repeat_last" if record["subset"] in BINARY_SUBSETS else "zero_examples"
+            audio = clip_log_mel(record["audio_path"], int(record["num_frames"]), padding)[frame_indices]
         if audio.shape[0] != len(frame_indices):
             raise ValueError(
                 f"Clip {record['uid']}: audio has {audio.shape[0]} examples for {len(frame_indices)} frames"

@@ -16,3 +16,14 @@ EXAMPLE_HOP_SECONDS = 0.96
 NUM_FRAMES = 96  # STFT frames per example
 NUM_BANDS = NUM_MEL_BANDS
 EMBEDDING_SIZE = 128
+
+# Resampling to SAMPLE_RATE: resampy's ``kaiser_best`` filter, as resampy >= 0.3 (June 2022;
+# what the releases' unpinned ``resampy`` requirement installs) ships it in
+# ``resampy/data/kaiser_best.npz``: the right half of a Kaiser-windowed sinc over
+# RESAMPLE_NUM_ZEROS zero crossings, tabulated with 2 ** RESAMPLE_PRECISION_BITS entries per
+# crossing. The rolloff is the file's own value; the file stores no beta, so the beta here is
+# the one that reproduces its table (largest difference 1.4e-11).
+RESAMPLE_NUM_ZEROS = 50
+RESAMPLE_PRECISION_BITS = 13
+RESAMPLE_ROLLOFF = 0.9173473712608761
+RESAMPLE_KAISER_BETA = 12.984585272275373

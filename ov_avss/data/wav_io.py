@@ -133,7 +133,8 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
         raw = handle.read(info.num_frames * frame_bytes)
     bits, channels = info.bits_per_sample, info.num_channels
     if info.sample_format == "float":
-        data = np.frombuffer(raw, dtype="<f4" if bits == 32 else "<f8").astype(np.float32, copy=False)
+        # A copy even for float32: the bytes are read-only, the returned samples are not.
+        data = np.frombuffer(raw, dtype="<f4" if bits == 32 else "<f8").astype(np.float32)
     elif bits == 8:  # 8-bit PCM is unsigned
         data = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
     elif bits == 24:
@@ -142,6 +143,6 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
         ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
         data = ints.astype(np.float32) / float(1 << 23)
     else:
-        data = np.frombuffer(raw, dtype="<i2" if bits == 16 else "<i4").astype(np.float32)
-        data /= float(1 << (bits - 1))
+        ints = np.frombuffer(raw, dtype="<i2" if bits == 16 else "<i4")
+        data = np.multiply(ints, np.float32(1.0 / (1 << (bits - 1))), dtype=np.float32)
     return np.ascontiguousarray(data.reshape(-1, channels).T), info.sample_rate

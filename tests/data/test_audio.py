@@ -1,97 +1,105 @@
-"""The VGGish front end against a straightforward numpy transcription of the published recipe,
-and audio decoding of the formats AVSBench-style data comes in."""
+"""The VGGish front end against the published definition (a numpy transcription built from the
+published constants in tools/benchmark_reference.py, and resampy itself where installed), and
+audio decoding of the formats AVSBench-style data comes in."""
 from __future__ import annotations
 
 import logging
-import struct
-import wave
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from ov_avss.data import vggish_params as P
-from ov_avss.data.audio import clip_log_mel, load_audio, silence_log_mel, waveform_to_examples
+from ov_avss.data.audio import (
+    clip_log_mel,
+    load_audio,
+    resample_to_vggish_rate,
+    silence_log_mel,
+    waveform_to_examples,
+)
+from wav_files import write_wav
+
+sys.path.append(str(Path(__file__).resolve().parents[2] / "tools"))
+import benchmark_reference as reference  # noqa: E402
 
 
-def reference_examples(samples: np.ndarray) -> np.ndarray:
-    """Loop-by-loop VGGish log-mel of 16 kHz mono ``samples`` (independent of the package)."""
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(400) / 400)  # periodic Hann
-    num_frames = 1 + (len(samples) - 400) // 160
-    spectrogram = np.zeros((num_frames, 257))
-    for i in range(num_frames):
-        frame = np.zeros(512)
-        frame[:400] = samples[i * 160 : i * 160 + 400] * window
-        spectrogram[i] = np.abs(np.fft.rfft(frame))
-
-    def mel(hz):
-        return 1127.0 * np.log(1.0 + np.asarray(hz) / 700.0)
-
-    bin_mels = mel(np.linspace(0, 8000, 257))
-    edges = np.linspace(mel(125.0), mel(7500.0), 66)
-    weights = np.zeros((257, 64))
-    for band in range(64):
-        low, center, high = edges[band], edges[band + 1], edges[band + 2]
-        for b in range(1, 257):  # the DC bin keeps weight 0
-            rising = (bin_mels[b] - low) / (center - low)
-            falling = (high - bin_mels[b]) / (high - center)
-            weights[b, band] = max(0.0, min(rising, falling))
-    log_mel = np.log(spectrogram @ weights + 0.01)
-    count = 1 + (num_frames - 96) // 96
-    return np.stack([log_mel[k * 96 : (k + 1) * 96] for k in range(count)])[:, None]
-
-
-def write_pcm16(path, samples: np.ndarray, rate: int) -> None:
-    """``samples`` ``[N]`` or ``[N, C]`` in [-1, 1] as a 16-bit PCM wav."""
-    samples = samples if samples.ndim == 2 else samples[:, None]
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(samples.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(samples, -1, 1) * 32767).round().astype("<i2").tobytes())
-
-
-def write_float32_wav(path, samples: np.ndarray, rate: int) -> None:
-    """``samples`` ``[N, C]`` as an IEEE-float wav (format tag 3)."""
-    channels = samples.shape[1]
-    data = samples.astype("<f4").tobytes()
-    header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
-    header += b"fmt " + struct.pack("<IHHIIHH", 16, 3, channels, rate, rate * 4 * channels, 4 * channels, 32)
-    header += b"data" + struct.pack("<I", len(data))
-    with open(path, "wb") as f:
-        f.write(header + data)
+def _test_signal(seconds: float, rate: int, channels: int, seed: int = 0) -> np.ndarray:
+    """``[N, C]``: noise, a chirp over the whole band and tones near the mel range's top."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    top = min(rate / 2, 9000.0)
+    chirp = 0.3 * np.sin(2 * np.pi * (60 * t + (top - 60) * t**2 / (2 * seconds)))
+    columns = []
+    for c in range(channels):
+        tones = 0.15 * np.sin(2 * np.pi * (7300 - 3000 * c) * t) + 0.1 * np.sin(2 * np.pi * 440 * t)
+        columns.append(chirp + tones + 0.05 * rng.standard_normal(t.size))
+    return np.clip(np.stack(columns, axis=1), -1, 1)
 
 
 def test_matches_reference_at_16k():
-    rng = np.random.default_rng(0)
-    t = np.arange(3 * 16000) / 16000
-    samples = 0.4 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 3000 * t) + 0.05 * rng.standard_normal(t.size)
+    samples = _test_signal(3.0, 16000, 1)[:, 0]
     ours = waveform_to_examples(torch.from_numpy(samples).float(), 16000)
-    expected = reference_examples(samples.astype(np.float32).astype(np.float64))
+    expected = reference.vggish_examples_reference(samples.astype(np.float32), 16000)[:, None]
     assert ours.shape == (3, 1, P.NUM_FRAMES, P.NUM_BANDS) == expected.shape
     assert ours.dtype == torch.float32
     assert np.abs(ours.numpy() - expected).max() < 1e-3
 
 
+@pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("encoding", ["pcm16", "float32"])
+def test_wav_files_match_the_published_front_end(tmp_path, rate, channels, encoding):
+    """The issue's contract: log-mel within 1e-2 of the published front end (resampy kaiser_best
+    resampling) for int16 and float32 wavs, mono and stereo, at the rates AVSBench audio has."""
+    path = tmp_path / "a.wav"
+    decoded = write_wav(path, _test_signal(1.1, rate, channels), rate, encoding)  # [C, N]
+    examples = clip_log_mel(str(path), 1)
+    expected = reference.vggish_examples_reference(decoded.T, rate, use_resampy=False)[:1, None]
+    assert examples.shape == expected.shape == (1, 1, 96, 64)
+    assert np.abs(examples.numpy() - expected).max() < 1e-2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rate", [8000, 11025, 22050, 32000, 44100, 48000, 44101])
+def test_resampling_equals_resampy_kaiser_best(rate):
+    """resampy itself (installed only for this cross-check, not a dependency): our polyphase
+    resampler and the test's numpy transcription both equal it."""
+    resampy = pytest.importorskip("resampy")
+    x = _test_signal(1.3, rate, 1, seed=rate)[:, 0]
+    expected = resampy.resample(x, rate, 16000)
+    ours = resample_to_vggish_rate(torch.from_numpy(x).float(), rate).double().numpy()
+    assert ours.shape == expected.shape
+    assert np.abs(ours - expected).max() < 2e-6  # float32 rounding
+    assert np.abs(reference.resample_kaiser_best_reference(x, rate) - expected).max() < 1e-9
+
+
+def test_resampled_length_and_band_limit():
+    rate = 44100
+    t = np.arange(rate) / rate
+    # 9 kHz is above the 16 kHz Nyquist frequency: kaiser_best removes it.
+    high = torch.from_numpy(0.5 * np.sin(2 * np.pi * 9000 * t)).float()
+    out = resample_to_vggish_rate(high, rate)
+    assert out.shape == (16000,) and out.dtype == torch.float32
+    assert out[1000:-1000].abs().max() < 1e-4
+    low = torch.from_numpy(0.5 * np.sin(2 * np.pi * 1000 * t)).float()
+    expected = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000)
+    assert np.abs(resample_to_vggish_rate(low, rate)[1000:-1000].numpy() - expected[1000:-1000]).max() < 1e-3
+
+
 def test_partial_last_example_is_dropped_and_short_input_gives_none():
     assert waveform_to_examples(torch.zeros(16000 * 2 + 8000), 16000).shape[0] == 2
     assert waveform_to_examples(torch.zeros(300), 16000).shape == (0, 1, 96, 64)
+    assert waveform_to_examples(torch.zeros(100), 44100).shape == (0, 1, 96, 64)
 
 
-def test_stereo_44k_resamples_and_mixes_to_mono():
+def test_stereo_is_mixed_to_mono():
     rate = 44100
-    t = np.arange(2 * rate) / rate
-    tone = 0.5 * np.sin(2 * np.pi * 1000 * t)
+    tone = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(2 * rate) / rate)
     stereo = torch.from_numpy(np.stack([tone, tone])).float()
-    examples = waveform_to_examples(stereo, rate)
-    t16 = np.arange(2 * 16000) / 16000
-    expected = reference_examples(0.5 * np.sin(2 * np.pi * 1000 * t16))
-    assert examples.shape == (2, 1, 96, 64)
-    # The tone's band dominates in both; resampling only perturbs the low-energy bands.
-    assert (examples[..., 2:-2, :].mean(dim=(0, 1, 2)).argmax() == torch.from_numpy(expected).mean(dim=(0, 1, 2)).argmax())
-    loud = expected > np.log(0.01) + 3
-    assert np.abs(examples.numpy()[loud] - expected[loud]).max() < 0.1
-    # Channels are averaged: opposite-phase channels cancel to silence.
+    assert torch.allclose(waveform_to_examples(stereo, rate), waveform_to_examples(stereo[0], rate), atol=1e-5)
+    # Opposite-phase channels cancel to silence.
     cancelled = waveform_to_examples(torch.from_numpy(np.stack([tone, -tone])).float(), rate)
     assert torch.allclose(cancelled, silence_log_mel(2), atol=1e-4)
 
@@ -99,20 +107,21 @@ def test_stereo_44k_resamples_and_mixes_to_mono():
 @pytest.mark.parametrize("rate", [8000, 16000, 48000])
 def test_load_int16_wav(tmp_path, rate):
     path = tmp_path / "a.wav"
-    samples = 0.5 * np.sin(2 * np.pi * 300 * np.arange(rate) / rate)
-    write_pcm16(path, samples, rate)
+    expected = write_wav(path, 0.5 * np.sin(2 * np.pi * 300 * np.arange(rate) / rate), rate, "pcm16")
     waveform, sample_rate = load_audio(str(path))
     assert sample_rate == rate and waveform.shape == (1, rate) and waveform.dtype == torch.float32
-    assert np.abs(waveform[0].numpy() - samples).max() < 1e-3
+    np.testing.assert_array_equal(waveform.numpy(), expected.astype(np.float32))
 
 
-def test_load_float_stereo_wav(tmp_path):
-    path = tmp_path / "f.wav"
-    samples = np.stack([np.linspace(-1, 1, 4800), np.zeros(4800)], axis=1).astype(np.float32)
-    write_float32_wav(path, samples, 48000)
-    waveform, sample_rate = load_audio(str(path))
-    assert sample_rate == 48000 and waveform.shape == (2, 4800)
-    assert torch.allclose(waveform, torch.from_numpy(samples.T))
+def test_float_wav_is_decoded_as_float(tmp_path):
+    """Audio quieter than one int16 step is silence when read as int16, not when read as float."""
+    path = tmp_path / "quiet.wav"
+    quiet = 1e-5 * np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000)
+    write_wav(path, quiet, 16000, "float32")
+    waveform, _ = load_audio(str(path))
+    assert torch.allclose(waveform[0].double(), torch.from_numpy(quiet), atol=1e-9)
+    examples = clip_log_mel(str(path), 1)
+    assert (examples - silence_log_mel(1)).max() > 0.05
 
 
 def test_load_m4a(tmp_path):
@@ -134,20 +143,47 @@ def test_load_m4a(tmp_path):
     assert waveform.abs().max() > 0.2
 
 
-def test_clip_log_mel_pads_short_audio_with_warning(tmp_path, caplog):
+def test_short_audio_padding_modes(tmp_path, caplog):
+    """3.5 s of audio for a 5 s clip gives 3 whole examples; the releases complete them with
+    zero examples (OV-AVSS, AVSS) or by repeating the last one (S4/MS3 preprocessing)."""
     path = tmp_path / "short.wav"
-    write_pcm16(path, 0.5 * np.sin(2 * np.pi * 300 * np.arange(3 * 16000) / 16000), 16000)
+    write_wav(path, _test_signal(3.5, 16000, 1), 16000, "pcm16")
+    own = waveform_to_examples(load_audio(str(path))[0], 16000)
+    assert own.shape[0] == 3
     with caplog.at_level(logging.WARNING, logger="ov_avss.data.audio"):
-        examples = clip_log_mel(str(path), 5)
-    assert examples.shape == (5, 1, 96, 64)
-    assert "short.wav" in caplog.text and "zero-padding" in caplog.text
-    assert torch.allclose(examples[4], silence_log_mel(1)[0], atol=1e-4)
-    assert not torch.allclose(examples[0], silence_log_mel(1)[0], atol=1e-2)
+        zeros = clip_log_mel(str(path), 5)
+    assert "short.wav" in caplog.text and "zero examples" in caplog.text
+    assert zeros.shape == (5, 1, 96, 64)
+    torch.testing.assert_close(zeros[:3], own)
+    assert torch.count_nonzero(zeros[3:]) == 0
+    repeated = clip_log_mel(str(path), 5, padding="repeat_last")
+    torch.testing.assert_close(repeated[:3], own)
+    for t in (3, 4):
+        torch.testing.assert_close(repeated[t], own[2])
+    with pytest.raises(ValueError, match="padding 'edge'"):
+        clip_log_mel(str(path), 5, padding="edge")
+
+
+def test_repeat_last_needs_one_example(tmp_path):
+    path = tmp_path / "tiny.wav"
+    write_wav(path, np.zeros(8000), 16000, "pcm16")
+    with pytest.raises(ValueError, match=r"tiny\.wav lasts 0\.500 s"):
+        clip_log_mel(str(path), 5, padding="repeat_last")
+    assert torch.count_nonzero(clip_log_mel(str(path), 5)) == 0
+
+
+def test_long_audio_is_cut_after_the_front_end(tmp_path):
+    """Examples come from the whole file and are then cut, as the releases do: the resampler near
+    the cut sees the audio after it."""
+    path = tmp_path / "long.wav"
+    decoded = write_wav(path, _test_signal(3.2, 44100, 2), 44100, "pcm16")
+    examples = clip_log_mel(str(path), 2)
+    torch.testing.assert_close(examples, waveform_to_examples(torch.from_numpy(decoded).float(), 44100)[:2])
 
 
 def test_silent_audio_is_log_offset(tmp_path):
     path = tmp_path / "silent.wav"
-    write_pcm16(path, np.zeros(5 * 16000), 16000)
+    write_wav(path, np.zeros(5 * 16000), 16000, "pcm16")
     examples = clip_log_mel(str(path), 5)
     assert torch.allclose(examples, torch.full_like(examples, float(np.log(P.LOG_OFFSET))))
 
