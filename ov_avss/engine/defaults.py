@@ -100,7 +100,10 @@ def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
     comm.synchronize()
     setup_logger(output_dir, distributed_rank=rank, name="ov_avss")
     setup_logger(output_dir, distributed_rank=rank, name="fvcore")
-    logger.info("Rank %d of %d; Python %s; torch %s", rank, comm.get_world_size(), sys.version.split()[0], torch.__version__)
+    logger.info(
+        "Rank %d of %d; Python %s; torch %s; %d torch threads",
+        rank, comm.get_world_size(), sys.version.split()[0], torch.__version__, torch.get_num_threads(),
+    )
     logger.info("Command line arguments: %s", args)
     if comm.is_main_process():
         config_path = os.path.join(output_dir, "config.yaml")
