@@ -291,7 +291,10 @@ class Trainer:
             )
             with sync:
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                    loss_dict = self.model(batch)
+                    try:
+                        loss_dict = self.model(batch)
+                    except FloatingPointError as error:  # e.g. NaN predictions seen by the criterion
+                        raise FloatingPointError(self._non_finite_message(str(error))) from error
                 total_loss = self._check_losses(loss_dict, loss_sums)
                 scaled_loss = total_loss / self.grad_accum_steps
                 if self.grad_scaler is not None:
@@ -310,6 +313,12 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         means = {name: total / self.grad_accum_steps for name, total in loss_sums.items()}
         self.storage.put_scalars(total_loss=sum(means.values()), data_time=data_time, **means)
+
+    def _non_finite_message(self, described: str) -> str:
+        return (
+            f"Loss became non-finite at iteration {self.iter}: {described}. "
+            "Training stopped; no checkpoint was written for this iteration."
+        )
 
     def _check_losses(self, loss_dict: Any, loss_sums: dict[str, float]) -> torch.Tensor:
         """Validate the model's losses, average them over ranks for logging, stop on NaN/inf.
@@ -336,10 +345,7 @@ class Trainer:
         if bad_terms:
             described = ", ".join(f"{name} = {value}" for name, value in bad_terms.items())
             scope = " (averaged over ranks)" if world_size > 1 else ""
-            raise FloatingPointError(
-                f"Loss became non-finite at iteration {self.iter}: {described}{scope}. "
-                "Training stopped; no checkpoint was written for this iteration."
-            )
+            raise FloatingPointError(self._non_finite_message(described + scope))
         for name, value in reduced.items():
             loss_sums[name] = loss_sums.get(name, 0.0) + value
         return sum(loss_dict.values())

@@ -113,6 +113,32 @@ def test_error_in_training_saves_the_last_completed_iteration_and_logs_its_path(
     assert resumed.start_iter == 3
 
 
+class NanPredictionTrainer(ToyTrainer):
+    """Its model's criterion finds NaN predictions at iteration 3 (as VideoSetCriterion does)."""
+
+    @classmethod
+    def build_model(cls, cfg):
+        model = super().build_model(cfg)
+        forward = model.forward
+        calls = []
+
+        def failing_forward(batched_inputs):
+            calls.append(1)
+            if model.training and len(calls) == 4:
+                raise FloatingPointError("predictions are non-finite before Hungarian matching: pred_masks has 3 NaN")
+            return forward(batched_inputs)
+
+        model.forward = failing_forward
+        return model
+
+
+def test_nan_predictions_error_names_the_iteration(tmp_path):
+    trainer = make_trainer(tmp_path, {"DATASETS.TEST": "()"}, trainer_cls=NanPredictionTrainer)
+    with pytest.raises(FloatingPointError, match=r"non-finite at iteration 3: predictions .* pred_masks has 3 NaN"):
+        trainer.train()
+    assert sorted(p.name for p in tmp_path.glob("model_*.pth")) == ["model_0000001.pth"]
+
+
 class PoisonedTrainer(ToyTrainer):
     @classmethod
     def build_train_loader(cls, cfg, start_iter):
