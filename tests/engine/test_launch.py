@@ -30,6 +30,16 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO_ROOT}
 
 
+def wait_for_logged_iterations(process: subprocess.Popen, output_dir, count: int) -> None:
+    """Until ``metrics.json`` holds ``count`` lines (the process must stay alive meanwhile)."""
+    metrics_file = output_dir / "metrics.json"
+    deadline = time.monotonic() + 240
+    while not (metrics_file.exists() and len(metrics_file.read_text().splitlines()) >= count):
+        assert process.poll() is None, process.stderr.read()[-4000:]
+        assert time.monotonic() < deadline, "training did not start in time"
+        time.sleep(0.2)
+
+
 def test_two_process_gloo_training_keeps_ranks_identical(tmp_path):
     ddp_dir = tmp_path / "ddp"
     completed = subprocess.run(
@@ -62,12 +72,7 @@ def test_sigterm_saves_checkpoint_before_exit(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    metrics_file = tmp_path / "metrics.json"
-    deadline = time.monotonic() + 240
-    while not (metrics_file.exists() and len(metrics_file.read_text().splitlines()) >= 3):
-        assert process.poll() is None, process.stderr.read()[-4000:]
-        assert time.monotonic() < deadline, "training did not start in time"
-        time.sleep(0.2)
+    wait_for_logged_iterations(process, tmp_path, 3)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, stderr[-4000:]
@@ -95,12 +100,7 @@ def test_preempted_num_gpus_run_saves_once_and_exits_143(tmp_path):
         start_new_session=True,  # its own process group, as under a scheduler
     )
     try:
-        metrics_file = tmp_path / "metrics.json"
-        deadline = time.monotonic() + 240
-        while not (metrics_file.exists() and len(metrics_file.read_text().splitlines()) >= 3):
-            assert process.poll() is None, process.stderr.read()[-4000:]
-            assert time.monotonic() < deadline, "training did not start in time"
-            time.sleep(0.2)
+        wait_for_logged_iterations(process, tmp_path, 3)
         os.killpg(process.pid, signal.SIGTERM)
         time.sleep(0.2)
         os.killpg(process.pid, signal.SIGINT)
