@@ -9,7 +9,7 @@
 See docs/training.md. To change a component, subclass ``ov_avss.engine.Trainer`` and override
 its ``build_*`` classmethods.
 """
-from ov_avss.engine import Trainer, default_argument_parser, default_main, launch_from_args
+from ov_avss.engine import Trainer, default_main, launch_from_args, parse_and_check_args
 
 
 def main(args):
@@ -17,4 +17,5 @@ def main(args):
 
 
 if __name__ == "__main__":
-    launch_from_args(main, default_argument_parser().parse_args())
+    # Command-line mistakes end here with one "error: ..." line and exit status 2.
+    launch_from_args(main, parse_and_check_args())

@@ -108,7 +108,39 @@ def main(argv: list[str] | None = None) -> int:
     print(f"overlay video: {outputs.video_path}")
     print(f"palette masks: {outputs.mask_dir}/ ({outputs.num_frames} frames)")
     print(f"segments: {outputs.json_path}")
+    for line in summary_lines(outputs, cfg):
+        print(line)
     return 0
+
+
+def summary_lines(outputs, cfg) -> list[str]:
+    """Segments per name, frames without any, and why every frame may be empty."""
+    per_name = ", ".join(f"{name} {count}" for name, count in outputs.segments_per_name.items())
+    lines = [
+        f"segments per name: {per_name or 'none'}",
+        f"frames with no segment: {outputs.frames_without_segments} of {outputs.num_frames}",
+    ]
+    if outputs.frames_without_segments == outputs.num_frames:
+        untrained = [
+            reason
+            for reason, applies in (
+                ("MODEL.WEIGHTS is empty (the model is untrained)", not cfg.MODEL.WEIGHTS),
+                ("MODEL.AUDIO.RANDOM_INIT is True (random VGGish)", cfg.MODEL.AUDIO.RANDOM_INIT),
+                ("MODEL.CLIP_ADAPTER.RANDOM_INIT is True (random CLIP)", cfg.MODEL.CLIP_ADAPTER.RANDOM_INIT),
+            )
+            if applies
+        ]
+        if untrained:
+            lines.append(
+                "hint: no frame has a segment; expected here because " + "; ".join(untrained)
+                + ". Give MODEL.WEIGHTS a trained checkpoint (docs/demo.md)."
+            )
+        else:
+            lines.append(
+                "hint: no frame has a segment; the vocabulary may not name what sounds in the video, "
+                "or MODEL.MASK_FORMER.TEST.MASK_LOGIT_THRESHOLD / OBJECT_MASK_THRESHOLD may be too strict"
+            )
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Checkpoints (atomic writes, exact resumption), safe ``.pkl`` loading and the name map."""
 from .checkpointer import (
+    CheckpointReadError,
     Checkpointer,
     capture_rng_states,
     preserved_rng_states,
@@ -9,6 +10,7 @@ from .checkpointer import (
 from .safe_pickle import UnsafePickleError, load_safe_pickle
 
 __all__ = [
+    "CheckpointReadError",
     "Checkpointer",
     "UnsafePickleError",
     "capture_rng_states",

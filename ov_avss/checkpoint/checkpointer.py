@@ -3,13 +3,23 @@
 Files are ``OUTPUT_DIR/model_NNNNNNN.pth`` / ``model_final.pth`` holding ``model``, the
 registered checkpointables (optimizer, scheduler, grad scaler), ``iteration`` and
 ``rng_states`` (one entry per rank). ``last_checkpoint`` names the newest complete file.
+
+Frozen sub-networks that load their own weights when the model is built (a frozen VGGish, the
+CLIP model) never change in training, so their tensors are not repeated in every checkpoint:
+they are written once per folder to ``frozen_<sha256 prefix>.pth`` and each checkpoint records
+``frozen_modules`` (their key prefixes, the sha256 of their tensors and that file's name). On
+load, the model's rebuilt frozen weights are used when their sha256 matches; otherwise (random
+init with another seed, other weight files) the side file next to the checkpoint is loaded.
 """
 from __future__ import annotations
 
 import contextlib
+import glob
+import hashlib
 import logging
 import os
 import random
+import re
 from typing import Any, Iterator
 
 import numpy as np
@@ -26,6 +36,45 @@ from .safe_pickle import load_safe_pickle
 logger = logging.getLogger(__name__)
 
 LAST_CHECKPOINT_FILE = "last_checkpoint"
+FROZEN_MODULES_KEY = "frozen_modules"
+_ITERATION_FILE = re.compile(r"model_(\d{7})\.pth$")
+
+
+class CheckpointReadError(ValueError):
+    """A checkpoint file exists but cannot be read (truncated by a crash, or not a checkpoint)."""
+
+
+def _self_loaded_frozen_modules(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    """``{prefix: module}`` of the frozen sub-networks that load their own weights at build:
+    VGGish with ``MODEL.AUDIO.FREEZE`` and the open_clip CLIP model."""
+    import open_clip
+
+    from ov_avss.modeling.audio.vggish import VGGish
+
+    kinds = (VGGish, open_clip.model.CLIP, open_clip.model.CustomTextCLIP)
+    found: dict[str, torch.nn.Module] = {}
+    for name, module in model.named_modules():
+        if not name or not isinstance(module, kinds) or any(name.startswith(p + ".") for p in found):
+            continue
+        parameters = list(module.parameters())
+        if parameters and not any(p.requires_grad for p in parameters):
+            found[name] = module
+    return found
+
+
+def _frozen_state(modules: dict[str, torch.nn.Module]) -> tuple[dict[str, torch.Tensor], str]:
+    """The frozen modules' tensors under their full model keys, and the sha256 of names and bytes."""
+    state: dict[str, torch.Tensor] = {}
+    digest = hashlib.sha256()
+    for prefix, module in sorted(modules.items()):
+        for key, tensor in module.state_dict().items():
+            full_key = f"{prefix}.{key}"
+            tensor = tensor.detach().cpu().contiguous()
+            state[full_key] = tensor
+            digest.update(full_key.encode())
+            digest.update(str(tensor.dtype).encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return state, digest.hexdigest()
 
 
 def capture_rng_states() -> dict[str, Any]:
@@ -126,13 +175,32 @@ class Checkpointer(_FvcoreCheckpointer):
             save_to_disk=comm.is_main_process() if save_to_disk is None else save_to_disk,
             **checkpointables,
         )
+        self._loading_path = ""
 
-    def save(self, name: str, **kwargs: Any) -> None:
-        """Write ``save_dir/<name>.pth`` atomically, then point ``last_checkpoint`` at it."""
-        rng_states = comm.all_gather(capture_rng_states())
+    def save(self, name: str, *, collective: bool = True, **kwargs: Any) -> None:
+        """Write ``save_dir/<name>.pth`` atomically, then point ``last_checkpoint`` at it.
+
+        ``collective`` (the default) gathers every rank's RNG states and must be called on all
+        ranks; ``collective=False`` (saving after an error on one rank) keeps only this
+        process's states.
+        """
+        rng_states = comm.all_gather(capture_rng_states()) if collective else [capture_rng_states()]
         if not self.save_dir or not self.save_to_disk:
             return
-        data: dict[str, Any] = {"model": self.model.state_dict()}
+        state_dict = self.model.state_dict()
+        data: dict[str, Any] = {}
+        frozen = _self_loaded_frozen_modules(self.model)
+        if frozen:
+            frozen_state, digest = _frozen_state(frozen)
+            frozen_file = f"frozen_{digest[:16]}.pth"
+            frozen_path = os.path.join(self.save_dir, frozen_file)
+            if not os.path.isfile(frozen_path):
+                self.logger.info("Saving the frozen weights of %s once to %s", ", ".join(sorted(frozen)), frozen_path)
+                with atomic_open(frozen_path, "wb") as f:
+                    torch.save(frozen_state, f)
+            state_dict = {k: v for k, v in state_dict.items() if k not in frozen_state}
+            data[FROZEN_MODULES_KEY] = {"prefixes": sorted(frozen), "sha256": digest, "file": frozen_file}
+        data["model"] = state_dict
         for key, checkpointable in self.checkpointables.items():
             data[key] = checkpointable.state_dict()
         data["rng_states"] = rng_states
@@ -143,6 +211,33 @@ class Checkpointer(_FvcoreCheckpointer):
         with atomic_open(save_file, "wb") as f:
             torch.save(data, f)
         self.tag_last_checkpoint(basename)
+
+    def resume_or_load(self, path: str, *, resume: bool = True) -> dict[str, Any]:
+        """fvcore's ``resume_or_load``; when the last checkpoint cannot be read (truncated by a
+        crash while the file system lost the rename, or damaged later), resumes from the newest
+        earlier ``model_NNNNNNN.pth`` that can, and logs which file was skipped and why."""
+        if not (resume and self.has_checkpoint()):
+            return self.load(path, checkpointables=[])
+        last = self.get_checkpoint_file()
+        try:
+            return self.load(last)
+        except CheckpointReadError as error:
+            bad_error = error
+        for candidate in self._earlier_checkpoints(last):
+            try:
+                checkpoint = self.load(candidate)
+            except CheckpointReadError as error:
+                self.logger.warning("Skipping %s as well: %s", candidate, error)
+                continue
+            self.logger.warning("Resuming from %s instead of the last checkpoint: %s", candidate, bad_error)
+            return checkpoint
+        raise CheckpointReadError(f"{bad_error}; no earlier readable model_NNNNNNN.pth in {self.save_dir}")
+
+    def _earlier_checkpoints(self, last: str) -> list[str]:
+        """``model_NNNNNNN.pth`` files of ``save_dir`` other than ``last``, newest first."""
+        files = [p for p in glob.glob(os.path.join(self.save_dir, "model_*.pth")) if _ITERATION_FILE.search(p)]
+        files = [p for p in files if os.path.abspath(p) != os.path.abspath(last)]
+        return sorted(files, key=lambda p: int(_ITERATION_FILE.search(p).group(1)), reverse=True)
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
         with atomic_open(os.path.join(self.save_dir, LAST_CHECKPOINT_FILE), "w") as f:
@@ -159,8 +254,15 @@ class Checkpointer(_FvcoreCheckpointer):
         return path
 
     def load(self, path: str, checkpointables: list[str] | None = None) -> dict[str, Any]:
+        """fvcore's ``load``.
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist.
+            CheckpointReadError: ``path`` is truncated or not a checkpoint (the message names it).
+        """
         if path and not os.path.isfile(path):
             raise FileNotFoundError(f"Checkpoint / weight file not found: {path}")
+        self._loading_path = path
         return super().load(path, checkpointables)
 
     def _load_file(self, filename: str) -> dict[str, Any]:
@@ -175,7 +277,7 @@ class Checkpointer(_FvcoreCheckpointer):
             # ones are a bare {name: array} mapping.
             state_dict = data["model"] if "model" in data else data
             return {"model": state_dict, "__author__": data.get("__author__", "unknown")}
-        data = torch.load(filename, map_location=torch.device("cpu"), weights_only=True)
+        data = self._torch_load(filename)
         if not isinstance(data, dict):
             raise ValueError(
                 f"{filename}: expected a checkpoint dict or a state dict, got {type(data).__name__}"
@@ -184,7 +286,43 @@ class Checkpointer(_FvcoreCheckpointer):
             return {"model": data}
         return data
 
+    @staticmethod
+    def _torch_load(filename: str) -> Any:
+        try:
+            return torch.load(filename, map_location=torch.device("cpu"), weights_only=True)
+        except (RuntimeError, EOFError, ValueError, OSError) as error:
+            # torch reports a truncated zip as "failed finding central directory", without the file.
+            size = os.path.getsize(filename)
+            raise CheckpointReadError(
+                f"Cannot read checkpoint {filename} ({size} bytes): it is truncated or not a torch "
+                f"checkpoint ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+            ) from error
+
+    def _restore_frozen_modules(self, checkpoint: dict[str, Any]) -> list[str]:
+        """Make the frozen modules a checkpoint omitted equal to the ones it was trained with;
+        returns their prefixes (their keys are not missing)."""
+        record = checkpoint.pop(FROZEN_MODULES_KEY, None)
+        if record is None:
+            return []
+        modules = _self_loaded_frozen_modules(self.model)
+        prefixes = list(record["prefixes"])
+        if sorted(modules) == prefixes and _frozen_state(modules)[1] == record["sha256"]:
+            self.logger.info("Frozen %s: the weights built from their own files match the checkpoint's", ", ".join(prefixes))
+            return prefixes
+        side_file = os.path.join(os.path.dirname(self._loading_path), record["file"])
+        if not os.path.isfile(side_file):
+            raise FileNotFoundError(
+                f"{self._loading_path} was trained with frozen {', '.join(prefixes)} weights of sha256 "
+                f"{record['sha256'][:16]}, which differ from the ones this model built, and their file "
+                f"{side_file} is missing: copy it next to the checkpoint, or build the model with the "
+                "same weight files / RANDOM_INIT seed"
+            )
+        self.logger.info("Frozen %s differ from the built ones: loading them from %s", ", ".join(prefixes), side_file)
+        checkpoint["model"].update(self._torch_load(side_file))
+        return []
+
     def _load_model(self, checkpoint: dict[str, Any]) -> _IncompatibleKeys:
+        restored_prefixes = self._restore_frozen_modules(checkpoint)
         state_dict = checkpoint["model"]
         non_tensors = [k for k, v in state_dict.items() if not isinstance(v, (torch.Tensor, np.ndarray))]
         if non_tensors:
@@ -210,8 +348,9 @@ class Checkpointer(_FvcoreCheckpointer):
             )
         checkpoint["model"] = renamed
         incompatible = super()._load_model(checkpoint)
-        check_no_untrained_parameters(self.model, renamed, incompatible.missing_keys)
-        return incompatible
+        missing = [k for k in incompatible.missing_keys if not any(k.startswith(p + ".") for p in restored_prefixes)]
+        check_no_untrained_parameters(self.model, renamed, missing)
+        return incompatible._replace(missing_keys=missing)
 
 
 # A key only OV-AVSS models (ours and the release's) hold: the decoder's audio projection.

@@ -90,9 +90,13 @@ class CfgNode(_FvcoreCfgNode):
 
         Raises:
             ConfigKeyError: a file names a key that is not in the defaults.
+            ValueError: a value's type differs from the default's (the message names the file).
         """
         merged = self._load_with_bases(cfg_filename, self)
-        self.merge_from_other_cfg(type(self)(merged))
+        try:
+            self.merge_from_other_cfg(type(self)(merged))
+        except ValueError as error:  # fvcore's type mismatch does not say where the value came from
+            raise ValueError(f"Config file {cfg_filename}: {error}") from error
 
     def merge_from_list(self, cfg_list: list) -> None:
         """Merge ``[KEY, VALUE, KEY, VALUE, ...]`` as given on a command line."""
@@ -102,7 +106,10 @@ class CfgNode(_FvcoreCfgNode):
             )
         for key in cfg_list[0::2]:
             self._check_keys({key: None}, "the command-line overrides")
-        super().merge_from_list(cfg_list)
+        try:
+            super().merge_from_list(cfg_list)
+        except ValueError as error:
+            raise ValueError(f"Command-line override: {error}") from error
 
 
 def _merge_dicts(target: dict, source: Mapping) -> None:

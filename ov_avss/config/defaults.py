@@ -249,6 +249,9 @@ _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4
 _C.DATALOADER.FILTER_EMPTY_ANNOTATIONS = True
 _C.DATALOADER.PIN_MEMORY = True
+# Check every file of every training clip (presence, image and wav headers, mask sizes) when the
+# train loader is built, before iteration 0 (ov_avss/data/dataset_check.py).
+_C.DATALOADER.CHECK_FILES = True
 _C.DATALOADER.ASPECT_RATIO_GROUPING = False  # accepted for compatibility
 _C.DATALOADER.SAMPLER_TRAIN = "TrainingSampler"
 

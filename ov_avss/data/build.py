@@ -20,6 +20,7 @@ from ..utils import comm
 from .audio import clip_log_mel, silence_log_mel
 from .catalog import get_dataset_metadata, get_dataset_records
 from .clip_mapper import ClipMapper
+from .dataset_check import check_clip_files
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +206,8 @@ def build_train_loader(cfg, start_iter: int = 0) -> Iterator[list[dict]]:
     """Infinite iterator of ``list[clip dict]`` with ``SOLVER.IMS_PER_BATCH // world_size`` clips.
 
     Uses every dataset of ``DATASETS.TRAIN`` (concatenated), ``DATALOADER.NUM_WORKERS`` workers
-    and pinned memory when ``DATALOADER.PIN_MEMORY`` and CUDA is available.
+    and pinned memory when ``DATALOADER.PIN_MEMORY`` and CUDA is available. With
+    ``DATALOADER.CHECK_FILES`` every file of every clip is checked first (``dataset_check``).
     """
     world_size, rank = comm.get_world_size(), comm.get_rank()
     if cfg.SOLVER.IMS_PER_BATCH % world_size != 0:
@@ -216,9 +218,13 @@ def build_train_loader(cfg, start_iter: int = 0) -> Iterator[list[dict]]:
     names = list(cfg.DATASETS.TRAIN)
     if not names:
         raise ValueError("Config DATASETS.TRAIN is empty")
+    records_per_dataset = _records(cfg, names, is_train=True)
+    if cfg.DATALOADER.CHECK_FILES:
+        # Before iteration 0: a bad file found later would stop training where it is sampled.
+        check_clip_files([r for records in records_per_dataset for r in records], ", ".join(names))
     datasets = [
         ClipDataset(records, ClipMapper(cfg, name, is_train=True), cfg.INPUT.SAMPLING_FRAME_NUM, cfg.INPUT.LONG_CLIP_MODE)
-        for name, records in zip(names, _records(cfg, names, is_train=True))
+        for name, records in zip(names, records_per_dataset)
     ]
     dataset = datasets[0] if len(datasets) == 1 else _ConcatClipDataset(datasets)
     sampler = TrainingSampler(

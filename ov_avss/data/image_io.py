@@ -14,7 +14,33 @@ logger = logging.getLogger(__name__)
 # Real AVSBench masks carry a few anti-aliased or stray colours; they count as background. The
 # first few files are logged by name, later ones only as a running count.
 _MAX_NAMED_WARNINGS = 20
-_unknown_colour_files = 0
+
+
+class _UnknownColourWarnings:
+    """Counts mask files with colours outside the palette; names the first
+    ``_MAX_NAMED_WARNINGS`` of them, then logs a running count every 1000 files."""
+
+    def __init__(self) -> None:
+        self.num_files = 0
+
+    def report(self, path: str, num_pixels: int) -> None:
+        self.num_files += 1
+        if self.num_files <= _MAX_NAMED_WARNINGS:
+            logger.warning(
+                "Mask %s has %d pixels whose colour is not in the palette; they are background.",
+                path, num_pixels,
+            )
+        elif self.num_files % 1000 == 0:
+            logger.warning("%d mask files so far had colours outside the palette.", self.num_files)
+
+
+_unknown_colours = _UnknownColourWarnings()
+
+
+def reset_unknown_colour_warnings() -> None:
+    """Start counting afresh, so that the next files with unknown colours are named again
+    whatever this process read before (tests use it to be independent of their order)."""
+    _unknown_colours.num_files = 0
 
 
 def read_frame(path: str) -> np.ndarray:
@@ -37,7 +63,7 @@ def read_palette_mask(path: str, num_labels: int) -> np.ndarray:
     image = _imread(path, cv2.IMREAD_COLOR)
     labels, num_unknown = rgb_to_label(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), num_labels)
     if num_unknown:
-        _warn_unknown_colours(path, num_unknown)
+        _unknown_colours.report(path, num_unknown)
     return labels
 
 
@@ -61,15 +87,3 @@ def _imread(path: str, flags: int) -> np.ndarray:
     if image is None:
         raise ValueError(f"Cannot decode image file {path} (corrupt or not an image)")
     return image
-
-
-def _warn_unknown_colours(path: str, num_pixels: int) -> None:
-    global _unknown_colour_files
-    _unknown_colour_files += 1
-    if _unknown_colour_files <= _MAX_NAMED_WARNINGS:
-        logger.warning(
-            "Mask %s has %d pixels whose colour is not in the palette; they are background.",
-            path, num_pixels,
-        )
-    elif _unknown_colour_files % 1000 == 0:
-        logger.warning("%d mask files so far had colours outside the palette.", _unknown_colour_files)

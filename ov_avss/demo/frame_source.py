@@ -93,8 +93,9 @@ class VideoFrameSource:
 
 
 class FrameFolderSource:
-    """AVSBench-style frames ``0.jpg, 1.jpg, ...`` (in ``folder`` or ``folder/frames``), taken as
-    frames sampled at ``fps`` (AVSBench: 1 per second).
+    """Numbered frames (in ``folder`` or ``folder/frames``), taken as frames sampled at ``fps``
+    (AVSBench: 1 per second): AVSBench's ``0.jpg, 1.jpg, ...`` or FFmpeg's default
+    ``00001.jpg, 00002.jpg, ...`` (any zero padding); the first file is frame 0.
 
     Raises:
         DemoInputError: no numbered frame file is found, or the numbers have gaps.
@@ -109,17 +110,28 @@ class FrameFolderSource:
         for name in os.listdir(self.frames_dir):
             match = _FRAME_FILE.match(name)
             if match:
-                numbered[int(match.group(1))] = os.path.join(self.frames_dir, name)
+                number = int(match.group(1))
+                if number in numbered:
+                    raise DemoInputError(
+                        f"{self.frames_dir} holds two files numbered {number}: "
+                        f"{os.path.basename(numbered[number])} and {name}"
+                    )
+                numbered[number] = os.path.join(self.frames_dir, name)
         if not numbered:
             raise DemoInputError(
-                f"No frame files named 0.jpg, 1.jpg, ... in {self.frames_dir}"
+                f"No frame files named 0.jpg, 1.jpg, ... (or 00001.jpg, 00002.jpg, ...) in {self.frames_dir}"
             )
-        expected = list(range(len(numbered)))
+        first = min(numbered)
+        if first not in (0, 1):
+            raise DemoInputError(
+                f"Frame files in {self.frames_dir} must be numbered from 0 or 1; the first is {first}"
+            )
+        expected = list(range(first, first + len(numbered)))
         if sorted(numbered) != expected:
             missing = sorted(set(expected) - set(numbered))
             raise DemoInputError(
-                f"Frame files in {self.frames_dir} must be numbered 0..{len(numbered) - 1} without "
-                f"gaps; missing {missing[:10]}"
+                f"Frame files in {self.frames_dir} must be numbered {first}..{first + len(numbered) - 1} "
+                f"without gaps; missing {missing[:10]}"
             )
         self.frame_paths = [numbered[i] for i in expected]
         self.estimated_num_frames = len(self.frame_paths)

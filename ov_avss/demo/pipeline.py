@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Iterator, Optional, Sequence
 
@@ -29,12 +32,15 @@ SEGMENTS_JSON_NAME = "segments.json"
 
 @dataclass(frozen=True)
 class DemoOutputs:
-    """Paths of what the demo wrote, and how many frames it processed."""
+    """Paths of what the demo wrote, how many frames it processed, how many segments each
+    vocabulary name got (names without any are absent) and how many frames got none."""
 
     video_path: str
     mask_dir: str
     json_path: str
     num_frames: int
+    segments_per_name: dict[str, int] = field(default_factory=dict)
+    frames_without_segments: int = 0
 
 
 def run_video_demo(
@@ -56,10 +62,51 @@ def run_video_demo(
     """
     if window_size < 1:
         raise ValueError(f"window_size must be >= 1, got {window_size}")
-    fps = demo_input.frames.fps
+    os.makedirs(output_dir, exist_ok=True)
+    # Everything is written into a hidden folder first and moved into place only when the run
+    # completed, so a failed or interrupted run leaves the previous outputs (or none) intact.
+    staging = tempfile.mkdtemp(dir=output_dir, prefix=".demo-")
+    try:
+        frame_records, frame_size = _predict_into(
+            predictor, demo_input, vocabulary, staging, window_size, show_progress
+        )
+        write_json(os.path.join(staging, SEGMENTS_JSON_NAME), {
+            "input": demo_input.frames.name,
+            "audio": demo_input.audio_path,
+            "fps": demo_input.frames.fps,
+            "height": frame_size[0],
+            "width": frame_size[1],
+            "vocabulary": list(vocabulary),
+            "frames": frame_records,
+        })
+        _move_into_place(staging, output_dir)
+    finally:
+        _remove_staging(staging)
     video_path = os.path.join(output_dir, OVERLAY_VIDEO_NAME)
     mask_dir = os.path.join(output_dir, MASK_DIR_NAME)
-    os.makedirs(mask_dir, exist_ok=True)
+    json_path = os.path.join(output_dir, SEGMENTS_JSON_NAME)
+    logger.info("Wrote %d frames: %s, %s/, %s", len(frame_records), video_path, mask_dir, json_path)
+    counts = Counter(segment["category"] for frame in frame_records for segment in frame["segments"])
+    return DemoOutputs(
+        video_path, mask_dir, json_path, len(frame_records),
+        segments_per_name={name: counts[name] for name in vocabulary if counts[name]},
+        frames_without_segments=sum(not frame["segments"] for frame in frame_records),
+    )
+
+
+def _predict_into(
+    predictor: VideoPredictor,
+    demo_input: DemoInput,
+    vocabulary: Sequence[str],
+    output_dir: str,
+    window_size: int,
+    show_progress: bool,
+) -> tuple[list[dict], tuple[int, int]]:
+    """Write the overlay video and the PNGs into ``output_dir``; returns the JSON frame
+    records and the frame size ``(H, W)``."""
+    video_path = os.path.join(output_dir, OVERLAY_VIDEO_NAME)
+    mask_dir = os.path.join(output_dir, MASK_DIR_NAME)
+    os.makedirs(mask_dir)
     frame_records: list[dict] = []
     frame_size: Optional[tuple[int, int]] = None
     aligned_audio = FrameAlignedAudio(demo_input.audio_path)
@@ -67,7 +114,7 @@ def run_video_demo(
         total=demo_input.frames.estimated_num_frames, unit="frame", desc="OV-AVSS demo", disable=not show_progress
     )
     try:
-        with OverlayVideoWriter(video_path, fps, demo_input.audio_path) as writer:
+        with OverlayVideoWriter(video_path, demo_input.frames.fps, demo_input.audio_path) as writer:
             for window in _windows(iter(demo_input.frames), window_size):
                 frame_size = _check_frame_sizes(window, frame_size)
                 frames = torch.from_numpy(np.stack([frame.image for frame in window]))
@@ -100,19 +147,27 @@ def run_video_demo(
     finally:
         progress.close()
         aligned_audio.close()
+    return frame_records, frame_size
 
-    json_path = os.path.join(output_dir, SEGMENTS_JSON_NAME)
-    write_json(json_path, {
-        "input": demo_input.frames.name,
-        "audio": demo_input.audio_path,
-        "fps": fps,
-        "height": frame_size[0],
-        "width": frame_size[1],
-        "vocabulary": list(vocabulary),
-        "frames": frame_records,
-    })
-    logger.info("Wrote %d frames: %s, %s/, %s", len(frame_records), video_path, mask_dir, json_path)
-    return DemoOutputs(video_path, mask_dir, json_path, len(frame_records))
+
+def _remove_staging(staging: str) -> None:
+    try:
+        shutil.rmtree(staging)
+    except OSError as error:  # must not hide the run's own error, if any
+        logger.warning("Could not remove the staging folder %s: %s", staging, error)
+
+
+def _move_into_place(staging: str, output_dir: str) -> None:
+    """Replace the outputs of an earlier run with the staged ones: the PNG folder as a whole
+    (no stale frame of a longer earlier run survives), then the video, the JSON last."""
+    old_masks = os.path.join(output_dir, MASK_DIR_NAME)
+    if os.path.lexists(old_masks):
+        # Renamed first so that the new folder can take its name in one step.
+        discarded = os.path.join(staging, "previous-" + MASK_DIR_NAME)
+        os.replace(old_masks, discarded)
+    os.replace(os.path.join(staging, MASK_DIR_NAME), old_masks)
+    for name in (OVERLAY_VIDEO_NAME, SEGMENTS_JSON_NAME):
+        os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
 
 
 def _windows(frames: Iterator[SampledFrame], window_size: int) -> Iterator[list[SampledFrame]]:

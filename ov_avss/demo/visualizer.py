@@ -27,7 +27,9 @@ def draw_segments(
 
     Returns:
         RGB uint8 ``[H, W, 3]``: labelled pixels blended with their palette colour, category
-        outlines, and ``name score`` at each segment's centre.
+        outlines, and ``name score`` near each segment's centre, in white or black (whichever
+        reads better) on a box of the palette colour; labels are moved apart so that none
+        covers another.
     """
     colors = PALETTE[sem_seg].astype(np.float32)
     labelled = (sem_seg > 0)[..., None]
@@ -43,13 +45,47 @@ def draw_segments(
     height, width = sem_seg.shape
     font_scale = max(0.3, min(height, width) / 600)
     thickness = max(1, int(round(font_scale * 2)))
+    placed: list[tuple[int, int, int, int]] = []
     for segment in segments:
         rows, cols = np.nonzero(segment.mask.cpu().numpy())
         text = f"{vocabulary[segment.label - 1]} {segment.score:.2f}"
         (text_width, text_height), baseline = cv2.getTextSize(text, _FONT, font_scale, thickness)
+        box_height = text_height + baseline + 2
         x = int(np.clip(cols.mean() - text_width / 2, 0, max(0, width - text_width)))
-        y = int(np.clip(rows.mean() + text_height / 2, text_height, height - baseline))
-        color = tuple(int(c) for c in PALETTE[segment.label])
-        cv2.rectangle(overlay, (x, y - text_height - 1), (x + text_width, y + baseline), (0, 0, 0), -1)
-        cv2.putText(overlay, text, (x, y), _FONT, font_scale, color, thickness, cv2.LINE_AA)
+        top = _free_top(int(rows.mean() - box_height / 2), x, text_width, box_height, height, placed)
+        placed.append((x, top, x + text_width, top + box_height))
+        box_color = PALETTE[segment.label]
+        cv2.rectangle(overlay, (x, top), (x + text_width, top + box_height - 1), tuple(int(c) for c in box_color), -1)
+        cv2.putText(
+            overlay, text, (x, top + 1 + text_height), _FONT, font_scale, _text_color(box_color), thickness, cv2.LINE_AA
+        )
     return overlay
+
+
+def _text_color(background: np.ndarray) -> tuple[int, int, int]:
+    """White or black, whichever contrasts more with ``background`` (RGB): WCAG relative
+    luminance, where black wins above about 0.18."""
+    linear = background.astype(np.float64) / 255.0
+    linear = np.where(linear <= 0.04045, linear / 12.92, ((linear + 0.055) / 1.055) ** 2.4)
+    luminance = float(linear @ np.array([0.2126, 0.7152, 0.0722]))
+    # Contrast ratios (L1 + 0.05) / (L2 + 0.05) against white (L = 1) and black (L = 0).
+    return (0, 0, 0) if (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) else (255, 255, 255)
+
+
+def _free_top(
+    top: int, x: int, box_width: int, box_height: int, image_height: int, placed: list[tuple[int, int, int, int]]
+) -> int:
+    """A top row near ``top`` where a ``box_width x box_height`` label at ``x`` overlaps no
+    label already ``placed`` (boxes ``(x0, y0, x1, y1)``): tries rows one box height further
+    down, then up; the clamped ``top`` when the frame has no free row."""
+    highest = max(0, image_height - box_height)
+
+    def overlaps(y: int) -> bool:
+        return any(x < x1 and x0 < x + box_width and y < y1 and y0 < y + box_height for x0, y0, x1, y1 in placed)
+
+    start = int(np.clip(top, 0, highest))
+    for step in range(image_height // max(1, box_height) + 1):
+        for candidate in (start + step * box_height, start - step * box_height):
+            if 0 <= candidate <= highest and not overlaps(candidate):
+                return candidate
+    return start

@@ -41,6 +41,12 @@ def write_json(path: str, data: Any) -> None:
     write_json_atomic(path, data, indent=1)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 def _pick_video_codec() -> str:
     for name in VIDEO_CODECS:
         if name in av.codecs_available:
@@ -92,6 +98,8 @@ class OverlayVideoWriter:
             if self._audio_reader is not None:
                 self._audio_reader.close()
             if exc_type is None:
+                # mkstemp made the file private (0600); the video is an ordinary output file.
+                os.chmod(self._temp_path, 0o666 & ~_current_umask())
                 os.replace(self._temp_path, self.path)
             else:
                 with contextlib.suppress(FileNotFoundError):

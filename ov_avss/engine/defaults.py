@@ -7,6 +7,7 @@ import logging
 import os
 import random
 import sys
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,61 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
     return parser
 
 
+def _move_misplaced_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Flags written after the ``KEY VALUE`` overrides (``... SOLVER.MAX_ITER 10 --resume``)
+    land in ``opts``; parse them as flags instead."""
+    actions = parser._option_string_actions  # argparse's map of option strings to actions
+    opts: list[str] = []
+    flags: list[str] = []
+    index = 0
+    while index < len(args.opts):
+        token = args.opts[index]
+        if token in actions:
+            width = 1 if actions[token].nargs == 0 else 2  # a flag, or an option and its value
+            flags.extend(args.opts[index:index + width])
+            index += width
+        else:
+            opts.append(token)
+            index += 1
+    if flags:
+        parser.parse_args(flags, namespace=args)
+        args.opts = opts  # parsing the flags alone reset the overrides
+
+
+def parse_and_check_args(
+    parser: argparse.ArgumentParser | None = None, argv: list[str] | None = None
+) -> argparse.Namespace:
+    """Parse the command line (``default_argument_parser`` unless given) and check it before
+    any expensive work: the config file, override keys and value types, that ``MODEL.WEIGHTS``
+    exists when it will be read, and that ``OUTPUT_DIR`` can be written. Flags placed after
+    the overrides are accepted. A mistake ends the process with one ``error: ...`` line on
+    stderr and exit status 2, like argparse's own errors."""
+    parser = parser or default_argument_parser()
+    args = parser.parse_args(argv)
+    _move_misplaced_flags(parser, args)
+    try:
+        cfg = setup_cfg(args)
+        _check_weights_and_output(cfg, args)
+    except (KeyError, ValueError, OSError) as error:
+        message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return args
+
+
+def _check_weights_and_output(cfg: CfgNode, args: argparse.Namespace) -> None:
+    output_dir = cfg.OUTPUT_DIR
+    resuming = args.resume and os.path.isfile(os.path.join(output_dir, "last_checkpoint"))
+    if cfg.MODEL.WEIGHTS and not resuming and not os.path.isfile(cfg.MODEL.WEIGHTS):
+        raise FileNotFoundError(f"MODEL.WEIGHTS: weight file '{cfg.MODEL.WEIGHTS}' not found")
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as error:
+        raise OSError(f"OUTPUT_DIR '{output_dir}' cannot be written: {error.strerror or error}") from error
+
+
 def setup_cfg(args: argparse.Namespace) -> CfgNode:
     """Defaults, then ``--config-file``, then the ``KEY VALUE`` overrides; frozen."""
     cfg = get_cfg()
@@ -100,7 +156,10 @@ def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
     comm.synchronize()
     setup_logger(output_dir, distributed_rank=rank, name="ov_avss")
     setup_logger(output_dir, distributed_rank=rank, name="fvcore")
-    logger.info("Rank %d of %d; Python %s; torch %s", rank, comm.get_world_size(), sys.version.split()[0], torch.__version__)
+    logger.info(
+        "Rank %d of %d; Python %s; torch %s; %d torch threads",
+        rank, comm.get_world_size(), sys.version.split()[0], torch.__version__, torch.get_num_threads(),
+    )
     logger.info("Command line arguments: %s", args)
     if comm.is_main_process():
         config_path = os.path.join(output_dir, "config.yaml")

@@ -1,12 +1,17 @@
 """Start one process per device (or join a torchrun job) and initialise torch.distributed.
 
 NCCL when the processes drive GPUs, gloo on CPU-only machines, where ``--num-gpus N`` spawns N
-CPU processes (how the CPU DDP tests run).
+CPU processes (how the CPU DDP tests run), each with ``cores / N`` torch threads.
+
+The parent of spawned workers survives SIGTERM/SIGINT: it forwards them to the workers (which
+save one checkpoint and exit ``128 + signal``), waits for them, and exits 143 (130 for SIGINT
+alone), see ``stop_signals``.
 """
 from __future__ import annotations
 
 import datetime
 import logging
+import multiprocessing.connection
 import os
 import socket
 from typing import Any, Callable
@@ -16,6 +21,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from ov_avss.utils import comm
+
+from .stop_signals import STOP_SIGNALS, StopSignals, stop_exit_code
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +34,12 @@ def _find_free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _available_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may run on
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def started_by_torchrun() -> bool:
@@ -90,13 +103,51 @@ def launch(
     if num_machines > 1 and dist_url.startswith("file://"):
         logger.warning("file:// rendezvous across machines needs a shared file system: %s", dist_url)
     backend = _backend(num_gpus_per_machine)
-    mp.start_processes(
-        _spawned_worker,
-        nprocs=num_gpus_per_machine,
-        args=(main_func, args, backend, dist_url, world_size, num_gpus_per_machine, machine_rank, timeout),
-        daemon=False,
-        start_method="spawn",
-    )
+    pids: list[int] = []
+
+    def forward(signum: int, first: bool) -> None:
+        # Workers also get a scheduler's process-group signal; they save once however many come.
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:  # that worker has already exited
+                pass
+
+    with StopSignals(forward) as stop:
+        context = mp.start_processes(
+            _spawned_worker,
+            nprocs=num_gpus_per_machine,
+            args=(main_func, args, backend, dist_url, world_size, num_gpus_per_machine, machine_rank, timeout),
+            daemon=False,
+            start_method="spawn",
+            join=False,
+        )
+        pids.extend(context.pids())
+        if stop.requested:  # arrived while the workers were being started
+            forward(stop.received[0], True)
+        exit_codes = _wait_for_workers(context)
+    # Every code is now 0, 128 + signal (saved and stopped) or -signal (killed before training).
+    interrupted = [code - 128 if code > 0 else -code for code in exit_codes if code != 0]
+    if stop.requested or interrupted:
+        code = stop_exit_code(stop.received + interrupted)
+        logger.warning("Workers stopped on a signal (exit statuses %s); exiting with %d", exit_codes, code)
+        raise SystemExit(code)
+
+
+def _wait_for_workers(context: mp.ProcessContext) -> list[int]:
+    """Wait until every worker exited; a worker that failed (not 0, not ``128 + SIGTERM /
+    SIGINT``, not killed by one of them before it could install its handlers) makes torch's
+    ``join`` stop the others and raise with its traceback."""
+    stopped_codes = {0} | {code for signum in STOP_SIGNALS for code in (128 + int(signum), -int(signum))}
+    processes = context.processes
+    while True:
+        if any(p.exitcode is not None and p.exitcode not in stopped_codes for p in processes):
+            while not context.join():
+                pass
+        alive = [p for p in processes if p.exitcode is None]
+        if not alive:
+            return [p.exitcode for p in processes]
+        multiprocessing.connection.wait([p.sentinel for p in alive])
 
 
 def launch_from_args(main_func: Callable[..., Any], args: Any) -> Any:
@@ -161,6 +212,10 @@ def _run_worker(
     )
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
+    elif local_world_size > 1 and "OMP_NUM_THREADS" not in os.environ:
+        # Each spawned CPU worker would otherwise start one thread per core of the machine, N
+        # times oversubscribing it. torchrun sets OMP_NUM_THREADS itself; a user's value wins.
+        torch.set_num_threads(max(1, _available_cores() // local_world_size))
     dist.init_process_group(
         backend=backend, init_method=init_method, world_size=world_size, rank=rank, timeout=timeout
     )

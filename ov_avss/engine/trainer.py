@@ -7,7 +7,6 @@ import logging
 import math
 import os
 import signal
-import threading
 import time
 from collections import OrderedDict
 from typing import Any, Iterator, Mapping
@@ -24,6 +23,7 @@ from ov_avss.utils import comm
 from ov_avss.utils.events import CommonMetricPrinter, EventStorage, EventWriter, JSONWriter, TensorboardWriter
 
 from . import hooks
+from .stop_signals import StopSignals
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,8 @@ class Trainer:
         self.storage: EventStorage | None = None
         self.last_eval_results: dict[str, Any] = {}
         self._rng_states_to_restore: list[dict[str, Any]] | None = None
-        self._stop_signal: int | None = None
+        self._stop_signals = StopSignals(self._on_stop_signal)
+        self._weights_at_iter = -1  # the iteration whose optimizer step produced the weights
         self._data_iter: Iterator[list[dict[str, Any]]] | None = None
         self._hooks: list[hooks.HookBase] = []
         self.register_hooks(self.build_hooks())
@@ -232,7 +233,10 @@ class Trainer:
         """Train from ``start_iter`` to ``SOLVER.MAX_ITER``; returns the last evaluation results.
 
         Raises:
-            FloatingPointError: a loss term became NaN/inf (nothing new is saved).
+            FloatingPointError: a loss term or the predictions became NaN/inf (nothing new is
+                saved).
+            Exception: any other error in training, after the weights of the last completed
+                iteration were saved (their path is logged).
             TrainingInterrupted: SIGTERM/SIGINT arrived; a checkpoint of the last completed
                 iteration was saved first.
         """
@@ -245,7 +249,8 @@ class Trainer:
             restore_rng_states(self._rng_states_to_restore)
         self.iter = self.start_iter
         self.storage = EventStorage(self.start_iter)
-        with self._stop_signal_handlers():
+        self._weights_at_iter = self.start_iter - 1
+        with self._stop_signals:
             try:
                 for hook in self._hooks:
                     hook.before_train()
@@ -259,6 +264,11 @@ class Trainer:
                     if self.iter < self.max_iter - 1 and self._stop_requested():
                         self._save_and_interrupt()
                 self.completed = True
+            except FloatingPointError:
+                raise
+            except Exception:
+                self._save_after_error()
+                raise
             finally:
                 for hook in self._hooks:
                     hook.after_train()
@@ -281,7 +291,10 @@ class Trainer:
             )
             with sync:
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                    loss_dict = self.model(batch)
+                    try:
+                        loss_dict = self.model(batch)
+                    except FloatingPointError as error:  # e.g. NaN predictions seen by the criterion
+                        raise FloatingPointError(self._non_finite_message(str(error))) from error
                 total_loss = self._check_losses(loss_dict, loss_sums)
                 scaled_loss = total_loss / self.grad_accum_steps
                 if self.grad_scaler is not None:
@@ -296,9 +309,16 @@ class Trainer:
             self.grad_scaler.update()
         else:
             self.optimizer.step()
+        self._weights_at_iter = self.iter
         self.optimizer.zero_grad(set_to_none=True)
         means = {name: total / self.grad_accum_steps for name, total in loss_sums.items()}
         self.storage.put_scalars(total_loss=sum(means.values()), data_time=data_time, **means)
+
+    def _non_finite_message(self, described: str) -> str:
+        return (
+            f"Loss became non-finite at iteration {self.iter}: {described}. "
+            "Training stopped; no checkpoint was written for this iteration."
+        )
 
     def _check_losses(self, loss_dict: Any, loss_sums: dict[str, float]) -> torch.Tensor:
         """Validate the model's losses, average them over ranks for logging, stop on NaN/inf.
@@ -325,10 +345,7 @@ class Trainer:
         if bad_terms:
             described = ", ".join(f"{name} = {value}" for name, value in bad_terms.items())
             scope = " (averaged over ranks)" if world_size > 1 else ""
-            raise FloatingPointError(
-                f"Loss became non-finite at iteration {self.iter}: {described}{scope}. "
-                "Training stopped; no checkpoint was written for this iteration."
-            )
+            raise FloatingPointError(self._non_finite_message(described + scope))
         for name, value in reduced.items():
             loss_sums[name] = loss_sums.get(name, 0.0) + value
         return sum(loss_dict.values())
@@ -336,44 +353,53 @@ class Trainer:
     # ----------------------------------------------------------------------------------------
     # Graceful stop
     # ----------------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _stop_signal_handlers(self) -> Iterator[None]:
-        """Turn the first SIGTERM/SIGINT into a stop request honoured after the current
-        iteration; a second one acts as usual (the handler is restored)."""
-        if threading.current_thread() is not threading.main_thread():
-            logger.warning("Training outside the main thread: SIGTERM/SIGINT will not save a checkpoint")
-            yield
-            return
-        previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
-
-        def request_stop(signum: int, frame: Any) -> None:
-            self._stop_signal = signum
-            signal.signal(signum, previous[signum])
-            logger.warning(
-                "Received %s: saving a checkpoint after iteration %d, then exiting",
-                signal.Signals(signum).name,
-                self.iter,
-            )
-
-        for signum in previous:
-            signal.signal(signum, request_stop)
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+    def _on_stop_signal(self, signum: int, first: bool) -> None:
+        name = signal.Signals(signum).name
+        if first:
+            logger.warning("Received %s: saving a checkpoint after iteration %d, then exiting", name, self.iter)
+        else:
+            logger.warning("Received %s while already stopping; the checkpoint is saved once", name)
 
     def _stop_requested(self) -> bool:
         """Whether any rank received a stop signal (all ranks agree, so all stop together)."""
         if comm.get_world_size() == 1:
-            return self._stop_signal is not None
-        flag = torch.tensor([0.0 if self._stop_signal is None else 1.0], device=self.device)
+            return self._stop_signals.requested
+        flag = torch.tensor([1.0 if self._stop_signals.requested else 0.0], device=self.device)
         return comm.all_reduce_sum(flag).item() > 0
 
     def _save_and_interrupt(self) -> None:
         self.checkpointer.save(f"model_{self.iter:07d}", iteration=self.iter)
-        signum = self._stop_signal if self._stop_signal is not None else signal.SIGTERM
-        raise TrainingInterrupted(int(signum), self.iter)
+        # A rank that saw no signal itself stops because another one did: report SIGTERM.
+        code = self._stop_signals.exit_code if self._stop_signals.requested else 128 + signal.SIGTERM
+        raise TrainingInterrupted(code - 128, self.iter)
+
+    def _save_after_error(self) -> None:
+        """Before an exception leaves ``train``: save the weights of the last completed
+        iteration (if not already saved) and log where, so that the run can be resumed.
+
+        With several processes the failing rank cannot join a collective save (the others are
+        blocked elsewhere), so the main process writes alone, without the other ranks' RNG
+        states; any other rank only logs.
+        """
+        iteration = self._weights_at_iter
+        if iteration < self.start_iter:
+            logger.error("Training failed at iteration %d before completing one; nothing new to save", self.iter)
+            return
+        name = f"model_{iteration:07d}"
+        path = os.path.join(self.cfg.OUTPUT_DIR, f"{name}.pth")
+        if comm.get_world_size() > 1 and not comm.is_main_process():
+            logger.error("Training failed at iteration %d on rank %d; the main process saves checkpoints", self.iter, comm.get_rank())
+            return
+        try:
+            if not os.path.isfile(path):
+                self.checkpointer.save(name, collective=comm.get_world_size() == 1, iteration=iteration)
+        except Exception as save_error:  # the training error is re-raised by the caller
+            logger.error("Training failed at iteration %d and saving %s failed too: %s", self.iter, path, save_error)
+            return
+        logger.error(
+            "Training failed at iteration %d; the weights of iteration %d are in %s (resume with --resume)",
+            self.iter, iteration, os.path.abspath(path),
+        )
 
     def _wrap_ddp(self, model: torch.nn.Module) -> torch.nn.Module:
         if comm.get_world_size() == 1:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from ov_avss.checkpoint import Checkpointer
+from ov_avss.checkpoint import CheckpointReadError, Checkpointer
 
 
 class TinyModel(nn.Module):
@@ -117,3 +117,89 @@ def test_bare_state_dict_and_missing_file(tmp_path):
     assert torch.equal(model.head.weight, source.head.weight)
     with pytest.raises(FileNotFoundError, match="does_not_exist.pth"):
         checkpointer.load(str(tmp_path / "does_not_exist.pth"))
+
+
+def _truncate(path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_truncated_checkpoint_error_names_the_file(tmp_path):
+    model, optimizer, checkpointer = make_checkpointer(tmp_path)
+    checkpointer.save("model_0000000", iteration=0)
+    _truncate(tmp_path / "model_0000000.pth")
+    with pytest.raises(CheckpointReadError, match=r"model_0000000.pth \(\d+ bytes\): it is truncated"):
+        make_checkpointer(tmp_path)[2].load(str(tmp_path / "model_0000000.pth"))
+
+
+def test_resume_falls_back_to_the_previous_readable_checkpoint(tmp_path, caplog):
+    model, optimizer, checkpointer = make_checkpointer(tmp_path)
+    checkpointer.save("model_0000001", iteration=1)
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+    take_step(model, optimizer)
+    checkpointer.save("model_0000003", iteration=3)
+    _truncate(tmp_path / "model_0000003.pth")
+
+    restored_model, _, restored = make_checkpointer(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="fvcore.common.checkpoint"):
+        extra = restored.resume_or_load("", resume=True)
+    assert extra["iteration"] == 1
+    for name, value in expected.items():
+        assert torch.equal(restored_model.state_dict()[name], value), name
+    assert "Resuming from" in caplog.text and "model_0000001.pth" in caplog.text
+    assert "model_0000003.pth" in caplog.text and "truncated" in caplog.text
+
+
+def test_resume_with_no_readable_checkpoint_raises(tmp_path):
+    _, _, checkpointer = make_checkpointer(tmp_path)
+    checkpointer.save("model_0000000", iteration=0)
+    _truncate(tmp_path / "model_0000000.pth")
+    with pytest.raises(CheckpointReadError, match="no earlier readable"):
+        make_checkpointer(tmp_path)[2].resume_or_load("", resume=True)
+
+
+def _model_with_frozen_vggish(seed: int) -> nn.Module:
+    from ov_avss.config import get_cfg
+    from ov_avss.modeling.audio.build import build_audio_encoder
+
+    cfg = get_cfg()
+    cfg.MODEL.AUDIO.RANDOM_INIT = True
+    cfg.MODEL.AUDIO.FREEZE = True
+    torch.manual_seed(seed)
+    model = TinyModel()
+    model.audio_encoder = build_audio_encoder(cfg)
+    return model
+
+
+def test_frozen_self_loaded_weights_are_written_once_not_per_checkpoint(tmp_path, caplog):
+    model = _model_with_frozen_vggish(seed=0)
+    checkpointer = Checkpointer(model, str(tmp_path))
+    checkpointer.save("model_0000000", iteration=0)
+    checkpointer.save("model_0000001", iteration=1)
+    frozen_files = sorted(tmp_path.glob("frozen_*.pth"))
+    assert len(frozen_files) == 1
+    checkpoint = torch.load(tmp_path / "model_0000001.pth", weights_only=True)
+    assert not any(key.startswith("audio_encoder.") for key in checkpoint["model"])
+    assert "backbone.weight" in checkpoint["model"]
+    assert checkpoint["frozen_modules"]["prefixes"] == ["audio_encoder"]
+    assert (tmp_path / "model_0000001.pth").stat().st_size < frozen_files[0].stat().st_size / 100
+
+    # Same weights rebuilt: nothing is read from the side file and no key is reported missing.
+    same = _model_with_frozen_vggish(seed=0)
+    with caplog.at_level(logging.INFO):
+        Checkpointer(same).load(str(tmp_path / "model_0000001.pth"))
+    assert "not found in the checkpoint" not in caplog.text  # fvcore's missing-keys report
+    assert "match the checkpoint" in caplog.text
+
+    # Other random weights (another seed): the side file restores the trained ones.
+    other = _model_with_frozen_vggish(seed=1)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        Checkpointer(other).load(str(tmp_path / "model_0000001.pth"))
+    assert "loading them from" in caplog.text and "not found in the checkpoint" not in caplog.text
+    for name, value in model.state_dict().items():
+        assert torch.equal(other.state_dict()[name], value), name
+
+    frozen_files[0].unlink()
+    with pytest.raises(FileNotFoundError, match=r"frozen audio_encoder weights .* is missing"):
+        Checkpointer(_model_with_frozen_vggish(seed=2)).load(str(tmp_path / "model_0000001.pth"))

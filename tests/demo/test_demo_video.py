@@ -152,3 +152,65 @@ def test_unreadable_and_missing_inputs_exit_2(tmp_path, capsys):
     empty_folder.mkdir()
     assert _run(["--input", str(empty_folder), "--output", str(tmp_path / "out")]) == 2
     assert "No frame files" in capsys.readouterr().err
+
+
+def test_rerun_replaces_masks_and_files_are_ordinary(media, tmp_path, capsys):
+    output_dir = tmp_path / "out"
+    assert _run(["--input", media["folder"], "--output", str(output_dir), "--vocabulary", "dog,man"]) == 0
+    assert len(os.listdir(output_dir / "masks")) == 4
+    assert _run(["--input", media["video"], "--output", str(output_dir), "--vocabulary", "dog,man"]) == 0
+    assert sorted(os.listdir(output_dir / "masks")) == [f"{i:06d}.png" for i in range(3)]  # no stale 4th frame
+    assert sorted(os.listdir(output_dir)) == ["masks", "overlay.mp4", "segments.json"]  # no staging left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(output_dir / "overlay.mp4").st_mode & 0o777 == 0o666 & ~umask
+
+    out = capsys.readouterr().out
+    assert "segments per name: " in out
+    assert "frames with no segment: " in out and " of 3" in out
+
+
+def test_failed_run_keeps_the_previous_outputs(media, tmp_path, monkeypatch):
+    output_dir = tmp_path / "out"
+    assert _run(["--input", media["folder"], "--output", str(output_dir), "--vocabulary", "dog,man"]) == 0
+    before = {name: (output_dir / name).read_bytes() for name in ("overlay.mp4", "segments.json")}
+    from ov_avss.demo import pipeline
+
+    calls = []
+    real_draw = pipeline.draw_segments
+
+    def draw_then_fail(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return real_draw(*args)
+
+    monkeypatch.setattr(pipeline, "draw_segments", draw_then_fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        _run(["--input", media["video"], "--output", str(output_dir), "--vocabulary", "dog,man"])
+    assert sorted(os.listdir(output_dir)) == ["masks", "overlay.mp4", "segments.json"]
+    assert len(os.listdir(output_dir / "masks")) == 4
+    assert {name: (output_dir / name).read_bytes() for name in before} == before
+
+
+def test_ffmpeg_frame_names_from_1(media, tmp_path):
+    folder = tmp_path / "ffmpeg_frames"
+    folder.mkdir()
+    source = os.path.join(media["folder"], "frames")
+    for index in range(4):
+        with open(os.path.join(source, f"{index}.jpg"), "rb") as f:
+            (folder / f"{index + 1:05d}.jpg").write_bytes(f.read())
+    audio = os.path.join(media["folder"], "audio.wav")
+    output_dir = str(tmp_path / "out")
+    assert _run(["--input", str(folder), "--audio", audio, "--output", output_dir, "--vocabulary", "dog,man"]) == 0
+    _check_outputs(output_dir, num_frames=4, height=56, width=72, vocabulary=["dog", "man"])
+
+
+def test_all_empty_frames_with_random_weights_get_a_hint(media, tmp_path, capsys):
+    output_dir = str(tmp_path / "out")
+    code = _run(["--input", media["video"], "--output", output_dir, "--vocabulary", "dog,man",
+                 "MODEL.MASK_FORMER.TEST.MASK_LOGIT_THRESHOLD", "1000.0"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "segments per name: none" in out and "frames with no segment: 3 of 3" in out
+    assert "hint: no frame has a segment; expected here because MODEL.WEIGHTS is empty" in out

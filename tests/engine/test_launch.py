@@ -1,7 +1,8 @@
 """Multi-process runs through the launcher (gloo on CPU) and SIGTERM on a real process.
 
-Each test starts fresh interpreters that import torch. The 2-process DDP training test is in
-the default selection (about 20 s on two shared CPU cores); the SIGTERM test is ``slow``.
+Each test starts fresh interpreters that import torch. The 2-process tests (DDP training, and
+pre-emption of a ``--num-gpus 2`` run) are in the default selection (about 20 s and 16 s on two
+shared CPU cores); the single-process SIGTERM test is ``slow``.
 """
 from __future__ import annotations
 
@@ -27,6 +28,16 @@ def toy_command(output_dir, *flags, overrides=None) -> list[str]:
 
 def child_env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO_ROOT}
+
+
+def wait_for_logged_iterations(process: subprocess.Popen, output_dir, count: int) -> None:
+    """Until ``metrics.json`` holds ``count`` lines (the process must stay alive meanwhile)."""
+    metrics_file = output_dir / "metrics.json"
+    deadline = time.monotonic() + 240
+    while not (metrics_file.exists() and len(metrics_file.read_text().splitlines()) >= count):
+        assert process.poll() is None, process.stderr.read()[-4000:]
+        assert time.monotonic() < deadline, "training did not start in time"
+        time.sleep(0.2)
 
 
 def test_two_process_gloo_training_keeps_ranks_identical(tmp_path):
@@ -61,12 +72,7 @@ def test_sigterm_saves_checkpoint_before_exit(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    metrics_file = tmp_path / "metrics.json"
-    deadline = time.monotonic() + 240
-    while not (metrics_file.exists() and len(metrics_file.read_text().splitlines()) >= 3):
-        assert process.poll() is None, process.stderr.read()[-4000:]
-        assert time.monotonic() < deadline, "training did not start in time"
-        time.sleep(0.2)
+    wait_for_logged_iterations(process, tmp_path, 3)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, stderr[-4000:]
@@ -78,3 +84,35 @@ def test_sigterm_saves_checkpoint_before_exit(tmp_path):
     assert {"model", "optimizer", "scheduler", "rng_states"} <= checkpoint.keys()
     logged = logged_losses(tmp_path)
     assert max(logged) == checkpoint["iteration"]  # the last logged iteration is the saved one
+
+
+def test_preempted_num_gpus_run_saves_once_and_exits_143(tmp_path):
+    # A scheduler's SIGTERM to the process group, then SIGINT to it as well (what the spawn
+    # parent's death signal would add): one checkpoint, exit status 143.
+    overrides = {"SOLVER.MAX_ITER": 1_000_000, "SOLVER.CHECKPOINT_PERIOD": 1_000_000, "DATASETS.TEST": "()"}
+    env = {key: value for key, value in child_env().items() if key != "OMP_NUM_THREADS"}
+    process = subprocess.Popen(
+        toy_command(tmp_path, "--num-gpus", "2", overrides=overrides),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as under a scheduler
+    )
+    try:
+        wait_for_logged_iterations(process, tmp_path, 3)
+        os.killpg(process.pid, signal.SIGTERM)
+        time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 143, stderr[-4000:]
+    checkpoints = sorted(p.name for p in tmp_path.glob("model_*.pth"))
+    assert len(checkpoints) == 1 and (tmp_path / "last_checkpoint").read_text() == checkpoints[0]
+    assert torch.load(tmp_path / checkpoints[0], weights_only=True)["iteration"] >= 2
+    log = (tmp_path / "log.txt").read_text()
+    assert log.count("Saving checkpoint to") == 1
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    assert "Rank 0 of 2; Python" in log and f"; {threads} torch threads" in log

@@ -3,6 +3,7 @@ gradient accumulation and --eval-only, all on the toy task of ``toy_task.py``.""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 
@@ -33,12 +34,14 @@ def logged_losses(output_dir) -> dict[int, float]:
 
 
 class SignalAt(HookBase):
-    def __init__(self, iteration: int) -> None:
+    def __init__(self, iteration: int, signals=(signal.SIGTERM,)) -> None:
         self.iteration = iteration
+        self.signals = signals
 
     def after_step(self) -> None:
         if self.trainer.iter == self.iteration:
-            os.kill(os.getpid(), signal.SIGTERM)
+            for signum in self.signals:
+                os.kill(os.getpid(), signum)
 
 
 def test_sigterm_saves_and_resume_reproduces_losses(tmp_path):
@@ -67,6 +70,73 @@ def test_sigterm_saves_and_resume_reproduces_losses(tmp_path):
     resumed_weights = torch.load(interrupted_dir / "model_final.pth", weights_only=True)["model"]
     for name, value in full_weights.items():
         torch.testing.assert_close(resumed_weights[name], value, rtol=1e-6, atol=1e-7)
+
+
+def test_sigterm_then_sigint_saves_once_and_exits_143(tmp_path, caplog):
+    # What a worker of a pre-empted --num-gpus run sees: the scheduler's SIGTERM, then SIGINT
+    # (and SIGTERM again) from its parent.
+    trainer = make_trainer(
+        tmp_path,
+        {"DATASETS.TEST": "()", "SOLVER.CHECKPOINT_PERIOD": 100},
+        extra_hooks=[SignalAt(2, (signal.SIGTERM, signal.SIGINT, signal.SIGTERM))],
+    )
+    with caplog.at_level(logging.INFO, logger="fvcore.common.checkpoint"), pytest.raises(TrainingInterrupted) as info:
+        trainer.train()
+    assert info.value.code == 143 and info.value.iteration == 2
+    assert sorted(p.name for p in tmp_path.glob("model_*.pth")) == ["model_0000002.pth"]
+    assert caplog.text.count("Saving checkpoint to") == 1
+
+
+class FailingLoader(ToyTrainLoader):
+    def __iter__(self):
+        for index, batch in enumerate(super().__iter__()):
+            if index == 3:
+                raise ValueError("frame 7 of clip0 is unreadable")
+            yield batch
+
+
+class FailingTrainer(ToyTrainer):
+    @classmethod
+    def build_train_loader(cls, cfg, start_iter):
+        return FailingLoader(cfg, start_iter)
+
+
+def test_error_in_training_saves_the_last_completed_iteration_and_logs_its_path(tmp_path, caplog):
+    trainer = make_trainer(tmp_path, {"DATASETS.TEST": "()", "SOLVER.CHECKPOINT_PERIOD": 100}, trainer_cls=FailingTrainer)
+    with caplog.at_level(logging.ERROR, logger="ov_avss.engine.trainer"), pytest.raises(ValueError, match="unreadable"):
+        trainer.train()
+    checkpoint = torch.load(tmp_path / "model_0000002.pth", weights_only=True)
+    assert checkpoint["iteration"] == 2
+    assert (tmp_path / "last_checkpoint").read_text() == "model_0000002.pth"
+    assert f"weights of iteration 2 are in {tmp_path / 'model_0000002.pth'}" in caplog.text
+    resumed = make_trainer(tmp_path, {"DATASETS.TEST": "()"}, resume=True)
+    assert resumed.start_iter == 3
+
+
+class NanPredictionTrainer(ToyTrainer):
+    """Its model's criterion finds NaN predictions at iteration 3 (as VideoSetCriterion does)."""
+
+    @classmethod
+    def build_model(cls, cfg):
+        model = super().build_model(cfg)
+        forward = model.forward
+        calls = []
+
+        def failing_forward(batched_inputs):
+            calls.append(1)
+            if model.training and len(calls) == 4:
+                raise FloatingPointError("predictions are non-finite before Hungarian matching: pred_masks has 3 NaN")
+            return forward(batched_inputs)
+
+        model.forward = failing_forward
+        return model
+
+
+def test_nan_predictions_error_names_the_iteration(tmp_path):
+    trainer = make_trainer(tmp_path, {"DATASETS.TEST": "()"}, trainer_cls=NanPredictionTrainer)
+    with pytest.raises(FloatingPointError, match=r"non-finite at iteration 3: predictions .* pred_masks has 3 NaN"):
+        trainer.train()
+    assert sorted(p.name for p in tmp_path.glob("model_*.pth")) == ["model_0000001.pth"]
 
 
 class PoisonedTrainer(ToyTrainer):

@@ -18,7 +18,7 @@ if REPO_ROOT not in sys.path:  # when run as a script from anywhere
     sys.path.insert(0, REPO_ROOT)
 
 from ov_avss.data.catalog import DATASET_REGISTRY, DatasetMetadata, DatasetSpec, register_dataset  # noqa: E402
-from ov_avss.engine import HookBase, Trainer, default_argument_parser, default_main, launch_from_args  # noqa: E402
+from ov_avss.engine import HookBase, Trainer, default_main, launch_from_args, parse_and_check_args  # noqa: E402
 from ov_avss.evaluation.build import EVALUATOR_REGISTRY  # noqa: E402
 from ov_avss.evaluation.evaluator import DatasetEvaluator  # noqa: E402
 from ov_avss.modeling.meta_arch.build import META_ARCH_REGISTRY  # noqa: E402
@@ -187,4 +187,4 @@ def main(args):
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    launch_from_args(main, default_argument_parser().parse_args())
+    launch_from_args(main, parse_and_check_args())

@@ -2,7 +2,7 @@
 
 The layer layout matches the ``vggish-10086976.pth`` file of the harritaylor/torchvggish release
 (keys ``features.N.*`` and ``embeddings.N.*``), so it loads with strict key checking. PCA
-post-processing is not applied (DESIGN.md section 2).
+post-processing is not applied (as in the OV-AVSS release).
 """
 from __future__ import annotations
 

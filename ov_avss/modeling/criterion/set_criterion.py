@@ -77,10 +77,15 @@ class VideoSetCriterion(nn.Module):
                 [B, Q, T, h, w]``, ``aux_outputs``).
             targets: per clip ``masks`` bool ``[N, T, H, W]`` and ``frame_valid`` bool ``[T]``.
 
+        Raises:
+            FloatingPointError: a prediction holds NaN/inf, which the Hungarian matcher cannot
+                cost (the trainer adds the iteration to the message).
+
         Returns:
             ``(losses, indices)``: the weighted loss dict and the final prediction's matching
             (per clip ``(query_indices, target_indices)``), reused by the ensemble head.
         """
+        _check_finite(outputs)
         device = outputs["pred_logits"].device
         num_masks = torch.tensor(
             [float(sum(t["masks"].shape[0] for t in targets))], device=device
@@ -147,3 +152,19 @@ class VideoSetCriterion(nn.Module):
             "loss_mask": sigmoid_ce_loss(point_logits, point_targets, num_masks),
             "loss_dice": dice_loss(point_logits, point_targets, num_masks),
         }
+
+
+def _check_finite(outputs: dict) -> None:
+    """Name every prediction tensor holding NaN/inf (final and auxiliary outputs)."""
+    named = [("", outputs)] + [(f"aux_outputs[{i}].", aux) for i, aux in enumerate(outputs.get("aux_outputs", []))]
+    tensors = {f"{prefix}{key}": output[key].detach() for prefix, output in named for key in ("pred_logits", "pred_masks")}
+    # One device sync for the common, all-finite case.
+    if bool(torch.stack([torch.isfinite(values).all() for values in tensors.values()]).all()):
+        return
+    problems = []
+    for name, values in tensors.items():
+        num_nan = int(torch.isnan(values).sum())
+        num_inf = int(torch.isinf(values).sum())
+        if num_nan or num_inf:
+            problems.append(f"{name} has {num_nan} NaN and {num_inf} inf of {values.numel()} values")
+    raise FloatingPointError("predictions are non-finite before Hungarian matching: " + "; ".join(problems))

@@ -1,6 +1,7 @@
 """Matcher and criterion: correct matching of perfect predictions, frame validity, losses."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from ov_avss.modeling.criterion import VideoHungarianMatcher, VideoSetCriterion
@@ -116,3 +117,15 @@ def test_point_sampling_reads_the_right_pixels_and_prefers_uncertain_points():
     coords = uncertain_point_coords_with_randomness(logits, num_points=40, oversample_ratio=3, importance_sample_ratio=0.75)
     assert coords.shape == (2, 40, 2)
     assert (coords[:, :30, 0] < 0.5).all()
+
+
+def test_non_finite_predictions_are_named_before_matching():
+    targets_masks = _square_masks(2)
+    outputs = _perfect_outputs(targets_masks, query_for_target=[0, 1])
+    aux = _perfect_outputs(targets_masks, query_for_target=[0, 1])
+    aux["pred_masks"][0, 2, 1, 3, 3] = float("nan")
+    aux["pred_masks"][0, 2, 1, 4, 4] = float("inf")
+    outputs["aux_outputs"] = [_perfect_outputs(targets_masks, query_for_target=[0, 1]), aux]
+    target = {"masks": targets_masks, "frame_valid": torch.ones(FRAMES, dtype=torch.bool)}
+    with pytest.raises(FloatingPointError, match=r"before Hungarian matching: aux_outputs\[1\]\.pred_masks has 1 NaN and 1 inf"):
+        _criterion()(outputs, [target])

@@ -24,8 +24,11 @@ def _train(cfg, clip, steps: int) -> list[float]:
 
 
 def test_loss_falls_within_twenty_steps(tiny_cfg, make_clip):
+    # Measured on clips of seeds 0, 1 and 2 (Intel Xeon @ 2.50GHz): the loss falls from about
+    # 105 to 13-15 in 20 steps, a factor of 7. The bound asks for a factor of 3, so that kernel
+    # rounding on other CPUs (which can flip a Hungarian assignment on the way) cannot fail it.
     history = _train(tiny_cfg, make_clip(num_objects=2, seed=0), steps=20)
-    assert min(history[-3:]) < history[0] / 4
+    assert min(history[-3:]) < history[0] / 3
 
 
 @pytest.mark.slow

@@ -1,0 +1,77 @@
+"""Command-line mistakes end in one ``error: ...`` line and exit status 2 before any model is
+built; flags placed after the overrides are accepted."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ov_avss.engine import parse_and_check_args
+
+from toy_task import REPO_ROOT
+
+TINY_CONFIG = os.path.join(REPO_ROOT, "configs", "tiny", "OV_AVSS_tiny.yaml")
+
+
+def _error_line(capsys, argv) -> str:
+    with pytest.raises(SystemExit) as info:
+        parse_and_check_args(argv=argv)
+    assert info.value.code == 2
+    stderr = capsys.readouterr().err.strip().splitlines()
+    assert len(stderr) == 1 and stderr[0].startswith("error: "), stderr
+    return stderr[0]
+
+
+def test_unknown_key_names_it_and_the_closest(capsys, tmp_path):
+    line = _error_line(capsys, ["--config-file", TINY_CONFIG, "OUTPUT_DIR", str(tmp_path), "SOLVER.MAX_ITERS", "5"])
+    assert "SOLVER.MAX_ITERS" in line and "SOLVER.MAX_ITER'" in line
+
+
+def test_ill_typed_value_names_key_and_values(capsys, tmp_path):
+    line = _error_line(capsys, ["--config-file", TINY_CONFIG, "OUTPUT_DIR", str(tmp_path), "SOLVER.MAX_ITER", "ten"])
+    assert "SOLVER.MAX_ITER" in line and "ten" in line and "override" in line
+
+
+def test_ill_typed_value_in_a_file_names_the_file(capsys, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("SOLVER:\n  MAX_ITER: ten\n")
+    line = _error_line(capsys, ["--config-file", str(config), "OUTPUT_DIR", str(tmp_path)])
+    assert str(config) in line and "SOLVER.MAX_ITER" in line
+
+
+def test_missing_config_file(capsys, tmp_path):
+    assert str(tmp_path / "nope.yaml") in _error_line(capsys, ["--config-file", str(tmp_path / "nope.yaml")])
+
+
+def test_missing_model_weights(capsys, tmp_path):
+    line = _error_line(capsys, ["--eval-only", "OUTPUT_DIR", str(tmp_path), "MODEL.WEIGHTS", str(tmp_path / "m.pth")])
+    assert "MODEL.WEIGHTS" in line and "m.pth" in line
+
+
+def test_unwritable_output_folder(capsys, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    line = _error_line(capsys, ["OUTPUT_DIR", str(blocker / "out")])
+    assert f"OUTPUT_DIR '{blocker / 'out'}' cannot be written" in line
+
+
+def test_flags_after_the_overrides_are_flags(tmp_path):
+    args = parse_and_check_args(
+        argv=["OUTPUT_DIR", str(tmp_path), "--resume", "SEED", "3", "--num-gpus", "2", "--eval-only"]
+    )
+    assert args.resume and args.eval_only and args.num_gpus == 2
+    assert args.opts == ["OUTPUT_DIR", str(tmp_path), "SEED", "3"]
+
+
+def test_train_net_reports_without_traceback(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "train_net.py"), "--config-file", TINY_CONFIG,
+         "OUTPUT_DIR", str(tmp_path), "SOLVER.BASE_LR", "fast"],
+        env={**os.environ, "PYTHONPATH": REPO_ROOT}, capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    assert completed.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert not (tmp_path / "log.txt").exists()  # nothing was set up or built
