@@ -23,7 +23,9 @@ import numpy as np
 from ..utils.file_io import atomic_open
 from .datasets.aviseg import AVISEG_CATEGORIES, AVISEG_DIR, encode_mask
 # The AVSBench generator's drawing and sound primitives, shared so both datasets look alike.
-from .synthetic import SAMPLE_RATE, _rgb_jpg, _shape_mask, _sound, _texture_factor, category_styles, wav_bytes
+from .synthetic import (
+    SAMPLE_RATE, _rgb_jpg, _shape_mask, _sound, _step_bouncing, _texture_factor, category_styles, wav_bytes,
+)
 
 DEFAULT_CATEGORIES = ("person", "violin", "guitar", "dog", "car", "piano")
 DEFAULT_SIZE = (96, 128)
@@ -98,11 +100,7 @@ def render_video(
                 texture = _texture_factor(style.texture, np.floor(dy).astype(np.int64), np.floor(dx).astype(np.int64), period)
                 image[inside] = (np.asarray(style.color, dtype=np.float64) * texture[..., None])[inside]
                 owner[t][inside] = k  # later instances occlude earlier ones
-            inst.center = inst.center + inst.velocity
-            for axis, limit in enumerate((height, width)):
-                if not inst.radius <= inst.center[axis] <= limit - inst.radius:
-                    inst.velocity[axis] *= -1
-                    inst.center[axis] = np.clip(inst.center[axis], inst.radius, limit - inst.radius)
+            _step_bouncing(inst, height, width)
         frames[t] = np.clip(image, 0, 255).astype(np.uint8)
 
     waveform = rng.normal(0, 0.003, size=num_frames * SAMPLE_RATE)

@@ -146,6 +146,16 @@ def _sound(style: CategoryStyle, num_samples: int, rng: np.random.Generator) -> 
     return band / (np.abs(band).max() + 1e-12)
 
 
+def _step_bouncing(instance, height: int, width: int) -> None:
+    """Move ``instance`` (``center``, ``velocity``, ``radius``) one frame, bouncing off the
+    frame's edges."""
+    instance.center = instance.center + instance.velocity
+    for axis, limit in enumerate((height, width)):
+        if not instance.radius <= instance.center[axis] <= limit - instance.radius:
+            instance.velocity[axis] *= -1
+            instance.center[axis] = np.clip(instance.center[axis], instance.radius, limit - instance.radius)
+
+
 def render_clip(
     rng: np.random.Generator,
     styles: Sequence[CategoryStyle],
@@ -203,11 +213,7 @@ def render_clip(
             image[inside] = (np.asarray(instance.style.color, dtype=np.float64) * texture[..., None])[inside]
             category_slot = names.index(instance.style.name)
             label[inside] = CATEGORY_TO_INDEX[instance.style.name] if sounding[t, category_slot] else 0
-            instance.center = instance.center + instance.velocity
-            for axis, limit in enumerate((height, width)):
-                if not instance.radius <= instance.center[axis] <= limit - instance.radius:
-                    instance.velocity[axis] *= -1
-                    instance.center[axis] = np.clip(instance.center[axis], instance.radius, limit - instance.radius)
+            _step_bouncing(instance, height, width)
         frames[t] = np.clip(image, 0, 255).astype(np.uint8)
         labels[t] = label
 
