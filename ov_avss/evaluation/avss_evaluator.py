@@ -9,7 +9,10 @@ truth) are ignored.
   IoU_c = TP / (TP + FP + FN), classes absent from both prediction and ground truth left out of
   every mean; mIoU over the 71 labels, mIoU_base / mIoU_novel over the base / novel categories
   (background in neither), mIoU_harmonic = 2ab / (a + b). F (beta^2 = 0.3) per class and frame,
-  averaged over the frames where the class occurs, then over the classes that occur.
+  averaged over the frames where the class occurs, then over the classes that occur (background
+  included). The release computes but does not report an F of another definition: prediction
+  zeroed on ground-truth background, background outside its histograms, mean over 71 bins of
+  which one is always empty (docs/evaluation.md).
 - ``avsbench_avss`` (closed-set AVSS, AVSBench's ``compute_color_metrics.py``): no label-noise
   filter; per frame and class IoU = TP / union and F (0 where undefined); each class's values
   are summed over the frames where it occurs in prediction or ground truth and divided by that
@@ -79,11 +82,12 @@ def frame_confusions(prediction: torch.Tensor, ground_truth: torch.Tensor, num_l
     # Both ranges are checked before the keys are formed: out of range, a key wraps around in the
     # narrow type (ground truth 924 gives 924 * 71 = 65604 = 68 as int16, a background pixel).
     # Ground-truth labels in [n, 255) are found from the counts, in rows that must stay empty.
-    low, high = torch.aminmax(prediction)
+    # (Python ints: comparing the 0-d tensors would cost more than the reduction.)
+    low, high = (int(v) for v in torch.aminmax(prediction))
     if low < 0 or high >= n:
-        raise ValueError(f"prediction labels must lie in [0, {n - 1}], got [{int(low)}, {int(high)}]")
+        raise ValueError(f"prediction labels must lie in [0, {n - 1}], got [{low}, {high}]")
     bad_ground_truth = ValueError(f"ground-truth labels must lie in [0, {n - 1}] or be {IGNORE_LABEL}")
-    low, high = torch.aminmax(ground_truth)
+    low, high = (int(v) for v in torch.aminmax(ground_truth))
     if low < 0 or high > IGNORE_LABEL:
         raise bad_ground_truth
     keys = torch.add(prediction.to(key_dtype), ground_truth.to(key_dtype), alpha=n)
@@ -237,17 +241,19 @@ def check_ground_truth_range(label_maps: torch.Tensor) -> None:
     uint8, where 256 would wrap around to 0 = background)."""
     if label_maps.numel() == 0:
         return
-    low, high = torch.aminmax(label_maps)
+    low, high = (int(v) for v in torch.aminmax(label_maps))
     if low < 0 or high > IGNORE_LABEL:
-        raise ValueError(f"ground-truth labels must lie in [0, {IGNORE_LABEL}], got [{int(low)}, {int(high)}]")
+        raise ValueError(f"ground-truth labels must lie in [0, {IGNORE_LABEL}], got [{low}, {high}]")
 
 
 def resize_ground_truth_to_eval(label_maps: torch.Tensor) -> torch.Tensor:
-    """Ground-truth label maps int ``[T, H, W]`` (0..255, see ``check_ground_truth_range``) -> int64 ``[T, 224, 224]`` with PIL's
+    """Ground-truth label maps int ``[T, H, W]`` (0..255, else ValueError) -> int64 ``[T, 224, 224]``
+    with PIL's
     ``NEAREST``, as the releases resize ground truth (it picks other source pixels than torch's
     ``nearest`` on sizes that are not multiples of 224)."""
     if tuple(label_maps.shape[-2:]) == EVAL_SIZE:
         return label_maps.long()
+    check_ground_truth_range(label_maps)
     frames = label_maps.detach().cpu().numpy().astype(np.uint8)
     width_height = (EVAL_SIZE[1], EVAL_SIZE[0])
     resized = np.stack([np.asarray(Image.fromarray(f).resize(width_height, Image.NEAREST)) for f in frames])
@@ -329,7 +335,6 @@ class SemanticScorer:
             sounding_categories: the clip's ``a_obj`` names (label-noise filter of ``ov_avss``).
             lookup: int64 ``[V]``, vocabulary label -> 71-label index.
         """
-        check_ground_truth_range(ground_truth)
         prediction = resize_prediction_to_eval(prediction)
         ground_truth = resize_ground_truth_to_eval(ground_truth).to(prediction.device)
         per_frame = frame_confusions(prediction, ground_truth, NUM_LABELS if lookup is None else len(lookup))
