@@ -8,7 +8,7 @@
 Settings, the ground truth they read and their protocol (docs/evaluation.md):
 
 - ``avsbench_ov``: AVSBench-semantic, ``ov_avss``; JSON ``mIoU``, ``mIoU_base``, ``mIoU_novel``,
-  ``mIoU_harmonic``, ``F_score``.
+  ``mIoU_harmonic``, ``F_score``, and the split's ``base`` / ``novel`` names.
 - ``avss``: AVSBench-semantic, closed set, ``avsbench_avss``; JSON ``mIoU``, ``F_score`` and the
   ``ov_avss`` numbers beside them under ``ov_avss``.
 - ``s4`` / ``ms3``: AVSBench-object, ``avsbench_binary``; JSON ``mIoU``, ``F_score`` (per batch of
@@ -34,13 +34,13 @@ import torch
 
 import _repo_path  # noqa: F401  (puts the checkout on sys.path before ov_avss is imported)
 
+from ov_avss.config import get_cfg  # noqa: E402
 from ov_avss.data.categories import CATEGORIES, SPLIT_FILE, load_split  # noqa: E402
 from ov_avss.data.datasets.avsbench_object import OBJECT_DIR, load_avsbench_object  # noqa: E402
 from ov_avss.data.datasets.avsbench_semantic import SEMANTIC_DIR, load_avsbench_semantic  # noqa: E402
 from ov_avss.data.image_io import read_binary_mask, read_palette_mask  # noqa: E402
 from ov_avss.evaluation.avss_evaluator import AVSBENCH_AVSS, NUM_LABELS, OV_AVSS, SemanticScorer  # noqa: E402
 from ov_avss.evaluation.binary_evaluator import (  # noqa: E402
-    DEFAULT_BATCH_CLIPS,
     PROTOCOL as BINARY_PROTOCOL,
     ClipScores,
     batch_metrics,
@@ -134,10 +134,13 @@ def evaluate_predictions(
     pred_root: str,
     split: str = "test",
     split_file: str = str(SPLIT_FILE),
-    batch_clips: int = DEFAULT_BATCH_CLIPS,
+    batch_clips: int | None = None,
     allow_missing: bool = False,
 ) -> dict[str, Any]:
     """Score every annotated frame of ``split``; returns the metrics dict (see module docstring).
+
+    ``batch_clips`` defaults to ``TEST.AVSBENCH_BINARY_BATCH_CLIPS``. For ``avsbench_ov`` the
+    result holds ``base`` and ``novel``, the split's names (for the chart).
 
     Raises:
         FileNotFoundError: prediction files are missing (listing the first ones) and
@@ -146,6 +149,8 @@ def evaluate_predictions(
     """
     if setting not in SETTINGS:
         raise ValueError(f"Unknown setting '{setting}'; expected one of {sorted(SETTINGS)}")
+    if batch_clips is None:
+        batch_clips = int(get_cfg().TEST.AVSBENCH_BINARY_BATCH_CLIPS)
     if batch_clips < 1:
         raise ValueError(f"--batch-clips must be >= 1, got {batch_clips}")
     folder, prefix, protocols = SETTINGS[setting]
@@ -181,7 +186,8 @@ def evaluate_predictions(
     else:
         results = _score_binary(jobs, batch_clips)
     logger.info("Scored %s (%s) by the %s protocol", setting, dataset_name, results["protocol"])
-    return {"setting": setting, **results, "num_missing_predictions": len(missing)}
+    split_names = {"base": list(base), "novel": list(novel)} if setting == "avsbench_ov" else {}
+    return {"setting": setting, **results, **split_names, "num_missing_predictions": len(missing)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -193,8 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--split-file", default=str(SPLIT_FILE), help="base/novel split JSON (avsbench_ov)")
     parser.add_argument(
-        "--batch-clips", type=int, default=DEFAULT_BATCH_CLIPS,
-        help="S4 / MS3: clips per max-F batch (the release's --test_batch_size)",
+        "--batch-clips", type=int, default=None,
+        help="S4 / MS3: clips per max-F batch (default TEST.AVSBENCH_BINARY_BATCH_CLIPS, the release's "
+        "--test_batch_size)",
     )
     parser.add_argument("--allow-missing", action="store_true", help="score only the frames that have a prediction")
     args = parser.parse_args(argv)
@@ -206,9 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         write_json_atomic(args.output, results)
         if "per_class" in results:
-            _, base, novel = load_split(args.split_file) if args.setting == "avsbench_ov" else ((), (), ())
             stem, _ = os.path.splitext(args.output)
-            save_per_class_chart(results, base, novel, f"{stem}_per_class.png")
+            save_per_class_chart(results, results.get("base", ()), results.get("novel", ()), f"{stem}_per_class.png")
     except (FileNotFoundError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -15,12 +15,11 @@ import torch.nn.functional as F
 
 from .audio import clip_log_mel
 from .catalog import get_dataset_metadata
-from .categories import CATEGORIES
+from .categories import CATEGORIES, IGNORE_LABEL
 from .image_io import read_binary_mask, read_frame, read_palette_mask
 
 logger = logging.getLogger(__name__)
 
-IGNORE_LABEL = 255
 # Subsets whose masks are binary (AVSBench-object); the others use the semantic palette.
 BINARY_SUBSETS = ("s4", "ms3")
 _SIZE_SAMPLING = ("choice_by_clip", "choice")

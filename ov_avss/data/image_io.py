@@ -43,6 +43,10 @@ def reset_unknown_colour_warnings() -> None:
     _unknown_colours.num_files = 0
 
 
+# Binary masks with values other than 0 / 255 (or 0 / 1) already reported, by file name.
+_soft_mask_files: set[str] = set()
+
+
 def read_frame(path: str) -> np.ndarray:
     """An RGB frame ``[H, W, 3]`` uint8.
 
@@ -73,9 +77,22 @@ def read_grey_image(path: str) -> np.ndarray:
 
 
 def read_binary_mask(path: str) -> np.ndarray:
-    """A 0/255 (or 0/1) mask as ``[H, W]`` int64 with values 0/1 (threshold at half range)."""
+    """A 0/255 (or 0/1) mask as ``[H, W]`` int64 with values 0/1 (threshold at half range).
+
+    Other values (anti-aliased edges) are thresholded at > 127 and warned about once per file:
+    the AVSBench release reads S4 masks with PIL ``convert('1')`` and MS3 masks as soft values
+    (``convert('P')`` + ``ToTensor``), so such masks score differently there.
+    """
     image = read_grey_image(path)
-    threshold = 0 if image.max(initial=0) <= 1 else 127
+    high = int(image.max(initial=0))
+    binary = (image == 0) | (image == (1 if high <= 1 else 255))
+    if not binary.all() and path not in _soft_mask_files:
+        _soft_mask_files.add(path)
+        logger.warning(
+            "Binary mask %s has %d pixels with values other than 0 / %d; thresholded at > 127.",
+            path, int((~binary).sum()), 1 if high <= 1 else 255,
+        )
+    threshold = 0 if high <= 1 else 127
     return (image > threshold).astype(np.int64)
 
 

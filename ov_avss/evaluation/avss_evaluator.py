@@ -9,7 +9,10 @@ truth) are ignored.
   IoU_c = TP / (TP + FP + FN), classes absent from both prediction and ground truth left out of
   every mean; mIoU over the 71 labels, mIoU_base / mIoU_novel over the base / novel categories
   (background in neither), mIoU_harmonic = 2ab / (a + b). F (beta^2 = 0.3) per class and frame,
-  averaged over the frames where the class occurs, then over the classes that occur.
+  averaged over the frames where the class occurs, then over the classes that occur (background
+  included). The release computes but does not report an F of another definition: prediction
+  zeroed on ground-truth background, background outside its histograms, mean over 71 bins of
+  which one is always empty (docs/evaluation.md).
 - ``avsbench_avss`` (closed-set AVSS, AVSBench's ``compute_color_metrics.py``): no label-noise
   filter; per frame and class IoU = TP / union and F (0 where undefined); each class's values
   are summed over the frames where it occurs in prediction or ground truth and divided by that
@@ -28,20 +31,18 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..data.catalog import get_dataset_metadata
-from ..data.categories import CATEGORY_TO_INDEX, LABEL_NAMES
+from ..data.categories import CATEGORY_TO_INDEX, IGNORE_LABEL, LABEL_NAMES
 from ..utils import comm
 from ..utils.file_io import write_json_atomic
 from .build import EVALUATOR_REGISTRY
 from .chart import save_per_class_chart
-from .evaluator import DatasetEvaluator
+from .evaluator import F_BETA_SQUARED, DatasetEvaluator
 from .export import export_predictions
 
 logger = logging.getLogger(__name__)
 
 NUM_LABELS = len(LABEL_NAMES)
 EVAL_SIZE = (224, 224)
-F_BETA_SQUARED = 0.3
-IGNORE_LABEL = 255
 OV_AVSS = "ov_avss"
 AVSBENCH_AVSS = "avsbench_avss"
 PROTOCOLS = (OV_AVSS, AVSBENCH_AVSS)
@@ -78,21 +79,19 @@ def frame_confusions(prediction: torch.Tensor, ground_truth: torch.Tensor, num_l
     # (int16 for the 71 labels) cuts the memory traffic of every pass (bincount alone runs 3x
     # faster than on int64). Label maps hold 0..255, far inside that type's range.
     key_dtype = torch.int16 if rows * n <= torch.iinfo(torch.int16).max else torch.int32
-    prediction = prediction.to(key_dtype)
-    low, high = torch.aminmax(prediction)
+    # Both ranges are checked before the keys are formed: out of range, a key wraps around in the
+    # narrow type (ground truth 924 gives 924 * 71 = 65604 = 68 as int16, a background pixel).
+    # Ground-truth labels in [n, 255) are found from the counts, in rows that must stay empty.
+    # (Python ints: comparing the 0-d tensors would cost more than the reduction.)
+    low, high = (int(v) for v in torch.aminmax(prediction))
     if low < 0 or high >= n:
-        raise ValueError(f"prediction labels must lie in [0, {n - 1}], got [{int(low)}, {int(high)}]")
-    # With the prediction in range, a ground-truth label below 0 gives a negative key, one above
-    # 255 a key past the last row, one in [n, 255) a count in a row that must stay empty: the
-    # ground truth is checked from the counts, without a pass of its own.
-    keys = torch.add(prediction, ground_truth.to(key_dtype), alpha=n)
+        raise ValueError(f"prediction labels must lie in [0, {n - 1}], got [{low}, {high}]")
     bad_ground_truth = ValueError(f"ground-truth labels must lie in [0, {n - 1}] or be {IGNORE_LABEL}")
-    try:
-        counts = [torch.bincount(frame_keys.view(-1), minlength=rows * n) for frame_keys in keys]
-    except RuntimeError as e:  # negative keys
-        raise bad_ground_truth from e
-    if any(c.numel() != rows * n for c in counts):
+    low, high = (int(v) for v in torch.aminmax(ground_truth))
+    if low < 0 or high > IGNORE_LABEL:
         raise bad_ground_truth
+    keys = torch.add(prediction.to(key_dtype), ground_truth.to(key_dtype), alpha=n)
+    counts = [torch.bincount(frame_keys.view(-1), minlength=rows * n) for frame_keys in keys]
     per_frame = torch.stack(counts).view(num_frames, rows, n)
     if bool(per_frame[:, n:IGNORE_LABEL].any()):
         raise bad_ground_truth
@@ -237,12 +236,24 @@ def resize_prediction_to_eval(label_maps: torch.Tensor) -> torch.Tensor:
     return F.interpolate(label_maps[:, None].float(), size=EVAL_SIZE, mode="nearest")[:, 0].long()
 
 
+def check_ground_truth_range(label_maps: torch.Tensor) -> None:
+    """Raises ValueError if a ground-truth label lies outside [0, 255] (the PIL resize works on
+    uint8, where 256 would wrap around to 0 = background)."""
+    if label_maps.numel() == 0:
+        return
+    low, high = (int(v) for v in torch.aminmax(label_maps))
+    if low < 0 or high > IGNORE_LABEL:
+        raise ValueError(f"ground-truth labels must lie in [0, {IGNORE_LABEL}], got [{low}, {high}]")
+
+
 def resize_ground_truth_to_eval(label_maps: torch.Tensor) -> torch.Tensor:
-    """Ground-truth label maps int ``[T, H, W]`` (0..255) -> int64 ``[T, 224, 224]`` with PIL's
+    """Ground-truth label maps int ``[T, H, W]`` (0..255, else ValueError) -> int64 ``[T, 224, 224]``
+    with PIL's
     ``NEAREST``, as the releases resize ground truth (it picks other source pixels than torch's
     ``nearest`` on sizes that are not multiples of 224)."""
     if tuple(label_maps.shape[-2:]) == EVAL_SIZE:
         return label_maps.long()
+    check_ground_truth_range(label_maps)
     frames = label_maps.detach().cpu().numpy().astype(np.uint8)
     width_height = (EVAL_SIZE[1], EVAL_SIZE[0])
     resized = np.stack([np.asarray(Image.fromarray(f).resize(width_height, Image.NEAREST)) for f in frames])
@@ -289,6 +300,13 @@ def merge_label_noise(per_frame: torch.Tensor, sounding_categories: Sequence[str
     return merged
 
 
+def check_protocols(protocols: Sequence[str], owner: str = "Semantic evaluation") -> None:
+    """Raises ValueError unless ``protocols`` is a non-empty sequence of ``PROTOCOLS``."""
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown or not protocols:
+        raise ValueError(f"{owner} protocols {list(protocols)}: the avss evaluator computes some of {PROTOCOLS}")
+
+
 class SemanticScorer:
     """Scores label maps by a dataset's protocols: one accumulator per protocol, all fed from the
     same per-frame confusions (``ov_avss`` with the label noise merged into background,
@@ -298,9 +316,7 @@ class SemanticScorer:
     """
 
     def __init__(self, protocols: Sequence[str], device: torch.device | str = "cpu"):
-        unknown = [p for p in protocols if p not in PROTOCOLS]
-        if unknown or not protocols:
-            raise ValueError(f"Semantic evaluation protocols {list(protocols)}: expected some of {PROTOCOLS}")
+        check_protocols(protocols)
         self.protocols = tuple(protocols)
         self.accumulators = {protocol: SemSegAccumulator(NUM_LABELS, device) for protocol in self.protocols}
 
@@ -381,12 +397,7 @@ class AVSSEvaluator(DatasetEvaluator):
         self.base_names = tuple(metadata.base_names)
         self.novel_names = tuple(metadata.novel_names)
         self.protocols = tuple(metadata.protocols)
-        unknown = [p for p in self.protocols if p not in PROTOCOLS]
-        if unknown or not self.protocols:
-            raise ValueError(
-                f"Dataset {dataset_name} names protocols {list(self.protocols)}; the avss evaluator "
-                f"computes {PROTOCOLS}"
-            )
+        check_protocols(self.protocols, f"Dataset {dataset_name}")
         self.output_dir = output_dir
         self.export = bool(cfg.TEST.EXPORT_PREDICTIONS) if cfg is not None else False
         if self.export and not output_dir:
@@ -417,7 +428,10 @@ class AVSSEvaluator(DatasetEvaluator):
                     f"{tuple(ground_truth.shape)} differ in shape"
                 )
             # Frames without ground truth (all 255) add nothing: their pixels are all ignored.
-            self._scorer.update(prediction, ground_truth, clip["sounding_categories"], lookup)
+            try:
+                self._scorer.update(prediction, ground_truth, clip["sounding_categories"], lookup)
+            except ValueError as e:
+                raise ValueError(f"Clip {clip['uid']}: {e}") from e
             if self.export:
                 export_predictions(
                     os.path.join(self.output_dir, "predictions"), clip["uid"], clip["frame_indices"],

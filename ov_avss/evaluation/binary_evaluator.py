@@ -25,22 +25,20 @@ from typing import Any
 
 import torch
 
+from ..config import get_cfg
+from ..data.categories import IGNORE_LABEL
 from ..utils import comm
 from ..utils.file_io import write_json_atomic
 from .build import EVALUATOR_REGISTRY
-from .evaluator import DatasetEvaluator
+from .evaluator import F_BETA_SQUARED, DatasetEvaluator
 from .export import export_probabilities
 
 logger = logging.getLogger(__name__)
 
 PROTOCOL = "avsbench_binary"
 NUM_THRESHOLDS = 255
-F_BETA_SQUARED = 0.3
 IOU_EPS = 1e-7
 F_EPS = 1e-20
-IGNORE_LABEL = 255
-# The release's test.sh runs test.py with --test_batch_size 4.
-DEFAULT_BATCH_CLIPS = 4
 METRICS_FILE = "binary_metrics.json"
 
 
@@ -176,7 +174,8 @@ class BinaryAVSEvaluator(DatasetEvaluator):
     def __init__(self, dataset_name: str, cfg=None, output_dir: str | None = None):
         self.dataset_name = dataset_name
         self.output_dir = output_dir
-        self.batch_clips = int(cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS) if cfg is not None else DEFAULT_BATCH_CLIPS
+        # The batch size has one default: the config's (the release's --test_batch_size).
+        self.batch_clips = int((cfg if cfg is not None else get_cfg()).TEST.AVSBENCH_BINARY_BATCH_CLIPS)
         if self.batch_clips < 1:
             raise ValueError(f"Config TEST.AVSBENCH_BINARY_BATCH_CLIPS must be >= 1, got {self.batch_clips}")
         self.export = bool(cfg.TEST.EXPORT_PREDICTIONS) if cfg is not None else False
@@ -191,6 +190,11 @@ class BinaryAVSEvaluator(DatasetEvaluator):
         for clip, output in zip(inputs, outputs):
             probabilities = output["sounding_prob"]
             ground_truth = clip["sem_seg_gt"].to(probabilities.device)
+            if probabilities.shape != ground_truth.shape:
+                raise ValueError(
+                    f"Clip {clip['uid']}: sounding_prob {tuple(probabilities.shape)} and sem_seg_gt "
+                    f"{tuple(ground_truth.shape)} differ in shape"
+                )
             annotated = (ground_truth != IGNORE_LABEL).flatten(1).any(dim=1)
             jaccard, f_curve, non_empty = binary_frame_scores(probabilities[annotated], ground_truth[annotated])
             self._clips.add(clip["uid"], jaccard, f_curve, non_empty)

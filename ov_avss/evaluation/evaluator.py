@@ -17,6 +17,8 @@ logger = logging.getLogger(__name__)
 
 # Seconds between progress lines during inference.
 _PROGRESS_PERIOD_S = 5.0
+# beta^2 of the F-measure in every protocol (AVSBench and OV-AVSS releases alike).
+F_BETA_SQUARED = 0.3
 
 
 class DatasetEvaluator:

@@ -1,5 +1,5 @@
-"""label2idx.json: the released numbering (from 1) and the 0-based one both load and score
-the same; anything else is refused naming its first disagreeing entry."""
+"""label2idx.json: the released numbering (from 1) and the 0-based one are both accepted and load
+to the same records and label maps; anything else is refused naming its first disagreeing entry."""
 from __future__ import annotations
 
 import json
@@ -59,7 +59,9 @@ def test_other_files_are_refused_naming_the_first_disagreement(tmp_path, entries
 
 
 def test_released_numbering_loads_and_maps_masks_as_the_0_based_file(data_cfg, tmp_path):
-    """The same dataset with either file gives the same records and the same label maps."""
+    """The dataset with the released file is accepted and gives the same records and label maps as
+    with the 0-based one: labels come from the palette position, never from the file's numbers
+    (the maps hold categories, so an all-background equality cannot pass for this)."""
     root = tmp_path / "released"
     shutil.copytree(os.path.join(data_cfg.DATASETS.ROOT, "AVSBench-semantic"), root / "AVSBench-semantic")
     _write(root / "AVSBench-semantic" / "label2idx.json", _numbered(1))

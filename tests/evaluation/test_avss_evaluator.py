@@ -149,3 +149,16 @@ def test_two_process_reduction_matches_single_process(tmp_path):
     mp.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
     with open(tmp_path / "rank0.json") as f:
         _check(json.load(f), str(tmp_path))
+
+
+@pytest.mark.parametrize("bad_label", [256, 924, -1])
+def test_out_of_range_ground_truth_is_refused_naming_the_clip(bad_label):
+    """Also at a size other than 224x224, where the PIL resize works on uint8 (256 would wrap
+    around to background)."""
+    evaluator = AVSSEvaluator("avsbench_ov_test")
+    gt = torch.zeros(1, 100, 150, dtype=torch.int64)
+    gt[0, :10, :10] = bad_label
+    clip = {"uid": "clip_z", "frame_indices": [0], "vocabulary": list(CATEGORIES), "sem_seg_gt": gt,
+            "sounding_categories": ["dog"]}
+    with pytest.raises(ValueError, match=rf"Clip clip_z: ground-truth labels must lie in \[0, 255\], got \[{min(bad_label, 0)}, {max(bad_label, 0)}\]"):
+        evaluator.process([clip], [{"sem_seg": torch.zeros(1, 100, 150, dtype=torch.int64)}])

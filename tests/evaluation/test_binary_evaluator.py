@@ -32,7 +32,9 @@ def test_jaccard_and_max_f(tmp_path):
     f_frame2 = 1.3 * 0.25 * 1.0 / (0.3 * 0.25 + 1.0)
     # The empty frame is left out of F; at thresholds <= 0.6 frame 0 scores 1.
     assert results["F_score"] == pytest.approx((1.0 + f_frame2) / 2)
-    assert results["mIoU_pooled"] == pytest.approx(results["mIoU"])
+    # One clip is one batch: the pooled values are the same hand-computed numbers.
+    assert results["mIoU_pooled"] == pytest.approx((1.0 + 0.75 + 0.25) / 3)
+    assert results["F_score_pooled"] == pytest.approx((1.0 + f_frame2) / 2)
     assert (tmp_path / "binary_metrics.json").is_file()
 
 
@@ -84,3 +86,10 @@ def test_batch_size_must_be_positive(tmp_path):
     cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS = 0
     with pytest.raises(ValueError, match="AVSBENCH_BINARY_BATCH_CLIPS"):
         BinaryAVSEvaluator("avsbench_s4_test", cfg, str(tmp_path))
+
+
+def test_shape_errors_name_the_clip(tmp_path):
+    evaluator = BinaryAVSEvaluator("avsbench_s4_test", get_cfg(), str(tmp_path))
+    clip, output = _clip("clip_x", torch.zeros(2, 4, 4, dtype=torch.int64), torch.zeros(2, 4, 5))
+    with pytest.raises(ValueError, match=r"Clip clip_x: sounding_prob \(2, 4, 5\) and sem_seg_gt \(2, 4, 4\)"):
+        evaluator.process([clip], [output])

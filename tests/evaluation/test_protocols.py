@@ -171,14 +171,16 @@ def test_avsbench_avss_equals_the_published_definition(tmp_path):
 # S4 / MS3
 # ---------------------------------------------------------------------------------------------
 def binary_clips(seed: int) -> list[dict]:
-    """Nine 5-frame clips (batches of 4, 4, 1), 224x224 and smaller sizes, with empty frames."""
+    """Thirteen 5-frame clips (batches of 4, 4, 4, 1), 224x224 and smaller sizes, with empty
+    frames; the second batch (clips 4-7) has empty ground truth in every frame, so its F is 0 and
+    counts in the mean."""
     rng = np.random.default_rng(seed)
     clips = []
-    for index in range(9):
+    for index in range(13):
         height, width = (224, 224) if index % 3 else (96, 128)
         gt = np.zeros((5, height, width), dtype=np.int64)
         for t in range(5):
-            if (index + t) % 3 == 0:
+            if (index + t) % 3 == 0 or 4 <= index < 8:
                 continue  # empty ground truth
             top, left = rng.integers(0, height // 2), rng.integers(0, width // 2)
             gt[t, top : top + height // 3, left : left + width // 4] = 1
@@ -244,6 +246,7 @@ def test_avsbench_binary_equals_the_published_definition(tmp_path, dataset_name)
             [{"sounding_prob": torch.from_numpy(clip["prob"])}],
         )
     results = evaluator.evaluate()["binary_avs"]
+    assert results["num_clips"] == 13
     miou, f_score = reference_binary(clips, 4)
     assert results["mIoU"] == pytest.approx(miou, abs=1e-4)
     assert results["F_score"] == pytest.approx(f_score, abs=1e-4)
@@ -291,7 +294,8 @@ def test_accumulator_equals_per_frame_histc_loop():
 def test_out_of_range_labels_are_refused():
     accumulator = SemSegAccumulator()
     good = torch.zeros(1, 4, 4, dtype=torch.int64)
-    for bad_gt in (-1, 71, 300):
+    # 924 and 1847 times 71 wrap around to background keys in int16 (924 * 71 = 65604 = 68).
+    for bad_gt in (-1, 71, 300, 924, 1847):
         with pytest.raises(ValueError, match="ground-truth labels"):
             accumulator.update(good, torch.full((1, 4, 4), bad_gt))
     with pytest.raises(ValueError, match="prediction labels"):

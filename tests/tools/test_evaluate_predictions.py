@@ -129,18 +129,40 @@ def test_cli_errors_are_one_line_and_exit_2(datasets_root, tmp_path, capsys):
 
 
 def test_released_label_numbering_scores_the_same(datasets_root, tmp_path):
-    """A root whose label2idx.json numbers from 1, as released, re-scores like the 0-based one."""
+    """A root whose label2idx.json numbers from 1, as released, is accepted and re-scores like the
+    0-based one."""
     released = tmp_path / "released"
     shutil.copytree(datasets_root / "AVSBench-semantic", released / "AVSBench-semantic")
     label_file = released / "AVSBench-semantic" / "label2idx.json"
     labels = json.loads(label_file.read_text())
     label_file.write_text(json.dumps({name: index + 1 for name, index in labels.items()}))
     _copy_gt_as_predictions(datasets_root / "AVSBench-semantic", tmp_path / "pred")
-    # Every prediction one clip's first frame: scores well below 1, so a relabelling would show.
+    # Every prediction one clip's first frame, so the scores lie strictly between 0 and 1 and the
+    # equality below is not that of two perfect (or two empty) results.
     single = next((datasets_root / "AVSBench-semantic").glob("*/*/labels_rgb/0.png"))
     for path in (tmp_path / "pred").glob("*/*.png"):
         shutil.copy(single, path)
     tool = load_tool("evaluate_predictions")
     for setting in ("avsbench_ov", "avss"):
         original = tool.evaluate_predictions(setting, str(datasets_root), str(tmp_path / "pred"))
+        assert 0.0 < original["mIoU"] < 1.0
         assert tool.evaluate_predictions(setting, str(released), str(tmp_path / "pred")) == original
+
+
+def test_soft_binary_masks_warn_once_per_file(tmp_path, caplog):
+    """The release reads MS3 masks as soft values: a mask with values other than 0 / 255 is
+    thresholded at > 127 and reported once per file (the tool and the loaders read masks so)."""
+    import cv2
+
+    mask = np.zeros((4, 4), dtype=np.uint8)
+    mask[0, :2] = 255
+    mask[1, 0], mask[1, 1] = 128, 127
+    soft, clean = str(tmp_path / "soft.png"), str(tmp_path / "clean.png")
+    cv2.imwrite(soft, mask)
+    cv2.imwrite(clean, np.where(mask > 127, 255, 0).astype(np.uint8))
+    with caplog.at_level("WARNING", logger="ov_avss.data.image_io"):
+        for _ in range(2):
+            assert read_binary_mask(soft).tolist() == (mask > 127).astype(np.int64).tolist()
+            assert read_binary_mask(clean).tolist() == (mask > 127).astype(np.int64).tolist()
+    warned = [r.getMessage() for r in caplog.records if "values other than" in r.getMessage()]
+    assert len(warned) == 1 and soft in warned[0] and "2 pixels" in warned[0]
