@@ -198,6 +198,8 @@ _C.MODEL.AVISM.ENFORCE_INPUT_PROJ = True
 # > 0 builds the reference's frame / clip similarity-embedding heads (sim_embed_frame / _clip),
 # so that its checkpoints load; the similarity loss itself is not implemented (docs/avis.md).
 _C.MODEL.AVISM.SIM_WEIGHT = 0.5
+# Weight of the no-object class in the video module's cross-entropy.
+_C.MODEL.AVISM.NO_OBJECT_WEIGHT = 0.1
 # Video-module predictions of every decoder round (True) or the last only, in training.
 _C.MODEL.AVISM.DEEP_SUPERVISION = True
 # Frame-decoder rounds whose queries feed the video module in training (the last one in eval).

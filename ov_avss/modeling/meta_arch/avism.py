@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..audio import build_audio_encoder
-from ..avism import AVISMFrameDecoder, AVISMVideoDecoder, install_reference_name_map
+from ..avism import AVISMFrameDecoder, AVISMVideoDecoder, TrackSetCriterion, install_reference_name_map
 from ..backbone import build_backbone
 from ..pixel_decoder import build_pixel_decoder
 from .build import META_ARCH_REGISTRY
@@ -24,7 +24,12 @@ class AVISM(nn.Module):
     Input: ``list[video dict]`` with ``frames`` uint8 ``[T, 3, H, W]`` and ``audio``: per-frame
     embeddings ``[T, AUDIO_DIM]`` (AVISeg's ``FEATAudios``), or VGGish log-mel examples
     ``[T, 1, 96, 64]`` when ``MODEL.AVISM.AUDIO_ENCODER_ON`` (a frozen VGGish embeds them);
-    optional ``height`` / ``width`` (output size). Eval takes one video (batch of 1) of any
+    optional ``height`` / ``width`` (output size). Training takes clips of
+    ``INPUT.SAMPLING_FRAME_NUM`` frames with ``instances``: ``labels`` int64 ``[N]`` (0..K-1) and
+    ``masks`` bool ``[N, T, H, W]`` (empty where the instance is absent or silent), and returns
+    the weighted losses of the frame decoder (``loss_{ce,mask,dice}[_i]``, per frame) and of the
+    video module (``loss_avism_{ce,mask,dice}[_i]``, per clip, for each of the last
+    ``LAST_LAYER_NUM`` frame-decoder rounds). Eval takes one video (batch of 1) of any
     length and returns ``{image_size, pred_scores, pred_labels, pred_masks bool [K, T, H0, W0]}``
     with the tracks scoring above ``MODEL.AVISM.TEST_SCORE_THRESHOLD``.
 
@@ -47,6 +52,16 @@ class AVISM(nn.Module):
             for module in (self.backbone, self.pixel_decoder, self.frame_decoder):
                 module.requires_grad_(False)
         install_reference_name_map(self)
+        mf = cfg.MODEL.MASK_FORMER
+        num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+        shared = dict(
+            num_classes=num_classes, class_weight=mf.CLASS_WEIGHT, mask_weight=mf.MASK_WEIGHT,
+            dice_weight=mf.DICE_WEIGHT, num_points=mf.TRAIN_NUM_POINTS, oversample_ratio=mf.OVERSAMPLE_RATIO,
+            importance_sample_ratio=mf.IMPORTANCE_SAMPLE_RATIO,
+        )
+        self.frame_criterion = TrackSetCriterion(prefix="loss_", no_object_weight=mf.NO_OBJECT_WEIGHT, **shared)
+        self.video_criterion = TrackSetCriterion(prefix="loss_avism_", no_object_weight=avism.NO_OBJECT_WEIGHT, **shared)
+        self.frame_deep_supervision = mf.DEEP_SUPERVISION
 
         self.register_buffer("pixel_mean", torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(cfg.MODEL.PIXEL_STD).view(1, 3, 1, 1), persistent=False)
@@ -71,9 +86,7 @@ class AVISM(nn.Module):
         if not batched_inputs:
             raise ValueError("AVISM got an empty batch")
         if self.training:
-            raise NotImplementedError(
-                "AVISM training (clip-level Hungarian losses) is not implemented yet; see docs/avis.md"
-            )
+            return self.losses(batched_inputs)
         if len(batched_inputs) != 1:
             raise ValueError(f"AVISM inference takes one video per batch, got {len(batched_inputs)}")
         return [self.inference(batched_inputs[0])]
@@ -102,11 +115,13 @@ class AVISM(nn.Module):
         if len(video["audio"]) != frames.shape[0]:
             raise ValueError(f"Video '{uid}': {frames.shape[0]} frames but {len(video['audio'])} audio entries")
 
-    def _normalise(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 ``[T, 3, H, W]`` -> normalised, zero-padded to ``size_divisibility``."""
+    def _normalise(self, frames: torch.Tensor, padded_size: tuple[int, int] | None = None) -> torch.Tensor:
+        """uint8 ``[T, 3, H, W]`` -> normalised, zero-padded to ``padded_size`` (default: the next
+        multiple of ``size_divisibility``)."""
         height, width = frames.shape[-2:]
-        padded_h = math.ceil(height / self.size_divisibility) * self.size_divisibility
-        padded_w = math.ceil(width / self.size_divisibility) * self.size_divisibility
+        if padded_size is None:
+            padded_size = tuple(math.ceil(s / self.size_divisibility) * self.size_divisibility for s in (height, width))
+        padded_h, padded_w = padded_size
         normalised = (frames.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std
         return F.pad(normalised, (0, padded_w - width, 0, padded_h - height))
 
@@ -117,6 +132,71 @@ class AVISM(nn.Module):
         mask_features, multi_scale, audio_tokens = self.pixel_decoder.forward_features(features, audio)
         outputs, frame_queries = self.frame_decoder(multi_scale, mask_features, audio_tokens)
         return outputs, frame_queries, self.video_decoder.project_mask_features(mask_features)
+
+    # ------------------------------------------------------------------------------- training
+    def losses(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor]:
+        sizes = set()
+        for video in batched_inputs:
+            self._check_video(video)
+            uid = video.get("uid", video.get("video_id", "?"))
+            if video["frames"].shape[0] != self.num_frames:
+                raise ValueError(
+                    f"Video '{uid}': training clips must have INPUT.SAMPLING_FRAME_NUM = {self.num_frames} "
+                    f"frames, got {video['frames'].shape[0]}"
+                )
+            if "instances" not in video:
+                raise KeyError(f"Video '{uid}' lacks the key 'instances' training needs")
+            sizes.add(tuple(video["frames"].shape[-2:]))
+        padded_h = math.ceil(max(h for h, _ in sizes) / self.size_divisibility) * self.size_divisibility
+        padded_w = math.ceil(max(w for _, w in sizes) / self.size_divisibility) * self.size_divisibility
+        images = torch.cat([self._normalise(v["frames"], (padded_h, padded_w)) for v in batched_inputs])
+        audio = torch.cat([self._audio_embeddings(v) for v in batched_inputs])
+        frame_outputs, frame_queries, mask_features = self._frame_level(images, audio)
+
+        clip_targets = [self._clip_targets(v, (padded_h, padded_w)) for v in batched_inputs]
+        frame_targets = [
+            {"labels": t["labels"][t["masks"][:, f].flatten(1).any(1)], "masks": t["masks"][t["masks"][:, f].flatten(1).any(1)][:, f : f + 1]}
+            for t in clip_targets
+            for f in range(self.num_frames)
+        ]
+        per_frame = lambda out: {"pred_logits": out["pred_logits"], "pred_masks": out["pred_masks"][:, :, None]}  # noqa: E731
+        frame_sets = per_frame(frame_outputs)
+        if self.frame_deep_supervision:
+            frame_sets["aux_outputs"] = [per_frame(aux) for aux in frame_outputs["aux_outputs"]]
+        losses = self.frame_criterion(frame_sets, frame_targets)
+
+        video_outputs = self.video_decoder(frame_queries, audio, self.num_frames)
+        batch = len(batched_inputs)
+        mask_features = mask_features.view(batch, self.num_frames, *mask_features.shape[-3:])
+
+        def clip_sets(out: dict) -> dict:
+            masks = torch.einsum("lbqc,btchw->lbqthw", out["pred_mask_embed"], mask_features)
+            return {"pred_logits": out["pred_logits"].flatten(0, 1), "pred_masks": masks.flatten(0, 1)}
+
+        video_sets = clip_sets(video_outputs)
+        video_sets["aux_outputs"] = [clip_sets(aux) for aux in video_outputs["aux_outputs"]]
+        # Each of the L frame-decoder rounds gives the video module its own clip: targets repeat.
+        repeated = [target for _ in range(frame_queries.shape[0]) for target in clip_targets]
+        losses.update(self.video_criterion(video_sets, repeated))
+        return losses
+
+    def _clip_targets(self, video: dict, padded_size: tuple[int, int]) -> dict:
+        """Tracks present in at least one frame of the clip, masks zero-padded like the frames."""
+        instances = video["instances"]
+        masks = torch.as_tensor(instances["masks"]).to(self.device, torch.bool)
+        labels = torch.as_tensor(instances["labels"]).to(self.device, torch.int64)
+        uid = video.get("uid", video.get("video_id", "?"))
+        if masks.dim() != 4 or tuple(masks.shape[1:]) != tuple(video["frames"].shape[:1]) + tuple(video["frames"].shape[-2:]):
+            raise ValueError(
+                f"Video '{uid}': instances.masks must be [N, T, H, W] = [N, {tuple(video['frames'].shape[:1]) + tuple(video['frames'].shape[-2:])}], "
+                f"got {tuple(masks.shape)}"
+            )
+        if labels.shape != masks.shape[:1] or bool(((labels < 0) | (labels >= self.num_classes)).any()):
+            raise ValueError(f"Video '{uid}': instances.labels must be [N] in 0..{self.num_classes - 1}, got {labels.tolist()}")
+        present = masks.flatten(1).any(1)
+        height, width = masks.shape[-2:]
+        masks = F.pad(masks[present], (0, padded_size[1] - width, 0, padded_size[0] - height))
+        return {"labels": labels[present], "masks": masks.float()}
 
     # ------------------------------------------------------------------------------- inference
     @torch.no_grad()

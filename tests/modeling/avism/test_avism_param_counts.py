@@ -13,7 +13,7 @@ from tool_loader import load_tool  # noqa: E402
 
 # Trainable parameters of the reference's models (the AVIS paper's release).
 REFERENCE_TRAINABLE = {"R50": 66_072_246, "SwinL": 237_649_578}
-COMPONENTS = ["backbone", "pixel_decoder", "frame_decoder", "video_decoder"]
+COMPONENTS = ["backbone", "pixel_decoder", "frame_decoder", "video_decoder", "frame_criterion", "video_criterion"]
 
 
 def _summary(config: str, capsys) -> tuple[list[str], int, int]:
