@@ -8,7 +8,8 @@ from fvcore.nn.weight_init import c2_xavier_fill
 from torch import nn
 
 from ..pixel_decoder.position_encoding import PositionEmbeddingSine
-from ..transformer_decoder.layers import MLP, CrossAttentionLayer, FFNLayer, SelfAttentionLayer
+from ..transformer_decoder.layers import MLP
+from .layer_stacks import cross_attention_stack, ffn_stack, self_attention_stack
 
 __all__ = ["AVISMFrameDecoder"]
 
@@ -51,20 +52,12 @@ class AVISMFrameDecoder(nn.Module):
         self.pe_layer = PositionEmbeddingSine(hidden_dim // 2)
 
         self.av_pre_proj = nn.Linear(audio_dim, hidden_dim)
-        self.av_sf = nn.ModuleList(
-            CrossAttentionLayer(hidden_dim, nheads, normalize_before=pre_norm) for _ in range(_NUM_LEVELS)
-        )
+        self.av_sf = cross_attention_stack(_NUM_LEVELS, hidden_dim, nheads, pre_norm)
         self.av_post_proj = nn.Linear(hidden_dim * _NUM_LEVELS, hidden_dim)
 
-        self.transformer_self_attention_layers = nn.ModuleList(
-            SelfAttentionLayer(hidden_dim, nheads, normalize_before=pre_norm) for _ in range(dec_layers)
-        )
-        self.transformer_cross_attention_layers = nn.ModuleList(
-            CrossAttentionLayer(hidden_dim, nheads, normalize_before=pre_norm) for _ in range(dec_layers)
-        )
-        self.transformer_ffn_layers = nn.ModuleList(
-            FFNLayer(hidden_dim, dim_feedforward, normalize_before=pre_norm) for _ in range(dec_layers)
-        )
+        self.transformer_self_attention_layers = self_attention_stack(dec_layers, hidden_dim, nheads, pre_norm)
+        self.transformer_cross_attention_layers = cross_attention_stack(dec_layers, hidden_dim, nheads, pre_norm)
+        self.transformer_ffn_layers = ffn_stack(dec_layers, hidden_dim, dim_feedforward, pre_norm)
         self.decoder_norm = nn.LayerNorm(hidden_dim)
         self.query_feat = nn.Embedding(num_queries, hidden_dim)
         self.query_embed = nn.Embedding(num_queries, hidden_dim)

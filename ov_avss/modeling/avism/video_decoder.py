@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from fvcore.nn.weight_init import c2_xavier_fill
 from torch import nn
 
-from ..transformer_decoder.layers import MLP, CrossAttentionLayer, FFNLayer, SelfAttentionLayer
+from ..transformer_decoder.layers import MLP
+from .layer_stacks import cross_attention_stack, ffn_stack, self_attention_stack
 
 __all__ = ["AVISMVideoDecoder", "window_attention_mask"]
 
@@ -90,27 +91,13 @@ class AVISMVideoDecoder(nn.Module):
         self.aux_loss = aux_loss
 
         self.av_proj = nn.Linear(audio_dim, hidden_dim)
-        self.enc_self_attn = nn.ModuleList(
-            SelfAttentionLayer(hidden_dim, nheads, normalize_before=pre_norm) for _ in range(enc_layers)
-        )
-        self.enc_ffn = nn.ModuleList(
-            FFNLayer(hidden_dim, dim_feedforward, normalize_before=pre_norm) for _ in range(enc_layers)
-        )
-        self.enc_av_cross_attn = nn.ModuleList(
-            CrossAttentionLayer(hidden_dim, nheads, normalize_before=pre_norm) for _ in range(enc_layers)
-        )
-        self.enc_av_ffn = nn.ModuleList(
-            FFNLayer(hidden_dim, dim_feedforward, normalize_before=pre_norm) for _ in range(enc_layers)
-        )
-        self.transformer_self_attention_layers = nn.ModuleList(
-            SelfAttentionLayer(hidden_dim, nheads, normalize_before=pre_norm) for _ in range(dec_layers)
-        )
-        self.transformer_cross_attention_layers = nn.ModuleList(
-            CrossAttentionLayer(hidden_dim, nheads, normalize_before=pre_norm) for _ in range(dec_layers)
-        )
-        self.transformer_ffn_layers = nn.ModuleList(
-            FFNLayer(hidden_dim, dim_feedforward, normalize_before=pre_norm) for _ in range(dec_layers)
-        )
+        self.enc_self_attn = self_attention_stack(enc_layers, hidden_dim, nheads, pre_norm)
+        self.enc_ffn = ffn_stack(enc_layers, hidden_dim, dim_feedforward, pre_norm)
+        self.enc_av_cross_attn = cross_attention_stack(enc_layers, hidden_dim, nheads, pre_norm)
+        self.enc_av_ffn = ffn_stack(enc_layers, hidden_dim, dim_feedforward, pre_norm)
+        self.transformer_self_attention_layers = self_attention_stack(dec_layers, hidden_dim, nheads, pre_norm)
+        self.transformer_cross_attention_layers = cross_attention_stack(dec_layers, hidden_dim, nheads, pre_norm)
+        self.transformer_ffn_layers = ffn_stack(dec_layers, hidden_dim, dim_feedforward, pre_norm)
         # The reference's avism_mask_features (vita_mask_features in its COCO family).
         self.mask_projection = nn.Conv2d(conv_dim, mask_dim, kernel_size=1)
         c2_xavier_fill(self.mask_projection)
