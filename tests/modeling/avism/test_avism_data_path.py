@@ -2,29 +2,18 @@
 flip of frames and masks) give finite losses; test videos give whole-video tracks."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-from ov_avss.config import get_cfg
 from ov_avss.data.avis_mapper import AVISClipMapper
-from ov_avss.data.aviseg_synthetic import make_synthetic_aviseg
 from ov_avss.data.catalog import get_dataset_records
 from ov_avss.modeling import build_model_without_pretrained_files
 
-TINY = Path(__file__).resolve().parents[3] / "configs" / "avis" / "AVISM_tiny_synthetic.yaml"
-
 
 @pytest.fixture(scope="module")
-def cfg(tmp_path_factory):
-    root = tmp_path_factory.mktemp("aviseg")
-    make_synthetic_aviseg(str(root), seed=7, num_videos={"train": 2, "val": 1, "test": 1}, size=(48, 64), frames=(6, 8))
-    config = get_cfg()
-    config.merge_from_file(str(TINY))
-    config.merge_from_list(["DATASETS.ROOT", str(root), "MODEL.AVISM.AUDIO_ENCODER_ON", True, "MODEL.AUDIO.RANDOM_INIT", True])
-    return config
+def cfg(synthetic_cfg):
+    return synthetic_cfg
 
 
 def test_training_clips_are_consistent_and_train(cfg):

@@ -10,25 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from ov_avss.config import get_cfg
-from ov_avss.data.aviseg_synthetic import make_synthetic_aviseg
 from ov_avss.data.catalog import get_dataset_records
 from ov_avss.data.datasets.aviseg import decode_rle, video_audio
 from ov_avss.data.image_io import read_frame
 from ov_avss.evaluation import build_evaluator
 from ov_avss.modeling import build_model_without_pretrained_files
 
-TINY = Path(__file__).resolve().parents[3] / "configs" / "avis" / "AVISM_tiny_synthetic.yaml"
-
 
 @pytest.fixture(scope="module")
-def cfg(tmp_path_factory):
-    root = tmp_path_factory.mktemp("aviseg")
-    make_synthetic_aviseg(str(root), seed=5, num_videos={"train": 1, "val": 2, "test": 1}, size=(48, 64), frames=(6, 8))
-    config = get_cfg()
-    config.merge_from_file(str(TINY))
-    config.merge_from_list(["DATASETS.ROOT", str(root), "MODEL.AVISM.AUDIO_ENCODER_ON", True, "MODEL.AUDIO.RANDOM_INIT", True])
-    return config
+def cfg(synthetic_cfg):
+    return synthetic_cfg
 
 
 def test_ground_truth_tracks_score_100(cfg, tmp_path):
