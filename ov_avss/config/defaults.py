@@ -192,6 +192,49 @@ _C.MODEL.OV_EXTENSIONS.OBJECTNESS_RANKING.NUM_CANDIDATE_QUERIES = 20
 # Prompts spell "emergency-car" as "emergency car" (the release writes names as given).
 _C.MODEL.OV_EXTENSIONS.SPLIT_NAME_WORDS = False
 
+# AVISM (META_ARCHITECTURE "AVISM", audio-visual instance segmentation; docs/avis.md). The
+# frame-level decoder uses MODEL.MASK_FORMER.* (its queries, layers, loss weights).
+_C.MODEL.AVISM = CN()
+# Width of the per-frame audio input (VGGish embeddings: 128).
+_C.MODEL.AVISM.AUDIO_DIM = 128
+# False: the input "audio" is the per-frame embeddings [T, AUDIO_DIM] (AVISeg FEATAudios, as the
+# reference). True: it is VGGish log-mel examples [T, 1, 96, 64], embedded by a frozen
+# MODEL.AUDIO encoder inside the model (then the checkpoint also holds audio_encoder.*).
+_C.MODEL.AVISM.AUDIO_ENCODER_ON = False
+# Freeze backbone, pixel decoder and frame decoder (train the video-level module only).
+_C.MODEL.AVISM.FREEZE_DETECTOR = False
+# Video-level module.
+_C.MODEL.AVISM.HIDDEN_DIM = 256  # must equal MODEL.MASK_FORMER.HIDDEN_DIM
+_C.MODEL.AVISM.NUM_OBJECT_QUERIES = 100  # clip queries = tracks
+_C.MODEL.AVISM.NHEADS = 8
+_C.MODEL.AVISM.DIM_FEEDFORWARD = 2048
+# Window self-attention layers over the frame queries, and as many audio cross-attention layers.
+_C.MODEL.AVISM.ENC_LAYERS = 6
+# Window length in frames; odd layers shift windows by half a window (frame queries: at inference).
+_C.MODEL.AVISM.ENC_WINDOW_SIZE = 6
+# Clip-query decoder rounds.
+_C.MODEL.AVISM.DEC_LAYERS = 3
+_C.MODEL.AVISM.PRE_NORM = False
+# Linear projection of the frame queries before the video module (the reference: True).
+_C.MODEL.AVISM.ENFORCE_INPUT_PROJ = True
+# > 0 builds the reference's frame / clip similarity-embedding heads (sim_embed_frame / _clip),
+# so that its checkpoints load; the similarity loss itself is not implemented (docs/avis.md).
+_C.MODEL.AVISM.SIM_WEIGHT = 0.5
+# Weight of the no-object class in the video module's cross-entropy.
+_C.MODEL.AVISM.NO_OBJECT_WEIGHT = 0.1
+# Video-module predictions of every decoder round (True) or the last only, in training.
+_C.MODEL.AVISM.DEEP_SUPERVISION = True
+# Frame-decoder rounds whose queries feed the video module in training (the last one in eval).
+_C.MODEL.AVISM.LAST_LAYER_NUM = 3
+# Inference over a whole video: frames per backbone-to-frame-decoder chunk, frames per mask
+# upsampling chunk, and the length above which mask features and masks wait on the CPU.
+_C.MODEL.AVISM.TEST_RUN_CHUNK_SIZE = 18
+_C.MODEL.AVISM.TEST_INTERPOLATE_CHUNK_SIZE = 5
+_C.MODEL.AVISM.TEST_MAX_FRAMES_ON_DEVICE = 36
+# (clip query, class) pairs kept by score before thresholding, and the track score threshold.
+_C.MODEL.AVISM.TEST_TOPK = 100
+_C.MODEL.AVISM.TEST_SCORE_THRESHOLD = 0.3
+
 # ---------------------------------------------------------------------------------------------
 # Input
 # ---------------------------------------------------------------------------------------------

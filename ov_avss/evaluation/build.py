@@ -27,3 +27,7 @@ def build_evaluator(cfg, dataset_name: str, output_dir: str):
     if num_clips == 0:
         return evaluator
     return DatasetEvaluators([evaluator, PredictionOverlayWriter(dataset_name, cfg, output_dir)])
+
+
+# Registers "avis" (imported last: the module registers into EVALUATOR_REGISTRY above).
+from . import avis_evaluator  # noqa: E402,F401

@@ -1,0 +1,85 @@
+"""AVISeg video records -> AVISM video dicts: 5-frame training clips with clip-consistent
+augmentation and instance targets, or whole videos for testing."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .clip_mapper import _resize_frames, resized_shape
+from .datasets.aviseg import decode_rle, sample_clip, video_audio
+from .image_io import read_frame
+
+__all__ = ["AVISClipMapper"]
+
+
+class AVISClipMapper:
+    """Callable ``(record, rng=None) -> video dict`` (the input of ``META_ARCHITECTURE: AVISM``).
+
+    Training: ``sample_clip`` picks ``INPUT.SAMPLING_FRAME_NUM`` frames; one short side from
+    ``INPUT.MIN_SIZE_TRAIN`` (``choice_by_clip``, long side within ``MAX_SIZE_TRAIN``) and one
+    horizontal flip (``flip_by_clip``) for the whole clip; ``instances``: the contiguous labels
+    and bool masks ``[N, T, H, W]`` (empty where a track is absent or silent). Testing: every
+    frame resized to ``MIN_SIZE_TEST``, with ``height`` / ``width`` the original size.
+    ``audio`` is what ``video_audio`` gives (embeddings or log-mel examples), per frame.
+    """
+
+    def __init__(self, cfg, is_train: bool) -> None:
+        self.is_train = is_train
+        self.num_frames = int(cfg.INPUT.SAMPLING_FRAME_NUM)
+        self.min_size_train = tuple(int(s) for s in cfg.INPUT.MIN_SIZE_TRAIN)
+        self.max_size_train = int(cfg.INPUT.MAX_SIZE_TRAIN)
+        self.min_size_test = int(cfg.INPUT.MIN_SIZE_TEST)
+        self.max_size_test = int(cfg.INPUT.MAX_SIZE_TEST)
+        self.flip = cfg.INPUT.RANDOM_FLIP
+        checks = (
+            ("INPUT.MIN_SIZE_TRAIN_SAMPLING", cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING, ("choice_by_clip",)),
+            ("INPUT.RANDOM_FLIP", self.flip, ("flip_by_clip", "none")),
+            ("INPUT.CROP.ENABLED", bool(cfg.INPUT.CROP.ENABLED), (False,)),
+        )
+        for key, value, allowed in checks:
+            if is_train and value not in allowed:
+                raise ValueError(f"AVISClipMapper: config {key} = {value!r} is not supported; expected one of {allowed}")
+        if is_train and not self.min_size_train:
+            raise ValueError("Config INPUT.MIN_SIZE_TRAIN must list at least one size")
+
+    def __call__(self, record: dict, rng: np.random.Generator | None = None) -> dict:
+        if self.is_train and rng is None:
+            raise ValueError("AVISClipMapper in training mode needs a random generator")
+        frame_indices = sample_clip(record["length"], self.num_frames, rng) if self.is_train else list(range(record["length"]))
+        frames = torch.from_numpy(np.stack([read_frame(record["file_names"][t]) for t in frame_indices]))
+        frames = frames.permute(0, 3, 1, 2).contiguous()  # [T, 3, H, W]
+        height, width = frames.shape[-2:]
+        if (height, width) != (record["height"], record["width"]):
+            raise ValueError(
+                f"Video {record['video_name']}: frames are {width}x{height}, the annotations say "
+                f"{record['width']}x{record['height']}"
+            )
+        _, audio = video_audio(record)
+        video = {
+            "video_id": record["video_id"],
+            "uid": record["video_name"],
+            "frame_indices": frame_indices,
+            "height": int(height),
+            "width": int(width),
+            "audio": audio[frame_indices],
+        }
+        if not self.is_train:
+            video["frames"] = _resize_frames(frames, resized_shape(height, width, self.min_size_test, self.max_size_test))
+            return video
+
+        size = resized_shape(height, width, int(rng.choice(self.min_size_train)), self.max_size_train)
+        masks = torch.from_numpy(np.stack([
+            np.stack([decode_rle(track["segmentations"][t], height, width) for t in frame_indices])
+            for track in record["tracks"]
+        ])) if record["tracks"] else torch.zeros((0, len(frame_indices), height, width), dtype=torch.bool)
+        frames = _resize_frames(frames, size)
+        masks = F.interpolate(masks.float(), size=size, mode="nearest") > 0.5  # [N, T, h, w]
+        if self.flip == "flip_by_clip" and rng.random() < 0.5:
+            frames, masks = frames.flip(-1), masks.flip(-1)
+        video["frames"] = frames
+        video["instances"] = {
+            "labels": torch.tensor([track["label"] for track in record["tracks"]], dtype=torch.int64),
+            "masks": masks,
+        }
+        return video

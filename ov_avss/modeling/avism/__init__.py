@@ -1,0 +1,7 @@
+"""AVISM parts: frame-level decoder, video-level module, track losses, release checkpoint names."""
+from .checkpoint_names import install_reference_name_map
+from .criterion import TrackSetCriterion
+from .frame_decoder import AVISMFrameDecoder
+from .video_decoder import AVISMVideoDecoder, window_attention_mask
+
+__all__ = ["AVISMFrameDecoder", "AVISMVideoDecoder", "TrackSetCriterion", "install_reference_name_map", "window_attention_mask"]

@@ -1,0 +1,259 @@
+"""AVISM: audio-visual instance segmentation (the AVIS CVPR 2025 baseline), the whole model."""
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..audio import build_audio_encoder
+from ..avism import AVISMFrameDecoder, AVISMVideoDecoder, TrackSetCriterion, install_reference_name_map
+from ..backbone import build_backbone
+from ..pixel_decoder import build_pixel_decoder
+from .build import META_ARCH_REGISTRY
+
+logger = logging.getLogger(__name__)
+
+
+@META_ARCH_REGISTRY.register()
+class AVISM(nn.Module):
+    """Backbone + pixel decoder + audio-conditioned frame decoder + video-level module.
+
+    Input: ``list[video dict]`` with ``frames`` uint8 ``[T, 3, H, W]`` and ``audio``: per-frame
+    embeddings ``[T, AUDIO_DIM]`` (AVISeg's ``FEATAudios``), or VGGish log-mel examples
+    ``[T, 1, 96, 64]`` when ``MODEL.AVISM.AUDIO_ENCODER_ON`` (a frozen VGGish embeds them);
+    optional ``height`` / ``width`` (output size). Training takes clips of
+    ``INPUT.SAMPLING_FRAME_NUM`` frames with ``instances``: ``labels`` int64 ``[N]`` (0..K-1) and
+    ``masks`` bool ``[N, T, H, W]`` (empty where the instance is absent or silent), and returns
+    the weighted losses of the frame decoder (``loss_{ce,mask,dice}[_i]``, per frame) and of the
+    video module (``loss_avism_{ce,mask,dice}[_i]``, per clip, for each of the last
+    ``LAST_LAYER_NUM`` frame-decoder rounds). Eval takes one video (batch of 1) of any
+    length and returns ``{image_size, pred_scores, pred_labels, pred_masks bool [K, T, H0, W0]}``
+    with the tracks scoring above ``MODEL.AVISM.TEST_SCORE_THRESHOLD``.
+
+    Checkpoints of the AVISM release (``sem_seg_head.pixel_decoder.*``, ``sem_seg_head.predictor.*``,
+    ``avism_module.*`` or ``vita_module.*``) load onto this model's names through
+    ``ov_avss.modeling.avism.checkpoint_names``.
+    """
+
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        avism = cfg.MODEL.AVISM
+        self.backbone = build_backbone(cfg)
+        self.audio_encoder = build_audio_encoder(cfg) if avism.AUDIO_ENCODER_ON else None
+        if self.audio_encoder is not None:
+            self.audio_encoder.requires_grad_(False)
+        self.pixel_decoder = build_pixel_decoder(cfg, self.backbone.output_shape())
+        self.frame_decoder = AVISMFrameDecoder.from_config(cfg, cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM)
+        self.video_decoder = AVISMVideoDecoder.from_config(cfg)
+        if avism.FREEZE_DETECTOR:
+            for module in (self.backbone, self.pixel_decoder, self.frame_decoder):
+                module.requires_grad_(False)
+        install_reference_name_map(self)
+        mf = cfg.MODEL.MASK_FORMER
+        num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+        shared = dict(
+            num_classes=num_classes, class_weight=mf.CLASS_WEIGHT, mask_weight=mf.MASK_WEIGHT,
+            dice_weight=mf.DICE_WEIGHT, num_points=mf.TRAIN_NUM_POINTS, oversample_ratio=mf.OVERSAMPLE_RATIO,
+            importance_sample_ratio=mf.IMPORTANCE_SAMPLE_RATIO,
+        )
+        self.frame_criterion = TrackSetCriterion(prefix="loss_", no_object_weight=mf.NO_OBJECT_WEIGHT, **shared)
+        self.video_criterion = TrackSetCriterion(prefix="loss_avism_", no_object_weight=avism.NO_OBJECT_WEIGHT, **shared)
+        self.frame_deep_supervision = mf.DEEP_SUPERVISION
+
+        self.register_buffer("pixel_mean", torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(cfg.MODEL.PIXEL_STD).view(1, 3, 1, 1), persistent=False)
+        self.size_divisibility = max(cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY, self.backbone.size_divisibility, 1)
+        self.num_frames = cfg.INPUT.SAMPLING_FRAME_NUM
+        self.audio_dim = avism.AUDIO_DIM
+        self.num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+        self.run_chunk_size = avism.TEST_RUN_CHUNK_SIZE
+        self.interpolate_chunk_size = avism.TEST_INTERPOLATE_CHUNK_SIZE
+        self.max_frames_on_device = avism.TEST_MAX_FRAMES_ON_DEVICE
+        self.score_threshold = avism.TEST_SCORE_THRESHOLD
+        self.top_k = avism.TEST_TOPK
+        for key in ("TEST_RUN_CHUNK_SIZE", "TEST_INTERPOLATE_CHUNK_SIZE", "TEST_TOPK"):
+            if avism[key] < 1:
+                raise ValueError(f"MODEL.AVISM.{key} must be >= 1, got {avism[key]}")
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    def forward(self, batched_inputs: list[dict]):
+        if not batched_inputs:
+            raise ValueError("AVISM got an empty batch")
+        if self.training:
+            return self.losses(batched_inputs)
+        if len(batched_inputs) != 1:
+            raise ValueError(f"AVISM inference takes one video per batch, got {len(batched_inputs)}")
+        return [self.inference(batched_inputs[0])]
+
+    # ------------------------------------------------------------------------------- inputs
+    def _audio_embeddings(self, video: dict) -> torch.Tensor:
+        """``video["audio"]`` -> ``[T, AUDIO_DIM]`` float on the model's device."""
+        audio = torch.as_tensor(video["audio"]).to(self.device, torch.float32)
+        uid = video.get("uid", video.get("video_id", "?"))
+        if audio.dim() == 4 and self.audio_encoder is not None:
+            with torch.no_grad():
+                return self.audio_encoder(audio)
+        if audio.dim() != 2 or audio.shape[1] != self.audio_dim:
+            expected = "[T, 1, 96, 64] log-mel examples" if self.audio_encoder is not None else f"[T, {self.audio_dim}]"
+            raise ValueError(f"Video '{uid}': audio must be {expected}, got {tuple(audio.shape)}")
+        return audio
+
+    def _check_video(self, video: dict) -> None:
+        uid = video.get("uid", video.get("video_id", "?"))
+        for key in ("frames", "audio"):
+            if key not in video:
+                raise KeyError(f"Video '{uid}' lacks the key '{key}' the model needs")
+        frames = video["frames"]
+        if frames.dim() != 4 or frames.shape[1] != 3:
+            raise ValueError(f"Video '{uid}': frames must be [T, 3, H, W], got {tuple(frames.shape)}")
+        if len(video["audio"]) != frames.shape[0]:
+            raise ValueError(f"Video '{uid}': {frames.shape[0]} frames but {len(video['audio'])} audio entries")
+
+    def _normalise(self, frames: torch.Tensor, padded_size: tuple[int, int] | None = None) -> torch.Tensor:
+        """uint8 ``[T, 3, H, W]`` -> normalised, zero-padded to ``padded_size`` (default: the next
+        multiple of ``size_divisibility``)."""
+        height, width = frames.shape[-2:]
+        if padded_size is None:
+            padded_size = tuple(math.ceil(s / self.size_divisibility) * self.size_divisibility for s in (height, width))
+        padded_h, padded_w = padded_size
+        normalised = (frames.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std
+        return F.pad(normalised, (0, padded_w - width, 0, padded_h - height))
+
+    def _frame_level(self, images: torch.Tensor, audio: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        """Backbone, pixel decoder and frame decoder on ``images [N, 3, Hp, Wp]``: the frame
+        outputs, ``frame_queries [L, N, fQ, C]`` and the video mask features ``[N, mask_dim, h, w]``."""
+        features = self.backbone(images)
+        mask_features, multi_scale, audio_tokens = self.pixel_decoder.forward_features(features, audio)
+        outputs, frame_queries = self.frame_decoder(multi_scale, mask_features, audio_tokens)
+        return outputs, frame_queries, self.video_decoder.project_mask_features(mask_features)
+
+    # ------------------------------------------------------------------------------- training
+    def losses(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor]:
+        sizes = set()
+        for video in batched_inputs:
+            self._check_video(video)
+            uid = video.get("uid", video.get("video_id", "?"))
+            if video["frames"].shape[0] != self.num_frames:
+                raise ValueError(
+                    f"Video '{uid}': training clips must have INPUT.SAMPLING_FRAME_NUM = {self.num_frames} "
+                    f"frames, got {video['frames'].shape[0]}"
+                )
+            if "instances" not in video:
+                raise KeyError(f"Video '{uid}' lacks the key 'instances' training needs")
+            sizes.add(tuple(video["frames"].shape[-2:]))
+        padded_h = math.ceil(max(h for h, _ in sizes) / self.size_divisibility) * self.size_divisibility
+        padded_w = math.ceil(max(w for _, w in sizes) / self.size_divisibility) * self.size_divisibility
+        images = torch.cat([self._normalise(v["frames"], (padded_h, padded_w)) for v in batched_inputs])
+        audio = torch.cat([self._audio_embeddings(v) for v in batched_inputs])
+        frame_outputs, frame_queries, mask_features = self._frame_level(images, audio)
+
+        clip_targets = [self._clip_targets(v, (padded_h, padded_w)) for v in batched_inputs]
+        frame_targets = [
+            {"labels": t["labels"][t["masks"][:, f].flatten(1).any(1)], "masks": t["masks"][t["masks"][:, f].flatten(1).any(1)][:, f : f + 1]}
+            for t in clip_targets
+            for f in range(self.num_frames)
+        ]
+        per_frame = lambda out: {"pred_logits": out["pred_logits"], "pred_masks": out["pred_masks"][:, :, None]}  # noqa: E731
+        frame_sets = per_frame(frame_outputs)
+        if self.frame_deep_supervision:
+            frame_sets["aux_outputs"] = [per_frame(aux) for aux in frame_outputs["aux_outputs"]]
+        losses = self.frame_criterion(frame_sets, frame_targets)
+
+        video_outputs = self.video_decoder(frame_queries, audio, self.num_frames)
+        batch = len(batched_inputs)
+        mask_features = mask_features.view(batch, self.num_frames, *mask_features.shape[-3:])
+
+        def clip_sets(out: dict) -> dict:
+            masks = torch.einsum("lbqc,btchw->lbqthw", out["pred_mask_embed"], mask_features)
+            return {"pred_logits": out["pred_logits"].flatten(0, 1), "pred_masks": masks.flatten(0, 1)}
+
+        video_sets = clip_sets(video_outputs)
+        video_sets["aux_outputs"] = [clip_sets(aux) for aux in video_outputs["aux_outputs"]]
+        # Each of the L frame-decoder rounds gives the video module its own clip: targets repeat.
+        repeated = [target for _ in range(frame_queries.shape[0]) for target in clip_targets]
+        losses.update(self.video_criterion(video_sets, repeated))
+        return losses
+
+    def _clip_targets(self, video: dict, padded_size: tuple[int, int]) -> dict:
+        """Tracks present in at least one frame of the clip, masks zero-padded like the frames."""
+        instances = video["instances"]
+        masks = torch.as_tensor(instances["masks"]).to(self.device, torch.bool)
+        labels = torch.as_tensor(instances["labels"]).to(self.device, torch.int64)
+        uid = video.get("uid", video.get("video_id", "?"))
+        if masks.dim() != 4 or tuple(masks.shape[1:]) != tuple(video["frames"].shape[:1]) + tuple(video["frames"].shape[-2:]):
+            raise ValueError(
+                f"Video '{uid}': instances.masks must be [N, T, H, W] = [N, {tuple(video['frames'].shape[:1]) + tuple(video['frames'].shape[-2:])}], "
+                f"got {tuple(masks.shape)}"
+            )
+        if labels.shape != masks.shape[:1] or bool(((labels < 0) | (labels >= self.num_classes)).any()):
+            raise ValueError(f"Video '{uid}': instances.labels must be [N] in 0..{self.num_classes - 1}, got {labels.tolist()}")
+        present = masks.flatten(1).any(1)
+        height, width = masks.shape[-2:]
+        masks = F.pad(masks[present], (0, padded_size[1] - width, 0, padded_size[0] - height))
+        return {"labels": labels[present], "masks": masks.float()}
+
+    # ------------------------------------------------------------------------------- inference
+    @torch.no_grad()
+    def inference(self, video: dict) -> dict:
+        """Whole-video inference in chunks of ``TEST_RUN_CHUNK_SIZE`` frames.
+
+        Per-frame work (backbone to frame decoder) runs chunk by chunk; only the frame queries
+        and mask features are kept, the latter on the CPU when the video has more than
+        ``TEST_MAX_FRAMES_ON_DEVICE`` frames. The video module then sees all frames at once and
+        the masks are produced ``TEST_INTERPOLATE_CHUNK_SIZE`` frames at a time.
+        """
+        self._check_video(video)
+        frames = video["frames"]
+        num_frames = int(frames.shape[0])
+        audio = self._audio_embeddings(video)
+        store = self.device if num_frames <= self.max_frames_on_device else torch.device("cpu")
+        frame_queries, mask_features = [], []
+        for start in range(0, num_frames, self.run_chunk_size):
+            chunk = slice(start, start + self.run_chunk_size)
+            images = self._normalise(frames[chunk])
+            _, queries, features = self._frame_level(images, audio[chunk])
+            frame_queries.append(queries[-1])  # [t, fQ, C]
+            mask_features.append(features.to(store))
+        padded_size = tuple(images.shape[-2:])
+        image_size = tuple(int(s) for s in frames.shape[-2:])
+        output_size = (int(video.get("height", image_size[0])), int(video.get("width", image_size[1])))
+
+        outputs = self.video_decoder(torch.cat(frame_queries)[None], audio, num_frames)
+        logits = outputs["pred_logits"][-1, 0].float()  # [cQ, K+1]
+        mask_embed = outputs["pred_mask_embed"][-1, 0]  # [cQ, C]
+        mask_features = torch.cat(mask_features)  # [T, C, h, w]
+
+        scores = logits.softmax(-1)[:, :-1]  # [cQ, K]
+        num_pairs = min(self.top_k, scores.numel())
+        scores, flat_index = scores.flatten().topk(num_pairs, sorted=False)
+        labels = flat_index % self.num_classes
+        mask_embed = mask_embed[torch.div(flat_index, self.num_classes, rounding_mode="floor")]
+
+        masks, soft_sum, hard_count = [], torch.zeros_like(scores), torch.zeros_like(scores)
+        for start in range(0, num_frames, self.interpolate_chunk_size):
+            chunk_features = mask_features[start : start + self.interpolate_chunk_size].to(self.device)
+            logits_chunk = torch.einsum("qc,tchw->qthw", mask_embed, chunk_features)
+            logits_chunk = F.interpolate(logits_chunk, size=padded_size, mode="bilinear", align_corners=False)
+            logits_chunk = logits_chunk[..., : image_size[0], : image_size[1]]
+            probs = logits_chunk.sigmoid()
+            hard = probs > 0.5
+            soft_sum += (probs * hard).flatten(1).sum(1)
+            hard_count += hard.flatten(1).sum(1)
+            resized = F.interpolate(logits_chunk, size=output_size, mode="bilinear", align_corners=False) > 0.0
+            masks.append(resized.to(store))
+        # Class score times the mean foreground probability inside the predicted mask.
+        scores = scores * (soft_sum / (hard_count + 1e-6))
+        keep = torch.nonzero(scores > self.score_threshold).squeeze(-1)
+        pred_masks = torch.cat(masks, dim=1)[keep.to(store)]
+        return {
+            "image_size": output_size,
+            "pred_scores": scores[keep].tolist(),
+            "pred_labels": labels[keep].tolist(),
+            "pred_masks": pred_masks.cpu(),
+        }

@@ -1,0 +1,86 @@
+"""AVISM whole-video inference: output layout, chunked inference equal to one-chunk inference
+(with mask features off the device), the audio changes the tracks, clear input errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ov_avss.config import get_cfg
+from ov_avss.modeling import build_model_without_pretrained_files
+
+TINY = Path(__file__).resolve().parents[3] / "configs" / "avis" / "AVISM_tiny_synthetic.yaml"
+
+
+def _model(*overrides):
+    cfg = get_cfg()
+    cfg.merge_from_file(str(TINY))
+    cfg.merge_from_list(list(overrides))
+    torch.manual_seed(0)
+    return build_model_without_pretrained_files(cfg).eval()
+
+
+def _video(num_frames: int, seed: int = 0) -> dict:
+    generator = torch.Generator().manual_seed(seed)
+    return {
+        "frames": torch.randint(0, 256, (num_frames, 3, 70, 100), dtype=torch.uint8, generator=generator),
+        "audio": torch.randn(num_frames, 128, generator=generator),
+        "height": 35,
+        "width": 50,
+    }
+
+
+def test_output_layout_and_threshold():
+    model = _model("MODEL.AVISM.TEST_SCORE_THRESHOLD", 0.0)
+    out = model([_video(11)])[0]
+    assert out["image_size"] == (35, 50)
+    num_tracks = len(out["pred_scores"])
+    assert num_tracks == 20  # TEST_TOPK pairs, all above a 0 threshold
+    assert out["pred_masks"].shape == (num_tracks, 11, 35, 50) and out["pred_masks"].dtype == torch.bool
+    assert all(0 <= label < 26 for label in out["pred_labels"])
+    threshold = sorted(out["pred_scores"])[num_tracks // 2]
+    strict = _model("MODEL.AVISM.TEST_SCORE_THRESHOLD", threshold)([_video(11)])[0]
+    assert 0 < len(strict["pred_scores"]) < num_tracks
+    assert all(score > threshold for score in strict["pred_scores"])
+
+
+def test_chunked_inference_matches_single_chunk():
+    # 11 frames: chunks of 4 frames, masks 3 at a time, features parked on the CPU past 8 frames;
+    # versus every frame in one chunk on the device. Same weights (seeded build).
+    video = _video(11)
+    chunked = _model()([video])[0]
+    whole = _model(
+        "MODEL.AVISM.TEST_RUN_CHUNK_SIZE", 64, "MODEL.AVISM.TEST_INTERPOLATE_CHUNK_SIZE", 64,
+        "MODEL.AVISM.TEST_MAX_FRAMES_ON_DEVICE", 64,
+    )([video])[0]
+    order_c = sorted(range(len(chunked["pred_scores"])), key=lambda i: chunked["pred_scores"][i])
+    order_w = sorted(range(len(whole["pred_scores"])), key=lambda i: whole["pred_scores"][i])
+    torch.testing.assert_close(
+        torch.tensor([chunked["pred_scores"][i] for i in order_c]),
+        torch.tensor([whole["pred_scores"][i] for i in order_w]),
+        rtol=1e-4, atol=1e-5,
+    )
+    agreement = (chunked["pred_masks"][order_c] == whole["pred_masks"][order_w]).float().mean()
+    assert agreement > 0.999
+
+
+def test_audio_changes_the_tracks():
+    model = _model("MODEL.AVISM.TEST_SCORE_THRESHOLD", 0.0)
+    video = _video(7)
+    silent = dict(video, audio=torch.zeros_like(video["audio"]))
+    a, b = model([video])[0], model([silent])[0]
+    assert sorted(a["pred_scores"]) != pytest.approx(sorted(b["pred_scores"]), abs=1e-6)
+
+
+def test_bad_inputs_are_named():
+    model = _model()
+    video = _video(5)
+    with pytest.raises(ValueError, match=r"audio must be \[T, 128\].*\(5, 64\)"):
+        model([dict(video, audio=torch.zeros(5, 64))])
+    with pytest.raises(ValueError, match="5 frames but 4 audio"):
+        model([dict(video, audio=torch.zeros(4, 128))])
+    with pytest.raises(ValueError, match="one video per batch"):
+        model([video, video])
+    with pytest.raises(KeyError, match="'audio'"):
+        model([{"frames": video["frames"]}])
