@@ -13,6 +13,13 @@ Settings, the ground truth they read and their protocol (docs/evaluation.md):
   ``ov_avss`` numbers beside them under ``ov_avss``.
 - ``s4`` / ``ms3``: AVSBench-object, ``avsbench_binary``; JSON ``mIoU``, ``F_score`` (per batch of
   ``--batch-clips`` test clips) and ``mIoU_pooled``, ``F_score_pooled``.
+- ``avis``: AVISeg instance tracks, ``--gt-json {split}.json --pred-json results.json`` (the
+  AVISM reference's format) instead of the two roots; JSON ``FSLA``, ``HOTA``, ``mAP`` in percent
+  as published, with the FAn / FAs / FAm breakdown (docs/avis.md). ``--output`` defaults to
+  ``avis_metrics.json`` beside the predictions.
+
+    python tools/evaluate_predictions.py --setting avis --gt-json datasets/AVISeg/test.json \\
+        --pred-json output/inference/aviseg_test/results.json
 
 ``--gt-root`` is the datasets root (or the ``AVSBench-semantic`` / ``AVSBench-object`` folder
 itself). Predictions are ``<pred-root>/<uid>/<t>.png``, ``t`` the frame's position in the clip
@@ -39,6 +46,7 @@ from ov_avss.data.categories import CATEGORIES, SPLIT_FILE, load_split  # noqa: 
 from ov_avss.data.datasets.avsbench_object import OBJECT_DIR, load_avsbench_object  # noqa: E402
 from ov_avss.data.datasets.avsbench_semantic import SEMANTIC_DIR, load_avsbench_semantic  # noqa: E402
 from ov_avss.data.image_io import read_binary_mask, read_palette_mask  # noqa: E402
+from ov_avss.evaluation.avis import evaluate_avis  # noqa: E402
 from ov_avss.evaluation.avss_evaluator import AVSBENCH_AVSS, NUM_LABELS, OV_AVSS, SemanticScorer  # noqa: E402
 from ov_avss.evaluation.binary_evaluator import (  # noqa: E402
     PROTOCOL as BINARY_PROTOCOL,
@@ -59,6 +67,9 @@ SETTINGS = {
     "s4": (OBJECT_DIR, "avsbench_s4", (BINARY_PROTOCOL,)),
     "ms3": (OBJECT_DIR, "avsbench_ms3", (BINARY_PROTOCOL,)),
 }
+# Instance tracks are scored from two JSON files, not from frame folders.
+AVIS_SETTING = "avis"
+AVIS_PRINTED_KEYS = ("FSLA", "HOTA", "mAP")
 PRINTED_KEYS = ("mIoU", "mIoU_base", "mIoU_novel", "mIoU_harmonic", "F_score", "mIoU_pooled", "F_score_pooled")
 
 
@@ -192,10 +203,12 @@ def evaluate_predictions(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--setting", required=True, choices=sorted(SETTINGS))
-    parser.add_argument("--gt-root", required=True, help="datasets root (or AVSBench-semantic / AVSBench-object)")
-    parser.add_argument("--pred-root", required=True, help="folder of <uid>/<t>.png predictions")
-    parser.add_argument("--output", required=True, help="metrics JSON to write")
+    parser.add_argument("--setting", required=True, choices=sorted((*SETTINGS, AVIS_SETTING)))
+    parser.add_argument("--gt-root", help="datasets root (or AVSBench-semantic / AVSBench-object)")
+    parser.add_argument("--pred-root", help="folder of <uid>/<t>.png predictions")
+    parser.add_argument("--gt-json", help="avis: the AVISeg annotation file ({split}.json)")
+    parser.add_argument("--pred-json", help="avis: predictions in the reference's results.json format")
+    parser.add_argument("--output", help="metrics JSON to write (avis: default avis_metrics.json beside --pred-json)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--split-file", default=str(SPLIT_FILE), help="base/novel split JSON (avsbench_ov)")
     parser.add_argument(
@@ -206,6 +219,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--allow-missing", action="store_true", help="score only the frames that have a prediction")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    needed = ("gt_json", "pred_json") if args.setting == AVIS_SETTING else ("gt_root", "pred_root", "output")
+    absent = [f"--{name.replace('_', '-')}" for name in needed if getattr(args, name) is None]
+    if absent:
+        print(f"error: --setting {args.setting} needs {' and '.join(absent)}", file=sys.stderr)
+        return 2
+    if args.setting == AVIS_SETTING:
+        return _main_avis(args)
     try:
         results = evaluate_predictions(
             args.setting, args.gt_root, args.pred_root, args.split, args.split_file, args.batch_clips,
@@ -221,6 +241,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{args.setting} ({results['protocol']}): " + " ".join(
         f"{key}={results[key]:.4f}" for key in PRINTED_KEYS if key in results
     ))
+    return 0
+
+
+def _main_avis(args: argparse.Namespace) -> int:
+    output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.pred_json)), "avis_metrics.json")
+    try:
+        metrics = evaluate_avis(args.gt_json, args.pred_json, output_path=output)
+    except (ImportError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.setting}: " + " ".join(f"{key}={metrics[key]:.2f}" for key in AVIS_PRINTED_KEYS))
+    print(f"wrote {output}")
     return 0
 
 

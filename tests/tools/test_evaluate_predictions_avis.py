@@ -1,4 +1,5 @@
-"""tools/evaluate_avis.py: prints and writes FSLA / HOTA / mAP; bad input ends with one error line."""
+"""tools/evaluate_predictions.py --setting avis: prints and writes FSLA / HOTA / mAP; bad input ends
+with one error line."""
 from __future__ import annotations
 
 import json
@@ -7,7 +8,11 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from tool_loader import load_tool
 
-evaluate_avis_tool = load_tool("evaluate_avis")
+evaluate_predictions = load_tool("evaluate_predictions")
+
+
+def _run(*args: str) -> int:
+    return evaluate_predictions.main(["--setting", "avis", *args])
 
 
 def _rle(mask):
@@ -34,17 +39,17 @@ def _files(tmp_path, pred_segmentations=None):
 def test_writes_metrics_in_percent(tmp_path, capsys):
     gt, pred = _files(tmp_path)
     out = tmp_path / "metrics.json"
-    assert evaluate_avis_tool.main(["--gt-json", gt, "--pred-json", pred, "--output", str(out)]) == 0
+    assert _run("--gt-json", gt, "--pred-json", pred, "--output", str(out)) == 0
     metrics = json.loads(out.read_text())
     assert metrics["FSLA"] == 100.0 and metrics["HOTA"] == 100.0 and metrics["mAP"] == 100.0
     assert (metrics["frames_n"], metrics["frames_s"], metrics["frames_m"]) == (1, 2, 0)
     assert metrics["FAm"] is None
-    assert '"FSLA": 100.0' in capsys.readouterr().out
+    assert "FSLA=100.00 HOTA=100.00 mAP=100.00" in capsys.readouterr().out
 
 
 def test_bad_prediction_is_one_error_line(tmp_path, capsys):
     gt, pred = _files(tmp_path, pred_segmentations=[None, None])
-    assert evaluate_avis_tool.main(["--gt-json", gt, "--pred-json", pred]) == 2
+    assert _run("--gt-json", gt, "--pred-json", pred) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ")
     assert "results.json[0]" in err[0] and "3 frames" in err[0]
@@ -53,5 +58,12 @@ def test_bad_prediction_is_one_error_line(tmp_path, capsys):
 
 def test_missing_file_is_an_error(tmp_path, capsys):
     gt, _ = _files(tmp_path)
-    assert evaluate_avis_tool.main(["--gt-json", gt, "--pred-json", str(tmp_path / "nope.json")]) == 2
+    assert _run("--gt-json", gt, "--pred-json", str(tmp_path / "nope.json")) == 2
     assert "Predictions file not found" in capsys.readouterr().err
+
+
+def test_avis_needs_both_json_files(tmp_path, capsys):
+    gt, _ = _files(tmp_path)
+    assert _run("--gt-json", gt) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --setting avis needs --pred-json"]
