@@ -217,14 +217,18 @@ def mel_filterbank(dtype: torch.dtype = torch.float64) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=1)
-def _stft_constants() -> tuple[torch.Tensor, np.ndarray]:
-    """float32 periodic Hann window zero-padded to ``FFT_LENGTH`` ``[512]``, and the float32 mel
-    weights as a numpy array ``[257, 64]``."""
+def _stft_constants() -> tuple[torch.Tensor, slice, np.ndarray]:
+    """float32 periodic Hann window zero-padded to ``FFT_LENGTH`` ``[512]``; the FFT bins that
+    some mel band weighs (125-7500 Hz: bins 5..239 of 257; the others would only be multiplied
+    by zero); the float32 mel weights of those bins as a numpy array ``[num_bins, 64]``."""
     window = torch.zeros(P.FFT_LENGTH, dtype=torch.float32)
     window[: P.STFT_WINDOW_LENGTH_SAMPLES] = torch.hann_window(
         P.STFT_WINDOW_LENGTH_SAMPLES, periodic=True, dtype=torch.float32
     )
-    return window, mel_filterbank(torch.float32).numpy()
+    weights = mel_filterbank(torch.float32).numpy()
+    used = np.flatnonzero(weights.any(axis=1))
+    bins = slice(int(used[0]), int(used[-1]) + 1)
+    return window, bins, np.ascontiguousarray(weights[bins])
 
 
 def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -262,7 +266,7 @@ def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tens
     # FFT length. Framing FFT_LENGTH samples under a zero-padded window gives the same product
     # without a padding copy per frame (the signal itself is padded only where it ends within the
     # last frame); only the frames of whole examples are transformed.
-    window, mel_weights = _stft_constants()
+    window, mel_bins, mel_weights = _stft_constants()
     needed = (num_examples * P.NUM_FRAMES - 1) * hop + P.FFT_LENGTH
     signal = samples[:needed]
     if signal.numel() < needed:
@@ -270,7 +274,7 @@ def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tens
     spectrum = torch.fft.rfft(signal.unfold(0, P.FFT_LENGTH, hop) * window, dim=1)
     # After the FFT numpy is faster on CPU: its complex magnitude about 10x (torch's is careful
     # about overflow), and its small matmul and in-place log too.
-    mel = np.abs(spectrum.numpy()) @ mel_weights
+    mel = np.abs(spectrum.numpy()[:, mel_bins]) @ mel_weights
     mel += P.LOG_OFFSET
     log_mel = torch.from_numpy(np.log(mel, out=mel))
     return log_mel.reshape(num_examples, 1, P.NUM_FRAMES, P.NUM_BANDS)

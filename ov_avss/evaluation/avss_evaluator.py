@@ -81,8 +81,13 @@ def frame_confusions(prediction: torch.Tensor, ground_truth: torch.Tensor, num_l
     key_dtype = torch.int16 if rows * n <= torch.iinfo(torch.int16).max else torch.int32
     # Both ranges are checked before the keys are formed: out of range, a key wraps around in the
     # narrow type (ground truth 924 gives 924 * 71 = 65604 = 68 as int16, a background pixel).
+    # The labels are narrowed first and checked in the narrow type, which costs a tenth of a
+    # check on int64 maps; a label map value itself survives the narrowing unless its magnitude
+    # exceeds the type's range (beyond 32767 for int16, which no 8- or 16-bit label image holds:
+    # 16-bit values above 32767 turn negative and are refused).
     # Ground-truth labels in [n, 255) are found from the counts, in rows that must stay empty.
     # (Python ints: comparing the 0-d tensors would cost more than the reduction.)
+    prediction, ground_truth = prediction.to(key_dtype), ground_truth.to(key_dtype)
     low, high = (int(v) for v in torch.aminmax(prediction))
     if low < 0 or high >= n:
         raise ValueError(f"prediction labels must lie in [0, {n - 1}], got [{low}, {high}]")
@@ -90,7 +95,7 @@ def frame_confusions(prediction: torch.Tensor, ground_truth: torch.Tensor, num_l
     low, high = (int(v) for v in torch.aminmax(ground_truth))
     if low < 0 or high > IGNORE_LABEL:
         raise bad_ground_truth
-    keys = torch.add(prediction.to(key_dtype), ground_truth.to(key_dtype), alpha=n)
+    keys = torch.add(prediction, ground_truth, alpha=n)
     counts = [torch.bincount(frame_keys.view(-1), minlength=rows * n) for frame_keys in keys]
     per_frame = torch.stack(counts).view(num_frames, rows, n)
     if bool(per_frame[:, n:IGNORE_LABEL].any()):
