@@ -86,6 +86,10 @@ def test_sigterm_saves_checkpoint_before_exit(tmp_path):
     assert max(logged) == checkpoint["iteration"]  # the last logged iteration is the saved one
 
 
+# Slow: a real 2-process run (10-30 s). In one of about 20 runs so far (under a loaded CI run) a
+# worker aborted ("terminate called without an active exception", SIGABRT) instead of exiting
+# 143; not yet diagnosed (docs/training.md).
+@pytest.mark.slow
 def test_preempted_num_gpus_run_saves_once_and_exits_143(tmp_path):
     # A scheduler's SIGTERM to the process group, then SIGINT to it as well (what the spawn
     # parent's death signal would add): one checkpoint, exit status 143.
