@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .audio import silence_log_mel
 from .clip_mapper import _resize_frames, resized_shape
 from .datasets.aviseg import decode_rle, sample_clip, video_audio
 from .image_io import read_frame
@@ -21,7 +22,9 @@ class AVISClipMapper:
     horizontal flip (``flip_by_clip``) for the whole clip; ``instances``: the contiguous labels
     and bool masks ``[N, T, H, W]`` (empty where a track is absent or silent). Testing: every
     frame resized to ``MIN_SIZE_TEST``, with ``height`` / ``width`` the original size.
-    ``audio`` is what ``video_audio`` gives (embeddings or log-mel examples), per frame.
+    ``audio`` is what ``video_audio`` gives (embeddings or log-mel examples), per frame; in
+    testing ``TEST.AUDIO_ABLATION: zero`` replaces it by silence (the log-mel examples of
+    silence, or zero embeddings).
     """
 
     def __init__(self, cfg, is_train: bool) -> None:
@@ -32,6 +35,12 @@ class AVISClipMapper:
         self.min_size_test = int(cfg.INPUT.MIN_SIZE_TEST)
         self.max_size_test = int(cfg.INPUT.MAX_SIZE_TEST)
         self.flip = cfg.INPUT.RANDOM_FLIP
+        self.audio_ablation = "none" if is_train else cfg.TEST.AUDIO_ABLATION
+        if self.audio_ablation not in ("none", "zero"):
+            raise ValueError(
+                f"AVISClipMapper: config TEST.AUDIO_ABLATION = {self.audio_ablation!r} is not supported; "
+                "expected one of ('none', 'zero')"
+            )
         checks = (
             ("INPUT.MIN_SIZE_TRAIN_SAMPLING", cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING, ("choice_by_clip",)),
             ("INPUT.RANDOM_FLIP", self.flip, ("flip_by_clip", "none")),
@@ -55,14 +64,17 @@ class AVISClipMapper:
                 f"Video {record['video_name']}: frames are {width}x{height}, the annotations say "
                 f"{record['width']}x{record['height']}"
             )
-        _, audio = video_audio(record)
+        kind, audio = video_audio(record)
+        audio = audio[frame_indices]
+        if self.audio_ablation == "zero":
+            audio = silence_log_mel(len(frame_indices)) if kind == "log_mel" else torch.zeros_like(audio)
         video = {
             "video_id": record["video_id"],
             "uid": record["video_name"],
             "frame_indices": frame_indices,
             "height": int(height),
             "width": int(width),
-            "audio": audio[frame_indices],
+            "audio": audio,
         }
         if not self.is_train:
             video["frames"] = _resize_frames(frames, resized_shape(height, width, self.min_size_test, self.max_size_test))

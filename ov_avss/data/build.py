@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..utils import comm
 from .audio import clip_log_mel, silence_log_mel
 from .catalog import get_dataset_metadata, get_dataset_records
+from .avis_mapper import AVISClipMapper
 from .clip_mapper import ClipMapper
 from .dataset_check import check_clip_files
 
@@ -27,6 +29,8 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "clip_windows",
     "ClipDataset",
+    "VideoDataset",
+    "DATASET_KINDS",
     "TrainingSampler",
     "InferenceSampler",
     "AudioAblation",
@@ -125,6 +129,73 @@ class ClipDataset(Dataset):
         return self.mapper(record, frame_indices, rng, audio=audio)
 
 
+class VideoDataset(Dataset):
+    """Map-style dataset of whole video records, one sample per video: the mapper picks the
+    frames (a training clip, or every frame in testing).
+
+    Items are ``int`` (testing) or ``(int, seed)`` (training: the seed drives the clip choice
+    and augmentation of that sample).
+    """
+
+    def __init__(self, records: Sequence[dict], mapper: AVISClipMapper):
+        self.records = list(records)
+        self.mapper = mapper
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> dict:
+        index, seed = item if isinstance(item, tuple) else (item, None)
+        rng = np.random.default_rng(seed) if seed is not None else None
+        return self.mapper(self.records[index], rng)
+
+
+def _clip_dataset(cfg, name: str, records: list[dict], is_train: bool) -> ClipDataset:
+    return ClipDataset(
+        records,
+        ClipMapper(cfg, name, is_train=is_train),
+        cfg.INPUT.SAMPLING_FRAME_NUM,
+        cfg.INPUT.LONG_CLIP_MODE,
+        audio_ablation=None if is_train else AudioAblation(cfg.TEST.AUDIO_ABLATION, records),
+    )
+
+
+def _video_dataset(cfg, name: str, records: list[dict], is_train: bool) -> VideoDataset:
+    # AVISClipMapper applies TEST.AUDIO_ABLATION itself (its audio may be embeddings).
+    return VideoDataset(records, AVISClipMapper(cfg, is_train=is_train))
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    """How the loaders treat a dataset whose metadata names this kind (``DatasetMetadata.mapper``).
+
+    Attributes:
+        build: ``(cfg, dataset_name, records, is_train) -> Dataset`` of mapped samples.
+        has_targets: whether a record has something to learn (``FILTER_EMPTY_ANNOTATIONS``).
+        check_files: whether ``DATALOADER.CHECK_FILES`` applies (the AVISeg reader checks its
+            files itself).
+    """
+
+    build: Callable[..., Dataset]
+    has_targets: Callable[[dict], bool]
+    check_files: bool
+
+
+DATASET_KINDS: dict[str, DatasetKind] = {
+    "clip": DatasetKind(_clip_dataset, lambda record: bool(record["category_names"]), check_files=True),
+    "video": DatasetKind(_video_dataset, lambda record: bool(record["tracks"]), check_files=False),
+}
+
+
+def _kind(dataset_name: str) -> DatasetKind:
+    mapper = get_dataset_metadata(dataset_name).mapper
+    if mapper not in DATASET_KINDS:
+        raise ValueError(
+            f"Dataset {dataset_name}: metadata mapper '{mapper}' is not one of {sorted(DATASET_KINDS)}"
+        )
+    return DATASET_KINDS[mapper]
+
+
 class TrainingSampler(Sampler):
     """Infinite, seeded, rank-sharded stream of ``(sample_index, augmentation_seed)`` batches.
 
@@ -194,7 +265,8 @@ def _records(cfg, dataset_names: Sequence[str], is_train: bool) -> list[dict]:
     for name in dataset_names:
         dataset_records = get_dataset_records(name, cfg)
         if is_train and cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS:
-            kept = [r for r in dataset_records if r["category_names"]]
+            has_targets = _kind(name).has_targets
+            kept = [r for r in dataset_records if has_targets(r)]
             if len(kept) < len(dataset_records):
                 logger.info("Dataset %s: dropped %d clips without sounding categories", name, len(dataset_records) - len(kept))
             dataset_records = kept
@@ -221,11 +293,10 @@ def build_train_loader(cfg, start_iter: int = 0) -> Iterator[list[dict]]:
     records_per_dataset = _records(cfg, names, is_train=True)
     if cfg.DATALOADER.CHECK_FILES:
         # Before iteration 0: a bad file found later would stop training where it is sampled.
-        check_clip_files([r for records in records_per_dataset for r in records], ", ".join(names))
-    datasets = [
-        ClipDataset(records, ClipMapper(cfg, name, is_train=True), cfg.INPUT.SAMPLING_FRAME_NUM, cfg.INPUT.LONG_CLIP_MODE)
-        for name, records in zip(names, records_per_dataset)
-    ]
+        checked = [r for name, records in zip(names, records_per_dataset) if _kind(name).check_files for r in records]
+        if checked:
+            check_clip_files(checked, ", ".join(names))
+    datasets = [_kind(name).build(cfg, name, records, True) for name, records in zip(names, records_per_dataset)]
     dataset = datasets[0] if len(datasets) == 1 else _ConcatClipDataset(datasets)
     sampler = TrainingSampler(
         len(dataset), cfg.SOLVER.IMS_PER_BATCH // world_size, _shared_seed(cfg), start_iter, rank, world_size
@@ -242,9 +313,9 @@ def build_train_loader(cfg, start_iter: int = 0) -> Iterator[list[dict]]:
 
 
 class _ConcatClipDataset(Dataset):
-    """Concatenation of clip datasets that forwards ``(index, seed)`` items."""
+    """Concatenation of clip or video datasets that forwards ``(index, seed)`` items."""
 
-    def __init__(self, datasets: Sequence[ClipDataset]):
+    def __init__(self, datasets: Sequence[Dataset]):
         self.datasets = list(datasets)
         self.offsets = np.cumsum([0] + [len(d) for d in self.datasets])
 
@@ -259,16 +330,11 @@ class _ConcatClipDataset(Dataset):
 
 
 def build_test_loader(cfg, dataset_name: str) -> DataLoader:
-    """One clip per batch, rank-sharded, deterministic order; applies ``TEST.AUDIO_ABLATION``."""
-    get_dataset_metadata(dataset_name)
+    """One clip (or video) per batch, rank-sharded, deterministic order; applies
+    ``TEST.AUDIO_ABLATION``."""
+    kind = _kind(dataset_name)
     (records,) = _records(cfg, [dataset_name], is_train=False)
-    dataset = ClipDataset(
-        records,
-        ClipMapper(cfg, dataset_name, is_train=False),
-        cfg.INPUT.SAMPLING_FRAME_NUM,
-        cfg.INPUT.LONG_CLIP_MODE,
-        audio_ablation=AudioAblation(cfg.TEST.AUDIO_ABLATION, records),
-    )
+    dataset = kind.build(cfg, dataset_name, records, False)
     sampler = InferenceSampler(len(dataset), comm.get_rank(), comm.get_world_size())
     return DataLoader(
         dataset,

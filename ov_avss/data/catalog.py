@@ -30,6 +30,9 @@ class DatasetMetadata:
             metric of record (docs/evaluation.md): ``ov_avss``, ``avsbench_avss`` or
             ``avsbench_binary``.
         is_train: whether the dataset is a training set (drives sampling and augmentation).
+        mapper: how the loaders cut and map its records, a key of
+            ``ov_avss.data.build.DATASET_KINDS``: ``clip`` (clip windows through ``ClipMapper``)
+            or ``video`` (one sample per video through ``AVISClipMapper``).
     """
 
     name: str
@@ -39,6 +42,7 @@ class DatasetMetadata:
     evaluator_type: str = "avss"
     protocols: tuple[str, ...] = ("ov_avss",)
     is_train: bool = False
+    mapper: str = "clip"
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -255,6 +255,7 @@ def _register() -> None:
         name = f"aviseg_{split}"
         metadata = DatasetMetadata(
             name=name, vocabulary=AVISEG_CATEGORIES, evaluator_type="avis", is_train=split == "train",
+            mapper="video",
         )
         register_dataset(DatasetSpec(metadata=metadata, load=partial(load_aviseg, split=split)))
 

@@ -23,7 +23,7 @@ def test_training_clips_are_consistent_and_train(cfg):
     clips = [mapper(record, rng) for record in records]
     for record, clip in zip(records, clips):
         frames, masks = clip["frames"], clip["instances"]["masks"]
-        assert frames.shape[:2] == (5, 3) and min(frames.shape[-2:]) == 96
+        assert frames.shape[:2] == (5, 3) and min(frames.shape[-2:]) == cfg.INPUT.MIN_SIZE_TRAIN[0]
         assert masks.shape == (len(record["tracks"]), 5, *frames.shape[-2:]) and masks.dtype == torch.bool
         assert clip["audio"].shape == (5, 1, 96, 64)
         assert clip["instances"]["labels"].tolist() == [t["label"] for t in record["tracks"]]
@@ -58,7 +58,7 @@ def test_test_videos_are_whole_and_keep_their_size(cfg):
     mapper = AVISClipMapper(cfg, is_train=False)
     record = get_dataset_records("aviseg_val", cfg)[0]
     video = mapper(record)
-    assert video["frames"].shape[0] == record["length"] and min(video["frames"].shape[-2:]) == 96
+    assert video["frames"].shape[0] == record["length"] and min(video["frames"].shape[-2:]) == cfg.INPUT.MIN_SIZE_TEST
     assert (video["height"], video["width"]) == (record["height"], record["width"])
     torch.manual_seed(0)
     output = build_model_without_pretrained_files(cfg).eval()([video])[0]
