@@ -668,10 +668,10 @@ def _published_wavfile_to_examples(path: str):
 
 
 def compare_audio(args: argparse.Namespace, work_dir: str) -> dict[str, Any]:
-    """Our front end (``clip_log_mel``: wav decode, resampling, log-mel) against the published
-    one, per 10 s wav at 16 kHz mono and 44.1 kHz stereo."""
+    """Our front end (``audio_examples_for_frames``: wav decode, resampling, log-mel) against the
+    published one, per 10 s wav at 16 kHz mono and 44.1 kHz stereo."""
     from benchmark_reference import resampy_available
-    from ov_avss.data.audio import clip_log_mel
+    from ov_avss.audio import audio_examples_for_frames
 
     seconds = args.compare_audio_seconds
     result: dict[str, Any] = {
@@ -684,7 +684,7 @@ def compare_audio(args: argparse.Namespace, work_dir: str) -> dict[str, Any]:
         outputs: dict[str, Any] = {}
 
         def ours() -> None:
-            outputs["ours"] = clip_log_mel(path, int(seconds))
+            outputs["ours"] = audio_examples_for_frames(path, range(int(seconds)))
 
         def reference() -> None:
             outputs["reference"] = _published_wavfile_to_examples(path)

@@ -60,7 +60,7 @@ _C.MODEL.SWIN.PATCH_NORM = True
 _C.MODEL.SWIN.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
 _C.MODEL.SWIN.USE_CHECKPOINT = False
 
-# Audio encoder (VGGish; front-end constants live in ov_avss.data.vggish_params).
+# Audio encoder (VGGish; it declares its front end, ov_avss.audio.VGGISH_FRONT_END).
 _C.MODEL.AUDIO = CN()
 _C.MODEL.AUDIO.NAME = "VGGish"
 _C.MODEL.AUDIO.WEIGHTS = "pre_models/vggish-10086976.pth"

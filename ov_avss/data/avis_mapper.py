@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .audio import silence_log_mel
+from ..audio.log_mel import silence_log_mel
 from .clip_mapper import _resize_frames, resized_shape
 from .datasets.aviseg import decode_rle, sample_clip, video_audio
 from .image_io import read_frame

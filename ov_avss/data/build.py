@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..utils import comm
-from .audio import clip_log_mel, silence_log_mel
+from ..audio import AudioFrontEnd, audio_examples_for_frames, audio_front_end
 from .catalog import get_dataset_metadata, get_dataset_records
 from .avis_mapper import AVISClipMapper
 from .clip_mapper import ClipMapper
@@ -59,13 +59,15 @@ def clip_windows(num_frames: int, window: int, mode: str) -> list[list[int]]:
 
 
 class AudioAblation:
-    """Replaces the audio of test clips: ``"zero"`` = log-mel of silence, ``"shuffle"`` = the
-    audio of another clip under a fixed derangement of the dataset's clips (by uid)."""
+    """Replaces the audio of test clips: ``"zero"`` = the front end's examples of silence,
+    ``"shuffle"`` = the audio of another clip under a fixed derangement of the dataset's clips
+    (by uid)."""
 
-    def __init__(self, mode: str, records: Sequence[dict]):
+    def __init__(self, mode: str, records: Sequence[dict], front_end: AudioFrontEnd):
         if mode not in _AUDIO_ABLATIONS:
             raise ValueError(f"Config TEST.AUDIO_ABLATION = '{mode}' is not one of {_AUDIO_ABLATIONS}")
         self.mode = mode
+        self.front_end = front_end
         self._donor: list[int] = []
         if mode == "shuffle":
             if len(records) < 2:
@@ -80,15 +82,16 @@ class AudioAblation:
             self._donor = donor
 
     def audio(self, records: Sequence[dict], record_index: int, frame_indices: Sequence[int]) -> torch.Tensor | None:
-        """``[T, 1, 96, 64]`` replacement audio, or ``None`` when the clip keeps its own."""
+        """``[T, *example_shape]`` replacement audio (VGGish ``[T, 1, 96, 64]``), or ``None`` when
+        the clip keeps its own."""
         if self.mode == "none":
             return None
         if self.mode == "zero":
-            return silence_log_mel(len(frame_indices))
+            return self.front_end.silence(len(frame_indices))
         donor = records[self._donor[record_index]]
-        donor_audio = clip_log_mel(donor["audio_path"], int(donor["num_frames"]))
-        # A shorter donor clip is repeated to cover the frames.
-        return donor_audio[torch.as_tensor(frame_indices) % donor_audio.shape[0]]
+        # A shorter donor clip is repeated to cover the frames (1 fps: frame t is at t s).
+        donor_times = [t % int(donor["num_frames"]) for t in frame_indices]
+        return audio_examples_for_frames(donor["audio_path"], donor_times, "zero_examples", self.front_end)
 
 
 class ClipDataset(Dataset):
@@ -156,7 +159,9 @@ def _clip_dataset(cfg, name: str, records: list[dict], is_train: bool) -> ClipDa
         ClipMapper(cfg, name, is_train=is_train),
         cfg.INPUT.SAMPLING_FRAME_NUM,
         cfg.INPUT.LONG_CLIP_MODE,
-        audio_ablation=None if is_train else AudioAblation(cfg.TEST.AUDIO_ABLATION, records),
+        audio_ablation=None if is_train else AudioAblation(
+            cfg.TEST.AUDIO_ABLATION, records, audio_front_end(cfg.MODEL.AUDIO.NAME)
+        ),
     )
 
 

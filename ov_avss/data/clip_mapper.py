@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .audio import clip_log_mel
+from ..audio import audio_examples_for_frames, audio_front_end
 from .catalog import get_dataset_metadata
 from .categories import CATEGORIES, IGNORE_LABEL
 from .image_io import read_binary_mask, read_frame, read_palette_mask
@@ -75,6 +75,7 @@ class ClipMapper:
         self.crop_enabled = bool(cfg.INPUT.CROP.ENABLED)
         self.crop_type = cfg.INPUT.CROP.TYPE
         self.crop_size = tuple(int(s) for s in cfg.INPUT.CROP.SIZE)
+        self.audio_front_end = audio_front_end(cfg.MODEL.AUDIO.NAME)
         for key, value, allowed in (
             ("INPUT.MIN_SIZE_TRAIN_SAMPLING", self.size_sampling, _SIZE_SAMPLING),
             ("INPUT.RANDOM_FLIP", self.flip_mode, _FLIP_MODES),
@@ -116,7 +117,8 @@ class ClipMapper:
         if audio is None:
             # Short audio is completed as each release does: S4/MS3 repeat the last example.
             padding = "repeat_last" if record["subset"] in BINARY_SUBSETS else "zero_examples"
-            audio = clip_log_mel(record["audio_path"], int(record["num_frames"]), padding)[frame_indices]
+            # AVSBench frames are one per second: frame t is at t s.
+            audio = audio_examples_for_frames(record["audio_path"], frame_indices, padding, self.audio_front_end)
         if audio.shape[0] != len(frame_indices):
             raise ValueError(
                 f"Clip {record['uid']}: audio has {audio.shape[0]} examples for {len(frame_indices)} frames"

@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ov_avss.utils import comm
 
-from .wav_io import WavFormatError, is_wav_path, read_wav_info
+from ..audio.wav_io import WavFormatError, is_wav_path, read_wav_info
 
 __all__ = ["DatasetCheckError", "check_clip_files", "check_records"]
 

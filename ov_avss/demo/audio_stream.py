@@ -1,7 +1,6 @@
-"""Streaming audio decode (PyAV) and per-frame VGGish examples with bounded memory.
-
-The demo never holds a whole video's audio: it decodes the stream progressively and keeps only
-the 16 kHz mono samples that the frames still to be processed need.
+"""The demo's audio: the encoder's examples for the sampled frames (the dataset's definition,
+``ov_avss.audio.audio_examples_for_frames``), and the stream reader that copies an audio
+track into the overlay video.
 """
 from __future__ import annotations
 
@@ -12,17 +11,15 @@ import av
 import numpy as np
 import torch
 
-from ov_avss.data import vggish_params as P
-from ov_avss.data.audio import silence_log_mel, waveform_to_examples
+from ov_avss.audio import AudioFrontEnd, AudioTrackExamples
 
 from .errors import DemoInputError
 
 logger = logging.getLogger(__name__)
 
-# Samples one VGGish example spans: 96 STFT hops plus the rest of the last 400-sample window.
-EXAMPLE_SAMPLES = P.NUM_FRAMES * P.STFT_HOP_LENGTH_SAMPLES + (
-    P.STFT_WINDOW_LENGTH_SAMPLES - P.STFT_HOP_LENGTH_SAMPLES
-)
+# The OV-AVSS models learn on AVSBench-semantic clips, whose short audio is completed with zero
+# examples.
+DEMO_AUDIO_PADDING = "zero_examples"
 
 
 def has_audio_stream(path: str) -> bool:
@@ -71,65 +68,32 @@ class AudioStreamReader:
 
 
 class FrameAlignedAudio:
-    """VGGish log-mel examples for sampled video frames, from a progressively decoded track.
+    """The audio examples for the demo's sampled frames: what the dataset feeds a clip with the
+    same audio file (the frame at ``t`` seconds gets example ``floor(t)`` of the whole track).
 
-    Example ``i`` of a call covers the 0.975 s of audio starting at the time of frame ``i``
-    (zero-padded past the end of the track). Times must not decrease between calls: samples
-    before the earliest requested time are dropped, which keeps memory bounded by one window.
+    The track is decoded once (``.wav`` directly, any other container's first audio stream
+    through PyAV, at its own rate) and its examples are computed by the library's front end
+    (resampling and log-mel); only the examples are kept (VGGish: 24 KiB per second of audio).
 
     Args:
         path: the media file whose first audio stream is used, or ``None`` for silence.
+        front_end: the model's audio encoder's front end.
+
+    Raises:
+        DemoInputError: the audio cannot be decoded (the message names the file).
     """
 
-    def __init__(self, path: Optional[str]) -> None:
-        self._reader = AudioStreamReader(path) if path is not None else None
-        self._frames = self._reader.frames() if self._reader is not None else None
-        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=P.SAMPLE_RATE)
-        self._buffer = np.zeros(0, dtype=np.float32)
-        self._buffer_start = 0  # absolute sample index of self._buffer[0]
-        self._exhausted = self._reader is None
+    def __init__(self, path: Optional[str], front_end: AudioFrontEnd) -> None:
+        self.front_end = front_end
+        self._track: Optional[AudioTrackExamples] = None
+        if path is not None:
+            try:
+                self._track = AudioTrackExamples.from_file(path, front_end)
+            except (FileNotFoundError, ValueError) as e:
+                raise DemoInputError(str(e)) from e
 
     def examples_at(self, times: np.ndarray) -> torch.Tensor:
-        """``times`` float ``[T]`` in seconds (non-decreasing) -> float32 ``[T, 1, 96, 64]``."""
-        times = np.asarray(times, dtype=np.float64)
-        if self._reader is None:
-            return silence_log_mel(len(times))
-        starts = np.round(times * P.SAMPLE_RATE).astype(np.int64)
-        if starts[0] < self._buffer_start:
-            raise ValueError(
-                f"Audio for time {times[0]:.3f} s was already released; request frames in order"
-            )
-        self._decode_until(int(starts[-1]) + EXAMPLE_SAMPLES)
-        self._release_before(int(starts[0]))
-        needed = int(starts[-1]) - self._buffer_start + EXAMPLE_SAMPLES
-        padded = np.pad(self._buffer, (0, max(0, needed - len(self._buffer))))
-        # [T, EXAMPLE_SAMPLES] gathered at once.
-        offsets = (starts - self._buffer_start)[:, None] + np.arange(EXAMPLE_SAMPLES)[None, :]
-        segments = torch.from_numpy(padded[offsets])
-        # waveform_to_examples treats a 2-D input as channels, so each frame's 0.975 s segment
-        # is converted on its own; T is at most one model window (a handful of segments).
-        return torch.cat([waveform_to_examples(segment, P.SAMPLE_RATE) for segment in segments])
-
-    def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-
-    def _decode_until(self, end_sample: int) -> None:
-        chunks = [self._buffer]
-        available = self._buffer_start + len(self._buffer)
-        while available < end_sample and not self._exhausted:
-            frame = next(self._frames, None)
-            resampled = self._resampler.resample(frame)  # None flushes the resampler
-            if frame is None:
-                self._exhausted = True
-            for out in resampled:
-                samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-                chunks.append(samples)
-                available += len(samples)
-        self._buffer = np.concatenate(chunks)
-
-    def _release_before(self, start_sample: int) -> None:
-        drop = min(start_sample - self._buffer_start, len(self._buffer))
-        if drop > 0:
-            self._buffer = self._buffer[drop:]
-            self._buffer_start += drop
+        """``times`` float ``[T]`` in seconds -> float32 ``[T, *front_end.example_shape]``."""
+        if self._track is None:
+            return self.front_end.silence(len(times))
+        return self._track.for_frames(times, DEMO_AUDIO_PADDING)

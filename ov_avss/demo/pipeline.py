@@ -109,7 +109,7 @@ def _predict_into(
     os.makedirs(mask_dir)
     frame_records: list[dict] = []
     frame_size: Optional[tuple[int, int]] = None
-    aligned_audio = FrameAlignedAudio(demo_input.audio_path)
+    aligned_audio = FrameAlignedAudio(demo_input.audio_path, predictor.model.audio_encoder.front_end)
     progress = tqdm(
         total=demo_input.frames.estimated_num_frames, unit="frame", desc="OV-AVSS demo", disable=not show_progress
     )
@@ -146,7 +146,6 @@ def _predict_into(
                 raise DemoInputError(f"No frame could be read from {demo_input.frames.name}")
     finally:
         progress.close()
-        aligned_audio.close()
     return frame_records, frame_size
 
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from ov_avss.checkpoint.name_map import convert_external_names
 from ov_avss.config import get_cfg
-from ov_avss.data.vggish_params import EMBEDDING_SIZE as AUDIO_DIM
+from ov_avss.audio.vggish_params import EMBEDDING_SIZE as AUDIO_DIM
 from ov_avss.modeling.backbone import ResNetBackbone, SwinBackbone
 from ov_avss.modeling.pixel_decoder import build_pixel_decoder
 

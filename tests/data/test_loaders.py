@@ -5,7 +5,7 @@ import itertools
 
 import torch
 
-from ov_avss.data.audio import silence_log_mel
+from ov_avss.audio.log_mel import silence_log_mel
 from ov_avss.data.build import (
     TrainingSampler,
     build_test_loader,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ov_avss.config import get_cfg
-from ov_avss.data.audio import silence_log_mel
+from ov_avss.audio.log_mel import silence_log_mel
 from ov_avss.data.aviseg_synthetic import make_synthetic_aviseg
 from ov_avss.data.build import DATASET_KINDS, build_test_loader, build_train_loader
 from ov_avss.data.catalog import get_dataset_metadata, get_dataset_records

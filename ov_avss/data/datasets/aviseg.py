@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 
-from ..audio import clip_log_mel
+from ...audio import audio_examples_for_frames
 from ..catalog import DatasetMetadata, DatasetSpec, register_dataset
 from .common import check_entries_exist
 
@@ -236,7 +236,7 @@ def video_audio(record: dict) -> tuple[str, torch.Tensor]:
     length = record["length"]
     if record["audio_feature_path"] is not None:
         return "embedding", torch.from_numpy(load_audio_features(record["audio_feature_path"], length))
-    return "log_mel", clip_log_mel(record["audio_path"], length)
+    return "log_mel", audio_examples_for_frames(record["audio_path"], range(length))  # 1 fps
 
 
 def sample_clip(length: int, num_frames: int, rng: np.random.Generator) -> list[int]:

@@ -14,7 +14,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ov_avss.data import vggish_params
+from ov_avss.audio import VGGISH_FRONT_END, vggish_params
 
 from .build import AUDIO_ENCODER_REGISTRY
 
@@ -66,6 +66,8 @@ class VGGish(nn.Module):
     stays in eval mode whatever ``.train()`` its parent calls, and runs under ``no_grad``.
     """
 
+    # The input the data layer computes for this encoder (also registered for its name).
+    front_end = VGGISH_FRONT_END
     embedding_size = vggish_params.EMBEDDING_SIZE
 
     def __init__(self, cfg):

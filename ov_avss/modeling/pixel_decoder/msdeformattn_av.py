@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from fvcore.nn.weight_init import c2_xavier_fill
 from torch import nn
 
-from ov_avss.data import vggish_params
+from ov_avss.audio import vggish_params
 from ov_avss.modeling.backbone import ShapeSpec
 from ov_avss.ops import MSDeformAttn
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from ov_avss.audio.log_mel import waveform_to_examples
 from ov_avss.config import get_cfg
-from ov_avss.data.audio import waveform_to_examples
 from ov_avss.modeling.audio import VGGish, build_audio_encoder
 
 torch.set_num_threads(1)

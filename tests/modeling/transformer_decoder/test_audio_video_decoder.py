@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ov_avss.config import get_cfg
-from ov_avss.data import vggish_params
+from ov_avss.audio import vggish_params
 from ov_avss.modeling.transformer_decoder import (
     TRANSFORMER_DECODER_REGISTRY,
     AudioVideoMaskedTransformerDecoder,

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ov_avss.checkpoint.name_map import convert_external_names
 from ov_avss.config import get_cfg
-from ov_avss.data import vggish_params
+from ov_avss.audio import vggish_params
 from ov_avss.modeling.transformer_decoder import build_transformer_decoder
 from ov_avss.modeling.transformer_decoder.position_encoding import PositionEmbeddingSine3D
 

@@ -1,4 +1,4 @@
-"""Writing wav files byte by byte for the audio tests (independent of ``ov_avss.data.wav_io``)."""
+"""Writing wav files byte by byte for the audio tests (independent of ``ov_avss.audio.wav_io``)."""
 from __future__ import annotations
 
 import struct

@@ -4,12 +4,12 @@
 16 kHz as resampy's ``kaiser_best`` does it, a periodic-Hann STFT (400-sample window,
 160-sample hop, 512-point FFT), an HTK mel filterbank built in the mel domain with zero weight
 on the DC bin, ``log(mel + 0.01)``, and non-overlapping 96-frame examples. PCM and float wavs
-are read by :mod:`ov_avss.data.wav_io`; other containers (mp4, m4a, ...) go through PyAV.
+are read by :mod:`ov_avss.audio.wav_io`; other containers (mp4, m4a, ...) go through PyAV.
+Which examples go with which video frames is :mod:`ov_avss.audio.frame_examples`.
 """
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import os
 
@@ -21,22 +21,13 @@ import torch.nn.functional as F
 from . import vggish_params as P
 from .wav_io import is_wav_path, read_wav
 
-logger = logging.getLogger(__name__)
-
 __all__ = [
-    "AUDIO_PADDING_MODES",
     "load_audio",
     "resample_to_vggish_rate",
     "waveform_to_examples",
-    "clip_log_mel",
     "silence_log_mel",
     "mel_filterbank",
 ]
-
-# How a clip whose audio gives fewer examples than it has seconds is completed:
-# "zero_examples": all-zero log-mel examples (the OV-AVSS and AVSBench-AVSS releases);
-# "repeat_last": the last example repeated (the AVSBench S4/MS3 preprocessing).
-AUDIO_PADDING_MODES = ("zero_examples", "repeat_last")
 
 
 def _load_with_pyav(path: str) -> tuple[np.ndarray, int]:
@@ -280,39 +271,12 @@ def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tens
     return log_mel.reshape(num_examples, 1, P.NUM_FRAMES, P.NUM_BANDS)
 
 
-def clip_log_mel(path: str, num_seconds: int, padding: str = "zero_examples") -> torch.Tensor:
-    """Log-mel examples of a clip's audio file, one per second of video.
+def silence_log_mel(num_examples: int) -> torch.Tensor:
+    """The log-mel examples of silence: ``[num_examples, 1, 96, 64]``.
 
-    The examples come from the whole file (as the releases compute them); extra ones are cut.
-    A file that gives fewer than ``num_seconds`` examples is completed per ``padding`` (one of
-    :data:`AUDIO_PADDING_MODES`), with a warning naming the file.
-
-    Returns:
-        float32 ``[num_seconds, 1, 96, 64]``; example t goes with frame t.
+    Every example of silence is the same, so one is computed and repeated (the examples of
+    ``num_examples`` seconds of zeros would be more than ``num_examples`` from 25 s on: 0.96 s
+    examples).
     """
-    if padding not in AUDIO_PADDING_MODES:
-        raise ValueError(f"Audio padding '{padding}' is not one of {AUDIO_PADDING_MODES}")
-    waveform, sample_rate = load_audio(path)
-    examples = waveform_to_examples(waveform, sample_rate)
-    missing = num_seconds - examples.shape[0]
-    if missing <= 0:
-        return examples[:num_seconds]
-    if padding == "repeat_last" and examples.shape[0] == 0:
-        raise ValueError(
-            f"Audio {path} lasts {waveform.shape[-1] / sample_rate:.3f} s: no whole 0.96 s log-mel "
-            f"example to repeat for its {num_seconds} s clip"
-        )
-    logger.warning(
-        "Audio %s gives %d log-mel examples for its %d s clip; padding with %s.",
-        path, examples.shape[0], num_seconds, padding.replace("_", " "),
-    )
-    if padding == "repeat_last":
-        fill = examples[-1:].expand(missing, -1, -1, -1)
-    else:
-        fill = examples.new_zeros((missing, 1, P.NUM_FRAMES, P.NUM_BANDS))
-    return torch.cat([examples, fill])
-
-
-def silence_log_mel(num_seconds: int) -> torch.Tensor:
-    """The log-mel examples of ``num_seconds`` of silence: ``[num_seconds, 1, 96, 64]``."""
-    return waveform_to_examples(torch.zeros(num_seconds * P.SAMPLE_RATE), P.SAMPLE_RATE)
+    silent = waveform_to_examples(torch.zeros(P.EXAMPLE_SPAN_SAMPLES), P.SAMPLE_RATE)
+    return silent.expand(num_examples, -1, -1, -1).contiguous()

@@ -7,7 +7,7 @@ import wave
 import numpy as np
 import pytest
 
-from ov_avss.data.wav_io import WavFormatError, is_wav_path, read_wav, read_wav_info
+from ov_avss.audio.wav_io import WavFormatError, is_wav_path, read_wav, read_wav_info
 from wav_files import write_wav
 
 

@@ -3,7 +3,6 @@ published constants in tools/benchmark_reference.py, and resampy itself where in
 audio decoding of the formats AVSBench-style data comes in."""
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -11,14 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from ov_avss.data import vggish_params as P
-from ov_avss.data.audio import (
-    clip_log_mel,
-    load_audio,
-    resample_to_vggish_rate,
-    silence_log_mel,
-    waveform_to_examples,
-)
+from ov_avss.audio import audio_examples_for_frames, vggish_params as P
+from ov_avss.audio.log_mel import load_audio, resample_to_vggish_rate, silence_log_mel, waveform_to_examples
 from wav_files import write_wav
 
 sys.path.append(str(Path(__file__).resolve().parents[2] / "tools"))
@@ -55,7 +48,7 @@ def test_wav_files_match_the_published_front_end(tmp_path, rate, channels, encod
     resampling) for int16 and float32 wavs, mono and stereo, at the rates AVSBench audio has."""
     path = tmp_path / "a.wav"
     decoded = write_wav(path, _test_signal(1.1, rate, channels), rate, encoding)  # [C, N]
-    examples = clip_log_mel(str(path), 1)
+    examples = audio_examples_for_frames(str(path), [0])
     expected = reference.vggish_examples_reference(decoded.T, rate, use_resampy=False)[:1, None]
     assert examples.shape == expected.shape == (1, 1, 96, 64)
     assert np.abs(examples.numpy() - expected).max() < 1e-2
@@ -120,7 +113,7 @@ def test_float_wav_is_decoded_as_float(tmp_path):
     write_wav(path, quiet, 16000, "float32")
     waveform, _ = load_audio(str(path))
     assert torch.allclose(waveform[0].double(), torch.from_numpy(quiet), atol=1e-9)
-    examples = clip_log_mel(str(path), 1)
+    examples = audio_examples_for_frames(str(path), [0])
     assert (examples - silence_log_mel(1)).max() > 0.05
 
 
@@ -143,48 +136,10 @@ def test_load_m4a(tmp_path):
     assert waveform.abs().max() > 0.2
 
 
-def test_short_audio_padding_modes(tmp_path, caplog):
-    """3.5 s of audio for a 5 s clip gives 3 whole examples; the releases complete them with
-    zero examples (OV-AVSS, AVSS) or by repeating the last one (S4/MS3 preprocessing)."""
-    path = tmp_path / "short.wav"
-    write_wav(path, _test_signal(3.5, 16000, 1), 16000, "pcm16")
-    own = waveform_to_examples(load_audio(str(path))[0], 16000)
-    assert own.shape[0] == 3
-    with caplog.at_level(logging.WARNING, logger="ov_avss.data.audio"):
-        zeros = clip_log_mel(str(path), 5)
-    assert "short.wav" in caplog.text and "zero examples" in caplog.text
-    assert zeros.shape == (5, 1, 96, 64)
-    torch.testing.assert_close(zeros[:3], own)
-    assert torch.count_nonzero(zeros[3:]) == 0
-    repeated = clip_log_mel(str(path), 5, padding="repeat_last")
-    torch.testing.assert_close(repeated[:3], own)
-    for t in (3, 4):
-        torch.testing.assert_close(repeated[t], own[2])
-    with pytest.raises(ValueError, match="padding 'edge'"):
-        clip_log_mel(str(path), 5, padding="edge")
-
-
-def test_repeat_last_needs_one_example(tmp_path):
-    path = tmp_path / "tiny.wav"
-    write_wav(path, np.zeros(8000), 16000, "pcm16")
-    with pytest.raises(ValueError, match=r"tiny\.wav lasts 0\.500 s"):
-        clip_log_mel(str(path), 5, padding="repeat_last")
-    assert torch.count_nonzero(clip_log_mel(str(path), 5)) == 0
-
-
-def test_long_audio_is_cut_after_the_front_end(tmp_path):
-    """Examples come from the whole file and are then cut, as the releases do: the resampler near
-    the cut sees the audio after it."""
-    path = tmp_path / "long.wav"
-    decoded = write_wav(path, _test_signal(3.2, 44100, 2), 44100, "pcm16")
-    examples = clip_log_mel(str(path), 2)
-    torch.testing.assert_close(examples, waveform_to_examples(torch.from_numpy(decoded).float(), 44100)[:2])
-
-
 def test_silent_audio_is_log_offset(tmp_path):
     path = tmp_path / "silent.wav"
     write_wav(path, np.zeros(5 * 16000), 16000, "pcm16")
-    examples = clip_log_mel(str(path), 5)
+    examples = audio_examples_for_frames(str(path), range(5))
     assert torch.allclose(examples, torch.full_like(examples, float(np.log(P.LOG_OFFSET))))
 
 

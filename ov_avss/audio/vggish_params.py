@@ -1,4 +1,8 @@
-"""Published VGGish constants (front end and network); the only place they are written."""
+"""Published VGGish constants (front end and network); the only place they are written.
+
+The VGGish encoder (``ov_avss.modeling.audio.vggish``) and its front end
+(:mod:`ov_avss.audio.vggish_front_end`) both read them from here.
+"""
 
 SAMPLE_RATE = 16000
 STFT_WINDOW_LENGTH_SAMPLES = 400  # 25 ms
@@ -15,6 +19,8 @@ EXAMPLE_WINDOW_SECONDS = 0.96
 EXAMPLE_HOP_SECONDS = 0.96
 NUM_FRAMES = 96  # STFT frames per example
 NUM_BANDS = NUM_MEL_BANDS
+# Samples one example spans: 96 STFT hops plus the rest of the last window (0.975 s).
+EXAMPLE_SPAN_SAMPLES = NUM_FRAMES * STFT_HOP_LENGTH_SAMPLES + STFT_WINDOW_LENGTH_SAMPLES - STFT_HOP_LENGTH_SAMPLES
 EMBEDDING_SIZE = 128
 
 # Resampling to SAMPLE_RATE: resampy's ``kaiser_best`` filter, as resampy >= 0.3 (June 2022;

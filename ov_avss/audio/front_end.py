@@ -1,0 +1,80 @@
+"""What an audio encoder takes as input, and the registry the data layer finds it in.
+
+An audio encoder (``ov_avss.modeling.audio``) declares its ``front_end``; the same front end is
+registered here under the encoder's ``MODEL.AUDIO.NAME``, so that the data layer and the demo
+compute the encoder's input from the config without importing or building the model.
+``build_audio_encoder`` checks that the two agree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+__all__ = ["AudioFrontEnd", "register_audio_front_end", "audio_front_end"]
+
+
+@dataclass(frozen=True)
+class AudioFrontEnd:
+    """How an audio encoder's input examples are computed from a waveform.
+
+    Example k of a track covers the ``example_span_samples`` samples (at ``sample_rate``) from
+    ``k * example_hop_samples`` on; :mod:`ov_avss.audio.frame_examples` pairs examples with
+    video frames.
+
+    Attributes:
+        name: for messages and docs, e.g. ``"VGGish log-mel"``.
+        sample_rate: Hz the waveform is resampled to.
+        example_span_samples: samples one example covers.
+        example_hop_samples: samples from one example's start to the next one's.
+        example_shape: one example's shape, e.g. ``(1, 96, 64)``.
+        waveform_to_examples: ``(waveform float [N] or [C, N], sample_rate) -> float32
+            [K, *example_shape]``, the consecutive whole examples of the waveform.
+        silence: ``num_examples -> float32 [num_examples, *example_shape]``, the examples of
+            silence (what the ``zero`` audio ablation and a demo without audio feed).
+    """
+
+    name: str
+    sample_rate: int
+    example_span_samples: int
+    example_hop_samples: int
+    example_shape: tuple[int, ...]
+    waveform_to_examples: Callable[[torch.Tensor, int], torch.Tensor]
+    silence: Callable[[int], torch.Tensor]
+
+    @property
+    def example_hop_seconds(self) -> float:
+        return self.example_hop_samples / self.sample_rate
+
+
+# MODEL.AUDIO.NAME -> the front end of that encoder.
+_FRONT_ENDS: dict[str, AudioFrontEnd] = {}
+
+
+def register_audio_front_end(encoder_name: str, front_end: AudioFrontEnd) -> None:
+    """Register ``front_end`` as the input of the audio encoder registered as ``encoder_name``.
+
+    Raises:
+        ValueError: ``encoder_name`` already has a front end.
+    """
+    if encoder_name in _FRONT_ENDS:
+        raise ValueError(
+            f"Audio encoder '{encoder_name}' already has the front end '{_FRONT_ENDS[encoder_name].name}'"
+        )
+    _FRONT_ENDS[encoder_name] = front_end
+
+
+def audio_front_end(encoder_name: str) -> AudioFrontEnd:
+    """The front end of the audio encoder ``encoder_name`` (config ``MODEL.AUDIO.NAME``).
+
+    Raises:
+        KeyError: no front end is registered for ``encoder_name``.
+    """
+    if encoder_name not in _FRONT_ENDS:
+        raise KeyError(
+            f"Config MODEL.AUDIO.NAME = '{encoder_name}': no audio front end is registered for this "
+            f"encoder (registered: {sorted(_FRONT_ENDS)}); see ov_avss.audio.register_audio_front_end"
+        )
+    return _FRONT_ENDS[encoder_name]
+

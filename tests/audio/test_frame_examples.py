@@ -1,0 +1,120 @@
+"""The audio examples for video frame times: the dataset's pairing (example k for second k of
+the video, examples from the whole file), its padding rules, and the VGGish front end's
+registration."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from ov_avss.audio import (
+    VGGISH_FRONT_END,
+    AudioTrackExamples,
+    audio_examples_for_frames,
+    audio_front_end,
+    example_indices,
+    register_audio_front_end,
+)
+from ov_avss.audio.log_mel import load_audio, silence_log_mel, waveform_to_examples
+from wav_files import write_wav
+
+
+def _signal(seconds: float, rate: int, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """``[N, C]`` noise plus a tone, different in every example."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    columns = [0.3 * np.sin(2 * np.pi * (300 + 100 * c) * t * (1 + t)) + 0.05 * rng.standard_normal(t.size)
+               for c in range(channels)]
+    return np.clip(np.stack(columns, axis=1), -1, 1)
+
+
+def _file_examples(path) -> torch.Tensor:
+    waveform, rate = load_audio(str(path))
+    return waveform_to_examples(waveform, rate)
+
+
+def test_frame_t_gets_example_t_of_the_whole_file(tmp_path):
+    """Examples come from the whole file (the resampler near a cut sees the audio after it) and
+    the frame at t s gets example t, whichever frames a window holds."""
+    path = tmp_path / "long.wav"
+    write_wav(path, _signal(4.2, 44100, channels=2), 44100, "pcm16")
+    own = _file_examples(path)
+    assert own.shape[0] == 4
+    assert torch.equal(audio_examples_for_frames(str(path), [0, 1]), own[:2])
+    assert torch.equal(audio_examples_for_frames(str(path), [3, 1, 1]), own[[3, 1, 1]])
+    # Times within a second go with that second's example; index / fps just below it too.
+    assert example_indices([0.0, 0.5, 0.999, 1.0, 3 * (1 / 3), 29.97 / 29.97, 2.9999999999]).tolist() == [0, 0, 0, 1, 1, 1, 3]
+    assert torch.equal(audio_examples_for_frames(str(path), np.arange(8) / 2), own[[0, 0, 1, 1, 2, 2, 3, 3]])
+
+
+def test_short_audio_padding_modes(tmp_path, caplog):
+    """3.5 s of audio for a 5 s clip gives 3 whole examples; the releases complete them with
+    zero examples (OV-AVSS, AVSS) or by repeating the last one (S4/MS3 preprocessing)."""
+    path = tmp_path / "short.wav"
+    write_wav(path, _signal(3.5, 16000), 16000, "pcm16")
+    own = _file_examples(path)
+    assert own.shape[0] == 3
+    with caplog.at_level(logging.WARNING, logger="ov_avss.audio.frame_examples"):
+        zeros = audio_examples_for_frames(str(path), range(5))
+    assert "short.wav" in caplog.text and "zero examples" in caplog.text
+    assert zeros.shape == (5, 1, 96, 64)
+    assert torch.equal(zeros[:3], own)
+    assert torch.count_nonzero(zeros[3:]) == 0
+    repeated = audio_examples_for_frames(str(path), range(5), padding="repeat_last")
+    assert torch.equal(repeated[:3], own)
+    assert torch.equal(repeated[3:], own[[2, 2]])
+    # A window after the audio's end is padded the same way.
+    assert torch.equal(audio_examples_for_frames(str(path), [4, 2], padding="repeat_last"), own[[2, 2]])
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ov_avss.audio.frame_examples"):
+        audio_examples_for_frames(str(path), [0, 2])
+    assert caplog.text == "", "frames within the audio need no padding"
+    with pytest.raises(ValueError, match="padding 'edge'"):
+        audio_examples_for_frames(str(path), range(5), padding="edge")
+
+
+def test_repeat_last_needs_one_example(tmp_path):
+    path = tmp_path / "tiny.wav"
+    write_wav(path, np.zeros(8000), 16000, "pcm16")
+    with pytest.raises(ValueError, match=r"tiny\.wav lasts 0\.500 s"):
+        audio_examples_for_frames(str(path), range(5), padding="repeat_last")
+    assert torch.count_nonzero(audio_examples_for_frames(str(path), range(5))) == 0
+
+
+def test_bad_frame_times_are_named(tmp_path):
+    path = tmp_path / "a.wav"
+    write_wav(path, _signal(1.0, 16000), 16000, "pcm16")
+    for bad in ([-0.5], [float("nan")]):
+        with pytest.raises(ValueError, match="Frame times must be finite and >= 0"):
+            audio_examples_for_frames(str(path), bad)
+
+
+def test_track_from_waveform_equals_track_from_its_file(tmp_path):
+    path = tmp_path / "a.wav"
+    decoded = write_wav(path, _signal(2.5, 22050), 22050, "pcm16")  # [C, N]
+    track = AudioTrackExamples.from_waveform(torch.from_numpy(decoded).float(), 22050, "decoded")
+    assert track.duration_s == pytest.approx(2.5, abs=1e-4)
+    assert torch.equal(track.for_frames([0, 1]), audio_examples_for_frames(str(path), [0, 1]))
+
+
+@pytest.mark.parametrize("num_examples", [0, 1, 5, 30])
+def test_silence_is_the_examples_of_zeros(num_examples):
+    """Any number of examples (the examples of 30 s of zeros would be 31: 0.96 s examples)."""
+    silence = silence_log_mel(num_examples)
+    assert silence.shape == (num_examples, 1, 96, 64)
+    zeros = waveform_to_examples(torch.zeros(num_examples * VGGISH_FRONT_END.example_hop_samples + 240), 16000)
+    torch.testing.assert_close(silence, zeros)
+    assert torch.equal(VGGISH_FRONT_END.silence(num_examples), silence)
+
+
+def test_vggish_front_end_is_registered_for_its_encoder():
+    assert audio_front_end("VGGish") is VGGISH_FRONT_END
+    assert VGGISH_FRONT_END.sample_rate == 16000 and VGGISH_FRONT_END.example_shape == (1, 96, 64)
+    assert VGGISH_FRONT_END.example_hop_seconds == pytest.approx(0.96)
+    assert VGGISH_FRONT_END.example_span_samples == 15600  # 0.975 s
+    with pytest.raises(KeyError, match="MODEL.AUDIO.NAME = 'PANNs'"):
+        audio_front_end("PANNs")
+    with pytest.raises(ValueError, match="already has the front end"):
+        register_audio_front_end("VGGish", VGGISH_FRONT_END)
