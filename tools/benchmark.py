@@ -656,15 +656,19 @@ def _write_int16_wav(path: str, seconds: float, rate: int, channels: int) -> Non
         writer.writeframes(ints.numpy().astype("<i2").tobytes())
 
 
-def _published_wavfile_to_examples(path: str):
-    """The published ``wavfile_to_examples``: int16 samples / 32768, then the front end."""
+def _published_wavfile_to_examples(path: str) -> torch.Tensor:
+    """The published ``wavfile_to_examples`` with its default ``return_tensor=True``: int16
+    samples / 32768, the numpy front end, then the release's conversion to the float32
+    ``[K, 1, 96, 64]`` tensor that VGGish consumes (``torch.tensor(examples, requires_grad=True)
+    [:, None].float()``), so that both sides of the comparison return the same thing."""
     import numpy as np
     from benchmark_reference import vggish_examples_reference
 
     with wave.open(path, "rb") as reader:
         channels, rate = reader.getnchannels(), reader.getframerate()
         ints = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
-    return vggish_examples_reference(ints.reshape(-1, channels) / 32768.0, rate)
+    examples = vggish_examples_reference(ints.reshape(-1, channels) / 32768.0, rate)
+    return torch.tensor(examples, requires_grad=True)[:, None, :, :].float()
 
 
 def compare_audio(args: argparse.Namespace, work_dir: str) -> dict[str, Any]:
@@ -690,7 +694,7 @@ def compare_audio(args: argparse.Namespace, work_dir: str) -> dict[str, Any]:
             outputs["reference"] = _published_wavfile_to_examples(path)
 
         medians = interleaved_medians({"ours": ours, "reference": reference}, args.warmup, args.repeats)
-        expected = torch.from_numpy(outputs["reference"][: int(seconds), None]).float()
+        expected = outputs["reference"][: int(seconds)].detach()
         result[f"{rate}_hz_{channels}ch"] = _compare_entry(
             medians,
             seconds=seconds,

@@ -65,9 +65,12 @@ def load_audio(path: str) -> tuple[torch.Tensor, int]:
         FileNotFoundError: ``path`` does not exist.
         ValueError: the file cannot be decoded or holds no audio stream (the message names it).
     """
-    if not os.path.isfile(path):
+    if is_wav_path(path):
+        samples, sample_rate = read_wav(path)  # raises FileNotFoundError naming the path
+    elif not os.path.isfile(path):
         raise FileNotFoundError(f"Audio file not found: {path}")
-    samples, sample_rate = read_wav(path) if is_wav_path(path) else _load_with_pyav(path)
+    else:
+        samples, sample_rate = _load_with_pyav(path)
     return torch.from_numpy(np.ascontiguousarray(samples)), sample_rate
 
 

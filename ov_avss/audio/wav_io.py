@@ -10,6 +10,7 @@ needs; ``read_wav`` decodes the samples.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import struct
 
@@ -55,7 +56,9 @@ def is_wav_path(path: str) -> bool:
     return str(path).lower().endswith(".wav")
 
 
-def _parse_header(path: str, handle) -> WavInfo:
+def _parse_header(path: str, handle, file_size: int) -> WavInfo:
+    """Walk the chunks of ``handle`` (a file or an in-memory copy of one, ``file_size`` bytes)
+    up to the start of the samples."""
     riff = handle.read(12)
     if len(riff) < 12 or riff[:4] not in (b"RIFF", b"RF64") or riff[8:12] != b"WAVE":
         raise WavFormatError(f"{path}: not a RIFF/WAVE file (starts with {riff[:12]!r})")
@@ -93,7 +96,7 @@ def _parse_header(path: str, handle) -> WavInfo:
                 raise WavFormatError(f"{path}: invalid header ({channels} channels, {rate} Hz)")
             frame_bytes = channels * bits // 8
             data_offset = handle.tell()
-            available = max(0, os.fstat(handle.fileno()).st_size - data_offset)
+            available = max(0, file_size - data_offset)
             # Streamed writers leave 0 or 0xFFFFFFFF as the size; a truncated file holds less.
             size = chunk_size if 0 < chunk_size < 0xFFFFFFFF else available
             if size > available:
@@ -115,7 +118,7 @@ def read_wav_info(path: str) -> WavInfo:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Audio file not found: {path}")
     with open(path, "rb") as handle:
-        return _parse_header(path, handle)
+        return _parse_header(path, handle, os.fstat(handle.fileno()).st_size)
 
 
 def read_wav(path: str) -> tuple[np.ndarray, int]:
@@ -125,12 +128,16 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
         ``(samples, sample_rate)``: float32 ``[C, N]``; PCM scaled to [-1, 1) by its full scale
         (int16 / 32768, as the published front ends do), float stored values as they are.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Audio file not found: {path}")
-    with open(path, "rb") as handle:
-        info = _parse_header(path, handle)
-        frame_bytes = info.num_channels * info.bits_per_sample // 8
-        raw = handle.read(info.num_frames * frame_bytes)
+    # One read of the whole file and the header parsed from memory: on small wavs the system
+    # calls of a chunk-by-chunk read cost as much as the decoding.
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            content = handle.readall()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Audio file not found: {path}") from None
+    info = _parse_header(path, io.BytesIO(content), len(content))
+    frame_bytes = info.num_channels * info.bits_per_sample // 8
+    raw = memoryview(content)[info.data_offset : info.data_offset + info.num_frames * frame_bytes]
     bits, channels = info.bits_per_sample, info.num_channels
     if info.sample_format == "float":
         # A copy even for float32: the bytes are read-only, the returned samples are not.
