@@ -35,6 +35,9 @@ class DatasetMetadata:
             metric of record (docs/evaluation.md): ``ov_avss``, ``avsbench_avss`` or
             ``avsbench_binary``.
         is_train: whether the dataset is a training set (drives sampling and augmentation).
+        audio_padding: how a clip whose audio is shorter than its frames is completed, one of
+            ``ov_avss.data.audio.AUDIO_PADDING_MODES`` (each release's rule: AVSBench-object
+            repeats the last example, AVSBench-semantic appends examples of zeros).
         mapper: how the loaders cut and map its records, a key of
             ``ov_avss.data.build.DATASET_KINDS``: ``clip`` (clip windows through ``ClipMapper``)
             or ``video`` (one sample per video through ``AVISClipMapper``).
@@ -48,6 +51,7 @@ class DatasetMetadata:
     evaluator_type: str = "avss"
     protocols: tuple[str, ...] = ("ov_avss",)
     is_train: bool = False
+    audio_padding: str = "zero_examples"
     mapper: str = "clip"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -22,8 +22,6 @@ from .transforms import resize_for_test, resize_frames, resize_labels, resized_s
 
 logger = logging.getLogger(__name__)
 
-# Subsets whose audio is completed by repeating the last example (AVSBench-object).
-BINARY_SUBSETS = ("s4", "ms3")
 _SIZE_SAMPLING = ("choice_by_clip", "choice")
 _FLIP_MODES = ("flip_by_clip", "flip_by_frame", "none")
 _CROP_TYPES = ("absolute", "absolute_range")
@@ -78,6 +76,7 @@ class ClipMapper:
         self.dataset_name = dataset_name
         self.vocabulary = list(metadata.vocabulary)
         self.label_space = metadata.label_space
+        self.audio_padding = metadata.audio_padding
         if not self.label_space.has_background:
             raise ValueError(
                 f"ClipMapper needs label-map ground truth; dataset {dataset_name} stores "
@@ -126,9 +125,7 @@ class ClipMapper:
         labels = torch.from_numpy(read_label_maps(record, frame_indices, self.label_space, (height, width)))
         frame_valid = torch.tensor([record["mask_paths"][t] is not None for t in frame_indices], dtype=torch.bool)
         if audio is None:
-            # Short audio is completed as each release does: S4/MS3 repeat the last example.
-            padding = "repeat_last" if record["subset"] in BINARY_SUBSETS else "zero_examples"
-            audio = clip_log_mel(record["audio_path"], int(record["num_frames"]), padding)[frame_indices]
+            audio = clip_log_mel(record["audio_path"], int(record["num_frames"]), self.audio_padding)[frame_indices]
         if audio.shape[0] != len(frame_indices):
             raise ValueError(
                 f"Clip {record['uid']}: audio has {audio.shape[0]} examples for {len(frame_indices)} frames"

@@ -1,7 +1,7 @@
 """The clip input: what a mapper (or the demo) gives the model and the evaluators, one per clip
 or video (docs/architecture.md, "Clip input")."""
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: TypedDict tells required from NotRequired keys by the
+# evaluated annotations.
 from typing import Any, NotRequired, Sequence, TypedDict
 
 import torch

@@ -113,7 +113,7 @@ def _register_all() -> None:
             name = f"avsbench_{subset}_{split}"
             metadata = DatasetMetadata(
                 name=name, vocabulary=(SOUNDING_OBJECT,), label_space=LABEL_SPACE, evaluator_type="binary_avs",
-                protocols=("avsbench_binary",),
+                protocols=("avsbench_binary",), audio_padding="repeat_last",
                 is_train=split == "train", extra={"split": split, "subset": subset},
             )
             load = partial(load_avsbench_object, subset=subset, split=split, dataset_name=name)
