@@ -23,10 +23,10 @@ Settings, the ground truth they read and their protocol (docs/evaluation.md):
 
 ``--gt-root`` is the datasets root (or the ``AVSBench-semantic`` / ``AVSBench-object`` folder
 itself). Predictions are ``<pred-root>/<uid>/<t>.png``, ``t`` the frame's position in the clip
-from 0 (what ``TEST.EXPORT_PREDICTIONS`` writes): palette images (RGB or indexed) of the dataset's labels for the semantic settings,
-8-bit grey images holding the sounding probability x 255 for S4 / MS3. Semantic results also
-hold ``per_class``, with a bar chart saved as ``<output stem>_per_class.png``. Errors end with
-one ``error:`` line and exit status 2.
+from 0 (what ``TEST.EXPORT_PREDICTIONS`` writes): palette images (RGB or indexed) of the dataset's
+labels for the semantic settings, 8-bit grey images holding the sounding probability x 255 for
+S4 / MS3. Semantic results also hold ``per_class``, with a bar chart saved as
+``<output stem>_per_class.png``. Errors end with one ``error:`` line and exit status 2.
 """
 from __future__ import annotations
 
@@ -107,14 +107,13 @@ def evaluate_predictions(
     """
     if setting not in SETTINGS:
         raise ValueError(f"Unknown setting '{setting}'; expected one of {sorted(SETTINGS)}")
-    if batch_clips is None:
-        batch_clips = int(get_cfg().TEST.AVSBENCH_BINARY_BATCH_CLIPS)
-    if batch_clips < 1:
-        raise ValueError(f"--batch-clips must be >= 1, got {batch_clips}")
-    folder, prefix = SETTINGS[setting]
     cfg = get_cfg()
+    if batch_clips is not None:
+        cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS = batch_clips
+    if cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS < 1:
+        raise ValueError(f"--batch-clips must be >= 1, got {cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS}")
+    folder, prefix = SETTINGS[setting]
     cfg.DATASETS.ROOT = resolve_datasets_root(gt_root, folder)
-    cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS = batch_clips
     if not os.path.isdir(pred_root):
         raise FileNotFoundError(f"Prediction folder not found: {pred_root}")
     dataset_name = _dataset_name(prefix, split)

@@ -40,13 +40,16 @@ def read_label_maps(
         ValueError: a mask's size differs (naming the mask and the frame or mask it differs from),
             or ``size`` is None and no frame has a mask.
     """
-    masks = {t: label_space.read_mask(record["mask_paths"][t]) for t in frame_indices if record["mask_paths"][t] is not None}
+    paths = record["mask_paths"]
+    masks = {t: label_space.read_mask(paths[t]) for t in frame_indices if paths[t] is not None}
     if size is None:
         if not masks:
-            raise ValueError(f"Clip {record['uid']}: no mask among frames {list(frame_indices)} gives the label-map size")
+            raise ValueError(
+                f"Clip {record['uid']}: no mask among frames {list(frame_indices)} gives the label-map size"
+            )
         first = next(iter(masks))
         size = masks[first].shape
-        reference = {t: f"mask {record['mask_paths'][first]}" for t in masks}
+        reference = {t: f"mask {paths[first]}" for t in masks}
     else:
         reference = {t: f"frame {record['frame_paths'][t]}" for t in masks}
     labels = np.full((len(frame_indices), *size), label_space.ignore_label, dtype=np.int64)
@@ -55,7 +58,7 @@ def read_label_maps(
             continue
         if masks[t].shape != tuple(size):
             raise ValueError(
-                f"Mask {record['mask_paths'][t]} is {masks[t].shape[1]}x{masks[t].shape[0]} but its "
+                f"Mask {paths[t]} is {masks[t].shape[1]}x{masks[t].shape[0]} but its "
                 f"{reference[t]} is {size[1]}x{size[0]}"
             )
         labels[slot] = masks[t]

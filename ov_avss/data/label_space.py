@@ -55,14 +55,19 @@ class LabelSpace:
         if not self.names or len(set(self.names)) != len(self.names):
             raise ValueError(f"LabelSpace names must be non-empty and unique, got {list(self.names)[:8]}...")
         if not 0 < self.ignore_label < PALETTE_SIZE:
-            raise ValueError(f"LabelSpace ignore_label must lie in 1..{PALETTE_SIZE - 1} (label maps are 8-bit), got {self.ignore_label}")
+            raise ValueError(
+                f"LabelSpace ignore_label must lie in 1..{PALETTE_SIZE - 1} (label maps are 8-bit), "
+                f"got {self.ignore_label}"
+            )
         if len(self.names) > self.ignore_label:
             raise ValueError(
                 f"LabelSpace has {len(self.names)} labels; at most {self.ignore_label} fit below the ignore "
                 f"label {self.ignore_label}"
             )
         if self.palette.shape != (PALETTE_SIZE, 3) or self.palette.dtype != np.uint8:
-            raise ValueError(f"LabelSpace palette must be uint8 [{PALETTE_SIZE}, 3], got {self.palette.dtype} {self.palette.shape}")
+            raise ValueError(
+                f"LabelSpace palette must be uint8 [{PALETTE_SIZE}, 3], got {self.palette.dtype} {self.palette.shape}"
+            )
 
     @property
     def num_labels(self) -> int:

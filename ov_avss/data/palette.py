@@ -33,8 +33,8 @@ def colorize(label_map: np.ndarray, palette: np.ndarray = PALETTE) -> np.ndarray
 def rgb_to_label(rgb: np.ndarray, num_labels: int, palette: np.ndarray = PALETTE) -> tuple[np.ndarray, int]:
     """Decode an RGB palette mask ``[H, W, 3]`` into label indices ``[H, W]`` (int64).
 
-    Only indices ``0 .. num_labels - 1`` of ``palette`` ``[256, 3]`` are recognised; any other colour is background, as in
-    the AVSBench evaluation. Returns the label map and the number of pixels whose colour was not
+    Only indices ``0 .. num_labels - 1`` of ``palette`` ``[256, 3]`` are recognised; any other
+    colour is background, as in the AVSBench evaluation. Returns the label map and the number of pixels whose colour was not
     in the palette.
     """
     rgb = np.asarray(rgb)

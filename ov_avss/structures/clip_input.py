@@ -86,7 +86,9 @@ def make_clip_input(
     if frame_valid is None:
         frame_valid = torch.ones(num_frames, dtype=torch.bool)
     if tuple(frame_valid.shape) != (num_frames,) or frame_valid.dtype != torch.bool:
-        raise ValueError(f"Clip {uid}: frame_valid must be bool [{num_frames}], got {frame_valid.dtype} {tuple(frame_valid.shape)}")
+        raise ValueError(
+            f"Clip {uid}: frame_valid must be bool [{num_frames}], got {frame_valid.dtype} {tuple(frame_valid.shape)}"
+        )
     if "sem_seg_gt" in optional and optional["sem_seg_gt"].shape[0] != num_frames:
         raise ValueError(f"Clip {uid}: sem_seg_gt has {optional['sem_seg_gt'].shape[0]} frames, expected {num_frames}")
     clip: ClipInput = {

@@ -53,7 +53,8 @@ def load_kitchen(datasets_root: str, split: str, dataset_name: str) -> list[dict
 
 
 def _register() -> None:
-    for split, vocabulary, is_train in (("train", ("kettle", "drum"), True), ("test", ("gong", "kettle", "drum"), False)):
+    splits = (("train", ("kettle", "drum"), True), ("test", ("gong", "kettle", "drum"), False))
+    for split, vocabulary, is_train in splits:
         name = f"kitchen_{split}"
         if name in DATASET_REGISTRY:
             continue

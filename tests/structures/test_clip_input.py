@@ -55,7 +55,8 @@ def test_clip_mapper_outputs_are_clip_inputs(tmp_path):
     cfg = get_cfg()
     cfg.DATASETS.ROOT = str(tmp_path)
     cfg.INPUT.MIN_SIZE_TRAIN = (32,)
-    for name, is_train, mode_key in (("avsbench_ov_train_base", True, "targets"), ("avsbench_ov_test", False, "sem_seg_gt")):
+    cases = (("avsbench_ov_train_base", True, "targets"), ("avsbench_ov_test", False, "sem_seg_gt"))
+    for name, is_train, mode_key in cases:
         record = get_dataset_records(name, cfg)[0]
         clip = ClipMapper(cfg, name, is_train)(record, [0, 1], np.random.default_rng(0))
         assert set(clip) == ClipInput.__required_keys__ | {mode_key}
