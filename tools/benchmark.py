@@ -348,27 +348,29 @@ def benchmark_op(args: argparse.Namespace, device: torch.device) -> dict[str, An
 
 
 def _training_clip(cfg, vocabulary: tuple[str, ...], num_frames: int, with_targets: bool) -> dict[str, Any]:
-    """A synthetic clip dict (docs/architecture.md) at the config's test size, 16:9."""
+    """A synthetic ``ClipInput`` (docs/architecture.md) at the config's test size, 16:9."""
+    from ov_avss.structures import make_clip_input
+
     height = int(cfg.INPUT.MIN_SIZE_TEST)
     width = min(int(round(height * 16 / 9)), int(cfg.INPUT.MAX_SIZE_TEST))
     generator = torch.Generator().manual_seed(0)
-    clip: dict[str, Any] = {
-        "uid": "benchmark_clip",
-        "dataset_name": "benchmark",
-        "frame_indices": list(range(num_frames)),
-        "height": height,
-        "width": width,
-        "frames": torch.randint(0, 256, (num_frames, 3, height, width), dtype=torch.uint8, generator=generator),
-        "audio": torch.randn(num_frames, 1, 96, 64, generator=generator),
-        "vocabulary": list(vocabulary),
-        "frame_valid": torch.ones(num_frames, dtype=torch.bool),
-        "sounding_categories": [vocabulary[0]],
-    }
+    optional: dict[str, Any] = {}
     if with_targets:
         masks = torch.zeros(1, num_frames, height, width, dtype=torch.bool)
         masks[:, :, height // 4 : 3 * height // 4, width // 4 : width // 2] = True
-        clip["targets"] = {"labels": torch.tensor([0]), "masks": masks}
-    return clip
+        optional["targets"] = {"labels": torch.tensor([0]), "masks": masks}
+    return make_clip_input(
+        uid="benchmark_clip",
+        dataset_name="benchmark",
+        frame_indices=range(num_frames),
+        height=height,
+        width=width,
+        frames=torch.randint(0, 256, (num_frames, 3, height, width), dtype=torch.uint8, generator=generator),
+        audio=torch.randn(num_frames, 1, 96, 64, generator=generator),
+        vocabulary=vocabulary,
+        sounding_categories=[vocabulary[0]],
+        **optional,
+    )
 
 
 def _profile_top_ops(step: Callable[[], None], device: torch.device, steps: int, top: int = 10) -> list[dict[str, Any]]:
@@ -498,22 +500,26 @@ def _benchmark_loader(args: argparse.Namespace, work_dir: str) -> dict[str, Any]
 
 
 def evaluator_input_clip(index: int, ground_truth: torch.Tensor, sounding: Sequence[str]) -> dict[str, Any]:
-    """An ``avsbench_ov_test`` input clip dict for the evaluator: ``ground_truth`` ``[T, H, W]``
-    in the 71-label space, the full vocabulary, ``sounding`` as its sounding categories."""
-    from ov_avss.data.categories import CATEGORIES
+    """An ``avsbench_ov_test`` ``ClipInput`` for the evaluator: ``ground_truth`` ``[T, H, W]`` in
+    the dataset's 71 labels, the full vocabulary, ``sounding`` as its sounding categories. The
+    evaluator reads no frames or audio: they are blank 8x8 frames and zero audio, expanded
+    views that take no memory per clip."""
+    from ov_avss.data.catalog import get_dataset_metadata
+    from ov_avss.structures import make_clip_input
 
     num_frames, height, width = ground_truth.shape
-    return {
-        "uid": f"clip{index}",
-        "dataset_name": "avsbench_ov_test",
-        "frame_indices": list(range(num_frames)),
-        "height": height,
-        "width": width,
-        "vocabulary": list(CATEGORIES),
-        "frame_valid": torch.ones(num_frames, dtype=torch.bool),
-        "sem_seg_gt": ground_truth,
-        "sounding_categories": list(sounding),
-    }
+    return make_clip_input(
+        uid=f"clip{index}",
+        dataset_name="avsbench_ov_test",
+        frame_indices=range(num_frames),
+        height=height,
+        width=width,
+        frames=torch.zeros((1, 3, 8, 8), dtype=torch.uint8).expand(num_frames, -1, -1, -1),
+        audio=torch.zeros((1, 1, 96, 64)).expand(num_frames, -1, -1, -1),
+        vocabulary=get_dataset_metadata("avsbench_ov_test").vocabulary,
+        sounding_categories=sounding,
+        sem_seg_gt=ground_truth,
+    )
 
 
 def _benchmark_evaluator(args: argparse.Namespace, work_dir: str) -> dict[str, Any]:

@@ -23,10 +23,10 @@ Settings, the ground truth they read and their protocol (docs/evaluation.md):
 
 ``--gt-root`` is the datasets root (or the ``AVSBench-semantic`` / ``AVSBench-object`` folder
 itself). Predictions are ``<pred-root>/<uid>/<t>.png``, ``t`` the frame's position in the clip
-from 0 (what ``TEST.EXPORT_PREDICTIONS`` writes): RGB palette images for the semantic settings,
-8-bit grey images holding the sounding probability x 255 for S4 / MS3. Semantic results also
-hold ``per_class``, with a bar chart saved as ``<output stem>_per_class.png``. Errors end with
-one ``error:`` line and exit status 2.
+from 0 (what ``TEST.EXPORT_PREDICTIONS`` writes): palette images (RGB or indexed) of the dataset's
+labels for the semantic settings, 8-bit grey images holding the sounding probability x 255 for
+S4 / MS3. Semantic results also hold ``per_class``, with a bar chart saved as
+``<output stem>_per_class.png``. Errors end with one ``error:`` line and exit status 2.
 """
 from __future__ import annotations
 
@@ -36,36 +36,32 @@ import os
 import sys
 from typing import Any, Sequence
 
-import numpy as np
-import torch
-
 import _repo_path  # noqa: F401  (puts the checkout on sys.path before ov_avss is imported)
 
 from ov_avss.config import get_cfg  # noqa: E402
-from ov_avss.data.categories import CATEGORIES, SPLIT_FILE, load_split  # noqa: E402
-from ov_avss.data.datasets.avsbench_object import OBJECT_DIR, load_avsbench_object  # noqa: E402
-from ov_avss.data.datasets.avsbench_semantic import SEMANTIC_DIR, load_avsbench_semantic  # noqa: E402
-from ov_avss.data.image_io import read_binary_mask, read_palette_mask  # noqa: E402
+from ov_avss.data.catalog import get_dataset_metadata, get_dataset_records  # noqa: E402
+from ov_avss.data.categories import SPLIT_FILE, load_split  # noqa: E402
+from ov_avss.data.datasets.avsbench_object import OBJECT_DIR  # noqa: E402
+from ov_avss.data.datasets.avsbench_semantic import SEMANTIC_DIR  # noqa: E402
+from ov_avss.data.label_space import BINARY_PNG  # noqa: E402
 from ov_avss.evaluation.avis import evaluate_avis  # noqa: E402
-from ov_avss.evaluation.avss_evaluator import AVSBENCH_AVSS, NUM_LABELS, OV_AVSS, SemanticScorer  # noqa: E402
-from ov_avss.evaluation.binary_evaluator import (  # noqa: E402
-    PROTOCOL as BINARY_PROTOCOL,
-    ClipScores,
-    batch_metrics,
-    binary_frame_scores,
-)
 from ov_avss.evaluation.chart import save_per_class_chart  # noqa: E402
-from ov_avss.evaluation.export import read_probability_png  # noqa: E402
+from ov_avss.evaluation.prediction_files import (  # noqa: E402
+    find_prediction_files,
+    score_binary_files,
+    score_semantic_files,
+)
 from ov_avss.utils.file_io import write_json_atomic  # noqa: E402
 
 logger = logging.getLogger("evaluate_predictions")
 _MAX_LISTED_MISSING = 10
-# setting -> (ground-truth folder, registered dataset prefix, protocols; the first is reported).
+# setting -> (ground-truth folder, registered dataset prefix); the dataset's metadata gives the
+# label space and the protocols (the first is reported).
 SETTINGS = {
-    "avsbench_ov": (SEMANTIC_DIR, "avsbench_ov", (OV_AVSS,)),
-    "avss": (SEMANTIC_DIR, "avsbench_semantic", (AVSBENCH_AVSS, OV_AVSS)),
-    "s4": (OBJECT_DIR, "avsbench_s4", (BINARY_PROTOCOL,)),
-    "ms3": (OBJECT_DIR, "avsbench_ms3", (BINARY_PROTOCOL,)),
+    "avsbench_ov": (SEMANTIC_DIR, "avsbench_ov"),
+    "avss": (SEMANTIC_DIR, "avsbench_semantic"),
+    "s4": (OBJECT_DIR, "avsbench_s4"),
+    "ms3": (OBJECT_DIR, "avsbench_ms3"),
 }
 # Instance tracks are scored from two JSON files, not from frame folders.
 AVIS_SETTING = "avis"
@@ -84,59 +80,10 @@ def resolve_datasets_root(gt_root: str, folder: str) -> str:
 
 
 def _dataset_name(prefix: str, split: str) -> str:
-    # The OV validation set is registered as avsbench_ov_val_all (all 70 names).
-    return f"{prefix}_val_all" if (prefix == "avsbench_ov" and split == "val") else f"{prefix}_{split}"
-
-
-def _frame_jobs(records: list[dict], pred_root: str) -> tuple[list[tuple[dict, list[tuple[str, str]]]], list[str]]:
-    """Per record, the annotated frames' ``(ground-truth path, prediction path)``; and the
-    missing prediction files."""
-    jobs, missing = [], []
-    for record in records:
-        frames = []
-        for t, mask_path in enumerate(record["mask_paths"]):
-            if mask_path is None:
-                continue
-            prediction = os.path.join(pred_root, record["uid"], f"{t}.png")
-            if os.path.isfile(prediction):
-                frames.append((mask_path, prediction))
-            else:
-                missing.append(prediction)
-        jobs.append((record, frames))
-    return jobs, missing
-
-
-def _score_semantic(jobs, protocols: Sequence[str], base: Sequence[str], novel: Sequence[str]) -> dict[str, Any]:
-    scorer = SemanticScorer(protocols)
-    for record, frames in jobs:
-        for gt_path, prediction_path in frames:
-            # Prediction and ground truth may differ in size; each is resized to 224x224.
-            ground_truth = torch.from_numpy(read_palette_mask(gt_path, NUM_LABELS))[None]
-            prediction = torch.from_numpy(read_palette_mask(prediction_path, NUM_LABELS))[None]
-            scorer.update(prediction, ground_truth, record["category_names"])
-    return scorer.report(base, novel)
-
-
-def _score_binary(jobs, batch_clips: int) -> dict[str, Any]:
-    clips = ClipScores()
-    for record, frames in jobs:
-        if not frames:
-            continue
-        ground_truth, probabilities = [], []
-        for gt_path, prediction_path in frames:
-            mask, probability = read_binary_mask(gt_path), read_probability_png(prediction_path)
-            if mask.shape != probability.shape:
-                raise ValueError(
-                    f"Prediction {prediction_path} is {probability.shape[1]}x{probability.shape[0]} but its ground "
-                    f"truth {gt_path} is {mask.shape[1]}x{mask.shape[0]}; S4 / MS3 are scored at the ground truth's size"
-                )
-            ground_truth.append(mask)
-            probabilities.append(probability)
-        jaccard, f_curve, non_empty = binary_frame_scores(
-            torch.from_numpy(np.stack(probabilities)), torch.from_numpy(np.stack(ground_truth))
-        )
-        clips.add(record["uid"], jaccard, f_curve, non_empty)
-    return {"protocol": BINARY_PROTOCOL, **batch_metrics(clips.rows, batch_clips)}
+    # The OV training set is the base-only clips; the OV validation set holds all 70 names.
+    if prefix == "avsbench_ov" and split != "test":
+        return {"train": "avsbench_ov_train_base", "val": "avsbench_ov_val_all"}[split]
+    return f"{prefix}_{split}"
 
 
 def evaluate_predictions(
@@ -160,30 +107,29 @@ def evaluate_predictions(
     """
     if setting not in SETTINGS:
         raise ValueError(f"Unknown setting '{setting}'; expected one of {sorted(SETTINGS)}")
-    if batch_clips is None:
-        batch_clips = int(get_cfg().TEST.AVSBENCH_BINARY_BATCH_CLIPS)
-    if batch_clips < 1:
-        raise ValueError(f"--batch-clips must be >= 1, got {batch_clips}")
-    folder, prefix, protocols = SETTINGS[setting]
-    root = resolve_datasets_root(gt_root, folder)
+    cfg = get_cfg()
+    if batch_clips is not None:
+        cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS = batch_clips
+    if cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS < 1:
+        raise ValueError(f"--batch-clips must be >= 1, got {cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS}")
+    folder, prefix = SETTINGS[setting]
+    cfg.DATASETS.ROOT = resolve_datasets_root(gt_root, folder)
     if not os.path.isdir(pred_root):
         raise FileNotFoundError(f"Prediction folder not found: {pred_root}")
+    dataset_name = _dataset_name(prefix, split)
+    label_space = get_dataset_metadata(dataset_name).label_space
     base: tuple[str, ...] = ()
     novel: tuple[str, ...] = ()
     if setting == "avsbench_ov":
         categories, base, novel = load_split(split_file)
-        if tuple(categories) != tuple(CATEGORIES):
+        if tuple(categories) != label_space.category_names:
             raise ValueError(
                 f"Split file {split_file} must list the 70 AVSBench categories in palette order; it may only "
                 f"change which of them are base and novel"
             )
-    dataset_name = _dataset_name(prefix, split)
-    if folder == SEMANTIC_DIR:
-        records = load_avsbench_semantic(root, split, dataset_name)
-    else:
-        records = load_avsbench_object(root, setting, split, dataset_name)
+    records = get_dataset_records(dataset_name, cfg)
 
-    jobs, missing = _frame_jobs(records, pred_root)
+    jobs, missing = find_prediction_files(records, pred_root)
     if missing and not allow_missing:
         listed = "; ".join(missing[:_MAX_LISTED_MISSING])
         raise FileNotFoundError(
@@ -192,10 +138,10 @@ def evaluate_predictions(
         )
     if missing:
         logger.warning("%d prediction files are missing; those frames are not scored", len(missing))
-    if folder == SEMANTIC_DIR:
-        results = _score_semantic(jobs, protocols, base, novel)
+    if label_space.mask_format == BINARY_PNG:
+        results = score_binary_files(dataset_name, jobs, pred_root, cfg)
     else:
-        results = _score_binary(jobs, batch_clips)
+        results = score_semantic_files(dataset_name, jobs, pred_root, base, novel)
     logger.info("Scored %s (%s) by the %s protocol", setting, dataset_name, results["protocol"])
     split_names = {"base": list(base), "novel": list(novel)} if setting == "avsbench_ov" else {}
     return {"setting": setting, **results, **split_names, "num_missing_predictions": len(missing)}

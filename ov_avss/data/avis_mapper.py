@@ -1,4 +1,4 @@
-"""AVISeg video records -> AVISM video dicts: 5-frame training clips with clip-consistent
+"""AVISeg video records -> AVISM ``ClipInput``s: 5-frame training clips with clip-consistent
 augmentation and instance targets, or whole videos for testing."""
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ import torch
 import torch.nn.functional as F
 
 from ..audio.log_mel import silence_log_mel
-from .clip_mapper import _resize_frames, resized_shape
+from ..structures import ClipInput, make_clip_input
+from .catalog import get_dataset_metadata
 from .datasets.aviseg import decode_rle, sample_clip, video_audio
 from .image_io import read_frame
+from .transforms import resize_for_test, resize_frames, resized_shape
 
 __all__ = ["AVISClipMapper"]
 
 
 class AVISClipMapper:
-    """Callable ``(record, rng=None) -> video dict`` (the input of ``META_ARCHITECTURE: AVISM``).
+    """Callable ``(record, rng=None) -> ClipInput`` (the input of ``META_ARCHITECTURE: AVISM``).
 
     Training: ``sample_clip`` picks ``INPUT.SAMPLING_FRAME_NUM`` frames; one short side from
     ``INPUT.MIN_SIZE_TRAIN`` (``choice_by_clip``, long side within ``MAX_SIZE_TRAIN``) and one
@@ -24,7 +26,8 @@ class AVISClipMapper:
     frame resized to ``MIN_SIZE_TEST``, with ``height`` / ``width`` the original size.
     ``audio`` is what ``video_audio`` gives (embeddings or log-mel examples), per frame; in
     testing ``TEST.AUDIO_ABLATION: zero`` replaces it by silence (the log-mel examples of
-    silence, or zero embeddings).
+    silence, or zero embeddings). ``vocabulary`` is the record's dataset's; ``sounding_categories``
+    the categories of the video's tracks (AVISeg annotates sounding instances only).
     """
 
     def __init__(self, cfg, is_train: bool) -> None:
@@ -52,7 +55,7 @@ class AVISClipMapper:
         if is_train and not self.min_size_train:
             raise ValueError("Config INPUT.MIN_SIZE_TRAIN must list at least one size")
 
-    def __call__(self, record: dict, rng: np.random.Generator | None = None) -> dict:
+    def __call__(self, record: dict, rng: np.random.Generator | None = None) -> ClipInput:
         if self.is_train and rng is None:
             raise ValueError("AVISClipMapper in training mode needs a random generator")
         frame_indices = sample_clip(record["length"], self.num_frames, rng) if self.is_train else list(range(record["length"]))
@@ -68,30 +71,32 @@ class AVISClipMapper:
         audio = audio[frame_indices]
         if self.audio_ablation == "zero":
             audio = silence_log_mel(len(frame_indices)) if kind == "log_mel" else torch.zeros_like(audio)
-        video = {
-            "video_id": record["video_id"],
+        metadata = get_dataset_metadata(record["dataset_name"])
+        fields = {
             "uid": record["video_name"],
+            "dataset_name": record["dataset_name"],
             "frame_indices": frame_indices,
             "height": int(height),
             "width": int(width),
             "audio": audio,
+            "vocabulary": metadata.vocabulary,
+            "sounding_categories": sorted({metadata.label_space.names[track["label"]] for track in record["tracks"]}),
+            "video_id": record["video_id"],
         }
         if not self.is_train:
-            video["frames"] = _resize_frames(frames, resized_shape(height, width, self.min_size_test, self.max_size_test))
-            return video
+            return make_clip_input(frames=resize_for_test(frames, self.min_size_test, self.max_size_test), **fields)
 
         size = resized_shape(height, width, int(rng.choice(self.min_size_train)), self.max_size_train)
         masks = torch.from_numpy(np.stack([
             np.stack([decode_rle(track["segmentations"][t], height, width) for t in frame_indices])
             for track in record["tracks"]
         ])) if record["tracks"] else torch.zeros((0, len(frame_indices), height, width), dtype=torch.bool)
-        frames = _resize_frames(frames, size)
+        frames = resize_frames(frames, size)
         masks = F.interpolate(masks.float(), size=size, mode="nearest") > 0.5  # [N, T, h, w]
         if self.flip == "flip_by_clip" and rng.random() < 0.5:
             frames, masks = frames.flip(-1), masks.flip(-1)
-        video["frames"] = frames
-        video["instances"] = {
+        instances = {
             "labels": torch.tensor([track["label"] for track in record["tracks"]], dtype=torch.int64),
             "masks": masks,
         }
-        return video
+        return make_clip_input(frames=frames, instances=instances, **fields)

@@ -7,6 +7,8 @@ from typing import Any, Callable
 
 from fvcore.common.registry import Registry
 
+from .label_space import PALETTE_PNG, LabelSpace
+
 DATASET_REGISTRY = Registry("DATASET")
 DATASET_REGISTRY.__doc__ = """
 Registry of datasets. Each entry is a ``DatasetSpec``: its metadata and a loader
@@ -22,14 +24,20 @@ class DatasetMetadata:
 
     Attributes:
         name: registered name, e.g. ``avsbench_ov_test``.
-        vocabulary: category names the model classifies into, in label order: label index
-            k >= 1 in this dataset's masks is ``vocabulary[k - 1]``; 0 is background.
+        vocabulary: category names the model classifies into: its label k >= 1 is
+            ``vocabulary[k - 1]``, 0 is background. Each name is a category of ``label_space``.
+        label_space: what the labels of the dataset's ground truth mean (names, ignore label,
+            palette, mask format, label noise); ``None`` gives background then ``vocabulary`` in
+            palette PNGs (label k is ``vocabulary[k - 1]``).
         base_names / novel_names: the zero-shot split (empty for closed-set datasets).
         evaluator_type: key into ``EVALUATOR_REGISTRY``.
         protocols: the evaluation protocols the evaluator reports, the first one as the dataset's
             metric of record (docs/evaluation.md): ``ov_avss``, ``avsbench_avss`` or
             ``avsbench_binary``.
         is_train: whether the dataset is a training set (drives sampling and augmentation).
+        audio_padding: how a clip whose audio is shorter than its frames is completed, one of
+            ``ov_avss.data.audio.AUDIO_PADDING_MODES`` (each release's rule: AVSBench-object
+            repeats the last example, AVSBench-semantic appends examples of zeros).
         mapper: how the loaders cut and map its records, a key of
             ``ov_avss.data.build.DATASET_KINDS``: ``clip`` (clip windows through ``ClipMapper``)
             or ``video`` (one sample per video through ``AVISClipMapper``).
@@ -37,13 +45,29 @@ class DatasetMetadata:
 
     name: str
     vocabulary: tuple[str, ...]
+    label_space: LabelSpace | None = None
     base_names: tuple[str, ...] = ()
     novel_names: tuple[str, ...] = ()
     evaluator_type: str = "avss"
     protocols: tuple[str, ...] = ("ov_avss",)
     is_train: bool = False
+    audio_padding: str = "zero_examples"
     mapper: str = "clip"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "vocabulary", tuple(self.vocabulary))
+        if self.label_space is None:
+            object.__setattr__(self, "label_space", LabelSpace(("background", *self.vocabulary), PALETTE_PNG))
+        unknown = [name for name in self.vocabulary if name not in self.label_space.category_names]
+        if unknown:
+            raise ValueError(f"Dataset {self.name}: vocabulary names {unknown} are not categories of its label space")
+
+    @property
+    def seen_names(self) -> tuple[str, ...]:
+        """The category names a model trained on this dataset has seen: its vocabulary for a
+        training set, none for a test set."""
+        return self.vocabulary if self.is_train else ()
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,6 @@ from pathlib import Path
 
 SPLIT_FILE = Path(__file__).with_name("avsbench_ov_split.json")
 BACKGROUND = "background"
-NUM_CATEGORIES = 70
-# Label of pixels without annotation in ground-truth label maps (frames that have no mask).
-IGNORE_LABEL = 255
 
 
 def load_split(path: str | Path = SPLIT_FILE) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:

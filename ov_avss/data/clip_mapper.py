@@ -1,8 +1,9 @@
-"""Turn a dataset record (plus the frames of one window) into a clip dict (docs/architecture.md).
+"""Turn a dataset record (plus the frames of one window) into a ``ClipInput`` (docs/architecture.md).
 
 Training: clip-consistent resize (short side per clip with ``choice_by_clip``, per frame with
 ``choice``), flip (by clip or by frame), optional clip-consistent crop, and per-category binary
-targets. Testing: resize to ``MIN_SIZE_TEST`` and the ground truth at original size.
+targets in vocabulary positions. Testing: resize to ``MIN_SIZE_TEST`` and the ground truth at
+original size in the dataset's own labels.
 """
 from __future__ import annotations
 
@@ -11,53 +12,65 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..audio import audio_examples_for_frames, audio_front_end
+from ..structures import ClipInput, make_clip_input
 from .catalog import get_dataset_metadata
-from .categories import CATEGORIES, IGNORE_LABEL
-from .image_io import read_binary_mask, read_frame, read_palette_mask
+from .image_io import read_frame
+from .label_space import LabelSpace
+from .transforms import resize_for_test, resize_frames, resize_labels, resized_shape
 
 logger = logging.getLogger(__name__)
 
-# Subsets whose masks are binary (AVSBench-object); the others use the semantic palette.
-BINARY_SUBSETS = ("s4", "ms3")
 _SIZE_SAMPLING = ("choice_by_clip", "choice")
 _FLIP_MODES = ("flip_by_clip", "flip_by_frame", "none")
 _CROP_TYPES = ("absolute", "absolute_range")
 
 
-def resized_shape(height: int, width: int, short_side: int, max_size: int) -> tuple[int, int]:
-    """Output ``(height, width)`` when the short side becomes ``short_side`` and the long side
-    stays within ``max_size`` (detectron2's ``ResizeShortestEdge`` rounding)."""
-    scale = short_side / min(height, width)
-    if max(height, width) * scale > max_size:
-        scale = max_size / max(height, width)
-    return int(height * scale + 0.5), int(width * scale + 0.5)
+def read_label_maps(
+    record: dict, frame_indices: Sequence[int], label_space: LabelSpace, size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """The ground truth of ``record``'s frames ``frame_indices`` in the dataset's own labels:
+    int64 ``[T, H, W]``, the ignore label on frames without a mask (``mask_paths[t]`` None).
 
+    Args:
+        size: ``(H, W)`` of the frames, which every mask must have; ``None``: the first mask's.
 
-def _resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """uint8 ``[T, 3, H, W]`` -> uint8 ``[T, 3, h, w]`` (bilinear, antialiased when shrinking)."""
-    if tuple(frames.shape[-2:]) == tuple(size):
-        return frames
-    shrinking = size[0] < frames.shape[-2] or size[1] < frames.shape[-1]
-    resized = F.interpolate(frames.float(), size=size, mode="bilinear", align_corners=False, antialias=shrinking)
-    return resized.round_().clamp_(0, 255).to(torch.uint8)
-
-
-def _resize_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """int64 ``[T, H, W]`` -> int64 ``[T, h, w]`` (nearest)."""
-    if tuple(labels.shape[-2:]) == tuple(size):
-        return labels
-    return F.interpolate(labels[:, None].float(), size=size, mode="nearest")[:, 0].long()
+    Raises:
+        ValueError: a mask's size differs (naming the mask and the frame or mask it differs from),
+            or ``size`` is None and no frame has a mask.
+    """
+    paths = record["mask_paths"]
+    masks = {t: label_space.read_mask(paths[t]) for t in frame_indices if paths[t] is not None}
+    if size is None:
+        if not masks:
+            raise ValueError(
+                f"Clip {record['uid']}: no mask among frames {list(frame_indices)} gives the label-map size"
+            )
+        first = next(iter(masks))
+        size = masks[first].shape
+        reference = {t: f"mask {paths[first]}" for t in masks}
+    else:
+        reference = {t: f"frame {record['frame_paths'][t]}" for t in masks}
+    labels = np.full((len(frame_indices), *size), label_space.ignore_label, dtype=np.int64)
+    for slot, t in enumerate(frame_indices):
+        if t not in masks:
+            continue
+        if masks[t].shape != tuple(size):
+            raise ValueError(
+                f"Mask {paths[t]} is {masks[t].shape[1]}x{masks[t].shape[0]} but its "
+                f"{reference[t]} is {size[1]}x{size[0]}"
+            )
+        labels[slot] = masks[t]
+    return labels
 
 
 class ClipMapper:
-    """Callable ``(record, frame_indices, rng, audio=None) -> clip dict`` for one dataset.
+    """Callable ``(record, frame_indices, rng, audio=None) -> ClipInput`` for one dataset.
 
     Args:
         cfg: the config (``INPUT.*``).
-        dataset_name: registered dataset; gives the vocabulary.
+        dataset_name: registered dataset; gives the vocabulary and the label space.
         is_train: training augmentation and ``targets``, else test resize and ``sem_seg_gt``.
     """
 
@@ -65,6 +78,13 @@ class ClipMapper:
         metadata = get_dataset_metadata(dataset_name)
         self.dataset_name = dataset_name
         self.vocabulary = list(metadata.vocabulary)
+        self.label_space = metadata.label_space
+        self.audio_padding = metadata.audio_padding
+        if not self.label_space.has_background:
+            raise ValueError(
+                f"ClipMapper needs label-map ground truth; dataset {dataset_name} stores "
+                f"'{self.label_space.mask_format}'"
+            )
         self.is_train = is_train
         self.min_size_train = tuple(int(s) for s in cfg.INPUT.MIN_SIZE_TRAIN)
         self.size_sampling = cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING
@@ -85,12 +105,6 @@ class ClipMapper:
                 raise ValueError(f"Config {key} = '{value}' is not supported; expected one of {allowed}")
         if not self.min_size_train:
             raise ValueError("Config INPUT.MIN_SIZE_TRAIN must list at least one size")
-        # Palette label k (1..70) -> 1-based vocabulary index (0 when the name is not in it).
-        self._palette_to_vocabulary = np.zeros(256, dtype=np.int64)
-        self._palette_to_vocabulary[IGNORE_LABEL] = IGNORE_LABEL
-        for palette_index, name in enumerate(CATEGORIES, start=1):
-            if name in self.vocabulary:
-                self._palette_to_vocabulary[palette_index] = self.vocabulary.index(name) + 1
 
     # ------------------------------------------------------------------------------------------
     def __call__(
@@ -99,8 +113,8 @@ class ClipMapper:
         frame_indices: Sequence[int],
         rng: np.random.Generator | None = None,
         audio: torch.Tensor | None = None,
-    ) -> dict:
-        """Build the clip dict of ``record``'s frames ``frame_indices``.
+    ) -> ClipInput:
+        """Build the clip input of ``record``'s frames ``frame_indices``.
 
         Args:
             rng: source of augmentation randomness (training); ``None`` is allowed in testing.
@@ -112,40 +126,38 @@ class ClipMapper:
             raise ValueError("ClipMapper in training mode needs a random generator")
         frames_np = self._read_frames(record, frame_indices)
         height, width = frames_np.shape[1:3]
-        labels_np = self._read_labels(record, frame_indices, (height, width))
+        labels = torch.from_numpy(read_label_maps(record, frame_indices, self.label_space, (height, width)))
         frame_valid = torch.tensor([record["mask_paths"][t] is not None for t in frame_indices], dtype=torch.bool)
         if audio is None:
-            # Short audio is completed as each release does: S4/MS3 repeat the last example.
-            padding = "repeat_last" if record["subset"] in BINARY_SUBSETS else "zero_examples"
             # AVSBench frames are one per second: frame t is at t s.
-            audio = audio_examples_for_frames(record["audio_path"], frame_indices, padding, self.audio_front_end)
+            audio = audio_examples_for_frames(
+                record["audio_path"], frame_indices, self.audio_padding, self.audio_front_end
+            )
         if audio.shape[0] != len(frame_indices):
             raise ValueError(
                 f"Clip {record['uid']}: audio has {audio.shape[0]} examples for {len(frame_indices)} frames"
             )
 
         frames = torch.from_numpy(frames_np).permute(0, 3, 1, 2).contiguous()
-        labels = torch.from_numpy(labels_np)
-        clip = {
-            "uid": record["uid"],
-            "dataset_name": record["dataset_name"],
-            "frame_indices": frame_indices,
-            "height": int(height),
-            "width": int(width),
-            "audio": audio.to(torch.float32),
-            "vocabulary": list(self.vocabulary),
-            "frame_valid": frame_valid,
-            "sounding_categories": list(record["category_names"]),
-        }
         if self.is_train:
             frames, labels = self._augment(frames, labels, rng)
-            clip["frames"] = frames
-            clip["targets"] = self._targets(labels)
+            mode_keys = {"targets": self._targets(labels, record["category_names"])}
         else:
-            size = resized_shape(height, width, self.min_size_test, self.max_size_test)
-            clip["frames"] = _resize_frames(frames, size)
-            clip["sem_seg_gt"] = labels
-        return clip
+            frames = resize_for_test(frames, self.min_size_test, self.max_size_test)
+            mode_keys = {"sem_seg_gt": labels}
+        return make_clip_input(
+            uid=record["uid"],
+            dataset_name=record["dataset_name"],
+            frame_indices=frame_indices,
+            height=height,
+            width=width,
+            frames=frames,
+            audio=audio.to(torch.float32),
+            vocabulary=self.vocabulary,
+            frame_valid=frame_valid,
+            sounding_categories=record["category_names"],
+            **mode_keys,
+        )
 
     # ------------------------------------------------------------------------------------------
     def _read_frames(self, record: dict, frame_indices: Sequence[int]) -> np.ndarray:
@@ -159,31 +171,6 @@ class ClipMapper:
                     f"the frames of a clip must share one size"
                 )
         return np.stack(frames)
-
-    def _read_labels(self, record: dict, frame_indices: Sequence[int], size: tuple[int, int]) -> np.ndarray:
-        """Label maps ``[T, H, W]`` in vocabulary space; 255 on frames without ground truth."""
-        binary = record["subset"] in BINARY_SUBSETS
-        lookup = self._palette_to_vocabulary
-        if self.is_train and not binary:
-            # Label noise: pixels of categories that are not sounding in this clip are background.
-            lookup = lookup.copy()
-            sounding = set(record["category_names"])
-            for palette_index, name in enumerate(CATEGORIES, start=1):
-                if name not in sounding:
-                    lookup[palette_index] = 0
-        labels = np.full((len(frame_indices), *size), IGNORE_LABEL, dtype=np.int64)
-        for slot, t in enumerate(frame_indices):
-            path = record["mask_paths"][t]
-            if path is None:
-                continue
-            mask = read_binary_mask(path) if binary else read_palette_mask(path, len(CATEGORIES) + 1)
-            if mask.shape != tuple(size):
-                raise ValueError(
-                    f"Mask {path} is {mask.shape[1]}x{mask.shape[0]} but its frame "
-                    f"{record['frame_paths'][t]} is {size[1]}x{size[0]}"
-                )
-            labels[slot] = mask if binary else lookup[mask]
-        return labels
 
     def _augment(
         self, frames: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator
@@ -203,9 +190,9 @@ class ClipMapper:
         out_labels = torch.zeros((num_frames, out_height, out_width), dtype=torch.int64)
         for short_side, (h, w) in sizes.items():
             selected = torch.from_numpy(short_sides == short_side)
-            out_frames[selected, :, :h, :w] = _resize_frames(frames[selected], (h, w))
-            out_labels[selected, :h, :w] = _resize_labels(labels[selected], (h, w))
-        out_labels[~self._valid_rows(labels)] = IGNORE_LABEL
+            out_frames[selected, :, :h, :w] = resize_frames(frames[selected], (h, w))
+            out_labels[selected, :h, :w] = resize_labels(labels[selected], (h, w))
+        out_labels[~self._valid_rows(labels)] = self.label_space.ignore_label
 
         if self.flip_mode != "none":
             if self.flip_mode == "flip_by_clip":
@@ -223,10 +210,9 @@ class ClipMapper:
             out_labels = out_labels[:, top : top + crop_h, left : left + crop_w].contiguous()
         return out_frames, out_labels
 
-    @staticmethod
-    def _valid_rows(labels: torch.Tensor) -> torch.Tensor:
-        """bool ``[T]``: frames that carry ground truth (not entirely 255)."""
-        return (labels != IGNORE_LABEL).flatten(1).any(dim=1)
+    def _valid_rows(self, labels: torch.Tensor) -> torch.Tensor:
+        """bool ``[T]``: frames that carry ground truth (not entirely the ignore label)."""
+        return (labels != self.label_space.ignore_label).flatten(1).any(dim=1)
 
     def _crop_shape(self, height: int, width: int, rng: np.random.Generator) -> tuple[int, int]:
         if self.crop_type == "absolute":
@@ -237,10 +223,14 @@ class ClipMapper:
             crop_w = int(rng.integers(min(width, low), min(width, high) + 1))
         return min(crop_h, height), min(crop_w, width)
 
-    def _targets(self, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One binary mask track per category present: ``labels`` ``[N]`` (0-based vocabulary
-        index) and ``masks`` ``[N, T, H, W]`` (all False on frames without ground truth)."""
-        present = torch.unique(labels)
-        present = present[(present > 0) & (present != IGNORE_LABEL)]
-        masks = labels[None] == present[:, None, None, None]
+    def _targets(self, labels: torch.Tensor, sounding: Sequence[str]) -> dict[str, torch.Tensor]:
+        """One binary mask track per vocabulary category present in ``labels`` (dataset labels
+        ``[T, H, W]``): ``labels`` ``[N]`` (0-based vocabulary index) and ``masks``
+        ``[N, T, H, W]`` (all False on frames without ground truth). With label noise, categories
+        that do not sound in the clip are background."""
+        lookup = self.label_space.vocabulary_lookup(self.vocabulary, sounding if self.label_space.label_noise else None)
+        vocabulary_labels = torch.from_numpy(lookup)[labels]
+        present = torch.unique(vocabulary_labels)
+        present = present[(present > 0) & (present != self.label_space.ignore_label)]
+        masks = vocabulary_labels[None] == present[:, None, None, None]
         return {"labels": present - 1, "masks": masks}

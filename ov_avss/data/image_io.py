@@ -1,4 +1,5 @@
-"""Reading frames and ground-truth masks from disk, with errors that name the file."""
+"""Reading frames and masks from disk, with errors that name the file, and writing label maps as
+palette PNGs."""
 from __future__ import annotations
 
 import logging
@@ -6,8 +7,10 @@ import os
 
 import cv2
 import numpy as np
+from PIL import Image
 
-from .palette import rgb_to_label
+from ..utils.file_io import atomic_open
+from .palette import PALETTE, PALETTE_SIZE, rgb_to_label
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +61,37 @@ def read_frame(path: str) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_palette_mask(path: str, num_labels: int) -> np.ndarray:
-    """Decode an RGB palette mask into label indices ``[H, W]`` int64 (0 = background).
+def read_palette_mask(path: str, num_labels: int, palette: np.ndarray = PALETTE) -> np.ndarray:
+    """Decode a palette mask (RGB, or indexed as ``write_palette_png`` writes it) into label
+    indices ``[H, W]`` int64 (0 = background).
 
-    Colours outside the first ``num_labels`` palette entries are background; they are counted and
-    reported as warnings naming the file.
+    Colours outside the first ``num_labels`` entries of ``palette`` ``[256, 3]`` are background;
+    they are counted and reported as warnings naming the file.
     """
     image = _imread(path, cv2.IMREAD_COLOR)
-    labels, num_unknown = rgb_to_label(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), num_labels)
+    labels, num_unknown = rgb_to_label(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), num_labels, palette)
     if num_unknown:
         _unknown_colours.report(path, num_unknown)
     return labels
+
+
+def write_palette_png(path: str, label_map: np.ndarray, palette: np.ndarray = PALETTE) -> None:
+    """Write label indices ``[H, W]`` (0..255) as an indexed PNG whose colour table is
+    ``palette`` ``[256, 3]``, atomically (readers never see a partial file).
+
+    Viewers show the palette colours and ``read_palette_mask`` reads the labels back; the file
+    stores the label itself, so ``PIL.Image.open(path)`` gives the label map directly.
+    """
+    label_map = np.asarray(label_map)
+    if label_map.ndim != 2:
+        raise ValueError(f"{path}: a label map must be [H, W], got shape {label_map.shape}")
+    low, high = int(label_map.min(initial=0)), int(label_map.max(initial=0))
+    if low < 0 or high >= PALETTE_SIZE:
+        raise ValueError(f"{path}: label indices must lie in 0..{PALETTE_SIZE - 1}, got {low}..{high}")
+    image = Image.fromarray(label_map.astype(np.uint8), mode="P")
+    image.putpalette(np.asarray(palette, dtype=np.uint8).reshape(-1).tolist())
+    with atomic_open(path, "wb") as f:
+        image.save(f, format="PNG")
 
 
 def read_grey_image(path: str) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The AVSBench (VOC bit-interleaved) colour palette: label index <-> RGB colour."""
+"""The AVSBench (VOC bit-interleaved) colour palette, every label space's default: label index <->
+RGB colour."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,25 +22,26 @@ def _palette_color(index: int) -> tuple[int, int, int]:
 
 # PALETTE[k] is the RGB colour of label index k, as uint8 [256, 3].
 PALETTE: np.ndarray = np.array([_palette_color(k) for k in range(PALETTE_SIZE)], dtype=np.uint8)
+PALETTE.setflags(write=False)  # shared by every label space that does not bring its own
 
 
-def colorize(label_map: np.ndarray) -> np.ndarray:
-    """Label indices ``[H, W]`` (0..255) -> RGB ``[H, W, 3]`` uint8."""
-    return PALETTE[np.asarray(label_map, dtype=np.int64)]
+def colorize(label_map: np.ndarray, palette: np.ndarray = PALETTE) -> np.ndarray:
+    """Label indices ``[H, W]`` (0..255) -> RGB ``[H, W, 3]`` uint8 by ``palette`` ``[256, 3]``."""
+    return palette[np.asarray(label_map, dtype=np.int64)]
 
 
-def rgb_to_label(rgb: np.ndarray, num_labels: int) -> tuple[np.ndarray, int]:
+def rgb_to_label(rgb: np.ndarray, num_labels: int, palette: np.ndarray = PALETTE) -> tuple[np.ndarray, int]:
     """Decode an RGB palette mask ``[H, W, 3]`` into label indices ``[H, W]`` (int64).
 
-    Only indices ``0 .. num_labels - 1`` are recognised; any other colour is background, as in
-    the AVSBench evaluation. Returns the label map and the number of pixels whose colour was not
+    Only indices ``0 .. num_labels - 1`` of ``palette`` ``[256, 3]`` are recognised; any other
+    colour is background, as in the AVSBench evaluation. Returns the label map and the number of pixels whose colour was not
     in the palette.
     """
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"Expected an RGB mask of shape [H, W, 3], got {rgb.shape}")
     packed = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
-    colors = PALETTE[:num_labels].astype(np.int64)
+    colors = palette[:num_labels].astype(np.int64)
     keys = (colors[:, 0] << 16) | (colors[:, 1] << 8) | colors[:, 2]
     order = np.argsort(keys)
     sorted_keys = keys[order]

@@ -15,13 +15,14 @@ import torch
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
+from ov_avss.data.image_io import write_palette_png
+from ov_avss.visualization import draw_segments, visible_frame_segments
+
 from .audio_stream import FrameAlignedAudio
 from .errors import DemoInputError
-from .frame_segments import visible_frame_segments
 from .frame_source import DemoInput, SampledFrame
 from .predictor import VideoPredictor
-from .visualizer import draw_segments
-from .writers import OverlayVideoWriter, write_json, write_palette_png
+from .writers import OverlayVideoWriter, write_json
 
 logger = logging.getLogger(__name__)
 

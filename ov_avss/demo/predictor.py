@@ -1,4 +1,4 @@
-"""One model call on a window of frames: resize, build the clip dict, run, return the output."""
+"""One model call on a window of frames: resize, build the clip input, run, return the output."""
 from __future__ import annotations
 
 import logging
@@ -9,8 +9,9 @@ import torch
 from ov_avss.checkpoint import Checkpointer
 # The evaluation's test-time resize, so that a demo window and an --eval-only clip holding the
 # same frames give the same maps.
-from ov_avss.data.clip_mapper import _resize_frames, resized_shape
+from ov_avss.data.transforms import resize_for_test
 from ov_avss.modeling.meta_arch.build import build_model
+from ov_avss.structures import make_clip_input
 
 logger = logging.getLogger(__name__)
 
@@ -54,15 +55,14 @@ class VideoPredictor:
             (see docs/architecture.md), at the frames' original size.
         """
         height, width = frames.shape[1:3]
-        size = resized_shape(height, width, self.min_size_test, self.max_size_test)
-        clip = {
-            "uid": "demo",
-            "dataset_name": "demo",
-            "frame_indices": list(range(frames.shape[0])),
-            "height": int(height),
-            "width": int(width),
-            "frames": _resize_frames(frames.permute(0, 3, 1, 2).contiguous(), size),
-            "audio": audio,
-            "vocabulary": list(vocabulary),
-        }
+        clip = make_clip_input(
+            uid="demo",
+            dataset_name="demo",
+            frame_indices=range(frames.shape[0]),
+            height=height,
+            width=width,
+            frames=resize_for_test(frames.permute(0, 3, 1, 2).contiguous(), self.min_size_test, self.max_size_test),
+            audio=audio,
+            vocabulary=vocabulary,
+        )
         return self.model([clip])[0]

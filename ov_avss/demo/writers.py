@@ -1,4 +1,5 @@
-"""Demo outputs: the overlay video with the original audio, palette PNGs and the segments JSON.
+"""Demo outputs: the overlay video with the original audio and the segments JSON (the palette
+PNGs are written by ``ov_avss.data.image_io.write_palette_png``).
 
 Every file is written under a temporary name and moved into place when complete.
 """
@@ -13,10 +14,8 @@ from typing import Any, Optional
 
 import av
 import numpy as np
-from PIL import Image
 
-from ov_avss.data.palette import PALETTE
-from ov_avss.utils.file_io import atomic_open, write_json_atomic
+from ov_avss.utils.file_io import write_json_atomic
 
 from .audio_stream import AudioStreamReader
 
@@ -25,16 +24,6 @@ logger = logging.getLogger(__name__)
 # Preferred first; mpeg4 is FFmpeg's own encoder, present in every build.
 VIDEO_CODECS = ("libx264", "mpeg4")
 AUDIO_CODEC = "aac"
-
-
-def write_palette_png(path: str, label_map: np.ndarray) -> None:
-    """Write label indices ``[H, W]`` (0..255) as a palette PNG (AVSBench colours)."""
-    if label_map.min(initial=0) < 0 or label_map.max(initial=0) > 255:
-        raise ValueError(f"{path}: label indices must lie in 0..255, got {label_map.min()}..{label_map.max()}")
-    image = Image.fromarray(label_map.astype(np.uint8), mode="P")
-    image.putpalette(PALETTE.reshape(-1).tolist())
-    with atomic_open(path, "wb") as f:
-        image.save(f, format="PNG")
 
 
 def write_json(path: str, data: Any) -> None:

@@ -1,13 +1,16 @@
-"""Semantic AVSS metrics at 224x224 in the 71-label space, by two protocols (docs/evaluation.md).
+"""Semantic AVSS metrics at 224x224 in the dataset's label space (AVSBench-semantic: 71 labels),
+by two protocols (docs/evaluation.md).
 
 Both protocols score predictions resized to 224x224 with torch ``nearest`` and ground truth
-resized with PIL ``NEAREST`` (as the releases do); pixels labelled 255 (frames without ground
-truth) are ignored.
+resized with PIL ``NEAREST`` (as the releases do); pixels with the label space's ignore label
+(frames without ground truth) are ignored. Predictions in a vocabulary's labels are mapped to the
+dataset's labels by ``LabelSpace.dataset_lookup``; ground truth of categories outside that
+vocabulary counts as background.
 
 - ``ov_avss`` (AVSBench-OV, the OV-AVSS release): ground-truth pixels of categories that do not
   sound in the clip (label noise) become background; one 71x71 confusion matrix over all frames;
   IoU_c = TP / (TP + FP + FN), classes absent from both prediction and ground truth left out of
-  every mean; mIoU over the 71 labels, mIoU_base / mIoU_novel over the base / novel categories
+  every mean; mIoU over all labels (71 for AVSBench), mIoU_base / mIoU_novel over the base / novel categories
   (background in neither), mIoU_harmonic = 2ab / (a + b). F (beta^2 = 0.3) per class and frame,
   averaged over the frames where the class occurs, then over the classes that occur (background
   included). The release computes but does not report an F of another definition: prediction
@@ -16,7 +19,7 @@ truth) are ignored.
 - ``avsbench_avss`` (closed-set AVSS, AVSBench's ``compute_color_metrics.py``): no label-noise
   filter; per frame and class IoU = TP / union and F (0 where undefined); each class's values
   are summed over the frames where it occurs in prediction or ground truth and divided by that
-  number of frames; mIoU and F_score are the means over all 71 labels (0 for a label that never
+  number of frames; mIoU and F_score are the means over all labels (0 for a label that never
   occurs).
 """
 from __future__ import annotations
@@ -31,7 +34,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..data.catalog import get_dataset_metadata
-from ..data.categories import CATEGORY_TO_INDEX, IGNORE_LABEL, LABEL_NAMES
+from ..data.label_space import IGNORE_LABEL, LabelSpace
 from ..utils import comm
 from ..utils.file_io import write_json_atomic
 from .build import EVALUATOR_REGISTRY
@@ -41,7 +44,6 @@ from .export import export_predictions
 
 logger = logging.getLogger(__name__)
 
-NUM_LABELS = len(LABEL_NAMES)
 EVAL_SIZE = (224, 224)
 OV_AVSS = "ov_avss"
 AVSBENCH_AVSS = "avsbench_avss"
@@ -52,26 +54,32 @@ METRICS_FILE = "avss_metrics.json"
 CHART_FILE = "per_class_iou.png"
 # The metric group of a dataset's first protocol; others are "sem_seg_<protocol>".
 PRIMARY_GROUP = "sem_seg"
+# Ground truth is resized as uint8 images (PIL), so labels above this would wrap around.
+MAX_LABEL_VALUE = 255
 
 
-def frame_confusions(prediction: torch.Tensor, ground_truth: torch.Tensor, num_labels: int) -> torch.Tensor:
+def frame_confusions(
+    prediction: torch.Tensor, ground_truth: torch.Tensor, num_labels: int, ignore_label: int = IGNORE_LABEL
+) -> torch.Tensor:
     """Per-frame confusion matrices int64 ``[T, V, V]`` (row = ground truth, column = prediction)
-    of label maps int ``[T, H, W]`` with values in ``[0, V)``, ground truth 255 = ignored.
+    of label maps int ``[T, H, W]`` with values in ``[0, V)``, ground truth ``ignore_label`` =
+    ignored.
 
-    One ``bincount`` over all pixels: ground truth 255 lands in a row of its own that is dropped,
-    so no pixel masking is needed (the masking used to cost more than the counting).
+    One ``bincount`` over all pixels: ignored ground truth lands in a row of its own that is
+    dropped, so no pixel masking is needed (the masking used to cost more than the counting).
 
     Raises:
-        ValueError: shapes differ, or a label lies outside ``[0, V)`` (ground truth: or 255).
+        ValueError: shapes differ, or a label lies outside ``[0, V)`` (ground truth: or the ignore
+            label).
     """
     if prediction.shape != ground_truth.shape or prediction.ndim != 3:
         raise ValueError(
             f"prediction {tuple(prediction.shape)} and ground truth {tuple(ground_truth.shape)} must be "
             "[T, H, W] of one shape"
         )
-    n, rows = num_labels, IGNORE_LABEL + 1
-    if n > IGNORE_LABEL:
-        raise ValueError(f"At most {IGNORE_LABEL} labels can be scored (255 means ignored), got {n}")
+    n, rows = num_labels, ignore_label + 1
+    if n > ignore_label:
+        raise ValueError(f"At most {ignore_label} labels can be scored ({ignore_label} means ignored), got {n}")
     num_frames = prediction.shape[0]
     if prediction.numel() == 0:
         return torch.zeros((num_frames, n, n), dtype=torch.int64, device=prediction.device)
@@ -91,27 +99,27 @@ def frame_confusions(prediction: torch.Tensor, ground_truth: torch.Tensor, num_l
     low, high = (int(v) for v in torch.aminmax(prediction))
     if low < 0 or high >= n:
         raise ValueError(f"prediction labels must lie in [0, {n - 1}], got [{low}, {high}]")
-    bad_ground_truth = ValueError(f"ground-truth labels must lie in [0, {n - 1}] or be {IGNORE_LABEL}")
+    bad_ground_truth = ValueError(f"ground-truth labels must lie in [0, {n - 1}] or be {ignore_label}")
     low, high = (int(v) for v in torch.aminmax(ground_truth))
-    if low < 0 or high > IGNORE_LABEL:
+    if low < 0 or high > ignore_label:
         raise bad_ground_truth
     keys = torch.add(prediction, ground_truth, alpha=n)
     counts = [torch.bincount(frame_keys.view(-1), minlength=rows * n) for frame_keys in keys]
     per_frame = torch.stack(counts).view(num_frames, rows, n)
-    if bool(per_frame[:, n:IGNORE_LABEL].any()):
+    if bool(per_frame[:, n:ignore_label].any()):
         raise bad_ground_truth
     return per_frame[:, :n]
 
 
 class SemSegAccumulator:
-    """Accumulates, in the 71-label space, the confusion matrix and the per-class sums of
+    """Accumulates, in a label space of ``num_labels`` labels, the confusion matrix and the per-class sums of
     per-frame IoU and F over the frames where each class occurs.
 
     All state is four tensors on one device; ``all_reduce`` sums them over ranks with a single
     collective.
     """
 
-    def __init__(self, num_labels: int = NUM_LABELS, device: torch.device | str = "cpu"):
+    def __init__(self, num_labels: int, device: torch.device | str = "cpu"):
         self.num_labels = num_labels
         self.device = torch.device(device)
         self.confusion = torch.zeros((num_labels, num_labels), dtype=torch.int64, device=self.device)
@@ -129,7 +137,7 @@ class SemSegAccumulator:
 
     def update(self, prediction: torch.Tensor, ground_truth: torch.Tensor) -> None:
         """Add frames: ``prediction`` and ``ground_truth`` int ``[T, H, W]`` in label space
-        (ground truth 255 = ignored), already at evaluation size."""
+        (ground truth ``IGNORE_LABEL`` = ignored), already at evaluation size."""
         self.add_frame_confusions(frame_confusions(prediction.to(self.device), ground_truth.to(self.device), self.num_labels))
 
     def add_frame_confusions(self, per_frame: torch.Tensor) -> None:
@@ -247,8 +255,8 @@ def check_ground_truth_range(label_maps: torch.Tensor) -> None:
     if label_maps.numel() == 0:
         return
     low, high = (int(v) for v in torch.aminmax(label_maps))
-    if low < 0 or high > IGNORE_LABEL:
-        raise ValueError(f"ground-truth labels must lie in [0, {IGNORE_LABEL}], got [{low}, {high}]")
+    if low < 0 or high > MAX_LABEL_VALUE:
+        raise ValueError(f"ground-truth labels must lie in [0, {MAX_LABEL_VALUE}], got [{low}, {high}]")
 
 
 def resize_ground_truth_to_eval(label_maps: torch.Tensor) -> torch.Tensor:
@@ -265,20 +273,11 @@ def resize_ground_truth_to_eval(label_maps: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(resized.astype(np.int64)).to(label_maps.device)
 
 
-def vocabulary_to_labels(vocabulary: Sequence[str], device: torch.device) -> torch.Tensor:
-    """Lookup ``[len(vocabulary) + 1]``: vocabulary label (0 = background) -> 71-label index."""
-    unknown = [name for name in vocabulary if name not in CATEGORY_TO_INDEX]
-    if unknown:
-        raise ValueError(f"Vocabulary names {unknown} are not AVSBench categories; cannot score them")
-    return torch.tensor([0, *(CATEGORY_TO_INDEX[name] for name in vocabulary)], dtype=torch.int64, device=device)
-
-
-def relabel_confusions(per_frame: torch.Tensor, lookup: torch.Tensor, num_labels: int = NUM_LABELS) -> torch.Tensor:
+def relabel_confusions(per_frame: torch.Tensor, lookup: torch.Tensor, num_labels: int) -> torch.Tensor:
     """Per-frame confusions ``[T, V, V]`` in a vocabulary's label space -> ``[T, n, n]`` in the
-    71-label space, ``lookup`` int64 ``[V]`` mapping each vocabulary label to its label index."""
+    dataset's label space, ``lookup`` int64 ``[V]`` mapping each vocabulary label to its dataset
+    label (``LabelSpace.dataset_lookup``)."""
     lookup = lookup.to(per_frame.device)
-    if len(lookup) == num_labels and torch.equal(lookup, torch.arange(num_labels, device=lookup.device)):
-        return per_frame
     num_frames, size, _ = per_frame.shape
     rows = torch.zeros((num_frames, num_labels, size), dtype=per_frame.dtype, device=per_frame.device)
     rows.index_add_(1, lookup, per_frame)
@@ -286,19 +285,15 @@ def relabel_confusions(per_frame: torch.Tensor, lookup: torch.Tensor, num_labels
     return relabelled.index_add_(2, lookup, rows)
 
 
-def merge_label_noise(per_frame: torch.Tensor, sounding_categories: Sequence[str]) -> torch.Tensor:
-    """Count ground-truth pixels of categories that do not sound in the clip as background:
-    their rows of the per-frame confusions ``[T, 71, 71]`` are added to row 0 (the same as
-    resetting those pixels to 0 before counting).
+def merge_label_noise(per_frame: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Count ground-truth pixels of label-noise categories as background: their rows of the
+    per-frame confusions ``[T, n, n]`` are added to row 0 (the same as resetting those pixels to 0
+    before counting).
 
     Args:
-        sounding_categories: the clip's ``a_obj`` names.
+        noise: bool ``[n]``, the clip's label-noise labels (``LabelSpace.noise_labels``).
     """
-    unknown = [name for name in sounding_categories if name not in CATEGORY_TO_INDEX]
-    if unknown:
-        raise ValueError(f"Sounding categories {unknown} are not AVSBench categories")
-    noise = torch.ones(per_frame.shape[1], dtype=torch.bool, device=per_frame.device)
-    noise[[0, *(CATEGORY_TO_INDEX[name] for name in sounding_categories)]] = False
+    noise = noise.to(per_frame.device)
     merged = per_frame.clone()
     merged[:, 0] += per_frame[:, noise].sum(dim=1)
     merged[:, noise] = 0
@@ -313,41 +308,80 @@ def check_protocols(protocols: Sequence[str], owner: str = "Semantic evaluation"
 
 
 class SemanticScorer:
-    """Scores label maps by a dataset's protocols: one accumulator per protocol, all fed from the
-    same per-frame confusions (``ov_avss`` with the label noise merged into background,
-    ``avsbench_avss`` as they are).
+    """Scores label maps of one label space by a dataset's protocols: one accumulator per
+    protocol, all fed from the same per-frame confusions (``ov_avss`` with the label noise merged
+    into background, ``avsbench_avss`` as they are).
 
-    Shared by ``AVSSEvaluator`` and ``tools/evaluate_predictions.py``.
+    Shared by ``AVSSEvaluator`` and ``ov_avss.evaluation.prediction_files``.
     """
 
-    def __init__(self, protocols: Sequence[str], device: torch.device | str = "cpu"):
+    def __init__(self, label_space: LabelSpace, protocols: Sequence[str], device: torch.device | str = "cpu"):
         check_protocols(protocols)
+        if not label_space.has_background:
+            raise ValueError(f"Semantic scoring needs label maps with background at 0, not '{label_space.mask_format}'")
+        self.label_space = label_space
         self.protocols = tuple(protocols)
-        self.accumulators = {protocol: SemSegAccumulator(NUM_LABELS, device) for protocol in self.protocols}
+        self.accumulators = {
+            protocol: SemSegAccumulator(label_space.num_labels, device) for protocol in self.protocols
+        }
+        # Per vocabulary: (dataset -> vocabulary labels, vocabulary -> dataset labels), or None
+        # when the vocabulary lists the label space's categories in label order.
+        self._lookups: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor] | None] = {}
+
+    def _vocabulary_lookups(
+        self, vocabulary: Sequence[str], device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        key = tuple(vocabulary)
+        if key not in self._lookups:
+            if key == self.label_space.category_names:
+                self._lookups[key] = None
+            else:
+                self._lookups[key] = (
+                    torch.from_numpy(self.label_space.vocabulary_lookup(vocabulary)),
+                    torch.from_numpy(self.label_space.dataset_lookup(vocabulary)),
+                )
+        lookups = self._lookups[key]
+        if lookups is not None and lookups[0].device != device:
+            lookups = self._lookups[key] = (lookups[0].to(device), lookups[1].to(device))
+        return lookups
+
+    def dataset_labels(self, prediction: torch.Tensor, vocabulary: Sequence[str]) -> torch.Tensor:
+        """A prediction in ``vocabulary``'s labels ``[T, H, W]`` in the dataset's labels."""
+        lookups = self._vocabulary_lookups(vocabulary, prediction.device)
+        return prediction.long() if lookups is None else lookups[1][prediction.long()]
 
     def update(
         self,
         prediction: torch.Tensor,
         ground_truth: torch.Tensor,
         sounding_categories: Sequence[str],
-        lookup: torch.Tensor | None = None,
+        vocabulary: Sequence[str] | None = None,
     ) -> None:
         """Add frames at any size (each resized to 224x224 here; they may differ in size).
 
         Args:
-            prediction / ground_truth: int ``[T, H, W]``; ground truth 255 = ignored. Labels are
-                71-label indices, or vocabulary labels (0 = background) when ``lookup`` is given.
-            sounding_categories: the clip's ``a_obj`` names (label-noise filter of ``ov_avss``).
-            lookup: int64 ``[V]``, vocabulary label -> 71-label index.
+            prediction: int ``[T, H, W]`` in the dataset's labels, or in ``vocabulary``'s labels
+                (0 = background) when it is given.
+            ground_truth: int ``[T, H, W]`` in the dataset's labels; the ignore label = ignored.
+            sounding_categories: the clip's sounding names (label-noise filter of ``ov_avss``).
+            vocabulary: the names of the prediction's labels.
         """
         prediction = resize_prediction_to_eval(prediction)
         ground_truth = resize_ground_truth_to_eval(ground_truth).to(prediction.device)
-        per_frame = frame_confusions(prediction, ground_truth, NUM_LABELS if lookup is None else len(lookup))
-        if lookup is not None:
-            per_frame = relabel_confusions(per_frame, lookup)
+        num_labels, ignore_label = self.label_space.num_labels, self.label_space.ignore_label
+        lookups = None if vocabulary is None else self._vocabulary_lookups(vocabulary, prediction.device)
+        if lookups is None:
+            per_frame = frame_confusions(prediction, ground_truth, num_labels, ignore_label)
+        else:
+            to_vocabulary, to_dataset = lookups
+            # Counted in the vocabulary's labels (smaller matrices), then relabelled.
+            check_ground_truth_range(ground_truth)
+            per_frame = frame_confusions(prediction, to_vocabulary[ground_truth], len(to_dataset), ignore_label)
+            per_frame = relabel_confusions(per_frame, to_dataset, num_labels)
         for protocol, accumulator in self.accumulators.items():
             if protocol == OV_AVSS:
-                accumulator.add_frame_confusions(merge_label_noise(per_frame, sounding_categories))
+                noise = torch.from_numpy(self.label_space.noise_labels(sounding_categories))
+                accumulator.add_frame_confusions(merge_label_noise(per_frame, noise))
             else:
                 accumulator.add_frame_confusions(per_frame)
 
@@ -358,7 +392,7 @@ class SemanticScorer:
     def metrics(self, base: Sequence[str] = (), novel: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
         """``{protocol: metrics with per_class}`` in the order of ``protocols``."""
         return {
-            protocol: accumulator.protocol_metrics(protocol, LABEL_NAMES, base, novel)
+            protocol: accumulator.protocol_metrics(protocol, self.label_space.names, base, novel)
             for protocol, accumulator in self.accumulators.items()
         }
 
@@ -384,67 +418,72 @@ def metric_groups(report: dict[str, Any], protocols: Sequence[str]) -> dict[str,
 
 class AVSSEvaluator(DatasetEvaluator):
     """Semantic AVSS evaluator (registered as ``avss``) by the protocols the dataset's metadata
-    names (``DatasetMetadata.protocols``; see the module docstring).
+    names (``DatasetMetadata.protocols``; see the module docstring), in its label space
+    (``DatasetMetadata.label_space``).
 
-    Reads ``sem_seg_gt``, ``sounding_categories`` and ``vocabulary`` from each input clip and
-    ``sem_seg`` from each output. ``evaluate`` returns ``{"sem_seg": {"protocol", "mIoU",
-    "F_score", and for ``ov_avss`` with a base/novel split "mIoU_base", "mIoU_novel",
-    "mIoU_harmonic"}}`` for the first protocol and ``"sem_seg_<protocol>"`` groups for the others;
-    it writes ``SemanticScorer.report`` (the first protocol's metrics with ``per_class``, the
-    others under their names) to ``avss_metrics.json`` and the first protocol's bar chart to ``per_class_iou.png`` in ``output_dir`` (main process); with
-    ``TEST.EXPORT_PREDICTIONS`` every rank writes palette PNGs under
-    ``output_dir/predictions/<uid>/<frame>.png``.
+    Reads ``sem_seg_gt`` (dataset labels), ``sounding_categories`` and ``vocabulary`` from each
+    input clip and ``sem_seg`` (vocabulary labels) from each output. ``evaluate`` returns
+    ``{"sem_seg": {"protocol", "mIoU", "F_score", and for ``ov_avss`` with a base/novel split
+    "mIoU_base", "mIoU_novel", "mIoU_harmonic"}}`` for the first protocol and
+    ``"sem_seg_<protocol>"`` groups for the others; it writes ``report()`` to
+    ``avss_metrics.json`` and the first protocol's bar chart to ``per_class_iou.png`` in
+    ``output_dir`` (main process); with ``TEST.EXPORT_PREDICTIONS`` every rank writes palette PNGs
+    of the predictions in dataset labels under ``output_dir/predictions/<uid>/<frame>.png``.
+
+    Args:
+        base_names / novel_names: the zero-shot split reported (default: the metadata's).
     """
 
-    def __init__(self, dataset_name: str, cfg=None, output_dir: str | None = None):
+    def __init__(
+        self,
+        dataset_name: str,
+        cfg=None,
+        output_dir: str | None = None,
+        base_names: Sequence[str] | None = None,
+        novel_names: Sequence[str] | None = None,
+    ):
         metadata = get_dataset_metadata(dataset_name)
         self.dataset_name = dataset_name
-        self.base_names = tuple(metadata.base_names)
-        self.novel_names = tuple(metadata.novel_names)
+        self.label_space = metadata.label_space
+        self.base_names = tuple(metadata.base_names if base_names is None else base_names)
+        self.novel_names = tuple(metadata.novel_names if novel_names is None else novel_names)
         self.protocols = tuple(metadata.protocols)
         check_protocols(self.protocols, f"Dataset {dataset_name}")
         self.output_dir = output_dir
         self.export = bool(cfg.TEST.EXPORT_PREDICTIONS) if cfg is not None else False
         if self.export and not output_dir:
             raise ValueError("TEST.EXPORT_PREDICTIONS needs an output directory for the evaluator")
-        self._lookups: dict[tuple[str, ...], torch.Tensor] = {}
         self.reset()
 
     def reset(self) -> None:
         self._scorer: SemanticScorer | None = None
 
-    def _lookup(self, vocabulary: Sequence[str], device: torch.device) -> torch.Tensor:
-        key = tuple(vocabulary)
-        if key not in self._lookups or self._lookups[key].device != device:
-            self._lookups[key] = vocabulary_to_labels(vocabulary, device)
-        return self._lookups[key]
-
     def process(self, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
         for clip, output in zip(inputs, outputs):
             prediction = output["sem_seg"]
-            device = prediction.device
             if self._scorer is None:
-                self._scorer = SemanticScorer(self.protocols, device)
-            lookup = self._lookup(clip["vocabulary"], device)
-            ground_truth = clip["sem_seg_gt"].to(device)
+                self._scorer = SemanticScorer(self.label_space, self.protocols, prediction.device)
+            ground_truth = clip["sem_seg_gt"].to(prediction.device)
             if prediction.shape != ground_truth.shape:
                 raise ValueError(
                     f"Clip {clip['uid']}: sem_seg {tuple(prediction.shape)} and sem_seg_gt "
                     f"{tuple(ground_truth.shape)} differ in shape"
                 )
-            # Frames without ground truth (all 255) add nothing: their pixels are all ignored.
+            # Frames without ground truth (all ignored) add nothing.
             try:
-                self._scorer.update(prediction, ground_truth, clip["sounding_categories"], lookup)
+                self._scorer.update(prediction, ground_truth, clip["sounding_categories"], clip["vocabulary"])
+                if self.export:
+                    export_predictions(
+                        os.path.join(self.output_dir, "predictions"), clip["uid"], clip["frame_indices"],
+                        self._scorer.dataset_labels(prediction, clip["vocabulary"]), self.label_space.palette,
+                    )
             except ValueError as e:
                 raise ValueError(f"Clip {clip['uid']}: {e}") from e
-            if self.export:
-                export_predictions(
-                    os.path.join(self.output_dir, "predictions"), clip["uid"], clip["frame_indices"],
-                    lookup[prediction.long()],
-                )
 
-    def evaluate(self) -> dict[str, Any] | None:
-        scorer = self._scorer or SemanticScorer(self.protocols)
+    def report(self) -> dict[str, Any] | None:
+        """``SemanticScorer.report`` of everything processed, reduced over ranks (call once per
+        evaluation; ``evaluate`` calls it); ``None`` off the main process."""
+        scorer = self._scorer or SemanticScorer(self.label_space, self.protocols)
         if comm.get_world_size() > 1 and self._scorer is None:
             # A rank without clips still joins the collective, on the device the others use.
             device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else "cpu"
@@ -455,7 +494,12 @@ class AVSSEvaluator(DatasetEvaluator):
             return None
         if int(next(iter(scorer.accumulators.values())).confusion.sum()) == 0:
             logger.warning("AVSSEvaluator on %s saw no annotated pixels; metrics are all 0", self.dataset_name)
-        report = scorer.report(self.base_names, self.novel_names)
+        return scorer.report(self.base_names, self.novel_names)
+
+    def evaluate(self) -> dict[str, Any] | None:
+        report = self.report()
+        if report is None:
+            return None
         if self.output_dir:
             write_json_atomic(os.path.join(self.output_dir, METRICS_FILE), report)
             save_per_class_chart(report, self.base_names, self.novel_names, os.path.join(self.output_dir, CHART_FILE))

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from ..config import get_cfg
-from ..data.categories import IGNORE_LABEL
+from ..data.catalog import get_dataset_metadata
 from ..utils import comm
 from ..utils.file_io import write_json_atomic
 from .build import EVALUATOR_REGISTRY
@@ -164,7 +164,7 @@ def batch_metrics(rows: list[torch.Tensor], batch_clips: int) -> dict[str, Any]:
 
 class BinaryAVSEvaluator(DatasetEvaluator):
     """S4 / MS3 evaluator (registered as ``binary_avs``, protocol ``avsbench_binary``): reads
-    ``uid`` and ``sem_seg_gt`` (0/1, 255 on frames without ground truth) from inputs and
+    ``uid`` and ``sem_seg_gt`` (0/1, the ignore label on frames without ground truth) from inputs and
     ``sounding_prob`` from outputs. ``evaluate`` returns ``{"binary_avs": {"protocol", "mIoU",
     "F_score", "mIoU_pooled", "F_score_pooled", "num_frames", "num_clips", "batch_clips"}}`` and
     writes the same to ``binary_metrics.json`` in ``output_dir``. With
@@ -173,6 +173,7 @@ class BinaryAVSEvaluator(DatasetEvaluator):
 
     def __init__(self, dataset_name: str, cfg=None, output_dir: str | None = None):
         self.dataset_name = dataset_name
+        self.ignore_label = get_dataset_metadata(dataset_name).label_space.ignore_label
         self.output_dir = output_dir
         # The batch size has one default: the config's (the release's --test_batch_size).
         self.batch_clips = int((cfg if cfg is not None else get_cfg()).TEST.AVSBENCH_BINARY_BATCH_CLIPS)
@@ -195,7 +196,7 @@ class BinaryAVSEvaluator(DatasetEvaluator):
                     f"Clip {clip['uid']}: sounding_prob {tuple(probabilities.shape)} and sem_seg_gt "
                     f"{tuple(ground_truth.shape)} differ in shape"
                 )
-            annotated = (ground_truth != IGNORE_LABEL).flatten(1).any(dim=1)
+            annotated = (ground_truth != self.ignore_label).flatten(1).any(dim=1)
             jaccard, f_curve, non_empty = binary_frame_scores(probabilities[annotated], ground_truth[annotated])
             self._clips.add(clip["uid"], jaccard, f_curve, non_empty)
             if self.export:

@@ -15,8 +15,7 @@ def build_evaluator(cfg, dataset_name: str, output_dir: str):
     ``DatasetEvaluators``) with a ``PredictionOverlayWriter`` writing into the same folder."""
     from ov_avss.data.catalog import get_dataset_metadata
 
-    # Imported on use: it pulls in ov_avss.demo (drawing helpers, PyAV) that scoring alone does
-    # not need.
+    # Imported on use: the drawing helpers (OpenCV text rendering) that scoring alone does not need.
     from .visualization import PredictionOverlayWriter
 
     evaluator_type = get_dataset_metadata(dataset_name).evaluator_type

@@ -1,5 +1,6 @@
-"""Writing predictions as PNGs at ``<out>/<uid>/<frame>.png``: AVSBench palette images for
-semantic label maps, 8-bit grey images (sounding probability x 255) for S4 / MS3."""
+"""Writing predictions as PNGs at ``<out>/<uid>/<frame>.png``: palette images of semantic label
+maps (``ov_avss.data.image_io.write_palette_png``), 8-bit grey images (sounding probability x 255)
+for S4 / MS3."""
 from __future__ import annotations
 
 import os
@@ -9,25 +10,26 @@ import cv2
 import numpy as np
 import torch
 
-from ..data.image_io import read_grey_image
-from ..data.palette import colorize
+from ..data.image_io import read_grey_image, write_palette_png
 from ..utils.file_io import atomic_open
 
 # A grey prediction PNG holds round(probability * PROBABILITY_SCALE).
 PROBABILITY_SCALE = 255
 
 
-def _write_pngs(out_dir: str, uid: str, frame_indices: Sequence[int], images: np.ndarray) -> list[str]:
-    """Encode ``images`` (``[T, H, W]`` grey or ``[T, H, W, 3]`` BGR uint8) one PNG per frame,
+def _frame_path(out_dir: str, uid: str, frame_index: int) -> str:
+    return os.path.join(out_dir, uid, f"{int(frame_index)}.png")
+
+
+def _write_grey_pngs(out_dir: str, uid: str, frame_indices: Sequence[int], images: np.ndarray) -> list[str]:
+    """Encode ``images`` (``[T, H, W]`` grey uint8) one PNG per frame,
     each written to a temporary name and moved into place (readers never see a partial PNG)."""
-    clip_dir = os.path.join(out_dir, uid)
-    os.makedirs(clip_dir, exist_ok=True)
     paths = []
     for frame_index, image in zip(frame_indices, images):
         ok, encoded = cv2.imencode(".png", image)
         if not ok:
             raise RuntimeError(f"OpenCV could not encode the prediction of clip {uid} frame {frame_index}")
-        path = os.path.join(clip_dir, f"{int(frame_index)}.png")
+        path = _frame_path(out_dir, uid, frame_index)
         with atomic_open(path, "wb") as f:
             f.write(encoded.tobytes())
         paths.append(path)
@@ -39,18 +41,24 @@ def _check_frames(maps: torch.Tensor, frame_indices: Sequence[int], what: str) -
         raise ValueError(f"{what} must be [T, H, W] with T = {len(frame_indices)} frames, got {tuple(maps.shape)}")
 
 
-def export_predictions(out_dir: str, uid: str, frame_indices: Sequence[int], label_maps: torch.Tensor) -> list[str]:
-    """Write one RGB palette PNG per frame and return the paths.
+def export_predictions(
+    out_dir: str, uid: str, frame_indices: Sequence[int], label_maps: torch.Tensor, palette: np.ndarray
+) -> list[str]:
+    """Write one palette PNG per frame and return the paths.
 
     Args:
         out_dir: root of the exported predictions.
         uid: clip folder name.
         frame_indices: frame number of each map (the file name, as in ``labels_rgb/<t>.png``).
-        label_maps: int ``[T, H, W]`` in the 71-label space (palette index = category index).
+        label_maps: int ``[T, H, W]`` in the dataset's labels (palette index = label).
+        palette: the label space's colours, uint8 ``[256, 3]``.
     """
     _check_frames(label_maps, frame_indices, "label_maps")
-    colours = colorize(label_maps.detach().cpu().numpy().astype(np.int64))
-    return _write_pngs(out_dir, uid, frame_indices, np.ascontiguousarray(colours[..., ::-1]))  # RGB -> BGR
+    paths = []
+    for frame_index, label_map in zip(frame_indices, label_maps.detach().cpu().numpy()):
+        paths.append(_frame_path(out_dir, uid, frame_index))
+        write_palette_png(paths[-1], label_map, palette)
+    return paths
 
 
 def export_probabilities(out_dir: str, uid: str, frame_indices: Sequence[int], probabilities: torch.Tensor) -> list[str]:
@@ -64,7 +72,7 @@ def export_probabilities(out_dir: str, uid: str, frame_indices: Sequence[int], p
     if values.size and (np.nanmin(values) < 0 or np.nanmax(values) > 1 or np.isnan(values).any()):
         raise ValueError(f"Clip {uid}: sounding probabilities must lie in [0, 1]")
     grey = np.rint(values * PROBABILITY_SCALE).astype(np.uint8)
-    return _write_pngs(out_dir, uid, frame_indices, grey)
+    return _write_grey_pngs(out_dir, uid, frame_indices, grey)
 
 
 def read_probability_png(path: str) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Overlay images of the predictions of a dataset's first clips: the original frame with the
-predicted masks in palette colours, their outlines and the category names.
+predicted masks in the label space's palette colours, their outlines and the category names.
 
 ``build_evaluator`` adds ``PredictionOverlayWriter`` beside the dataset's metric evaluator when
 ``TEST.VISUALIZE_NUM_CLIPS`` > 0.
@@ -14,34 +14,17 @@ import cv2
 import numpy as np
 import torch
 
-from ..data.catalog import get_dataset_records
-from ..data.categories import CATEGORIES, CATEGORY_TO_INDEX
+from ..data.catalog import get_dataset_metadata, get_dataset_records
 from ..data.image_io import read_frame
-from ..demo.frame_segments import visible_frame_segments
-from ..demo.visualizer import draw_segments
 from ..utils import comm
 from ..utils.file_io import atomic_open
+from ..visualization import draw_segments, visible_frame_segments
 from .evaluator import DatasetEvaluator
 
 logger = logging.getLogger(__name__)
 
 OVERLAY_DIR = "overlays"
 JPEG_QUALITY = 90
-
-
-def palette_lookup(vocabulary: Sequence[str]) -> tuple[torch.Tensor, list[str]]:
-    """How to colour and name a vocabulary's labels.
-
-    Returns ``lookup`` int64 ``[len(vocabulary) + 1]`` (vocabulary label, 0 = background ->
-    palette index) and ``names`` with ``names[k - 1]`` the name drawn for palette index ``k``.
-    AVSBench category names take their AVSBench palette index, so overlays match the exported
-    palette PNGs and the ground-truth masks; other vocabularies (the S4 / MS3 "sounding object")
-    are coloured by position (label k -> palette index k).
-    """
-    if all(name in CATEGORY_TO_INDEX for name in vocabulary):
-        lookup = torch.tensor([0, *(CATEGORY_TO_INDEX[name] for name in vocabulary)], dtype=torch.int64)
-        return lookup, list(CATEGORIES)
-    return torch.arange(len(vocabulary) + 1, dtype=torch.int64), list(vocabulary)
 
 
 def write_jpeg(path: str, image: np.ndarray) -> None:
@@ -60,7 +43,9 @@ class PredictionOverlayWriter(DatasetEvaluator):
     Reads ``uid``, ``frame_indices`` and ``vocabulary`` from each input clip and ``sem_seg``
     int64 ``[T, H0, W0]`` and ``segments`` (``scores [K]``, ``labels [K]``, ``masks`` bool
     ``[K, T, H0, W0]``) from each output. The original frames are read from the files of the
-    clip's dataset record (``frame_paths``), at the size the predictions are returned at. Each
+    clip's dataset record (``frame_paths``), at the size the predictions are returned at; labels
+    are drawn in the dataset's labels (``LabelSpace.dataset_lookup``), so overlays match the
+    exported palette PNGs and the ground-truth masks. Each
     rank writes the overlays of the chosen clips in its shard; ``evaluate`` logs the count and
     returns no metrics (``{}`` on the main process).
     """
@@ -72,6 +57,7 @@ class PredictionOverlayWriter(DatasetEvaluator):
         if not output_dir:
             raise ValueError("TEST.VISUALIZE_NUM_CLIPS > 0 needs an output directory for the evaluator")
         self.dataset_name = dataset_name
+        self.label_space = get_dataset_metadata(dataset_name).label_space
         self.overlay_dir = os.path.join(output_dir, OVERLAY_DIR)
         records = get_dataset_records(dataset_name, cfg)[:num_clips]
         self._frame_paths: dict[str, list[str]] = {record["uid"]: list(record["frame_paths"]) for record in records}
@@ -90,10 +76,10 @@ class PredictionOverlayWriter(DatasetEvaluator):
                     f"Clip {clip['uid']}: the model output has no 'segments' (keys {sorted(output)}); "
                     "overlays need the scored segments to name the categories"
                 )
-            lookup, names = palette_lookup(clip["vocabulary"])
+            lookup = torch.from_numpy(self.label_space.dataset_lookup(clip["vocabulary"]))
             label_maps = lookup[output["sem_seg"].cpu().long()]
             segments = output["segments"]
-            # Segments relabelled into the palette space, so that they match ``label_maps``.
+            # Segments relabelled into the dataset's labels, so that they match ``label_maps``.
             palette_segments = {
                 "scores": segments["scores"].cpu(),
                 "labels": lookup[segments["labels"].cpu().long() + 1] - 1,
@@ -110,7 +96,9 @@ class PredictionOverlayWriter(DatasetEvaluator):
                         "returned at the original frame size"
                     )
                 frame_segments = visible_frame_segments(label_map, palette_segments, position)
-                overlay = draw_segments(image, label_map.numpy(), frame_segments, names)
+                overlay = draw_segments(
+                    image, label_map.numpy(), frame_segments, self.label_space.category_names, self.label_space.palette
+                )
                 write_jpeg(os.path.join(self.overlay_dir, clip["uid"], f"{int(frame_index)}.jpg"), overlay)
                 self._num_written += 1
 

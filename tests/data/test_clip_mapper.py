@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ov_avss.data.catalog import get_dataset_records
-from ov_avss.data.categories import CATEGORY_TO_INDEX
+from ov_avss.data.categories import CATEGORY_TO_INDEX, LABEL_NAMES
 from ov_avss.data.clip_mapper import ClipMapper
 from ov_avss.data.image_io import read_palette_mask, reset_unknown_colour_warnings
 from ov_avss.data.palette import PALETTE
@@ -69,8 +69,9 @@ def test_test_clip_keeps_ground_truth_at_original_size(data_cfg):
     assert clip["frames"].shape == (5, 3, 96, 120)
     assert clip["sem_seg_gt"].shape == (5, 64, 80) and clip["sem_seg_gt"].dtype == torch.int64
     assert clip["frame_indices"] == [5, 6, 7, 8, 9]
+    # Ground truth in the dataset's labels: label k is LABEL_NAMES[k], 255 where not annotated.
     labels = set(clip["sem_seg_gt"].unique().tolist()) - {0}
-    assert {clip["vocabulary"][k - 1] for k in labels} <= set(record["category_names"])
+    assert labels and {LABEL_NAMES[k] for k in labels} <= set(record["category_names"])
 
 
 def test_object_masks_are_binary(data_cfg):

@@ -265,7 +265,7 @@ def test_accumulator_equals_per_frame_histc_loop():
     gt[3] = 0
     gt[5, :50] = 255  # partly ignored frame
     gt[7] = 255  # frame without ground truth
-    accumulator = SemSegAccumulator()
+    accumulator = SemSegAccumulator(N)
     accumulator.update(pred[:6], gt[:6])
     accumulator.update(pred[6:], gt[6:])
 
@@ -292,7 +292,7 @@ def test_accumulator_equals_per_frame_histc_loop():
 
 
 def test_out_of_range_labels_are_refused():
-    accumulator = SemSegAccumulator()
+    accumulator = SemSegAccumulator(N)
     good = torch.zeros(1, 4, 4, dtype=torch.int64)
     # 924 and 1847 times 71 wrap around to background keys in int16 (924 * 71 = 65604 = 68).
     for bad_gt in (-1, 71, 300, 924, 1847):

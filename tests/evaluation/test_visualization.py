@@ -14,7 +14,7 @@ from ov_avss.data.categories import CATEGORIES, CATEGORY_TO_INDEX
 from ov_avss.data.image_io import read_frame
 from ov_avss.data.palette import PALETTE
 from ov_avss.data.synthetic import make_synthetic_avsbench
-from ov_avss.demo.visualizer import MASK_OPACITY
+from ov_avss.visualization import MASK_OPACITY
 from ov_avss.evaluation import AVSSEvaluator, build_evaluator
 from ov_avss.evaluation.evaluator import DatasetEvaluators
 from ov_avss.evaluation.visualization import PredictionOverlayWriter

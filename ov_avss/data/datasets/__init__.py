@@ -1,3 +1,7 @@
-"""Built-in datasets; importing this package registers them in ``DATASET_REGISTRY``."""
-from . import avsbench_object, avsbench_semantic  # noqa: F401  (registration side effects)
-from . import aviseg  # noqa: F401  (registration side effects)
+"""Dataset readers; importing this package imports every module in it, and each reader module
+registers its datasets in ``DATASET_REGISTRY``: a new dataset is one new file here."""
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

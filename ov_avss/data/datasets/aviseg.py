@@ -27,6 +27,7 @@ from pycocotools import mask as mask_utils
 
 from ...audio import audio_examples_for_frames
 from ..catalog import DatasetMetadata, DatasetSpec, register_dataset
+from ..label_space import RLE_TRACKS, LabelSpace
 from .common import check_entries_exist
 
 AVISEG_DIR = "AVISeg"
@@ -39,6 +40,8 @@ AVISEG_CATEGORIES: tuple[str, ...] = (
     "clarinet", "cat", "car", "saxophone", "dog", "lawn_mover", "tuba", "banjo", "pipa",
     "bassoon", "airplane", "tree_harvester", "trumpet", "lion", "bass", "erhu", "horse",
 )
+# Instance tracks: a track's contiguous ``label`` k (= category_id - 1) is AVISEG_CATEGORIES[k].
+LABEL_SPACE = LabelSpace(AVISEG_CATEGORIES, RLE_TRACKS)
 
 
 def segmentation_to_rle(segmentation: Any, height: int, width: int, where: str) -> dict | None:
@@ -177,10 +180,10 @@ def load_aviseg_json(path: str) -> tuple[list[AVISVideo], dict[int, str]]:
     return videos, categories
 
 
-def load_aviseg(datasets_root: str, split: str) -> list[dict]:
+def load_aviseg(datasets_root: str, split: str, dataset_name: str) -> list[dict]:
     """Index one AVISeg split into per-video records.
 
-    Each record: ``video_id``, ``video_name``, ``file_names`` (absolute frame paths),
+    Each record: ``dataset_name``, ``video_id``, ``video_name``, ``file_names`` (absolute frame paths),
     ``height``, ``width``, ``length``, ``audio_path`` (the wav), ``audio_feature_path`` (the
     ``.npy`` when present, else None), ``annotations_file`` and ``tracks`` (per-frame RLE with
     the contiguous ``label`` = category_id - 1).
@@ -200,6 +203,7 @@ def load_aviseg(datasets_root: str, split: str) -> list[dict]:
         frames = [os.path.join(split_dir, "JPEGImages", f) for f in video.file_names]
         feature_path = os.path.join(split_dir, "FEATAudios", f"{video.name}.npy")
         records.append({
+            "dataset_name": dataset_name,
             "video_id": video.video_id,
             "video_name": video.name,
             "file_names": frames,
@@ -254,10 +258,11 @@ def _register() -> None:
     for split in SPLITS:
         name = f"aviseg_{split}"
         metadata = DatasetMetadata(
-            name=name, vocabulary=AVISEG_CATEGORIES, evaluator_type="avis", is_train=split == "train",
+            name=name, vocabulary=AVISEG_CATEGORIES, label_space=LABEL_SPACE, evaluator_type="avis",
+            is_train=split == "train",
             mapper="video",
         )
-        register_dataset(DatasetSpec(metadata=metadata, load=partial(load_aviseg, split=split)))
+        register_dataset(DatasetSpec(metadata=metadata, load=partial(load_aviseg, split=split, dataset_name=name)))
 
 
 _register()

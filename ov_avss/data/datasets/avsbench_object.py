@@ -19,6 +19,8 @@ import os
 from functools import partial
 
 from ..catalog import DatasetMetadata, DatasetSpec, register_dataset
+from ..categories import BACKGROUND
+from ..label_space import BINARY_PNG, LabelSpace
 from .common import check_entries_exist, pick_column, read_csv_rows
 
 OBJECT_DIR = "AVSBench-object"
@@ -27,6 +29,8 @@ NUM_FRAMES = 5
 SPLITS = ("train", "val", "test")
 # The first column holds the clip id; releases call it "name" (S4) or "video_id" (MS3).
 _ID_COLUMNS = ("name", "video_id", "vid", "uid")
+# Grey masks: 0 = background, 1 (or 255) = a sounding object.
+LABEL_SPACE = LabelSpace((BACKGROUND, SOUNDING_OBJECT), BINARY_PNG)
 
 
 def _frame_numbers() -> range:
@@ -108,8 +112,8 @@ def _register_all() -> None:
         for split in SPLITS:
             name = f"avsbench_{subset}_{split}"
             metadata = DatasetMetadata(
-                name=name, vocabulary=(SOUNDING_OBJECT,), evaluator_type="binary_avs",
-                protocols=("avsbench_binary",),
+                name=name, vocabulary=(SOUNDING_OBJECT,), label_space=LABEL_SPACE, evaluator_type="binary_avs",
+                protocols=("avsbench_binary",), audio_padding="repeat_last",
                 is_train=split == "train", extra={"split": split, "subset": subset},
             )
             load = partial(load_avsbench_object, subset=subset, split=split, dataset_name=name)

@@ -17,6 +17,7 @@ from functools import partial
 from typing import Sequence
 
 from ..catalog import DatasetMetadata, DatasetSpec, register_dataset
+from ..label_space import PALETTE_PNG, LabelSpace
 from ..categories import (
     BACKGROUND,
     BASE_CATEGORIES,
@@ -40,6 +41,9 @@ CATEGORY_SEPARATOR = "_"
 # label2idx.json may number background (and so every name) from 0 or, as released, from 1.
 LABEL_FILE_FIRST_INDICES = (0, 1)
 _logged_numberings: set[int] = set()
+# Palette index k of the RGB masks is LABEL_NAMES[k]; masks also label visible categories that
+# do not sound in the clip (label noise).
+LABEL_SPACE = LabelSpace(LABEL_NAMES, PALETTE_PNG, label_noise=True)
 
 
 def semantic_root(datasets_root: str) -> str:
@@ -186,7 +190,7 @@ def load_avsbench_semantic(
 
 
 def _register_all() -> None:
-    ov_split = {"base_names": BASE_CATEGORIES, "novel_names": NOVEL_CATEGORIES}
+    ov_split = {"label_space": LABEL_SPACE, "base_names": BASE_CATEGORIES, "novel_names": NOVEL_CATEGORIES}
     specs = [
         # AVSBench-OV: train on base-only clips with the base vocabulary; test on all 70 names.
         DatasetMetadata(
@@ -199,8 +203,8 @@ def _register_all() -> None:
     specs += [
         # Closed-set AVSS: scored as AVSBench does, with the OV-AVSS definition beside it.
         DatasetMetadata(
-            name=f"avsbench_semantic_{split}", vocabulary=CATEGORIES, is_train=split == "train",
-            protocols=("avsbench_avss", "ov_avss"), extra={"split": split},
+            name=f"avsbench_semantic_{split}", vocabulary=CATEGORIES, label_space=LABEL_SPACE,
+            is_train=split == "train", protocols=("avsbench_avss", "ov_avss"), extra={"split": split},
         )
         for split in SPLITS
     ]

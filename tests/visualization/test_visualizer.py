@@ -6,8 +6,7 @@ import numpy as np
 import torch
 
 from ov_avss.data.palette import PALETTE
-from ov_avss.demo.frame_segments import FrameSegment
-from ov_avss.demo.visualizer import draw_segments
+from ov_avss.visualization import FrameSegment, draw_segments
 
 H, W = 120, 160
 

@@ -15,15 +15,21 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def draw_segments(
-    image: np.ndarray, sem_seg: np.ndarray, segments: Sequence[FrameSegment], vocabulary: Sequence[str]
+    image: np.ndarray,
+    sem_seg: np.ndarray,
+    segments: Sequence[FrameSegment],
+    names: Sequence[str],
+    palette: np.ndarray = PALETTE,
 ) -> np.ndarray:
     """Overlay a frame's prediction.
 
     Args:
         image: RGB uint8 ``[H, W, 3]``.
-        sem_seg: int ``[H, W]``, 0 = background, k = ``vocabulary[k - 1]``.
-        segments: the frame's visible segments (see ``visible_frame_segments``).
-        vocabulary: the category names.
+        sem_seg: int ``[H, W]``, 0 = background, k = ``names[k - 1]``.
+        segments: the frame's visible segments (see ``visible_frame_segments``), labels as in
+            ``sem_seg``.
+        names: the category names (a vocabulary, or a label space's ``category_names``).
+        palette: uint8 ``[256, 3]``, the colour of each label.
 
     Returns:
         RGB uint8 ``[H, W, 3]``: labelled pixels blended with their palette colour, category
@@ -31,7 +37,7 @@ def draw_segments(
         reads better) on a box of the palette colour; labels are moved apart so that none
         covers another.
     """
-    colors = PALETTE[sem_seg].astype(np.float32)
+    colors = palette[sem_seg].astype(np.float32)
     labelled = (sem_seg > 0)[..., None]
     blended = np.where(labelled, (1 - MASK_OPACITY) * image + MASK_OPACITY * colors, image)
     overlay = np.ascontiguousarray(blended.round().astype(np.uint8))
@@ -40,7 +46,7 @@ def draw_segments(
     edges = np.zeros(sem_seg.shape, dtype=bool)
     edges[:-1] |= sem_seg[:-1] != sem_seg[1:]
     edges[:, :-1] |= sem_seg[:, :-1] != sem_seg[:, 1:]
-    overlay[edges & (sem_seg > 0)] = PALETTE[sem_seg[edges & (sem_seg > 0)]]
+    overlay[edges & (sem_seg > 0)] = palette[sem_seg[edges & (sem_seg > 0)]]
 
     height, width = sem_seg.shape
     font_scale = max(0.3, min(height, width) / 600)
@@ -48,13 +54,13 @@ def draw_segments(
     placed: list[tuple[int, int, int, int]] = []
     for segment in segments:
         rows, cols = np.nonzero(segment.mask.cpu().numpy())
-        text = f"{vocabulary[segment.label - 1]} {segment.score:.2f}"
+        text = f"{names[segment.label - 1]} {segment.score:.2f}"
         (text_width, text_height), baseline = cv2.getTextSize(text, _FONT, font_scale, thickness)
         box_height = text_height + baseline + 2
         x = int(np.clip(cols.mean() - text_width / 2, 0, max(0, width - text_width)))
         top = _free_top(int(rows.mean() - box_height / 2), x, text_width, box_height, height, placed)
         placed.append((x, top, x + text_width, top + box_height))
-        box_color = PALETTE[segment.label]
+        box_color = palette[segment.label]
         cv2.rectangle(overlay, (x, top), (x + text_width, top + box_height - 1), tuple(int(c) for c in box_color), -1)
         cv2.putText(
             overlay, text, (x, top + 1 + text_height), _FONT, font_scale, _text_color(box_color), thickness, cv2.LINE_AA

@@ -10,7 +10,7 @@ import torch
 class FrameSegment:
     """The pixels of one predicted segment that are visible in one frame's semantic map."""
 
-    label: int  # palette / semantic-map index: position in the vocabulary + 1
+    label: int  # semantic-map label (0 = background): position in the names drawn + 1
     score: float
     mask: torch.Tensor  # bool [H, W]
 

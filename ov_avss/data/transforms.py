@@ -1,0 +1,39 @@
+"""Resizing frames and label maps: the clip-consistent resizes of the mappers and the one
+test-time resize shared by the mappers and the demo."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def resized_shape(height: int, width: int, short_side: int, max_size: int) -> tuple[int, int]:
+    """Output ``(height, width)`` when the short side becomes ``short_side`` and the long side
+    stays within ``max_size`` (detectron2's ``ResizeShortestEdge`` rounding)."""
+    scale = short_side / min(height, width)
+    if max(height, width) * scale > max_size:
+        scale = max_size / max(height, width)
+    return int(height * scale + 0.5), int(width * scale + 0.5)
+
+
+def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """uint8 ``[T, 3, H, W]`` -> uint8 ``[T, 3, h, w]`` (bilinear, antialiased when shrinking)."""
+    if tuple(frames.shape[-2:]) == tuple(size):
+        return frames
+    shrinking = size[0] < frames.shape[-2] or size[1] < frames.shape[-1]
+    resized = F.interpolate(frames.float(), size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+    return resized.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def resize_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """int64 ``[T, H, W]`` -> int64 ``[T, h, w]`` (nearest)."""
+    if tuple(labels.shape[-2:]) == tuple(size):
+        return labels
+    return F.interpolate(labels[:, None].float(), size=size, mode="nearest")[:, 0].long()
+
+
+def resize_for_test(frames: torch.Tensor, min_size: int, max_size: int) -> torch.Tensor:
+    """The test-time resize (``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``) of uint8 frames
+    ``[T, 3, H, W]``: the same for dataset clips, AVISeg videos and demo windows, so that equal
+    frames give equal maps."""
+    height, width = frames.shape[-2:]
+    return resize_frames(frames, resized_shape(int(height), int(width), min_size, max_size))

@@ -1,0 +1,62 @@
+"""make_clip_input: the checked construction of a ClipInput, and the mappers' outputs are ClipInputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ov_avss.config import get_cfg
+from ov_avss.data.catalog import get_dataset_records
+from ov_avss.data.clip_mapper import ClipMapper
+from ov_avss.data.synthetic import make_synthetic_avsbench
+from ov_avss.structures import ClipInput, make_clip_input
+
+
+def _fields(num_frames: int = 2, **overrides) -> dict:
+    fields = {
+        "uid": "c",
+        "dataset_name": "d",
+        "frame_indices": range(num_frames),
+        "height": 12,
+        "width": 16,
+        "frames": torch.zeros((num_frames, 3, 6, 8), dtype=torch.uint8),
+        "audio": torch.zeros((num_frames, 1, 96, 64)),
+        "vocabulary": ("dog",),
+    }
+    fields.update(overrides)
+    return fields
+
+
+def test_defaults_and_keys():
+    clip = make_clip_input(**_fields(), sem_seg_gt=torch.zeros((2, 12, 16), dtype=torch.int64))
+    assert clip["frame_indices"] == [0, 1] and clip["vocabulary"] == ["dog"]
+    assert clip["frame_valid"].tolist() == [True, True] and clip["sounding_categories"] == []
+    assert set(clip) == ClipInput.__required_keys__ | {"sem_seg_gt"}
+
+
+@pytest.mark.parametrize(
+    "overrides, optional, message",
+    [
+        ({"frames": torch.zeros((3, 3, 6, 8), dtype=torch.uint8)}, {}, r"frames must be uint8 \[T = 2"),
+        ({"frames": torch.zeros((2, 3, 6, 8))}, {}, "frames must be uint8"),
+        ({"audio": torch.zeros((1, 1, 96, 64))}, {}, "audio has 1 entries for 2 frames"),
+        ({"frame_valid": torch.ones(3, dtype=torch.bool)}, {}, r"frame_valid must be bool \[2\]"),
+        ({}, {"sem_seg_gt": torch.zeros((1, 12, 16))}, "sem_seg_gt has 1 frames"),
+        ({}, {"labels": torch.zeros(2)}, r"unknown clip input keys \['labels'\]"),
+    ],
+)
+def test_inconsistent_inputs_are_refused_naming_the_clip(overrides, optional, message):
+    with pytest.raises(ValueError, match=f"Clip c: {message}"):
+        make_clip_input(**_fields(**overrides), **optional)
+
+
+def test_clip_mapper_outputs_are_clip_inputs(tmp_path):
+    make_synthetic_avsbench(str(tmp_path), seed=0, num_train_clips=2, num_val_clips=0, num_test_clips=2, size=(32, 40))
+    cfg = get_cfg()
+    cfg.DATASETS.ROOT = str(tmp_path)
+    cfg.INPUT.MIN_SIZE_TRAIN = (32,)
+    cases = (("avsbench_ov_train_base", True, "targets"), ("avsbench_ov_test", False, "sem_seg_gt"))
+    for name, is_train, mode_key in cases:
+        record = get_dataset_records(name, cfg)[0]
+        clip = ClipMapper(cfg, name, is_train)(record, [0, 1], np.random.default_rng(0))
+        assert set(clip) == ClipInput.__required_keys__ | {mode_key}
