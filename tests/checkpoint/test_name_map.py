@@ -160,7 +160,7 @@ def _tiny_pixel_decoder(input_shape, convs_dim=32, layers=2):
     head.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD = 64
     head.AV_FUSION_EMBED_DIM = 64
     head.MSDA_IMPL = "pytorch"
-    return build_pixel_decoder(cfg, input_shape)
+    return build_pixel_decoder(cfg, input_shape, AUDIO_DIM)
 
 
 def test_resnet50_and_pixel_decoder_weights_map_completely(tmp_path):
