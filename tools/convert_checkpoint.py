@@ -8,12 +8,13 @@ published configs build the release's model, so no override is needed; with an e
 (``MODEL.OV_EXTENSIONS``) the release's file lacks its layers and conversion reports them missing.
 
 The release's files are detectron2 checkpoints ``{"model": state_dict, ...}`` with the original
-module names. Every key goes through ``ov_avss.checkpoint.name_map.convert_external_names``; the
-result must load into the model built from the config with ``strict=True`` (VGGish and CLIP are
-built with random weights: no pretrained file is read). Keys the release stores but this model
-does not use (constants, CLIP's mask-prompt embedding) are listed as dropped, with why. On any
-unmapped key, missing key or shape mismatch the tool lists them all and exits with code 1; on
-success it writes ``--output`` atomically and prints ``unmapped: 0``.
+module names. The file is read and its names mapped exactly as the checkpointer loads it
+(``ov_avss.checkpoint.read_checkpoint_file`` and ``ov_avss.checkpoint.name_map.map_external_names``);
+the result must load into the model built from the config with ``strict=True`` (VGGish and CLIP
+are built with random weights: no pretrained file is read). Keys the release stores but this
+model does not use (constants, CLIP's mask-prompt embedding) are listed as dropped, with why. On
+any unmapped key, missing key, shape mismatch or name collision the tool lists them all and
+exits with code 1; on success it writes ``--output`` atomically and prints ``unmapped: 0``.
 """
 from __future__ import annotations
 
@@ -22,22 +23,18 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 import _repo_path  # noqa: F401  (puts the checkout on sys.path before ov_avss is imported)
 
-from ov_avss.checkpoint.name_map import ORIGINAL_CONSTANT_BUFFERS, convert_external_names  # noqa: E402
+from ov_avss.checkpoint import read_checkpoint_file  # noqa: E402
+from ov_avss.checkpoint.name_map import map_external_names  # noqa: E402
 from ov_avss.config import ConfigKeyError, get_cfg  # noqa: E402
 from ov_avss.modeling.meta_arch.build import build_model_without_pretrained_files  # noqa: E402
 from ov_avss.utils.file_io import atomic_open  # noqa: E402
 
 EXIT_CONVERSION_FAILED = 1
 EXIT_BAD_INPUT = 2
-
-
-class CheckpointFormatError(ValueError):
-    """The input file is not a checkpoint this tool can read."""
 
 
 @dataclass
@@ -70,63 +67,25 @@ class ConversionReport:
         return out
 
 
-def load_original_checkpoint(path: str) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Read a release checkpoint: its ``model`` state dict and the other top-level keys.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        CheckpointFormatError: not a dict holding a ``model`` mapping of tensors / arrays.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Checkpoint not found: {path}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch.load raises many types (pickle, zip, unpickler errors)
-        raise CheckpointFormatError(f"Cannot read {path} as a torch checkpoint: {e}") from e
-    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
-        raise CheckpointFormatError(
-            f"{path}: expected a detectron2 checkpoint {{'model': state_dict, ...}}, got "
-            f"{type(data).__name__} with keys {sorted(data)[:10] if isinstance(data, dict) else []}"
-        )
-    state_dict = {}
-    for key, value in data["model"].items():
-        if not isinstance(value, (torch.Tensor, np.ndarray)):
-            raise CheckpointFormatError(f"{path}: model entry '{key}' is a {type(value).__name__}, not a tensor")
-        state_dict[key] = torch.as_tensor(value)
-    return state_dict, sorted(key for key in data if key != "model")
-
-
 def convert_state_dict(
     state_dict: dict[str, torch.Tensor], model: torch.nn.Module
 ) -> tuple[dict[str, torch.Tensor], ConversionReport]:
-    """Rename ``state_dict`` onto ``model`` and compare names and shapes with it."""
-    report = ConversionReport()
-    kept = {}
-    for key, value in state_dict.items():
-        if key in ORIGINAL_CONSTANT_BUFFERS:
-            report.dropped.append((key, ORIGINAL_CONSTANT_BUFFERS[key]))
-        else:
-            kept[key] = value
+    """Map ``state_dict`` onto ``model`` as the checkpointer does and compare names and shapes
+    with it."""
     model_state = model.state_dict()
-    model_keys = set(model_state)
-    sources: dict[str, list[str]] = {}
-    values: dict[str, torch.Tensor] = {}
-    for key, value in kept.items():
-        renamed, unmapped = convert_external_names({key: value}, model_keys)
-        if unmapped:
-            report.unmapped.append((key, tuple(value.shape)))
-        else:
-            ours, converted_value = next(iter(renamed.items()))
-            sources.setdefault(ours, []).append(key)
-            values.setdefault(ours, converted_value)
-    report.collisions = [(ours, theirs) for ours, theirs in sources.items() if len(theirs) > 1]
-    converted = {ours: values[ours] for ours in sources}
+    mapping = map_external_names(state_dict, model_state.keys())
+    report = ConversionReport(
+        unmapped=[(key, tuple(state_dict[key].shape)) for key in mapping.unmapped],
+        collisions=list(mapping.collisions.items()),
+        dropped=list(mapping.dropped.items()),
+    )
+    converted = {name: mapping.state_dict[name] for name in mapping.sources}
     for ours, tensor in model_state.items():
         if ours not in converted:
             report.missing.append((ours, tuple(tensor.shape)))
         elif tuple(converted[ours].shape) != tuple(tensor.shape):
             report.shape_mismatches.append(
-                (ours, sources[ours][0], tuple(converted[ours].shape), tuple(tensor.shape))
+                (ours, mapping.sources[ours][0], tuple(converted[ours].shape), tuple(tensor.shape))
             )
     return converted, report
 
@@ -134,10 +93,11 @@ def convert_state_dict(
 def convert_checkpoint(cfg, input_path: str, output_path: str) -> ConversionReport:
     """Convert ``input_path``; write ``output_path`` (``{"model": state_dict}``) only when the
     result loads into the model of ``cfg`` with ``strict=True``."""
-    state_dict, other_entries = load_original_checkpoint(input_path)
+    checkpoint = read_checkpoint_file(input_path)
+    state_dict = {key: torch.as_tensor(value) for key, value in checkpoint.pop("model").items()}
     model = build_model_without_pretrained_files(cfg)
     converted, report = convert_state_dict(state_dict, model)
-    report.dropped += [(key, "not model weights") for key in other_entries]
+    report.dropped += [(key, "not model weights") for key in sorted(checkpoint)]
     if not report.ok:
         return report
     model.load_state_dict(converted, strict=True)
@@ -149,7 +109,7 @@ def convert_checkpoint(cfg, input_path: str, output_path: str) -> ConversionRepo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config-file", required=True, metavar="FILE")
-    parser.add_argument("--input", required=True, help="original OV-AVSS checkpoint (.pth)")
+    parser.add_argument("--input", required=True, help="original OV-AVSS checkpoint (.pth, or a detectron2 .pkl)")
     parser.add_argument("--output", required=True, help="converted checkpoint to write (.pth)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides")
     args = parser.parse_args(argv)
@@ -158,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg.merge_from_file(args.config_file)
         cfg.merge_from_list(args.opts)
         report = convert_checkpoint(cfg, args.input, args.output)
-    except (FileNotFoundError, ConfigKeyError, CheckpointFormatError) as e:
+    except (OSError, ValueError, ConfigKeyError) as e:  # CheckpointReadError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print("\n".join(report.lines()))

@@ -70,15 +70,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def build_cfg(args: argparse.Namespace) -> CfgNode:
-    """Config file, then ``QUICKSTART_DEFAULTS``, then the overrides; a negative ``SEED`` is
-    replaced by a drawn one so that the report can name it. Frozen."""
+    """Config file, then ``QUICKSTART_DEFAULTS``, then the overrides. Frozen; a negative
+    ``SEED`` is resolved into it by ``default_setup``, before the report names it."""
     cfg = get_cfg()
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(list(QUICKSTART_DEFAULTS))
     cfg.merge_from_list(list(args.opts))
-    if cfg.SEED < 0:
-        cfg.SEED = int.from_bytes(os.urandom(4), "little") % 2**31
-        print(f"SEED is negative; this run uses SEED {cfg.SEED} (pass SEED {cfg.SEED} to repeat it)")
     if len(cfg.DATASETS.TEST) != 1:
         raise ValueError(f"The quickstart reports on one test dataset; DATASETS.TEST is {list(cfg.DATASETS.TEST)}")
     metadata = get_dataset_metadata(cfg.DATASETS.TEST[0])

@@ -4,6 +4,7 @@ from .checkpointer import (
     Checkpointer,
     capture_rng_states,
     preserved_rng_states,
+    read_checkpoint_file,
     restore_rng_states,
     set_rng_states,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "capture_rng_states",
     "load_safe_pickle",
     "preserved_rng_states",
+    "read_checkpoint_file",
     "restore_rng_states",
     "set_rng_states",
 ]

@@ -30,7 +30,7 @@ from fvcore.common.checkpoint import _IncompatibleKeys
 from ov_avss.utils import comm
 from ov_avss.utils.file_io import atomic_open
 
-from .name_map import ORIGINAL_CONSTANT_BUFFERS, convert_external_names
+from .name_map import map_external_names
 from .safe_pickle import load_safe_pickle
 
 logger = logging.getLogger(__name__)
@@ -152,6 +152,56 @@ def restore_rng_states(rng_states_by_rank: list[dict[str, Any]]) -> bool:
     return True
 
 
+def _torch_load(filename: str) -> Any:
+    try:
+        return torch.load(filename, map_location=torch.device("cpu"), weights_only=True)
+    except (RuntimeError, EOFError, ValueError, OSError) as error:
+        # torch reports a truncated zip as "failed finding central directory", without the file.
+        size = os.path.getsize(filename)
+        raise CheckpointReadError(
+            f"Cannot read checkpoint {filename} ({size} bytes): it is truncated or not a torch "
+            f"checkpoint ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+        ) from error
+
+
+def read_checkpoint_file(filename: str) -> dict[str, Any]:
+    """Read a checkpoint or weight file as ``{"model": state_dict, ...}``, as the checkpointer
+    loads it: ``.pkl`` (detectron2) with the allow-list unpickler, anything else with
+    ``torch.load(weights_only=True)``; a bare state dict is wrapped.
+
+    Raises:
+        FileNotFoundError: ``filename`` does not exist.
+        CheckpointReadError: truncated or not a torch checkpoint.
+        ValueError: not a dict, or ``model`` entries that are not tensors / numpy arrays.
+    """
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f"Checkpoint / weight file not found: {filename}")
+    if filename.endswith(".pkl"):
+        data = load_safe_pickle(filename)
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"{filename}: expected a detectron2 weight pickle holding a dict, got {type(data).__name__}"
+            )
+        # detectron2 files wrap the weights as {"model": ..., "__author__": ...}; older
+        # ones are a bare {name: array} mapping.
+        state_dict = data["model"] if "model" in data else data
+        data = {"model": state_dict, "__author__": data.get("__author__", "unknown")}
+    else:
+        data = _torch_load(filename)
+        if not isinstance(data, dict):
+            raise ValueError(f"{filename}: expected a checkpoint dict or a state dict, got {type(data).__name__}")
+        if "model" not in data:
+            data = {"model": data}
+    non_tensors = [k for k, v in data["model"].items() if not isinstance(v, (torch.Tensor, np.ndarray))]
+    if non_tensors:
+        raise ValueError(
+            f"{filename}: checkpoint 'model' entries must be tensors or numpy arrays; "
+            f"{len(non_tensors)} are not, e.g. '{non_tensors[0]}' "
+            f"({type(data['model'][non_tensors[0]]).__name__})"
+        )
+    return data
+
+
 class Checkpointer(_FvcoreCheckpointer):
     """fvcore ``Checkpointer`` with atomic saves, RNG states, safe ``.pkl`` loading and the
     external-name map.
@@ -266,37 +316,7 @@ class Checkpointer(_FvcoreCheckpointer):
         return super().load(path, checkpointables)
 
     def _load_file(self, filename: str) -> dict[str, Any]:
-        if filename.endswith(".pkl"):
-            data = load_safe_pickle(filename)
-            if not isinstance(data, dict):
-                raise ValueError(
-                    f"{filename}: expected a detectron2 weight pickle holding a dict, got "
-                    f"{type(data).__name__}"
-                )
-            # detectron2 files wrap the weights as {"model": ..., "__author__": ...}; older
-            # ones are a bare {name: array} mapping.
-            state_dict = data["model"] if "model" in data else data
-            return {"model": state_dict, "__author__": data.get("__author__", "unknown")}
-        data = self._torch_load(filename)
-        if not isinstance(data, dict):
-            raise ValueError(
-                f"{filename}: expected a checkpoint dict or a state dict, got {type(data).__name__}"
-            )
-        if "model" not in data:
-            return {"model": data}
-        return data
-
-    @staticmethod
-    def _torch_load(filename: str) -> Any:
-        try:
-            return torch.load(filename, map_location=torch.device("cpu"), weights_only=True)
-        except (RuntimeError, EOFError, ValueError, OSError) as error:
-            # torch reports a truncated zip as "failed finding central directory", without the file.
-            size = os.path.getsize(filename)
-            raise CheckpointReadError(
-                f"Cannot read checkpoint {filename} ({size} bytes): it is truncated or not a torch "
-                f"checkpoint ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
-            ) from error
+        return read_checkpoint_file(filename)
 
     def _restore_frozen_modules(self, checkpoint: dict[str, Any]) -> list[str]:
         """Make the frozen modules a checkpoint omitted equal to the ones it was trained with;
@@ -318,34 +338,28 @@ class Checkpointer(_FvcoreCheckpointer):
                 "same weight files / RANDOM_INIT seed"
             )
         self.logger.info("Frozen %s differ from the built ones: loading them from %s", ", ".join(prefixes), side_file)
-        checkpoint["model"].update(self._torch_load(side_file))
+        checkpoint["model"].update(_torch_load(side_file))
         return []
 
     def _load_model(self, checkpoint: dict[str, Any]) -> _IncompatibleKeys:
         restored_prefixes = self._restore_frozen_modules(checkpoint)
         state_dict = checkpoint["model"]
-        non_tensors = [k for k, v in state_dict.items() if not isinstance(v, (torch.Tensor, np.ndarray))]
-        if non_tensors:
-            raise ValueError(
-                f"Checkpoint 'model' entries must be tensors or numpy arrays; "
-                f"{len(non_tensors)} are not, e.g. '{non_tensors[0]}' "
-                f"({type(state_dict[non_tensors[0]]).__name__})"
-            )
         model_keys = self.model.state_dict().keys()
-        constants = sorted(key for key in state_dict if key in ORIGINAL_CONSTANT_BUFFERS and key not in model_keys)
-        if constants:
+        mapping = map_external_names(state_dict, model_keys)
+        if mapping.dropped:
             self.logger.info(
                 "Dropping constants of the original OV-AVSS release that this model rebuilds: %s",
-                "; ".join(f"{key} ({ORIGINAL_CONSTANT_BUFFERS[key]})" for key in constants),
+                "; ".join(f"{key} ({why})" for key, why in sorted(mapping.dropped.items())),
             )
-            state_dict = {key: value for key, value in state_dict.items() if key not in constants}
-        renamed, unmapped = convert_external_names(state_dict, model_keys)
-        if unmapped:
+        if mapping.unmapped:
             self.logger.info(
                 "%d checkpoint keys match no model name and no name-map rule; they are reported "
                 "as unexpected below.",
-                len(unmapped),
+                len(mapping.unmapped),
             )
+        for name, keys in mapping.collisions.items():
+            self.logger.warning("Checkpoint keys %s all map onto %s; loading the first", keys, name)
+        renamed = mapping.state_dict
         checkpoint["model"] = renamed
         incompatible = super()._load_model(checkpoint)
         missing = [k for k in incompatible.missing_keys if not any(k.startswith(p + ".") for p in restored_prefixes)]

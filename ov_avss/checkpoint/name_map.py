@@ -7,6 +7,7 @@ one of the model's own names; the first rule that matches wins.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 # Where the meta-architecture holds each part (Mask2Former's attribute paths).
@@ -171,6 +172,54 @@ NAME_RULES: list[tuple[str, str]] = (
 
 
 _RELATIVE_POSITION_INDEX = "attn.relative_position_index"
+_COMPILED_RULES = [(re.compile(pattern), replacement) for pattern, replacement in NAME_RULES]
+
+
+@dataclass
+class ExternalNameMapping:
+    """A checkpoint's state dict mapped onto a model's names (``map_external_names``).
+
+    Attributes:
+        state_dict: the renamed entries; keys no rule maps keep their names (the loader reports
+            them as unexpected). Where several keys map onto one name the first one is kept.
+        sources: model name -> the checkpoint keys mapped onto it (one, unless they collide).
+        unmapped: checkpoint keys that are no model name and match no rule.
+        dropped: checkpoint key -> why it is not loaded (``ORIGINAL_CONSTANT_BUFFERS``).
+    """
+
+    state_dict: dict[str, object] = field(default_factory=dict)
+    sources: dict[str, list[str]] = field(default_factory=dict)
+    unmapped: list[str] = field(default_factory=list)
+    dropped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def collisions(self) -> dict[str, list[str]]:
+        """Model names that more than one checkpoint key maps onto."""
+        return {name: keys for name, keys in self.sources.items() if len(keys) > 1}
+
+
+def _model_name(key: str, own: set[str]) -> str | None:
+    """The model's name for checkpoint ``key``: itself when the model has it, else the first
+    rule's rename; None when no rule matches."""
+    if key in own:
+        return key
+    for pattern, replacement in _COMPILED_RULES:
+        if pattern.fullmatch(key):
+            return pattern.sub(replacement, key)
+    return None
+
+
+def _rename(state_dict: Mapping[str, object], own: set[str], mapping: ExternalNameMapping) -> None:
+    for key, value in state_dict.items():
+        name = _model_name(key, own)
+        if name is None:
+            mapping.state_dict.setdefault(key, value)
+            mapping.unmapped.append(key)
+            continue
+        if name != key and name.endswith(_RELATIVE_POSITION_INDEX) and getattr(value, "ndim", 0) == 2:
+            value = value.reshape(-1)
+        mapping.sources.setdefault(name, []).append(key)
+        mapping.state_dict.setdefault(name, value)
 
 
 def convert_external_names(
@@ -184,22 +233,19 @@ def convert_external_names(
     the renamed dict and the external keys no rule could map (kept under their original names so
     that the loader reports them as unexpected).
     """
+    mapping = ExternalNameMapping()
+    _rename(state_dict, set(model_keys), mapping)
+    return mapping.state_dict, mapping.unmapped
+
+
+def map_external_names(state_dict: Mapping[str, object], model_keys: Iterable[str]) -> ExternalNameMapping:
+    """What the checkpointer does to every state dict before loading it (and
+    ``tools/convert_checkpoint.py`` before writing one): drop the original release's constants
+    that this model rebuilds (``ORIGINAL_CONSTANT_BUFFERS`` not among ``model_keys``), then
+    rename the rest (``convert_external_names``)."""
     own = set(model_keys)
-    compiled = [(re.compile(pattern), replacement) for pattern, replacement in NAME_RULES]
-    converted: dict[str, object] = {}
-    unmapped: list[str] = []
-    for key, value in state_dict.items():
-        if key in own:
-            converted[key] = value
-            continue
-        for pattern, replacement in compiled:
-            if pattern.fullmatch(key):
-                renamed = pattern.sub(replacement, key)
-                if renamed.endswith(_RELATIVE_POSITION_INDEX) and getattr(value, "ndim", 0) == 2:
-                    value = value.reshape(-1)
-                converted[renamed] = value
-                break
-        else:
-            converted[key] = value
-            unmapped.append(key)
-    return converted, unmapped
+    mapping = ExternalNameMapping(
+        dropped={key: ORIGINAL_CONSTANT_BUFFERS[key] for key in state_dict if key in ORIGINAL_CONSTANT_BUFFERS and key not in own}
+    )
+    _rename({key: value for key, value in state_dict.items() if key not in mapping.dropped}, own, mapping)
+    return mapping

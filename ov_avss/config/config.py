@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import copy
 import difflib
+import logging
 import os
 from typing import Any, Iterable, Mapping
 
 import yaml
 from fvcore.common.config import CfgNode as _FvcoreCfgNode
 
+from ov_avss.utils.logger import log_once
+
 BASE_KEY = "_BASE_"
+
+logger = logging.getLogger(__name__)
 
 
 class ConfigKeyError(KeyError):
@@ -30,8 +35,37 @@ def _flatten_keys(node: Mapping[str, Any], prefix: str = "") -> list[str]:
     return keys
 
 
+def _comparable(value: Any) -> Any:
+    """Lists and tuples compare equal element-wise (YAML lists vs tuple defaults)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_comparable(item) for item in value)
+    return value
+
+
+def _warn_compatibility_keys(set_keys: Iterable[str], cfg: "CfgNode", source: str) -> None:
+    """One warning per compatibility key that ``source`` set to a value other than its default:
+    the key is accepted but has no effect."""
+    from .defaults import COMPATIBILITY_DEFAULTS
+
+    for key in set_keys:
+        if key not in COMPATIBILITY_DEFAULTS:
+            continue
+        value = cfg
+        for part in key.split("."):
+            value = value[part]
+        default = COMPATIBILITY_DEFAULTS[key]
+        if _comparable(value) != _comparable(default):
+            log_once(
+                logger,
+                logging.WARNING,
+                f"{source} sets {key} to {value!r}: this key has no effect (it is accepted only "
+                f"because the original releases' configs set it; default {default!r})",
+            )
+
+
 class CfgNode(_FvcoreCfgNode):
-    """fvcore ``CfgNode`` whose merges validate keys before applying them."""
+    """fvcore ``CfgNode`` whose merges validate keys before applying them, and warn when a merge
+    sets a compatibility key (``defaults.COMPATIBILITY_DEFAULTS``) that has no effect."""
 
     def _unknown_key_error(self, full_key: str, source: str) -> ConfigKeyError:
         valid = _flatten_keys(self)
@@ -88,6 +122,8 @@ class CfgNode(_FvcoreCfgNode):
     def merge_from_file(self, cfg_filename: str, allow_unsafe: bool = False) -> None:
         """Merge a YAML file (and its ``_BASE_`` files) into this config.
 
+        A compatibility key set to another value than its default logs a warning (once).
+
         Raises:
             ConfigKeyError: a file names a key that is not in the defaults.
             ValueError: a value's type differs from the default's (the message names the file).
@@ -97,6 +133,7 @@ class CfgNode(_FvcoreCfgNode):
             self.merge_from_other_cfg(type(self)(merged))
         except ValueError as error:  # fvcore's type mismatch does not say where the value came from
             raise ValueError(f"Config file {cfg_filename}: {error}") from error
+        _warn_compatibility_keys(_flatten_keys(merged), self, f"Config file {cfg_filename}")
 
     def merge_from_list(self, cfg_list: list) -> None:
         """Merge ``[KEY, VALUE, KEY, VALUE, ...]`` as given on a command line."""
@@ -110,6 +147,7 @@ class CfgNode(_FvcoreCfgNode):
             super().merge_from_list(cfg_list)
         except ValueError as error:
             raise ValueError(f"Command-line override: {error}") from error
+        _warn_compatibility_keys(cfg_list[0::2], self, "The command-line overrides")
 
 
 def _merge_dicts(target: dict, source: Mapping) -> None:

@@ -1,14 +1,13 @@
 """Every config key the framework reads, with its default: the one place defaults live.
 
 Key names follow detectron2 / Mask2Former / the original OV-AVSS release so that their YAML
-files load unchanged. Keys marked "accepted for compatibility" appear in published configs but
-select behaviour this framework does not have (e.g. side-adapter CLIP variants); they are kept
-so those files merge, and reading code ignores them.
+files load unchanged. The only keys nothing reads are ``COMPATIBILITY_DEFAULTS`` (at the end):
+the published YAMLs of the original releases set them, so they are accepted, and setting one to
+another value logs a warning that it has no effect (``CfgNode.merge_from_file``).
 """
 from fvcore.common.config import CfgNode as CN
 
 _C = CN()
-_C.VERSION = 2
 
 # ---------------------------------------------------------------------------------------------
 # Model
@@ -22,7 +21,6 @@ _C.MODEL.WEIGHTS = ""
 # RGB, 0-255 scale.
 _C.MODEL.PIXEL_MEAN = [123.675, 116.280, 103.530]
 _C.MODEL.PIXEL_STD = [58.395, 57.120, 57.375]
-_C.MODEL.MASK_ON = True  # accepted for compatibility
 
 _C.MODEL.BACKBONE = CN()
 _C.MODEL.BACKBONE.NAME = "build_resnet_backbone"
@@ -39,8 +37,6 @@ _C.MODEL.RESNETS.STEM_OUT_CHANNELS = 64
 _C.MODEL.RESNETS.RES2_OUT_CHANNELS = 256
 _C.MODEL.RESNETS.STRIDE_IN_1X1 = False
 _C.MODEL.RESNETS.RES5_DILATION = 1
-_C.MODEL.RESNETS.STEM_TYPE = "basic"  # accepted for compatibility
-_C.MODEL.RESNETS.RES5_MULTI_GRID = [1, 1, 1]  # accepted for compatibility
 
 _C.MODEL.SWIN = CN()
 _C.MODEL.SWIN.PRETRAIN_IMG_SIZE = 224
@@ -51,14 +47,12 @@ _C.MODEL.SWIN.NUM_HEADS = [3, 6, 12, 24]
 _C.MODEL.SWIN.WINDOW_SIZE = 7
 _C.MODEL.SWIN.MLP_RATIO = 4.0
 _C.MODEL.SWIN.QKV_BIAS = True
-_C.MODEL.SWIN.QK_SCALE = None  # accepted for compatibility
 _C.MODEL.SWIN.DROP_RATE = 0.0
 _C.MODEL.SWIN.ATTN_DROP_RATE = 0.0
 _C.MODEL.SWIN.DROP_PATH_RATE = 0.3
 _C.MODEL.SWIN.APE = False
 _C.MODEL.SWIN.PATCH_NORM = True
 _C.MODEL.SWIN.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
-_C.MODEL.SWIN.USE_CHECKPOINT = False
 
 # Audio encoder (VGGish; it declares its front end, ov_avss.audio.VGGISH_FRONT_END).
 _C.MODEL.AUDIO = CN()
@@ -74,11 +68,8 @@ _C.MODEL.AUDIO.EMBEDDING_CACHE_SIZE = 100000
 
 # Pixel decoder ("sem_seg head" in Mask2Former's naming).
 _C.MODEL.SEM_SEG_HEAD = CN()
-_C.MODEL.SEM_SEG_HEAD.NAME = "MaskFormerHeadAV"
 _C.MODEL.SEM_SEG_HEAD.IN_FEATURES = ["res2", "res3", "res4", "res5"]
-_C.MODEL.SEM_SEG_HEAD.IGNORE_VALUE = 255
 _C.MODEL.SEM_SEG_HEAD.NUM_CLASSES = 1
-_C.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = 1.0
 _C.MODEL.SEM_SEG_HEAD.CONVS_DIM = 256
 _C.MODEL.SEM_SEG_HEAD.MASK_DIM = 256
 _C.MODEL.SEM_SEG_HEAD.NORM = "GN"
@@ -103,7 +94,6 @@ _C.MODEL.SEM_SEG_HEAD.AV_FUSION_DROPOUT = 0.1
 
 _C.MODEL.MASK_FORMER = CN()
 _C.MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME = "AudioVideoMaskedTransformerDecoder"
-_C.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE = "multi_scale_pixel_decoder"
 _C.MODEL.MASK_FORMER.DEEP_SUPERVISION = True
 _C.MODEL.MASK_FORMER.NO_OBJECT_WEIGHT = 0.1
 _C.MODEL.MASK_FORMER.CLASS_WEIGHT = 2.0
@@ -114,7 +104,6 @@ _C.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES = 100
 _C.MODEL.MASK_FORMER.NHEADS = 8
 _C.MODEL.MASK_FORMER.DROPOUT = 0.0
 _C.MODEL.MASK_FORMER.DIM_FEEDFORWARD = 2048
-_C.MODEL.MASK_FORMER.ENC_LAYERS = 0  # accepted for compatibility
 # Number of decoder layers + 1: the extra one is the prediction from the learnable queries.
 _C.MODEL.MASK_FORMER.DEC_LAYERS = 10
 _C.MODEL.MASK_FORMER.PRE_NORM = False
@@ -127,14 +116,6 @@ _C.MODEL.MASK_FORMER.IMPORTANCE_SAMPLE_RATIO = 0.75
 _C.MODEL.MASK_FORMER.MAX_NUM_FRAMES = 10
 
 _C.MODEL.MASK_FORMER.TEST = CN()
-_C.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = True
-_C.MODEL.MASK_FORMER.TEST.INSTANCE_ON = False
-_C.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = False
-_C.MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD = 0.0
-_C.MODEL.MASK_FORMER.TEST.OVERLAP_THRESHOLD = 0.0
-_C.MODEL.MASK_FORMER.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE = False
-_C.MODEL.MASK_FORMER.TEST.WINDOW_INFERENCE = False
-_C.MODEL.MASK_FORMER.TEST.WINDOW_SIZE = 10
 # Number of (query, category) pairs painted into the semantic map, in score order.
 _C.MODEL.MASK_FORMER.TEST.TOP_K = 10
 # Mask logits above this are foreground.
@@ -142,7 +123,6 @@ _C.MODEL.MASK_FORMER.TEST.MASK_LOGIT_THRESHOLD = 0.0
 
 # Open-vocabulary classification with a frozen CLIP.
 _C.MODEL.CLIP_ADAPTER = CN()
-_C.MODEL.CLIP_ADAPTER.NAME = "ClipAdapter"
 # Prompt templates: "vild", "imagenet", "single" or "predefined" (PREDEFINED_PROMPT_TEMPLATES).
 _C.MODEL.CLIP_ADAPTER.PROMPT_NAME = "vild"
 _C.MODEL.CLIP_ADAPTER.PREDEFINED_PROMPT_TEMPLATES = ["a sculpture of a {}."]
@@ -152,16 +132,6 @@ _C.MODEL.CLIP_ADAPTER.CLIP_MODEL_NAME = "ViT-B/16"
 _C.MODEL.CLIP_ADAPTER.CLIP_PRETRAINED = "pre_models/ViT-B-16.pt"
 # Random CLIP weights instead of CLIP_PRETRAINED: only for tests and the synthetic quickstart.
 _C.MODEL.CLIP_ADAPTER.RANDOM_INIT = False
-# The release's YAMLs set these; the release (and this framework) ignores them. The learned
-# text-space head they once named here is MODEL.OV_EXTENSIONS.LEARNED_HEAD.
-_C.MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE = True  # accepted for compatibility
-_C.MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE_WEIGHT = 0.8  # accepted for compatibility
-_C.MODEL.CLIP_ADAPTER.CLIP_NUM_HEADS = 12  # accepted for compatibility
-_C.MODEL.CLIP_ADAPTER.CLIP_EMBED_DIMS = 512  # accepted for compatibility
-_C.MODEL.CLIP_ADAPTER.MERGE_IDS = [3, 6, 9]  # accepted for compatibility
-_C.MODEL.CLIP_ADAPTER.BROKEN_ID = 9  # accepted for compatibility
-_C.MODEL.CLIP_ADAPTER.MASK_PROMPT_DEPTH = 3  # accepted for compatibility
-_C.MODEL.CLIP_ADAPTER.MASK_PROMPT_FWD = True  # accepted for compatibility
 
 # --- Inference as the original release, and this framework's extensions to it ----------------
 # (docs/avsbench_ov.md "Release and extensions"). With every extension off (the defaults, and the
@@ -174,7 +144,7 @@ _C.MODEL.OV_EXTENSIONS = CN()
 # A learned head maps each final query embedding into CLIP's text space (cross-entropy over the
 # clip's training vocabulary on matched queries, weight LOSS_WEIGHT); at test time its
 # probabilities are combined with CLIP's per name: p ∝ p_head^(1 - w) * p_clip^w, w =
-# CLIP_WEIGHT_SEEN for names in SEEN_CATEGORIES ([] = the AVSBench-OV base split), else
+# CLIP_WEIGHT_SEEN for names in SEEN_CATEGORIES ([] = the vocabularies of DATASETS.TRAIN), else
 # CLIP_WEIGHT_NOVEL.
 _C.MODEL.OV_EXTENSIONS.LEARNED_HEAD = CN()
 _C.MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED = False
@@ -195,7 +165,8 @@ _C.MODEL.OV_EXTENSIONS.SPLIT_NAME_WORDS = False
 # AVISM (META_ARCHITECTURE "AVISM", audio-visual instance segmentation; docs/avis.md). The
 # frame-level decoder uses MODEL.MASK_FORMER.* (its queries, layers, loss weights).
 _C.MODEL.AVISM = CN()
-# Width of the per-frame audio input (VGGish embeddings: 128).
+# Width of the per-frame audio input without AUDIO_ENCODER_ON (AVISeg's VGGish embeddings: 128);
+# with it, the decoders take the encoder's embedding size.
 _C.MODEL.AVISM.AUDIO_DIM = 128
 # False: the input "audio" is the per-frame embeddings [T, AUDIO_DIM] (AVISeg FEATAudios, as the
 # reference). True: it is VGGish log-mel examples [T, 1, 96, 64], embedded by a frozen
@@ -239,8 +210,6 @@ _C.MODEL.AVISM.TEST_SCORE_THRESHOLD = 0.3
 # Input
 # ---------------------------------------------------------------------------------------------
 _C.INPUT = CN()
-_C.INPUT.FORMAT = "RGB"
-_C.INPUT.DATASET_MAPPER_NAME = "avsbench_clip"
 _C.INPUT.MIN_SIZE_TRAIN = (240, 360, 480)
 _C.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice_by_clip"
 _C.INPUT.MAX_SIZE_TRAIN = 1333
@@ -248,34 +217,15 @@ _C.INPUT.MIN_SIZE_TEST = 360
 _C.INPUT.MAX_SIZE_TEST = 1333
 # "flip_by_clip" (one coin per clip), "flip_by_frame", "none".
 _C.INPUT.RANDOM_FLIP = "flip_by_clip"
-_C.INPUT.AUGMENTATIONS = []
-_C.INPUT.COLOR_AUG_SSD = False
-_C.INPUT.SIZE_DIVISIBILITY = -1
 _C.INPUT.CROP = CN()
 _C.INPUT.CROP.ENABLED = False
 _C.INPUT.CROP.TYPE = "absolute_range"
 _C.INPUT.CROP.SIZE = (600, 720)
-_C.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA = 1.0
-_C.INPUT.IMAGE_SIZE = 1024  # accepted for compatibility
-_C.INPUT.MIN_SCALE = 0.1  # accepted for compatibility
-_C.INPUT.MAX_SCALE = 2.0  # accepted for compatibility
 # Frames per training/testing clip.
 _C.INPUT.SAMPLING_FRAME_NUM = 5
-_C.INPUT.SAMPLING_FRAME_RANGE = 20  # accepted for compatibility
-_C.INPUT.SAMPLING_FRAME_SHUFFLE = False
-_C.INPUT.SAMPLING_FRAME_REVERSE = False
 # How 10-frame (v2) clips are cut: "windows" gives SAMPLING_FRAME_NUM-frame windows,
 # "full" keeps the whole clip.
 _C.INPUT.LONG_CLIP_MODE = "windows"
-_C.INPUT.PSEUDO = CN()  # accepted for compatibility (pseudo-video pretraining)
-_C.INPUT.PSEUDO.AUGMENTATIONS = []
-_C.INPUT.PSEUDO.MIN_SIZE_TRAIN = (360, 480)
-_C.INPUT.PSEUDO.MAX_SIZE_TRAIN = 1333
-_C.INPUT.PSEUDO.MIN_SIZE_TRAIN_SAMPLING = "choice_by_clip"
-_C.INPUT.PSEUDO.CROP = CN()
-_C.INPUT.PSEUDO.CROP.ENABLED = False
-_C.INPUT.PSEUDO.CROP.TYPE = "absolute_range"
-_C.INPUT.PSEUDO.CROP.SIZE = (600, 720)
 
 # ---------------------------------------------------------------------------------------------
 # Datasets and loading
@@ -286,7 +236,6 @@ _C.DATASETS = CN()
 _C.DATASETS.ROOT = ""
 _C.DATASETS.TRAIN = ("avsbench_ov_train_base",)
 _C.DATASETS.TEST = ("avsbench_ov_test",)
-_C.DATASETS.DATASET_RATIO = [1.0]
 
 _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4
@@ -295,8 +244,6 @@ _C.DATALOADER.PIN_MEMORY = True
 # Check every file of every training clip (presence, image and wav headers, mask sizes) when the
 # train loader is built, before iteration 0 (ov_avss/data/dataset_check.py).
 _C.DATALOADER.CHECK_FILES = True
-_C.DATALOADER.ASPECT_RATIO_GROUPING = False  # accepted for compatibility
-_C.DATALOADER.SAMPLER_TRAIN = "TrainingSampler"
 
 # ---------------------------------------------------------------------------------------------
 # Solver
@@ -327,7 +274,6 @@ _C.SOLVER.POLY_LR_CONSTANT_ENDING = 0.0
 _C.SOLVER.CHECKPOINT_PERIOD = 5000
 # Clips per iteration summed over all processes.
 _C.SOLVER.IMS_PER_BATCH = 1
-_C.SOLVER.REFERENCE_WORLD_SIZE = 0
 # Accumulate gradients over this many micro-batches before each optimizer step.
 _C.SOLVER.GRAD_ACCUM_STEPS = 1
 _C.SOLVER.CLIP_GRADIENTS = CN()
@@ -347,7 +293,6 @@ _C.SOLVER.AMP.DTYPE = "float16"
 _C.TEST = CN()
 # Evaluate every N iterations during training; 0 disables (the final evaluation still runs).
 _C.TEST.EVAL_PERIOD = 0
-_C.TEST.DETECTIONS_PER_IMAGE = 100  # accepted for compatibility
 # Re-score with the audio removed: "none", "zero" (silence) or "shuffle" (audio of another
 # clip).
 _C.TEST.AUDIO_ABLATION = "none"
@@ -360,11 +305,6 @@ _C.TEST.VISUALIZE_NUM_CLIPS = 0
 # thresholds per batch of this many consecutive test clips and averages the batch values, as
 # AVSBench's test.sh (--test_batch_size 4) does; the pooled variant (one batch) is reported too.
 _C.TEST.AVSBENCH_BINARY_BATCH_CLIPS = 4
-_C.TEST.AUG = CN()  # accepted for compatibility
-_C.TEST.AUG.ENABLED = False
-_C.TEST.AUG.MIN_SIZES = (400, 500, 600, 700, 800, 900, 1000, 1100, 1200)
-_C.TEST.AUG.MAX_SIZE = 4000
-_C.TEST.AUG.FLIP = True
 
 # ---------------------------------------------------------------------------------------------
 # Misc
@@ -375,9 +315,66 @@ _C.SEED = -1
 _C.CUDNN_BENCHMARK = False
 # Use only deterministic algorithms (slower; for reproducibility checks).
 _C.DETERMINISTIC = False
-_C.VIS_PERIOD = 0
 # Iterations between log lines / metrics.json records.
 _C.LOG_PERIOD = 20
 # DistributedDataParallel's find_unused_parameters: needed only when some trainable parameters
 # get no gradient in an iteration (costs an extra graph traversal per step).
 _C.DDP_FIND_UNUSED_PARAMETERS = False
+
+# ---------------------------------------------------------------------------------------------
+# Accepted for compatibility: read by nothing
+# ---------------------------------------------------------------------------------------------
+# The published YAMLs of the original OV-AVSS release (and of detectron2 / Mask2Former, which it
+# copies) set these keys; they select behaviour this framework does not have (other
+# architectures' heads and tests, side-adapter CLIP variants, pseudo-video pretraining,
+# multi-dataset ratios). The defaults are the release YAMLs' values, so those files load
+# silently; any other value logs a warning naming the key (ov_avss.config.config).
+COMPATIBILITY_DEFAULTS = {
+    "VERSION": 2,
+    "MODEL.MASK_ON": True,
+    "MODEL.RESNETS.STEM_TYPE": "basic",
+    "MODEL.RESNETS.RES5_MULTI_GRID": [1, 1, 1],
+    "MODEL.SEM_SEG_HEAD.NAME": "MaskFormerHeadAV",
+    # The ignore label is the dataset's (DatasetMetadata), not the config's.
+    "MODEL.SEM_SEG_HEAD.IGNORE_VALUE": 255,
+    "MODEL.SEM_SEG_HEAD.LOSS_WEIGHT": 1.0,
+    "MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE": "multi_scale_pixel_decoder",
+    "MODEL.MASK_FORMER.ENC_LAYERS": 0,
+    # Mask2Former's inference switches and thresholds; OV-AVSS's inference is TEST.TOP_K,
+    # TEST.SCORE_THRESHOLD and TEST.MASK_LOGIT_THRESHOLD.
+    "MODEL.MASK_FORMER.TEST.SEMANTIC_ON": False,
+    "MODEL.MASK_FORMER.TEST.INSTANCE_ON": True,
+    "MODEL.MASK_FORMER.TEST.PANOPTIC_ON": False,
+    "MODEL.MASK_FORMER.TEST.OVERLAP_THRESHOLD": 0.8,
+    "MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD": 0.8,
+    # The release ignores these too; the learned text-space head they once named here is
+    # MODEL.OV_EXTENSIONS.LEARNED_HEAD.
+    "MODEL.CLIP_ADAPTER.NAME": "ClipAdapter",
+    "MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE": True,
+    "MODEL.CLIP_ADAPTER.CLIP_ENSEMBLE_WEIGHT": 0.5,
+    # Frames are always RGB; augmentations are INPUT.RANDOM_FLIP / MIN_SIZE_TRAIN / CROP.
+    "INPUT.FORMAT": "RGB",
+    "INPUT.AUGMENTATIONS": [],
+    "INPUT.PSEUDO.AUGMENTATIONS": ["rotation"],
+    "INPUT.PSEUDO.MIN_SIZE_TRAIN": (240, 360, 480),
+    "INPUT.PSEUDO.MIN_SIZE_TRAIN_SAMPLING": "choice_by_clip",
+    "INPUT.PSEUDO.CROP.ENABLED": False,
+    "INPUT.PSEUDO.CROP.TYPE": "absolute_range",
+    "INPUT.PSEUDO.CROP.SIZE": (600, 720),
+    # Training datasets are concatenated and sampled uniformly.
+    "DATASETS.DATASET_RATIO": [1.0],
+}
+
+
+def _add_compatibility_keys(cfg: CN) -> None:
+    for key, value in COMPATIBILITY_DEFAULTS.items():
+        *sections, leaf = key.split(".")
+        node = cfg
+        for section in sections:
+            if section not in node:
+                node[section] = CN()
+            node = node[section]
+        node[leaf] = value
+
+
+_add_compatibility_keys(_C)

@@ -257,12 +257,14 @@ def trivial_batch_collator(batch: list[dict]) -> list[dict]:
 
 
 def _shared_seed(cfg) -> int:
-    if cfg.SEED >= 0:
-        return int(cfg.SEED)
-    seed = int(np.random.SeedSequence().generate_state(1)[0]) if comm.is_main_process() else 0
-    seed = comm.all_gather(seed)[0]
-    logger.info("SEED < 0: the training sampler uses the random seed %d (a resumed run needs SEED set)", seed)
-    return seed
+    # A negative SEED is resolved once per job, into the config (ov_avss.engine.resolve_seed,
+    # run by default_setup), so that the logged seed is the sampler's.
+    if cfg.SEED < 0:
+        raise ValueError(
+            f"Config SEED is {cfg.SEED}: the training sampler needs the job's resolved seed; "
+            "run ov_avss.engine.default_setup (or resolve_seed) on the config first, or set SEED >= 0"
+        )
+    return int(cfg.SEED)
 
 
 def _records(cfg, dataset_names: Sequence[str], is_train: bool) -> list[dict]:

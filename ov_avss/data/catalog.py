@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from fvcore.common.registry import Registry
+from ov_avss.utils.registry import Registry
 
 from .label_space import PALETTE_PNG, LabelSpace
 
@@ -77,7 +77,7 @@ class DatasetSpec:
 
 
 def register_dataset(spec: DatasetSpec) -> None:
-    DATASET_REGISTRY._do_register(spec.metadata.name, spec)
+    DATASET_REGISTRY.register(spec, name=spec.metadata.name)
 
 
 def _spec(name: str) -> DatasetSpec:
@@ -85,7 +85,7 @@ def _spec(name: str) -> DatasetSpec:
     from . import datasets  # noqa: F401
 
     if name not in DATASET_REGISTRY:
-        known = ", ".join(sorted(DATASET_REGISTRY._obj_map))
+        known = ", ".join(DATASET_REGISTRY.names())
         raise KeyError(f"Unknown dataset '{name}'; registered datasets: {known}")
     return DATASET_REGISTRY.get(name)
 

@@ -4,6 +4,7 @@ from .defaults import (
     default_main,
     default_setup,
     parse_and_check_args,
+    resolve_seed,
     seed_all_rngs,
     setup_cfg,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "launch",
     "launch_from_args",
     "parse_and_check_args",
+    "resolve_seed",
     "seed_all_rngs",
     "setup_cfg",
 ]

@@ -8,7 +8,7 @@ import os
 import random
 import sys
 import tempfile
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -19,6 +19,10 @@ from ov_avss.utils.file_io import atomic_open
 from ov_avss.utils.logger import setup_logger
 
 logger = logging.getLogger(__name__)
+
+# A project's ``add_*_config(cfg)``: adds its own keys (with defaults) to the default config, as
+# Mask2Former's ``add_maskformer2_config``; run before any YAML file or override is merged.
+AddConfigFn = Callable[[CfgNode], None]
 
 
 def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:
@@ -82,18 +86,21 @@ def _move_misplaced_flags(parser: argparse.ArgumentParser, args: argparse.Namesp
 
 
 def parse_and_check_args(
-    parser: argparse.ArgumentParser | None = None, argv: list[str] | None = None
+    parser: argparse.ArgumentParser | None = None,
+    argv: list[str] | None = None,
+    add_config_fns: Sequence[AddConfigFn] = (),
 ) -> argparse.Namespace:
     """Parse the command line (``default_argument_parser`` unless given) and check it before
-    any expensive work: the config file, override keys and value types, that ``MODEL.WEIGHTS``
-    exists when it will be read, and that ``OUTPUT_DIR`` can be written. Flags placed after
-    the overrides are accepted. A mistake ends the process with one ``error: ...`` line on
-    stderr and exit status 2, like argparse's own errors."""
+    any expensive work: the config file, override keys and value types (against the defaults
+    plus the keys ``add_config_fns`` add, see ``setup_cfg``), that ``MODEL.WEIGHTS`` exists
+    when it will be read, and that ``OUTPUT_DIR`` can be written. Flags placed after the
+    overrides are accepted. A mistake ends the process with one ``error: ...`` line on stderr
+    and exit status 2, like argparse's own errors."""
     parser = parser or default_argument_parser()
     args = parser.parse_args(argv)
     _move_misplaced_flags(parser, args)
     try:
-        cfg = setup_cfg(args)
+        cfg = setup_cfg(args, add_config_fns)
         _check_weights_and_output(cfg, args)
     except (KeyError, ValueError, OSError) as error:
         message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
@@ -115,9 +122,13 @@ def _check_weights_and_output(cfg: CfgNode, args: argparse.Namespace) -> None:
         raise OSError(f"OUTPUT_DIR '{output_dir}' cannot be written: {error.strerror or error}") from error
 
 
-def setup_cfg(args: argparse.Namespace) -> CfgNode:
-    """Defaults, then ``--config-file``, then the ``KEY VALUE`` overrides; frozen."""
+def setup_cfg(args: argparse.Namespace, add_config_fns: Sequence[AddConfigFn] = ()) -> CfgNode:
+    """Defaults, then each ``add_*_config(cfg)`` of ``add_config_fns`` (a project's own keys),
+    then ``--config-file``, then the ``KEY VALUE`` overrides; frozen. A negative ``SEED`` stays
+    negative here: ``default_setup`` resolves it, once per job."""
     cfg = get_cfg()
+    for add_config in add_config_fns:
+        add_config(cfg)
     if args.config_file:
         cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(list(args.opts))
@@ -132,22 +143,30 @@ def seed_all_rngs(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_seed(cfg_seed: int) -> int:
-    """``SEED + rank``; a negative ``SEED`` draws a fresh base seed on rank 0 and shares it."""
-    if cfg_seed >= 0:
-        base_seed = cfg_seed
-    else:
-        base_seed = comm.all_gather(int.from_bytes(os.urandom(4), "little") % 2**31)[0]
-        logger.info("SEED is negative; using the random seed %d (set SEED %d to repeat)", base_seed, base_seed)
-    return base_seed + comm.get_rank()
+def resolve_seed(cfg: CfgNode) -> int:
+    """The job's base seed: ``SEED``, or for a negative ``SEED`` a fresh draw on rank 0 shared
+    by every rank and written back into ``cfg.SEED`` (which stays frozen if it was), so that
+    everything reading the config (the training sampler, ``OUTPUT_DIR/config.yaml``, reports)
+    sees the seed that was used."""
+    if cfg.SEED >= 0:
+        return int(cfg.SEED)
+    drawn = comm.all_gather(int.from_bytes(os.urandom(4), "little") % 2**31)[0]
+    was_frozen = cfg.is_frozen()
+    cfg.defrost()
+    cfg.SEED = drawn
+    if was_frozen:
+        cfg.freeze()
+    logger.info("SEED is negative; this run uses SEED %d (set SEED %d to repeat it)", drawn, drawn)
+    return drawn
 
 
 def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
     """Per-process setup at the start of a job.
 
     Creates ``OUTPUT_DIR``, sets up logging to ``OUTPUT_DIR/log.txt``, logs the environment and
-    arguments, writes the merged config to ``OUTPUT_DIR/config.yaml`` (main process), seeds
-    every RNG with ``SEED + rank`` and applies ``CUDNN_BENCHMARK`` / ``DETERMINISTIC``.
+    arguments, resolves a negative ``SEED`` into ``cfg`` (``resolve_seed``), writes the merged
+    config to ``OUTPUT_DIR/config.yaml`` (main process), seeds every RNG with ``SEED + rank``
+    and applies ``CUDNN_BENCHMARK`` / ``DETERMINISTIC``.
     """
     output_dir = cfg.OUTPUT_DIR
     rank = comm.get_rank()
@@ -161,14 +180,14 @@ def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
         rank, comm.get_world_size(), sys.version.split()[0], torch.__version__, torch.get_num_threads(),
     )
     logger.info("Command line arguments: %s", args)
+    seed = resolve_seed(cfg) + rank
     if comm.is_main_process():
         config_path = os.path.join(output_dir, "config.yaml")
         with atomic_open(config_path, "w") as f:
             f.write(cfg.dump())
         logger.info("Full config saved to %s", os.path.abspath(config_path))
-    seed = resolve_seed(cfg.SEED)
     seed_all_rngs(seed)
-    logger.info("Seeded Python, numpy and torch with %d", seed)
+    logger.info("Seeded Python, numpy and torch with %d (SEED %d + rank %d)", seed, cfg.SEED, rank)
     torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK
     if cfg.DETERMINISTIC:
         # CUBLAS needs this workspace setting for deterministic matmuls.
@@ -176,15 +195,18 @@ def default_setup(cfg: CfgNode, args: argparse.Namespace) -> None:
         torch.use_deterministic_algorithms(True)
 
 
-def default_main(args: argparse.Namespace, trainer_cls: Any) -> dict[str, Any]:
+def default_main(
+    args: argparse.Namespace, trainer_cls: Any, add_config_fns: Sequence[AddConfigFn] = ()
+) -> dict[str, Any]:
     """What ``train_net.py`` runs on every process: evaluate (``--eval-only``) or train.
 
-    ``trainer_cls`` is ``ov_avss.engine.Trainer`` or a subclass overriding its builders.
-    Returns the evaluation results (main process; ``{}`` elsewhere).
+    ``trainer_cls`` is ``ov_avss.engine.Trainer`` or a subclass overriding its builders;
+    ``add_config_fns`` add a project's config keys (``setup_cfg``; pass the same to
+    ``parse_and_check_args``). Returns the evaluation results (main process; ``{}`` elsewhere).
     """
     from ov_avss.checkpoint import Checkpointer
 
-    cfg = setup_cfg(args)
+    cfg = setup_cfg(args, add_config_fns)
     default_setup(cfg, args)
     if args.eval_only:
         model = trainer_cls.build_model(cfg)

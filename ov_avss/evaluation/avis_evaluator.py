@@ -81,4 +81,4 @@ class AVISEvaluator(DatasetEvaluator):
 
 
 # Datasets name their evaluator by this key (DatasetMetadata.evaluator_type).
-EVALUATOR_REGISTRY._do_register("avis", AVISEvaluator)
+EVALUATOR_REGISTRY.register(AVISEvaluator, name="avis")

@@ -507,4 +507,4 @@ class AVSSEvaluator(DatasetEvaluator):
 
 
 # Datasets name their evaluator by this key (DatasetMetadata.evaluator_type).
-EVALUATOR_REGISTRY._do_register("avss", AVSSEvaluator)
+EVALUATOR_REGISTRY.register(AVSSEvaluator, name="avss")

@@ -217,4 +217,4 @@ class BinaryAVSEvaluator(DatasetEvaluator):
 
 
 # Datasets name their evaluator by this key (DatasetMetadata.evaluator_type).
-EVALUATOR_REGISTRY._do_register("binary_avs", BinaryAVSEvaluator)
+EVALUATOR_REGISTRY.register(BinaryAVSEvaluator, name="binary_avs")

@@ -1,5 +1,5 @@
 """Registry of evaluators; each dataset's metadata names the evaluator that scores it."""
-from fvcore.common.registry import Registry
+from ov_avss.utils.registry import Registry
 
 from .evaluator import DatasetEvaluators
 

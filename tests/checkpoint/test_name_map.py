@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ov_avss.checkpoint.name_map import convert_external_names
+from ov_avss.checkpoint.name_map import convert_external_names, map_external_names
 from ov_avss.config import get_cfg
 from ov_avss.audio.vggish_params import EMBEDDING_SIZE as AUDIO_DIM
 from ov_avss.modeling.backbone import ResNetBackbone, SwinBackbone
@@ -160,7 +160,7 @@ def _tiny_pixel_decoder(input_shape, convs_dim=32, layers=2):
     head.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD = 64
     head.AV_FUSION_EMBED_DIM = 64
     head.MSDA_IMPL = "pytorch"
-    return build_pixel_decoder(cfg, input_shape)
+    return build_pixel_decoder(cfg, input_shape, AUDIO_DIM)
 
 
 def test_resnet50_and_pixel_decoder_weights_map_completely(tmp_path):
@@ -197,3 +197,19 @@ def test_own_names_pass_through_and_unknown_names_are_reported():
     converted, unmapped = convert_external_names(state, own_keys)
     assert unmapped == ["backbone.fpn_lateral2.weight"]
     assert set(converted) == set(state)
+
+
+def test_map_external_names_drops_rebuilt_constants_and_reports_collisions():
+    own_keys = ["backbone.stem.bn1.weight", "backbone.stem.conv1.weight", "criterion.empty_weight"]
+    state = {
+        "backbone.stem.conv1.norm.weight": 1,  # detectron2's name of backbone.stem.bn1.weight
+        "backbone.stem.bn1.weight": 2,  # ... and ours: both map onto one name
+        "backbone.stem.conv1.weight": 3,
+        "criterion.empty_weight": 4,  # a model key here: kept
+        "clip_adapter.pixel_mean": 5,  # a release constant this model rebuilds: dropped
+    }
+    mapping = map_external_names(state, own_keys)
+    assert list(mapping.dropped) == ["clip_adapter.pixel_mean"] and "CLIP" in mapping.dropped["clip_adapter.pixel_mean"]
+    assert mapping.collisions == {"backbone.stem.bn1.weight": ["backbone.stem.conv1.norm.weight", "backbone.stem.bn1.weight"]}
+    assert mapping.state_dict == {"backbone.stem.bn1.weight": 1, "backbone.stem.conv1.weight": 3, "criterion.empty_weight": 4}
+    assert mapping.unmapped == []

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ov_avss.checkpoint import Checkpointer
-from ov_avss.checkpoint.name_map import ORIGINAL_CONSTANT_BUFFERS, convert_external_names
+from ov_avss.checkpoint.name_map import map_external_names
 from ov_avss.config import get_cfg
 from ov_avss.modeling.meta_arch.build import build_model
 
@@ -51,8 +51,8 @@ def model_and_original():
 
 
 def _problems(model, original):
-    kept = {k: v for k, v in original.items() if k not in ORIGINAL_CONSTANT_BUFFERS}
-    renamed, unmapped = convert_external_names(kept, model.state_dict().keys())
+    mapping = map_external_names(original, model.state_dict().keys())
+    renamed, unmapped = mapping.state_dict, mapping.unmapped
     model_state = model.state_dict()
     missing = sorted(set(model_state) - set(renamed))
     mismatched = sorted(

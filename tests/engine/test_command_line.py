@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from ov_avss.engine import parse_and_check_args
+from ov_avss.config import CfgNode
+from ov_avss.engine import parse_and_check_args, setup_cfg
 
 from toy_task import REPO_ROOT
 
@@ -75,3 +76,24 @@ def test_train_net_reports_without_traceback(tmp_path):
     assert "Traceback" not in completed.stderr
     assert completed.stderr.strip().splitlines()[-1].startswith("error: ")
     assert not (tmp_path / "log.txt").exists()  # nothing was set up or built
+
+
+def add_demo_config(cfg) -> None:
+    """A project's ``add_*_config``: its own section with defaults."""
+    cfg.MODEL.DEMO_HEAD = CfgNode()
+    cfg.MODEL.DEMO_HEAD.NUM_LAYERS = 2
+    cfg.MODEL.DEMO_HEAD.NAME = "plain"
+
+
+def test_add_config_functions_add_keys_that_files_and_overrides_set(capsys, tmp_path):
+    config_file = tmp_path / "project.yaml"
+    config_file.write_text(f"_BASE_: {TINY_CONFIG}\nMODEL:\n  DEMO_HEAD:\n    NUM_LAYERS: 4\n")
+    argv = ["--config-file", str(config_file), "OUTPUT_DIR", str(tmp_path), "MODEL.DEMO_HEAD.NAME", "fancy"]
+    args = parse_and_check_args(argv=argv, add_config_fns=[add_demo_config])
+    cfg = setup_cfg(args, [add_demo_config])
+    assert (cfg.MODEL.DEMO_HEAD.NUM_LAYERS, cfg.MODEL.DEMO_HEAD.NAME) == (4, "fancy")
+    assert cfg.is_frozen()
+    # Without the project's function the same command line names the unknown key.
+    line = _error_line(capsys, argv)
+    assert "MODEL.DEMO_HEAD" in line and str(config_file) in line
+

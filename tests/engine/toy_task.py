@@ -46,15 +46,19 @@ def toy_clip(sample_index: int, poisoned: bool = False) -> dict[str, Any]:
 class ToyClipSegmenter(nn.Module):
     """Conv backbone + norm + query embedding + dropout; losses ``loss_bce`` and ``loss_reg``."""
 
-    def __init__(self, cfg) -> None:
+    def __init__(self, dropout: float) -> None:
         super().__init__()
         self.backbone = nn.Conv2d(3, 4, 3, padding=1)
         self.norm = nn.GroupNorm(2, 4)
         self.query_embed = nn.Embedding(1, 4)
-        self.dropout = nn.Dropout(cfg.MODEL.MASK_FORMER.DROPOUT)
+        self.dropout = nn.Dropout(dropout)
         self.predictor = nn.Conv2d(4, 1, 1)
         self.frozen_projection = nn.Linear(4, 4).requires_grad_(False)
         self.last_feature_dtype: torch.dtype | None = None
+
+    @classmethod
+    def from_config(cls, cfg) -> "ToyClipSegmenter":
+        return cls(cfg.MODEL.MASK_FORMER.DROPOUT)
 
     def forward(self, batched_inputs: list[dict[str, Any]]):
         device = self.predictor.weight.device

@@ -78,11 +78,11 @@ def test_corrupted_checkpoint_lists_unmapped_keys_and_shape_mismatches(original_
 
 def test_unreadable_inputs_exit_2(tmp_path, capsys):
     assert _convert(str(tmp_path / "missing.pth"), str(tmp_path / "ours.pth")) == 2
-    assert "Checkpoint not found" in capsys.readouterr().err
+    assert "Checkpoint / weight file not found" in capsys.readouterr().err
     bare = tmp_path / "bare.pth"
     torch.save([1, 2, 3], bare)
     assert _convert(str(bare), str(tmp_path / "ours.pth")) == 2
-    assert "expected a detectron2 checkpoint" in capsys.readouterr().err
+    assert "expected a checkpoint dict or a state dict, got list" in capsys.readouterr().err
 
 
 def test_release_checkpoint_converts_and_loads(original_checkpoint, tmp_path, capsys):

@@ -1,17 +1,19 @@
 """Registry of audio encoders and the config-driven builder."""
-from fvcore.common.registry import Registry
+from ov_avss.utils.registry import Registry
 
 from ov_avss.audio import audio_front_end
 
 AUDIO_ENCODER_REGISTRY = Registry("AUDIO_ENCODER")
 AUDIO_ENCODER_REGISTRY.__doc__ = """
-Registry for audio encoders, chosen by ``MODEL.AUDIO.NAME``. An encoder class declares
+Registry for audio encoders, chosen by ``MODEL.AUDIO.NAME`` and built as ``cls.from_config(cfg)``.
+An encoder class declares
 
 - ``front_end``: the ``ov_avss.audio.AudioFrontEnd`` that computes its input examples
   ``[N, *front_end.example_shape]`` from a waveform; the same front end is registered under the
   encoder's name with ``ov_avss.audio.register_audio_front_end``, which is where the data layer
   and the demo find it without building the model;
-- ``embedding_size``: the width of its output embeddings ``[N, embedding_size]``.
+- ``embedding_size``: the width of its output embeddings ``[N, embedding_size]``; the
+  meta-architecture sizes the decoders' audio inputs by the built encoder's ``embedding_size``.
 """
 
 
@@ -29,4 +31,4 @@ def build_audio_encoder(cfg):
             f"Audio encoder '{name}' declares the front end '{encoder_class.front_end.name}' but "
             f"'{audio_front_end(name).name}' is registered for it in ov_avss.audio"
         )
-    return encoder_class(cfg)
+    return encoder_class.from_config(cfg)

@@ -61,29 +61,36 @@ def _check_weights_file(path: str) -> None:
 class VGGish(nn.Module):
     """VGGish: log-mel examples ``[N, 1, 96, 64]`` -> embeddings ``[N, 128]``.
 
-    Built from ``MODEL.AUDIO``: ``WEIGHTS`` (the torchvggish ``.pth``) is loaded with strict key
-    checking unless ``RANDOM_INIT``; with ``FREEZE`` the network has no trainable parameters,
-    stays in eval mode whatever ``.train()`` its parent calls, and runs under ``no_grad``.
+    ``from_config`` reads ``MODEL.AUDIO``: ``WEIGHTS`` (the torchvggish ``.pth``) is loaded with
+    strict key checking unless ``RANDOM_INIT``; with ``FREEZE`` the network has no trainable
+    parameters, stays in eval mode whatever ``.train()`` its parent calls, and runs under
+    ``no_grad``. ``embedding_size`` (128) is the width the decoders size their audio inputs by.
     """
 
     # The input the data layer computes for this encoder (also registered for its name).
     front_end = VGGISH_FRONT_END
     embedding_size = vggish_params.EMBEDDING_SIZE
 
-    def __init__(self, cfg):
+    def __init__(self, *, weights: str, random_init: bool, freeze: bool, embedding_cache_size: int):
+        """
+        Args:
+            weights: the torchvggish ``.pth`` file, loaded with strict key checking.
+            random_init: keep random (He) weights instead of loading ``weights``.
+            freeze: no trainable parameters, eval mode and ``no_grad``.
+            embedding_cache_size: embeddings remembered by example (frozen encoder only; 0: none).
+        """
         super().__init__()
-        audio_cfg = cfg.MODEL.AUDIO
-        self.frozen = bool(audio_cfg.FREEZE)
-        self.cache_size = int(audio_cfg.EMBEDDING_CACHE_SIZE) if self.frozen else 0
+        self.frozen = bool(freeze)
+        self.cache_size = int(embedding_cache_size) if self.frozen else 0
         if self.cache_size < 0:
             raise ValueError(f"MODEL.AUDIO.EMBEDDING_CACHE_SIZE must be >= 0, got {self.cache_size}")
         # Example bytes digest -> embedding [128] (CPU); least recently used entries are evicted.
         self._embedding_cache: OrderedDict[bytes, torch.Tensor] = OrderedDict()
         # Cached embeddings belong to the weights they were computed with.
         self.register_load_state_dict_post_hook(lambda module, incompatible_keys: module._embedding_cache.clear())
-        if not audio_cfg.RANDOM_INIT:
+        if not random_init:
             # Fail before allocating the 72M-parameter network.
-            _check_weights_file(audio_cfg.WEIGHTS)
+            _check_weights_file(weights)
         self.features = _make_features()
         self.embeddings = nn.Sequential(
             nn.Linear(_FEATURE_CHANNELS * _FEATURE_HEIGHT * _FEATURE_WIDTH, _HIDDEN_SIZE),
@@ -93,19 +100,29 @@ class VGGish(nn.Module):
             nn.Linear(_HIDDEN_SIZE, self.embedding_size),
             nn.ReLU(inplace=True),
         )
-        if audio_cfg.RANDOM_INIT:
+        if random_init:
             logger.warning(
                 "MODEL.AUDIO.RANDOM_INIT is True: VGGish keeps random weights instead of loading "
                 "MODEL.AUDIO.WEIGHTS ('%s'); audio embeddings carry no learned meaning "
                 "(meant for tests and the synthetic quickstart only)",
-                audio_cfg.WEIGHTS,
+                weights,
             )
             self.reset_parameters()
         else:
-            self.load_weights(audio_cfg.WEIGHTS)
+            self.load_weights(weights)
         if self.frozen:
             self.requires_grad_(False)
             self.train(False)
+
+    @classmethod
+    def from_config(cls, cfg) -> "VGGish":
+        audio_cfg = cfg.MODEL.AUDIO
+        return cls(
+            weights=audio_cfg.WEIGHTS,
+            random_init=bool(audio_cfg.RANDOM_INIT),
+            freeze=bool(audio_cfg.FREEZE),
+            embedding_cache_size=int(audio_cfg.EMBEDDING_CACHE_SIZE),
+        )
 
     def reset_parameters(self) -> None:
         """Variance-preserving random weights (He init, zero biases).

@@ -74,7 +74,7 @@ class AVISMFrameDecoder(nn.Module):
         self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
 
     @classmethod
-    def from_config(cls, cfg, in_channels: int) -> "AVISMFrameDecoder":
+    def from_config(cls, cfg, in_channels: int, audio_dim: int) -> "AVISMFrameDecoder":
         mf = cfg.MODEL.MASK_FORMER
         if mf.DEC_LAYERS < 2:
             raise ValueError(f"MODEL.MASK_FORMER.DEC_LAYERS must be >= 2 (rounds + 1), got {mf.DEC_LAYERS}")
@@ -90,7 +90,7 @@ class AVISMFrameDecoder(nn.Module):
             pre_norm=mf.PRE_NORM,
             mask_dim=cfg.MODEL.SEM_SEG_HEAD.MASK_DIM,
             enforce_input_project=mf.ENFORCE_INPUT_PROJ,
-            audio_dim=cfg.MODEL.AVISM.AUDIO_DIM,
+            audio_dim=audio_dim,
             num_frame_query_layers=cfg.MODEL.AVISM.LAST_LAYER_NUM,
         )
 

@@ -114,7 +114,7 @@ class AVISMVideoDecoder(nn.Module):
             self.sim_embed_clip = nn.Linear(hidden_dim, hidden_dim)
 
     @classmethod
-    def from_config(cls, cfg) -> "AVISMVideoDecoder":
+    def from_config(cls, cfg, audio_dim: int) -> "AVISMVideoDecoder":
         avism = cfg.MODEL.AVISM
         if avism.DEC_LAYERS < 1:
             raise ValueError(f"MODEL.AVISM.DEC_LAYERS must be >= 1, got {avism.DEC_LAYERS}")
@@ -138,7 +138,7 @@ class AVISMVideoDecoder(nn.Module):
             num_frames=cfg.INPUT.SAMPLING_FRAME_NUM,
             conv_dim=cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM,
             mask_dim=cfg.MODEL.SEM_SEG_HEAD.MASK_DIM,
-            audio_dim=avism.AUDIO_DIM,
+            audio_dim=audio_dim,
             similarity_heads=avism.SIM_WEIGHT > 0.0,
             aux_loss=avism.DEEP_SUPERVISION,
         )

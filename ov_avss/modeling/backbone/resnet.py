@@ -17,7 +17,7 @@ from torchvision.ops import FrozenBatchNorm2d
 from .backbone import Backbone, freeze_modules
 from .build import BACKBONE_REGISTRY
 
-__all__ = ["ResNetBackbone", "build_resnet_backbone"]
+__all__ = ["ResNetBackbone"]
 
 # depth -> (block type, blocks per stage res2..res5)
 _RESNET_SPECS: dict[int, tuple[type[nn.Module], list[int]]] = {
@@ -44,6 +44,7 @@ def _resnet_spec(depth: int) -> tuple[type[nn.Module], list[int]]:
     return _RESNET_SPECS[depth]
 
 
+@BACKBONE_REGISTRY.register()
 class ResNetBackbone(Backbone):
     """torchvision ResNet returning ``{"res2": stride 4, ..., "res5": stride 32}`` features.
 
@@ -114,6 +115,39 @@ class ResNetBackbone(Backbone):
             frozen = [self.stem] + [getattr(self, name) for name in self.stage_names[: freeze_at - 1]]
             freeze_modules(frozen)
 
+    @classmethod
+    def from_config(cls, cfg) -> "ResNetBackbone":
+        """ResNet from ``MODEL.RESNETS.*`` and ``MODEL.BACKBONE.FREEZE_AT`` (random weights; the
+        checkpointer loads ``MODEL.WEIGHTS``)."""
+        resnets = cfg.MODEL.RESNETS
+        depth = resnets.DEPTH
+        expansion = _resnet_spec(depth)[0].expansion
+        if resnets.STRIDE_IN_1X1:
+            raise ValueError(
+                "MODEL.RESNETS.STRIDE_IN_1X1 True (MSRA-style stride in the 1x1 conv) is not "
+                "supported: torchvision's ResNet strides in the 3x3 conv; set it to False"
+            )
+        if resnets.STEM_OUT_CHANNELS != _STEM_CHANNELS:
+            raise ValueError(
+                f"MODEL.RESNETS.STEM_OUT_CHANNELS must be {_STEM_CHANNELS} (torchvision's ResNet), "
+                f"got {resnets.STEM_OUT_CHANNELS}"
+            )
+        expected_res2 = _STEM_CHANNELS * expansion
+        if resnets.RES2_OUT_CHANNELS != expected_res2:
+            raise ValueError(
+                f"MODEL.RESNETS.RES2_OUT_CHANNELS must be {expected_res2} for "
+                f"MODEL.RESNETS.DEPTH {depth}, got {resnets.RES2_OUT_CHANNELS}"
+            )
+        return cls(
+            depth=depth,
+            norm=resnets.NORM,
+            out_features=list(resnets.OUT_FEATURES),
+            freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
+            num_groups=resnets.NUM_GROUPS,
+            width_per_group=resnets.WIDTH_PER_GROUP,
+            res5_dilation=resnets.RES5_DILATION,
+        )
+
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """``images [N, 3, H, W]`` -> ``{res_k: [N, C_k, H/s_k, W/s_k]}``."""
         if images.dim() != 4 or images.shape[1] != 3:
@@ -127,35 +161,5 @@ class ResNetBackbone(Backbone):
         return outputs
 
 
-@BACKBONE_REGISTRY.register()
-def build_resnet_backbone(cfg) -> ResNetBackbone:
-    """ResNet from ``MODEL.RESNETS.*`` and ``MODEL.BACKBONE.FREEZE_AT`` (random weights; the
-    checkpointer loads ``MODEL.WEIGHTS``)."""
-    resnets = cfg.MODEL.RESNETS
-    depth = resnets.DEPTH
-    expansion = _resnet_spec(depth)[0].expansion
-    if resnets.STRIDE_IN_1X1:
-        raise ValueError(
-            "MODEL.RESNETS.STRIDE_IN_1X1 True (MSRA-style stride in the 1x1 conv) is not "
-            "supported: torchvision's ResNet strides in the 3x3 conv; set it to False"
-        )
-    if resnets.STEM_OUT_CHANNELS != _STEM_CHANNELS:
-        raise ValueError(
-            f"MODEL.RESNETS.STEM_OUT_CHANNELS must be {_STEM_CHANNELS} (torchvision's ResNet), "
-            f"got {resnets.STEM_OUT_CHANNELS}"
-        )
-    expected_res2 = _STEM_CHANNELS * expansion
-    if resnets.RES2_OUT_CHANNELS != expected_res2:
-        raise ValueError(
-            f"MODEL.RESNETS.RES2_OUT_CHANNELS must be {expected_res2} for "
-            f"MODEL.RESNETS.DEPTH {depth}, got {resnets.RES2_OUT_CHANNELS}"
-        )
-    return ResNetBackbone(
-        depth=depth,
-        norm=resnets.NORM,
-        out_features=list(resnets.OUT_FEATURES),
-        freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
-        num_groups=resnets.NUM_GROUPS,
-        width_per_group=resnets.WIDTH_PER_GROUP,
-        res5_dilation=resnets.RES5_DILATION,
-    )
+# detectron2's name, which the published configs select.
+BACKBONE_REGISTRY.register(ResNetBackbone, name="build_resnet_backbone")

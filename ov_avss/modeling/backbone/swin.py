@@ -25,7 +25,7 @@ from torchvision.models.swin_transformer import (
 from .backbone import Backbone, freeze_modules
 from .build import BACKBONE_REGISTRY
 
-__all__ = ["SwinBackbone", "build_swin_backbone", "D2SwinTransformer"]
+__all__ = ["SwinBackbone"]
 
 _STAGE_NAMES = ("res2", "res3", "res4", "res5")
 
@@ -52,6 +52,7 @@ class PatchEmbed(nn.Module):
         return self.norm(tokens)
 
 
+@BACKBONE_REGISTRY.register()
 class SwinBackbone(Backbone):
     """Swin Transformer returning ``{"res2": stride 4p/4, ..., "res5"}`` features, each passed
     through its own LayerNorm (Mask2Former's ``norm{i}``).
@@ -173,6 +174,29 @@ class SwinBackbone(Backbone):
         if freeze_at >= 1:
             self._freeze(freeze_at)
 
+    @classmethod
+    def from_config(cls, cfg) -> "SwinBackbone":
+        """Swin from ``MODEL.SWIN.*`` and ``MODEL.BACKBONE.FREEZE_AT`` (random weights; the
+        checkpointer loads ``MODEL.WEIGHTS``)."""
+        swin = cfg.MODEL.SWIN
+        return cls(
+            pretrain_img_size=swin.PRETRAIN_IMG_SIZE,
+            patch_size=swin.PATCH_SIZE,
+            embed_dim=swin.EMBED_DIM,
+            depths=list(swin.DEPTHS),
+            num_heads=list(swin.NUM_HEADS),
+            window_size=swin.WINDOW_SIZE,
+            mlp_ratio=swin.MLP_RATIO,
+            qkv_bias=swin.QKV_BIAS,
+            drop_rate=swin.DROP_RATE,
+            attn_drop_rate=swin.ATTN_DROP_RATE,
+            drop_path_rate=swin.DROP_PATH_RATE,
+            ape=swin.APE,
+            patch_norm=swin.PATCH_NORM,
+            out_features=list(swin.OUT_FEATURES),
+            freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
+        )
+
     def _init_weights(self) -> None:
         # Swin's initialisation (also Mask2Former's): truncated normal linears, unit LayerNorms.
         for module in self.modules():
@@ -228,36 +252,6 @@ def _flatten_relative_position_index(state_dict, prefix, *args) -> None:
                 state_dict[key] = index.flatten()
 
 
-def _swin_kwargs_from_config(cfg) -> dict:
-    swin = cfg.MODEL.SWIN
-    return dict(
-        pretrain_img_size=swin.PRETRAIN_IMG_SIZE,
-        patch_size=swin.PATCH_SIZE,
-        embed_dim=swin.EMBED_DIM,
-        depths=list(swin.DEPTHS),
-        num_heads=list(swin.NUM_HEADS),
-        window_size=swin.WINDOW_SIZE,
-        mlp_ratio=swin.MLP_RATIO,
-        qkv_bias=swin.QKV_BIAS,
-        drop_rate=swin.DROP_RATE,
-        attn_drop_rate=swin.ATTN_DROP_RATE,
-        drop_path_rate=swin.DROP_PATH_RATE,
-        ape=swin.APE,
-        patch_norm=swin.PATCH_NORM,
-        out_features=list(swin.OUT_FEATURES),
-        freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
-    )
-
-
-@BACKBONE_REGISTRY.register()
-def build_swin_backbone(cfg) -> SwinBackbone:
-    """Swin from ``MODEL.SWIN.*`` (random weights; the checkpointer loads ``MODEL.WEIGHTS``)."""
-    return SwinBackbone(**_swin_kwargs_from_config(cfg))
-
-
-@BACKBONE_REGISTRY.register()
-class D2SwinTransformer(SwinBackbone):
-    """``SwinBackbone`` under the name Mask2Former's and OV-AVSS's Swin configs select."""
-
-    def __init__(self, cfg):
-        super().__init__(**_swin_kwargs_from_config(cfg))
+# The names Mask2Former's / OV-AVSS's Swin configs select, and an earlier name of ours.
+BACKBONE_REGISTRY.register(SwinBackbone, name="D2SwinTransformer")
+BACKBONE_REGISTRY.register(SwinBackbone, name="build_swin_backbone")

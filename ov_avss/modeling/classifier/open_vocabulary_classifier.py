@@ -5,11 +5,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...data.categories import BASE_CATEGORIES
+from ...data.catalog import get_dataset_metadata
 from .clip_loader import build_clip_model
 from .ensemble_head import TextSpaceQueryHead, geometric_ensemble
 from .region_classifier import ClipRegionClassifier
 from .templates import get_prompt_templates
+
+
+def _seen_names(cfg) -> tuple[str, ...]:
+    """The names the learned head was trained on: ``LEARNED_HEAD.SEEN_CATEGORIES``, or else the
+    vocabularies of the ``DATASETS.TRAIN`` datasets."""
+    learned = cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD
+    if learned.SEEN_CATEGORIES:
+        return tuple(learned.SEEN_CATEGORIES)
+    seen: dict[str, None] = {}
+    for name in cfg.DATASETS.TRAIN:
+        seen.update(dict.fromkeys(get_dataset_metadata(name).vocabulary))
+    if not seen:
+        raise ValueError(
+            "MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED needs the names the head was trained on: "
+            "DATASETS.TRAIN is empty and LEARNED_HEAD.SEEN_CATEGORIES is []; set either"
+        )
+    return tuple(seen)
 
 
 class OpenVocabularyClassifier(nn.Module):
@@ -48,7 +65,7 @@ class OpenVocabularyClassifier(nn.Module):
             clip_model, arch, templates, split_name_words=cfg.MODEL.OV_EXTENSIONS.SPLIT_NAME_WORDS
         )
         head = TextSpaceQueryHead(query_dim, region_classifier.embed_dim) if learned.ENABLED else None
-        seen = tuple(learned.SEEN_CATEGORIES) or BASE_CATEGORIES
+        seen = _seen_names(cfg) if learned.ENABLED else ()
         return cls(region_classifier, head, seen, learned.CLIP_WEIGHT_SEEN, learned.CLIP_WEIGHT_NOVEL)
 
     def text_embeddings(self, vocabulary: list[str]) -> torch.Tensor:

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..audio import build_audio_encoder
 from ..avism import AVISMFrameDecoder, AVISMVideoDecoder, TrackSetCriterion, install_reference_name_map
-from ..backbone import build_backbone
+from ..backbone import Backbone, build_backbone
 from ..pixel_decoder import build_pixel_decoder
 from .build import META_ARCH_REGISTRY
 
@@ -38,45 +38,118 @@ class AVISM(nn.Module):
     ``ov_avss.modeling.avism.checkpoint_names``.
     """
 
-    def __init__(self, cfg) -> None:
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        audio_encoder: nn.Module | None,
+        pixel_decoder: nn.Module,
+        frame_decoder: AVISMFrameDecoder,
+        video_decoder: AVISMVideoDecoder,
+        frame_criterion: TrackSetCriterion,
+        video_criterion: TrackSetCriterion,
+        freeze_detector: bool,
+        frame_deep_supervision: bool,
+        pixel_mean: list[float],
+        pixel_std: list[float],
+        size_divisibility: int,
+        num_frames: int,
+        audio_dim: int,
+        num_classes: int,
+        run_chunk_size: int,
+        interpolate_chunk_size: int,
+        max_frames_on_device: int,
+        score_threshold: float,
+        top_k: int,
+    ) -> None:
+        """
+        Args:
+            backbone, pixel_decoder, frame_decoder, video_decoder: the parts (class docstring).
+            audio_encoder: embeds log-mel examples (frozen here); None: the input audio is
+                already embeddings ``[T, audio_dim]``.
+            frame_criterion, video_criterion: losses of the frame decoder and the video module.
+            freeze_detector: freeze backbone, pixel decoder and frame decoder.
+            frame_deep_supervision: frame-decoder losses on every round.
+            pixel_mean, pixel_std: RGB normalisation (0-255 scale).
+            size_divisibility: frames are padded to a multiple of this and of the backbone's.
+            num_frames: frames per training clip.
+            audio_dim: width of the per-frame audio embeddings.
+            num_classes: ``K``.
+            run_chunk_size, interpolate_chunk_size, max_frames_on_device: whole-video inference
+                chunking (see ``inference``).
+            score_threshold: tracks scoring at or below this are dropped.
+            top_k: (clip query, class) pairs kept by score before thresholding.
+        """
         super().__init__()
-        avism = cfg.MODEL.AVISM
-        self.backbone = build_backbone(cfg)
-        self.audio_encoder = build_audio_encoder(cfg) if avism.AUDIO_ENCODER_ON else None
+        self.backbone = backbone
+        self.audio_encoder = audio_encoder
         if self.audio_encoder is not None:
             self.audio_encoder.requires_grad_(False)
-        self.pixel_decoder = build_pixel_decoder(cfg, self.backbone.output_shape())
-        self.frame_decoder = AVISMFrameDecoder.from_config(cfg, cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM)
-        self.video_decoder = AVISMVideoDecoder.from_config(cfg)
-        if avism.FREEZE_DETECTOR:
+        self.pixel_decoder = pixel_decoder
+        self.frame_decoder = frame_decoder
+        self.video_decoder = video_decoder
+        if freeze_detector:
             for module in (self.backbone, self.pixel_decoder, self.frame_decoder):
                 module.requires_grad_(False)
         install_reference_name_map(self)
-        mf = cfg.MODEL.MASK_FORMER
-        num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
-        shared = dict(
-            num_classes=num_classes, class_weight=mf.CLASS_WEIGHT, mask_weight=mf.MASK_WEIGHT,
-            dice_weight=mf.DICE_WEIGHT, num_points=mf.TRAIN_NUM_POINTS, oversample_ratio=mf.OVERSAMPLE_RATIO,
-            importance_sample_ratio=mf.IMPORTANCE_SAMPLE_RATIO,
-        )
-        self.frame_criterion = TrackSetCriterion(prefix="loss_", no_object_weight=mf.NO_OBJECT_WEIGHT, **shared)
-        self.video_criterion = TrackSetCriterion(prefix="loss_avism_", no_object_weight=avism.NO_OBJECT_WEIGHT, **shared)
-        self.frame_deep_supervision = mf.DEEP_SUPERVISION
+        self.frame_criterion = frame_criterion
+        self.video_criterion = video_criterion
+        self.frame_deep_supervision = frame_deep_supervision
 
-        self.register_buffer("pixel_mean", torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(cfg.MODEL.PIXEL_STD).view(1, 3, 1, 1), persistent=False)
-        self.size_divisibility = max(cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY, self.backbone.size_divisibility, 1)
-        self.num_frames = cfg.INPUT.SAMPLING_FRAME_NUM
-        self.audio_dim = avism.AUDIO_DIM
-        self.num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
-        self.run_chunk_size = avism.TEST_RUN_CHUNK_SIZE
-        self.interpolate_chunk_size = avism.TEST_INTERPOLATE_CHUNK_SIZE
-        self.max_frames_on_device = avism.TEST_MAX_FRAMES_ON_DEVICE
-        self.score_threshold = avism.TEST_SCORE_THRESHOLD
-        self.top_k = avism.TEST_TOPK
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(1, 3, 1, 1), persistent=False)
+        self.size_divisibility = max(size_divisibility, self.backbone.size_divisibility, 1)
+        self.num_frames = num_frames
+        self.audio_dim = audio_dim
+        self.num_classes = num_classes
+        self.run_chunk_size = run_chunk_size
+        self.interpolate_chunk_size = interpolate_chunk_size
+        self.max_frames_on_device = max_frames_on_device
+        self.score_threshold = score_threshold
+        self.top_k = top_k
+
+    @classmethod
+    def from_config(cls, cfg) -> "AVISM":
+        avism = cfg.MODEL.AVISM
         for key in ("TEST_RUN_CHUNK_SIZE", "TEST_INTERPOLATE_CHUNK_SIZE", "TEST_TOPK"):
             if avism[key] < 1:
                 raise ValueError(f"MODEL.AVISM.{key} must be >= 1, got {avism[key]}")
+        # Built in this order (random initialisation draws in sequence).
+        backbone = build_backbone(cfg)
+        audio_encoder = build_audio_encoder(cfg) if avism.AUDIO_ENCODER_ON else None
+        # With the encoder the decoders read its embeddings; without, AVISeg's FEATAudios.
+        audio_dim = audio_encoder.embedding_size if audio_encoder is not None else avism.AUDIO_DIM
+        pixel_decoder = build_pixel_decoder(cfg, backbone.output_shape(), audio_dim)
+        frame_decoder = AVISMFrameDecoder.from_config(cfg, cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM, audio_dim)
+        video_decoder = AVISMVideoDecoder.from_config(cfg, audio_dim)
+        mf = cfg.MODEL.MASK_FORMER
+        shared = dict(
+            num_classes=cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, class_weight=mf.CLASS_WEIGHT, mask_weight=mf.MASK_WEIGHT,
+            dice_weight=mf.DICE_WEIGHT, num_points=mf.TRAIN_NUM_POINTS, oversample_ratio=mf.OVERSAMPLE_RATIO,
+            importance_sample_ratio=mf.IMPORTANCE_SAMPLE_RATIO,
+        )
+        return cls(
+            backbone=backbone,
+            audio_encoder=audio_encoder,
+            pixel_decoder=pixel_decoder,
+            frame_decoder=frame_decoder,
+            video_decoder=video_decoder,
+            frame_criterion=TrackSetCriterion(prefix="loss_", no_object_weight=mf.NO_OBJECT_WEIGHT, **shared),
+            video_criterion=TrackSetCriterion(prefix="loss_avism_", no_object_weight=avism.NO_OBJECT_WEIGHT, **shared),
+            freeze_detector=avism.FREEZE_DETECTOR,
+            frame_deep_supervision=mf.DEEP_SUPERVISION,
+            pixel_mean=list(cfg.MODEL.PIXEL_MEAN),
+            pixel_std=list(cfg.MODEL.PIXEL_STD),
+            size_divisibility=mf.SIZE_DIVISIBILITY,
+            num_frames=cfg.INPUT.SAMPLING_FRAME_NUM,
+            audio_dim=audio_dim,
+            num_classes=cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
+            run_chunk_size=avism.TEST_RUN_CHUNK_SIZE,
+            interpolate_chunk_size=avism.TEST_INTERPOLATE_CHUNK_SIZE,
+            max_frames_on_device=avism.TEST_MAX_FRAMES_ON_DEVICE,
+            score_threshold=avism.TEST_SCORE_THRESHOLD,
+            top_k=avism.TEST_TOPK,
+        )
 
     @property
     def device(self) -> torch.device:

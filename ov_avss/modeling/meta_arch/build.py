@@ -2,11 +2,13 @@
 import logging
 
 import torch
-from fvcore.common.registry import Registry
+
+from ov_avss.utils.registry import Registry
 
 META_ARCH_REGISTRY = Registry("META_ARCH")
 META_ARCH_REGISTRY.__doc__ = """
-Registry for meta-architectures: the whole model. A registered class is built as ``cls(cfg)``.
+Registry for meta-architectures: the whole model. A registered class is built as
+``cls.from_config(cfg)``.
 """
 
 logger = logging.getLogger(__name__)
@@ -33,7 +35,7 @@ def build_model(cfg) -> torch.nn.Module:
     modules from their own keys.
     """
     name = cfg.MODEL.META_ARCHITECTURE
-    model = META_ARCH_REGISTRY.get(name)(cfg)
+    model = META_ARCH_REGISTRY.get(name).from_config(cfg)
     model.to(resolve_device(cfg.MODEL.DEVICE))
     return model
 

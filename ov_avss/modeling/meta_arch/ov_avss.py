@@ -9,7 +9,7 @@ from torch import nn
 
 from ...data.catalog import get_dataset_metadata
 from ..audio import build_audio_encoder
-from ..backbone import build_backbone
+from ..backbone import Backbone, build_backbone
 from ..classifier import OpenVocabularyClassifier
 from ..criterion import VideoSetCriterion
 from ..pixel_decoder import build_pixel_decoder
@@ -27,29 +27,85 @@ class OV_AVSS(nn.Module):
     Training returns the weighted loss dict; eval returns one output dict per clip.
     """
 
-    def __init__(self, cfg) -> None:
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        audio_encoder: nn.Module,
+        pixel_decoder: nn.Module,
+        transformer_decoder: nn.Module,
+        criterion: VideoSetCriterion,
+        classifier: OpenVocabularyClassifier,
+        pixel_mean: list[float],
+        pixel_std: list[float],
+        size_divisibility: int,
+        top_k: int,
+        mask_logit_threshold: float,
+        score_threshold: float,
+        ensemble_loss_weight: float,
+        num_candidate_queries: int | None,
+    ) -> None:
+        """
+        Args:
+            backbone, audio_encoder, pixel_decoder, transformer_decoder, criterion, classifier:
+                the parts (see the class docstring).
+            pixel_mean, pixel_std: RGB normalisation (0-255 scale).
+            size_divisibility: frames are padded to a multiple of this and of the backbone's.
+            top_k: (query, name) pairs kept per clip (``TEST.TOP_K``).
+            mask_logit_threshold: mask logits above this are foreground.
+            score_threshold: kept pairs at or below this name probability are not painted.
+            ensemble_loss_weight: weight of the learned head's loss (with the head only).
+            num_candidate_queries: queries named under ``OBJECTNESS_RANKING``; None: the
+                release's ranking (every query with a region, by CLIP probability alone).
+        """
         super().__init__()
-        mask_former = cfg.MODEL.MASK_FORMER
-        self.backbone = build_backbone(cfg)
-        self.audio_encoder = build_audio_encoder(cfg)
-        self.pixel_decoder = build_pixel_decoder(cfg, self.backbone.output_shape())
-        self.transformer_decoder = build_transformer_decoder(cfg, cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM)
-        self.criterion = VideoSetCriterion.from_config(cfg)
-        self.classifier = OpenVocabularyClassifier.from_config(cfg, mask_former.HIDDEN_DIM)
+        self.backbone = backbone
+        self.audio_encoder = audio_encoder
+        self.pixel_decoder = pixel_decoder
+        self.transformer_decoder = transformer_decoder
+        self.criterion = criterion
+        self.classifier = classifier
 
-        self.register_buffer("pixel_mean", torch.tensor(cfg.MODEL.PIXEL_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(cfg.MODEL.PIXEL_STD).view(1, 3, 1, 1), persistent=False)
-        self.size_divisibility = max(mask_former.SIZE_DIVISIBILITY, self.backbone.size_divisibility, 1)
-        self.top_k = mask_former.TEST.TOP_K
-        self.mask_logit_threshold = mask_former.TEST.MASK_LOGIT_THRESHOLD
-        self.score_threshold = mask_former.TEST.SCORE_THRESHOLD
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(1, 3, 1, 1), persistent=False)
+        self.size_divisibility = max(size_divisibility, self.backbone.size_divisibility, 1)
+        self.top_k = top_k
+        self.mask_logit_threshold = mask_logit_threshold
+        self.score_threshold = score_threshold
+        self.ensemble_loss_weight = ensemble_loss_weight
+        self.num_candidate_queries = num_candidate_queries
+
+    @classmethod
+    def from_config(cls, cfg) -> "OV_AVSS":
+        mask_former = cfg.MODEL.MASK_FORMER
+        # Built in this order (random initialisation draws in sequence).
+        backbone = build_backbone(cfg)
+        audio_encoder = build_audio_encoder(cfg)
+        audio_dim = audio_encoder.embedding_size
+        pixel_decoder = build_pixel_decoder(cfg, backbone.output_shape(), audio_dim)
+        transformer_decoder = build_transformer_decoder(cfg, cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM, audio_dim)
+        criterion = VideoSetCriterion.from_config(cfg)
+        classifier = OpenVocabularyClassifier.from_config(cfg, mask_former.HIDDEN_DIM)
         extensions = cfg.MODEL.OV_EXTENSIONS
-        self.ensemble_loss_weight = extensions.LEARNED_HEAD.LOSS_WEIGHT
-        # None: the release's ranking (every query with a region, by CLIP probability alone).
-        self.num_candidate_queries = (
-            max(extensions.OBJECTNESS_RANKING.NUM_CANDIDATE_QUERIES, self.top_k)
-            if extensions.OBJECTNESS_RANKING.ENABLED
-            else None
+        return cls(
+            backbone=backbone,
+            audio_encoder=audio_encoder,
+            pixel_decoder=pixel_decoder,
+            transformer_decoder=transformer_decoder,
+            criterion=criterion,
+            classifier=classifier,
+            pixel_mean=list(cfg.MODEL.PIXEL_MEAN),
+            pixel_std=list(cfg.MODEL.PIXEL_STD),
+            size_divisibility=mask_former.SIZE_DIVISIBILITY,
+            top_k=mask_former.TEST.TOP_K,
+            mask_logit_threshold=mask_former.TEST.MASK_LOGIT_THRESHOLD,
+            score_threshold=mask_former.TEST.SCORE_THRESHOLD,
+            ensemble_loss_weight=extensions.LEARNED_HEAD.LOSS_WEIGHT,
+            num_candidate_queries=(
+                max(extensions.OBJECTNESS_RANKING.NUM_CANDIDATE_QUERIES, mask_former.TEST.TOP_K)
+                if extensions.OBJECTNESS_RANKING.ENABLED
+                else None
+            ),
         )
 
     @property

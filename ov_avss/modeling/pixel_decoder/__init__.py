@@ -2,7 +2,7 @@
 from .av_bi_attention import AudioVisualBiAttention
 from .build import PIXEL_DECODER_REGISTRY, build_pixel_decoder
 from .deformable_encoder_layer import DeformableEncoderLayer, encoder_reference_points
-from .msdeformattn_av import MSDeformAttnPixelDecoderAV, MSDeformAttnPixelDecoderAVBi
+from .msdeformattn_av import MSDeformAttnPixelDecoderAV
 from .position_encoding import PositionEmbeddingSine
 
 __all__ = [
@@ -10,7 +10,6 @@ __all__ = [
     "AudioVisualBiAttention",
     "DeformableEncoderLayer",
     "MSDeformAttnPixelDecoderAV",
-    "MSDeformAttnPixelDecoderAVBi",
     "PositionEmbeddingSine",
     "build_pixel_decoder",
     "encoder_reference_points",

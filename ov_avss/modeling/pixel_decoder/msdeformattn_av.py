@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from fvcore.nn.weight_init import c2_xavier_fill
 from torch import nn
 
-from ov_avss.audio import vggish_params
 from ov_avss.modeling.backbone import ShapeSpec
 from ov_avss.ops import MSDeformAttn
 
@@ -18,7 +17,7 @@ from .build import PIXEL_DECODER_REGISTRY
 from .deformable_encoder_layer import DeformableEncoderLayer, encoder_reference_points
 from .position_encoding import PositionEmbeddingSine
 
-__all__ = ["MSDeformAttnPixelDecoderAV", "MSDeformAttnPixelDecoderAVBi"]
+__all__ = ["MSDeformAttnPixelDecoderAV"]
 
 # Groups of every GroupNorm in the decoder (Mask2Former).
 _GN_GROUPS = 32
@@ -49,45 +48,71 @@ class MSDeformAttnPixelDecoderAV(nn.Module):
     layers, and extended to res2 by an FPN level; a 1x1 conv gives the mask features. Runs in
     fp32 even under autocast (deformable sampling is not half-precision safe).
 
-    Built as ``cls(cfg, input_shape)`` with ``input_shape`` the backbone's ``{name: ShapeSpec}``.
-
     Attributes:
-        convs_dim: channels of the multi-scale features and audio tokens.
+        convs_dim: channels of the multi-scale features.
         mask_dim: channels of the mask features.
+        audio_dim: channels of the audio embeddings and of the returned audio tokens.
         num_feature_levels: number of multi-scale features returned (3).
     """
 
-    def __init__(self, cfg, input_shape: dict[str, ShapeSpec]):
+    def __init__(
+        self,
+        input_shape: dict[str, ShapeSpec],
+        *,
+        audio_dim: int,
+        transformer_in_features: list[str],
+        conv_dim: int,
+        mask_dim: int,
+        norm: str,
+        common_stride: int,
+        transformer_enc_layers: int,
+        transformer_dim_feedforward: int,
+        transformer_nheads: int,
+        transformer_n_points: int,
+        transformer_dropout: float,
+        msda_impl: str,
+        av_fusion_enabled: bool,
+        av_fusion_embed_dim: int,
+        av_fusion_nheads: int,
+        av_fusion_dropout: float,
+        av_fusion_layer_scale_init: float,
+    ):
+        """
+        Args:
+            input_shape: ``{name: ShapeSpec}`` of the backbone features the decoder reads.
+            audio_dim: width of the per-frame audio embeddings (the audio encoder's).
+            transformer_in_features: the names (at least 3) refined by the deformable encoder.
+            conv_dim: width of the multi-scale features and of the encoder.
+            mask_dim: width of the mask features.
+            norm: "GN" or "" (no norm) for the FPN convs.
+            common_stride: stride of the mask features.
+            transformer_enc_layers, transformer_dim_feedforward, transformer_nheads,
+            transformer_n_points, transformer_dropout: the deformable encoder layers.
+            msda_impl: multi-scale deformable attention implementation ("auto", "cuda", "pytorch").
+            av_fusion_enabled: build the audio-visual bi-directional attention block.
+            av_fusion_embed_dim, av_fusion_nheads, av_fusion_dropout, av_fusion_layer_scale_init:
+                that block's attention width, heads, dropout and initial layer scale.
+        """
         super().__init__()
-        head = cfg.MODEL.SEM_SEG_HEAD
-        missing = [name for name in head.IN_FEATURES if name not in input_shape]
-        if missing:
-            raise ValueError(
-                f"MODEL.SEM_SEG_HEAD.IN_FEATURES {list(head.IN_FEATURES)}: {missing} not produced by "
-                f"the backbone (it produces {sorted(input_shape)})"
-            )
-        outside = [name for name in head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES if name not in head.IN_FEATURES]
+        outside = [name for name in transformer_in_features if name not in input_shape]
         if outside:
             raise ValueError(
                 "MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES must be a subset of "
                 f"MODEL.SEM_SEG_HEAD.IN_FEATURES; {outside} is not"
             )
-        if head.NORM not in ("GN", ""):
-            raise ValueError(f"MODEL.SEM_SEG_HEAD.NORM must be 'GN' or '', got '{head.NORM}'")
-        conv_dim = head.CONVS_DIM
+        if norm not in ("GN", ""):
+            raise ValueError(f"MODEL.SEM_SEG_HEAD.NORM must be 'GN' or '', got '{norm}'")
         if conv_dim % _GN_GROUPS != 0:
             raise ValueError(
                 f"MODEL.SEM_SEG_HEAD.CONVS_DIM must be a multiple of {_GN_GROUPS} (GroupNorm groups), got {conv_dim}"
             )
 
-        by_stride = sorted(
-            ((name, input_shape[name]) for name in head.IN_FEATURES), key=lambda item: item[1].stride
-        )
+        by_stride = sorted(input_shape.items(), key=lambda item: item[1].stride)
         # All pixel-decoder inputs, fine to coarse (res2 .. res5).
         self.in_features = [name for name, _ in by_stride]
         # Encoder inputs, coarse to fine (res5 .. res3): the order of tokens and of input_proj.
         self.transformer_in_features = [
-            name for name, _ in reversed(by_stride) if name in head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES
+            name for name, _ in reversed(by_stride) if name in transformer_in_features
         ]
         num_levels = len(self.transformer_in_features)
         if num_levels < _NUM_DECODER_LEVELS:
@@ -96,18 +121,19 @@ class MSDeformAttnPixelDecoderAV(nn.Module):
                 f"{_NUM_DECODER_LEVELS} levels for the transformer decoder, got {self.transformer_in_features}"
             )
         finest_encoder_stride = input_shape[self.transformer_in_features[-1]].stride
-        fpn_levels = math.log2(finest_encoder_stride / head.COMMON_STRIDE)
+        fpn_levels = math.log2(finest_encoder_stride / common_stride)
         if fpn_levels < 0 or fpn_levels != int(fpn_levels):
             raise ValueError(
-                f"MODEL.SEM_SEG_HEAD.COMMON_STRIDE {head.COMMON_STRIDE} must be the finest encoder "
+                f"MODEL.SEM_SEG_HEAD.COMMON_STRIDE {common_stride} must be the finest encoder "
                 f"stride {finest_encoder_stride} divided by a power of two"
             )
         self.num_fpn_levels = int(fpn_levels)
 
         self.convs_dim = conv_dim
-        self.mask_dim = head.MASK_DIM
+        self.mask_dim = mask_dim
+        self.audio_dim = audio_dim
         self.num_feature_levels = _NUM_DECODER_LEVELS
-        self.common_stride = head.COMMON_STRIDE
+        self.common_stride = common_stride
 
         self.input_proj = nn.ModuleList(
             nn.Sequential(
@@ -118,43 +144,75 @@ class MSDeformAttnPixelDecoderAV(nn.Module):
         )
         self.position_embedding = PositionEmbeddingSine(conv_dim // 2)
         self.level_embed = nn.Parameter(torch.empty(num_levels, conv_dim))
-        # As in the published model, the fusion reads the raw 128-d VGGish embedding; the
-        # transformer decoder projects the (visually-aware) audio token to its own width.
+        # As in the published model, the fusion reads the raw audio embedding (VGGish: 128-d);
+        # the transformer decoder projects the (visually-aware) audio token to its own width.
         self.av_fusion = (
             AudioVisualBiAttention(
                 visual_dim=conv_dim,
-                audio_dim=vggish_params.EMBEDDING_SIZE,
-                embed_dim=head.AV_FUSION_EMBED_DIM,
-                num_heads=head.AV_FUSION_NHEADS,
-                dropout=head.AV_FUSION_DROPOUT,
-                layer_scale_init=head.AV_FUSION_LAYER_SCALE_INIT,
+                audio_dim=audio_dim,
+                embed_dim=av_fusion_embed_dim,
+                num_heads=av_fusion_nheads,
+                dropout=av_fusion_dropout,
+                layer_scale_init=av_fusion_layer_scale_init,
             )
-            if head.AV_FUSION_ENABLED
+            if av_fusion_enabled
             else None
         )
         self.encoder_layers = nn.ModuleList(
             DeformableEncoderLayer(
                 d_model=conv_dim,
-                dim_feedforward=head.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD,
-                dropout=cfg.MODEL.MASK_FORMER.DROPOUT,
+                dim_feedforward=transformer_dim_feedforward,
+                dropout=transformer_dropout,
                 num_levels=num_levels,
-                num_heads=head.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS,
-                num_points=head.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS,
-                msda_impl=head.MSDA_IMPL,
+                num_heads=transformer_nheads,
+                num_points=transformer_n_points,
+                msda_impl=msda_impl,
             )
-            for _ in range(head.TRANSFORMER_ENC_LAYERS)
+            for _ in range(transformer_enc_layers)
         )
         # lateral_convs[i] / output_convs[i] serve in_features[i] (i = 0 is res2).
         fpn_inputs = self.in_features[: self.num_fpn_levels]
         self.lateral_convs = nn.ModuleList(
-            _conv_norm(input_shape[name].channels, conv_dim, 1, head.NORM, relu=False) for name in fpn_inputs
+            _conv_norm(input_shape[name].channels, conv_dim, 1, norm, relu=False) for name in fpn_inputs
         )
         self.output_convs = nn.ModuleList(
-            _conv_norm(conv_dim, conv_dim, 3, head.NORM, relu=True) for _ in fpn_inputs
+            _conv_norm(conv_dim, conv_dim, 3, norm, relu=True) for _ in fpn_inputs
         )
         self.mask_features = nn.Conv2d(conv_dim, self.mask_dim, kernel_size=1)
         c2_xavier_fill(self.mask_features)
         self._reset_transformer_parameters()
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: dict[str, ShapeSpec], audio_dim: int) -> "MSDeformAttnPixelDecoderAV":
+        """Reads ``MODEL.SEM_SEG_HEAD.*`` and ``MODEL.MASK_FORMER.DROPOUT``; ``input_shape`` is the
+        backbone's ``output_shape()``, ``audio_dim`` the audio encoder's embedding size."""
+        head = cfg.MODEL.SEM_SEG_HEAD
+        missing = [name for name in head.IN_FEATURES if name not in input_shape]
+        if missing:
+            raise ValueError(
+                f"MODEL.SEM_SEG_HEAD.IN_FEATURES {list(head.IN_FEATURES)}: {missing} not produced by "
+                f"the backbone (it produces {sorted(input_shape)})"
+            )
+        return cls(
+            {name: input_shape[name] for name in head.IN_FEATURES},
+            audio_dim=audio_dim,
+            transformer_in_features=list(head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES),
+            conv_dim=head.CONVS_DIM,
+            mask_dim=head.MASK_DIM,
+            norm=head.NORM,
+            common_stride=head.COMMON_STRIDE,
+            transformer_enc_layers=head.TRANSFORMER_ENC_LAYERS,
+            transformer_dim_feedforward=head.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD,
+            transformer_nheads=head.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS,
+            transformer_n_points=head.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS,
+            transformer_dropout=cfg.MODEL.MASK_FORMER.DROPOUT,
+            msda_impl=head.MSDA_IMPL,
+            av_fusion_enabled=head.AV_FUSION_ENABLED,
+            av_fusion_embed_dim=head.AV_FUSION_EMBED_DIM,
+            av_fusion_nheads=head.AV_FUSION_NHEADS,
+            av_fusion_dropout=head.AV_FUSION_DROPOUT,
+            av_fusion_layer_scale_init=head.AV_FUSION_LAYER_SCALE_INIT,
+        )
 
     def _reset_transformer_parameters(self) -> None:
         # Deformable DETR's scheme: xavier on every matrix of the transformer, then the
@@ -177,21 +235,21 @@ class MSDeformAttnPixelDecoderAV(nn.Module):
 
         Args:
             features: ``{name: [N, C_name, H/s, W/s]}`` for every name in ``in_features``.
-            audio_embeddings: ``[N, 128]`` VGGish embedding of each frame's second of audio.
+            audio_embeddings: ``[N, audio_dim]`` audio embedding of each frame's second of audio.
 
         Returns:
             ``mask_features [N, MASK_DIM, H/4, W/4]``; ``multi_scale_features``: 3 tensors
             ``[N, CONVS_DIM, h, w]`` ordered coarse (res5) to fine (res3); ``audio_tokens
-            [N, 128]`` (visually-aware when the fusion is enabled).
+            [N, audio_dim]`` (visually-aware when the fusion is enabled).
         """
         missing = [name for name in self.in_features if name not in features]
         if missing:
             raise KeyError(f"MSDeformAttnPixelDecoderAV: features {missing} missing, got {sorted(features)}")
         batch = features[self.in_features[0]].shape[0]
-        if audio_embeddings.dim() != 2 or tuple(audio_embeddings.shape) != (batch, vggish_params.EMBEDDING_SIZE):
+        if audio_embeddings.dim() != 2 or tuple(audio_embeddings.shape) != (batch, self.audio_dim):
             raise ValueError(
                 f"MSDeformAttnPixelDecoderAV: audio_embeddings must be [N={batch}, "
-                f"{vggish_params.EMBEDDING_SIZE}], got {tuple(audio_embeddings.shape)}"
+                f"{self.audio_dim}], got {tuple(audio_embeddings.shape)}"
             )
         device_type = audio_embeddings.device.type
         with torch.autocast(device_type=device_type, enabled=False):
@@ -216,7 +274,7 @@ class MSDeformAttnPixelDecoderAV(nn.Module):
         level_start_index = torch.cat((spatial_shapes.new_zeros(1), spatial_shapes.prod(1).cumsum(0)[:-1]))
         reference_points = encoder_reference_points(level_sizes, batch, device)
 
-        audio_tokens = audio_embeddings[:, None, :]  # [N, 1, 128]
+        audio_tokens = audio_embeddings[:, None, :]  # [N, 1, audio_dim]
         if self.av_fusion is not None:
             visual_tokens, audio_tokens = self.av_fusion(visual_tokens, audio_tokens)
         for layer in self.encoder_layers:
@@ -243,6 +301,5 @@ class MSDeformAttnPixelDecoderAV(nn.Module):
         return self.forward_features(features, audio_embeddings)
 
 
-@PIXEL_DECODER_REGISTRY.register()
-class MSDeformAttnPixelDecoderAVBi(MSDeformAttnPixelDecoderAV):
-    """``MSDeformAttnPixelDecoderAV`` under the name the original OV-AVSS configs select."""
+# The name the original OV-AVSS configs select.
+PIXEL_DECODER_REGISTRY.register(MSDeformAttnPixelDecoderAV, name="MSDeformAttnPixelDecoderAVBi")

@@ -5,8 +5,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ov_avss.audio import vggish_params
-
 from .build import TRANSFORMER_DECODER_REGISTRY
 from .layers import MLP, CrossAttentionLayer, FFNLayer, SelfAttentionLayer
 from .position_encoding import PositionEmbeddingSine3D
@@ -19,9 +17,10 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
     """Video-level object queries refined by masked attention to the pixel decoder's features and
     by attention to the clip's audio tokens.
 
-    One query describes one sounding object over all ``T`` frames of a clip. Built as
-    ``cls(cfg, in_channels)`` with ``in_channels`` the pixel decoder's feature width
-    (``MODEL.SEM_SEG_HEAD.CONVS_DIM``); reads ``MODEL.MASK_FORMER.*``.
+    One query describes one sounding object over all ``T`` frames of a clip. ``from_config(cfg,
+    in_channels, audio_dim)`` reads ``MODEL.MASK_FORMER.*``; ``in_channels`` is the pixel
+    decoder's feature width (``MODEL.SEM_SEG_HEAD.CONVS_DIM``), ``audio_dim`` the audio
+    encoder's embedding size.
 
     Sequence of operations (``L = DEC_LAYERS - 1`` layers):
 
@@ -34,24 +33,52 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
        cross-attention to the audio tokens, FFN, then prediction ``i + 1``.
     """
 
-    def __init__(self, cfg, in_channels: int) -> None:
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        audio_dim: int,
+        hidden_dim: int,
+        num_queries: int,
+        num_heads: int,
+        dim_feedforward: int,
+        dec_layers: int,
+        pre_norm: bool,
+        dropout: float,
+        enforce_input_proj: bool,
+        max_num_frames: int,
+        deep_supervision: bool,
+        num_classes: int,
+        mask_dim: int,
+    ) -> None:
+        """
+        Args:
+            in_channels: width of the pixel decoder's multi-scale features.
+            audio_dim: width of the per-frame audio tokens (the audio encoder's embedding size).
+            hidden_dim: query width ``D``.
+            num_queries: ``Q``.
+            num_heads: attention heads.
+            dim_feedforward: FFN hidden width.
+            dec_layers: number of predictions (``DEC_LAYERS``): ``dec_layers - 1`` layers plus
+                the prediction from the learned queries.
+            pre_norm: LayerNorm before (True) or after each sub-layer.
+            dropout: dropout in every attention and FFN layer.
+            enforce_input_proj: project the features even when ``in_channels == hidden_dim``.
+            max_num_frames: rows of the audio position table (longest clip).
+            deep_supervision: return the earlier predictions as ``aux_outputs``.
+            num_classes: class-head classes besides "no object" (1: sounding object).
+            mask_dim: width of the mask embeddings (the pixel decoder's ``mask_dim``).
+        """
         super().__init__()
-        mf = cfg.MODEL.MASK_FORMER
-        hidden_dim = mf.HIDDEN_DIM
-        if mf.DEC_LAYERS < 1:
-            raise ValueError(f"MODEL.MASK_FORMER.DEC_LAYERS must be >= 1, got {mf.DEC_LAYERS}")
+        if dec_layers < 1:
+            raise ValueError(f"MODEL.MASK_FORMER.DEC_LAYERS must be >= 1, got {dec_layers}")
         if hidden_dim % 2 != 0:
             raise ValueError(f"MODEL.MASK_FORMER.HIDDEN_DIM must be even (sine encoding), got {hidden_dim}")
-        self.num_heads = mf.NHEADS
-        self.num_layers = mf.DEC_LAYERS - 1
-        self.num_queries = mf.NUM_OBJECT_QUERIES
-        self.max_num_frames = mf.MAX_NUM_FRAMES
-        self.deep_supervision = mf.DEEP_SUPERVISION
-        pre_norm = mf.PRE_NORM
-        dropout = mf.DROPOUT
-        # Class head: "sounding object" and "no object" (the category comes from CLIP).
-        num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
-        mask_dim = cfg.MODEL.SEM_SEG_HEAD.MASK_DIM
+        self.num_heads = num_heads
+        self.num_layers = dec_layers - 1
+        self.num_queries = num_queries
+        self.max_num_frames = max_num_frames
+        self.deep_supervision = deep_supervision
 
         self.pe_layer = PositionEmbeddingSine3D(hidden_dim // 2)
 
@@ -65,7 +92,7 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
         self.transformer_cross_attention_layers = attention_stack(CrossAttentionLayer)
         self.transformer_audio_cross_attention_layers = attention_stack(CrossAttentionLayer)
         self.transformer_ffn_layers = nn.ModuleList(
-            FFNLayer(hidden_dim, mf.DIM_FEEDFORWARD, dropout=dropout, normalize_before=pre_norm)
+            FFNLayer(hidden_dim, dim_feedforward, dropout=dropout, normalize_before=pre_norm)
             for _ in range(self.num_layers)
         )
         self.audio_self_attention = SelfAttentionLayer(hidden_dim, self.num_heads, dropout, pre_norm)
@@ -80,18 +107,40 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
 
         self.input_proj = nn.ModuleList()
         for _ in range(NUM_FEATURE_LEVELS):
-            if in_channels != hidden_dim or mf.ENFORCE_INPUT_PROJ:
+            if in_channels != hidden_dim or enforce_input_proj:
                 projection = nn.Conv2d(in_channels, hidden_dim, kernel_size=1)
                 nn.init.kaiming_uniform_(projection.weight, a=1)
                 nn.init.zeros_(projection.bias)
                 self.input_proj.append(projection)
             else:
                 self.input_proj.append(nn.Sequential())
-        # The per-frame audio token arrives at VGGish width (128) from the pixel decoder.
-        self.audio_proj = MLP(vggish_params.EMBEDDING_SIZE, hidden_dim, hidden_dim, 2)
+        # The per-frame audio token arrives at the audio encoder's width from the pixel decoder.
+        self.audio_dim = audio_dim
+        self.audio_proj = MLP(audio_dim, hidden_dim, hidden_dim, 2)
 
         self.class_embed = nn.Linear(hidden_dim, num_classes + 1)
         self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
+
+    @classmethod
+    def from_config(cls, cfg, in_channels: int, audio_dim: int) -> "AudioVideoMaskedTransformerDecoder":
+        mf = cfg.MODEL.MASK_FORMER
+        return cls(
+            in_channels=in_channels,
+            audio_dim=audio_dim,
+            hidden_dim=mf.HIDDEN_DIM,
+            num_queries=mf.NUM_OBJECT_QUERIES,
+            num_heads=mf.NHEADS,
+            dim_feedforward=mf.DIM_FEEDFORWARD,
+            dec_layers=mf.DEC_LAYERS,
+            pre_norm=mf.PRE_NORM,
+            dropout=mf.DROPOUT,
+            enforce_input_proj=mf.ENFORCE_INPUT_PROJ,
+            max_num_frames=mf.MAX_NUM_FRAMES,
+            deep_supervision=mf.DEEP_SUPERVISION,
+            # "sounding object" and "no object": the category comes from CLIP.
+            num_classes=cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
+            mask_dim=cfg.MODEL.SEM_SEG_HEAD.MASK_DIM,
+        )
 
     def forward(
         self,
@@ -105,7 +154,7 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
         Args:
             multi_scale_features: 3 tensors ``[B*T, C_in, h_l, w_l]``, coarse to fine.
             mask_features: ``[B*T, MASK_DIM, H/4, W/4]``.
-            audio_tokens: ``[B*T, 128]``, one (visually-aware) VGGish token per frame.
+            audio_tokens: ``[B*T, audio_dim]``, one (visually-aware) audio token per frame.
             num_frames: ``T``.
 
         Returns:
@@ -208,6 +257,7 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
         }
 
 
-TRANSFORMER_DECODER_REGISTRY._do_register(
-    "AudioVideoMultiScaleMaskedTransformerDecoder", AudioVideoMaskedTransformerDecoder
+# The name the original OV-AVSS configs select.
+TRANSFORMER_DECODER_REGISTRY.register(
+    AudioVideoMaskedTransformerDecoder, name="AudioVideoMultiScaleMaskedTransformerDecoder"
 )

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from ov_avss.config import get_cfg
+from ov_avss.data.catalog import get_dataset_metadata
 from ov_avss.modeling.classifier import (
     IMAGENET_TEMPLATES,
     VILD_TEMPLATES,
@@ -150,6 +151,26 @@ def test_ensemble_off_is_exactly_clip(classifier):
     probs, _ = clip_only(frames, mask_logits, torch.randn(3, 16), VOCABULARY)
     expected, _ = clip_only.region_classifier(frames, mask_logits, clip_only.text_embeddings(VOCABULARY))
     assert torch.equal(probs, expected)
+
+
+def test_seen_names_are_the_training_datasets_vocabularies(classifier):
+    # The default DATASETS.TRAIN is the AVSBench-OV base split.
+    assert classifier.seen_categories == set(get_dataset_metadata("avsbench_ov_train_base").vocabulary)
+    cfg = _cfg()
+    cfg.DATASETS.TRAIN = ("avsbench_ov_train_base", "avsbench_semantic_train")
+    both = OpenVocabularyClassifier.from_config(cfg, query_dim=16)
+    assert both.seen_categories == set(get_dataset_metadata("avsbench_semantic_train").vocabulary)
+    cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.SEEN_CATEGORIES = ["dog"]
+    assert OpenVocabularyClassifier.from_config(cfg, query_dim=16).seen_categories == {"dog"}
+
+
+def test_learned_head_without_training_datasets_or_seen_names_is_an_error():
+    cfg = _cfg()
+    cfg.DATASETS.TRAIN = ()
+    with pytest.raises(ValueError, match="DATASETS.TRAIN is empty and LEARNED_HEAD.SEEN_CATEGORIES"):
+        OpenVocabularyClassifier.from_config(cfg, query_dim=16)
+    cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED = False  # without the head no names are needed
+    assert OpenVocabularyClassifier.from_config(cfg, query_dim=16).seen_categories == set()
 
 
 def test_geometric_ensemble_weights_seen_and_novel_names():

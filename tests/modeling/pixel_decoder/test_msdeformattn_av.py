@@ -15,6 +15,8 @@ from ov_avss.modeling.pixel_decoder import (
 
 torch.set_num_threads(1)
 
+# Width of the per-frame audio embeddings (VGGish's).
+AUDIO_DIM = 128
 # A ResNet-18-like pyramid.
 INPUT_SHAPE = {
     "res2": ShapeSpec(16, 4),
@@ -48,34 +50,34 @@ def _inputs(batch=2, height=64, width=96, seed=0):
         name: torch.randn(batch, spec.channels, height // spec.stride, width // spec.stride, generator=generator)
         for name, spec in INPUT_SHAPE.items()
     }
-    return features, torch.randn(batch, 128, generator=generator)
+    return features, torch.randn(batch, AUDIO_DIM, generator=generator)
 
 
 @pytest.mark.parametrize("name", ["MSDeformAttnPixelDecoderAV", "MSDeformAttnPixelDecoderAVBi"])
 def test_output_shapes_and_attributes(name):
-    decoder = build_pixel_decoder(_tiny_cfg(name), INPUT_SHAPE)
+    decoder = build_pixel_decoder(_tiny_cfg(name), INPUT_SHAPE, AUDIO_DIM)
     assert isinstance(decoder, MSDeformAttnPixelDecoderAV)
     assert (decoder.convs_dim, decoder.mask_dim, decoder.num_feature_levels) == (32, 24, 3)
     features, audio = _inputs()
     mask_features, multi_scale, audio_tokens = decoder.forward_features(features, audio)
     assert mask_features.shape == (2, 24, 16, 24)
     assert [tuple(f.shape) for f in multi_scale] == [(2, 32, 2, 3), (2, 32, 4, 6), (2, 32, 8, 12)]
-    assert audio_tokens.shape == (2, 128)
+    assert audio_tokens.shape == (2, AUDIO_DIM)
 
 
 def test_fusion_block_starts_with_configured_layer_scale():
     cfg = _tiny_cfg()
     cfg.MODEL.SEM_SEG_HEAD.AV_FUSION_LAYER_SCALE_INIT = 0.25
-    decoder = build_pixel_decoder(cfg, INPUT_SHAPE)
+    decoder = build_pixel_decoder(cfg, INPUT_SHAPE, AUDIO_DIM)
     assert torch.equal(decoder.av_fusion.visual_gamma, torch.full((32,), 0.25))
-    assert torch.equal(decoder.av_fusion.audio_gamma, torch.full((128,), 0.25))
-    default = build_pixel_decoder(_tiny_cfg(), INPUT_SHAPE)
+    assert torch.equal(decoder.av_fusion.audio_gamma, torch.full((AUDIO_DIM,), 0.25))
+    default = build_pixel_decoder(_tiny_cfg(), INPUT_SHAPE, AUDIO_DIM)
     assert torch.allclose(default.av_fusion.visual_gamma, torch.full((32,), 1 / 6))
 
 
 def test_gradients_reach_every_parameter_and_the_inputs():
     torch.manual_seed(0)
-    decoder = build_pixel_decoder(_tiny_cfg(), INPUT_SHAPE)
+    decoder = build_pixel_decoder(_tiny_cfg(), INPUT_SHAPE, AUDIO_DIM)
     # Deformable DETR initialises the offset and attention-weight matrices to zero, so at
     # initialisation the queries (and with them the level embedding) get no gradient; move
     # away from that point as one optimiser step would.
@@ -99,7 +101,7 @@ def test_gradients_reach_every_parameter_and_the_inputs():
 
 
 def test_audio_changes_visual_output_and_visual_changes_audio_tokens():
-    decoder = build_pixel_decoder(_tiny_cfg(), INPUT_SHAPE).eval()
+    decoder = build_pixel_decoder(_tiny_cfg(), INPUT_SHAPE, AUDIO_DIM).eval()
     features, audio = _inputs(seed=1)
     other_features, other_audio = _inputs(seed=2)
     with torch.no_grad():
@@ -112,7 +114,7 @@ def test_audio_changes_visual_output_and_visual_changes_audio_tokens():
 
 
 def test_without_fusion_audio_tokens_ignore_vision_and_vision_ignores_audio():
-    decoder = build_pixel_decoder(_tiny_cfg(fusion=False), INPUT_SHAPE).eval()
+    decoder = build_pixel_decoder(_tiny_cfg(fusion=False), INPUT_SHAPE, AUDIO_DIM).eval()
     assert decoder.av_fusion is None
     features, audio = _inputs(seed=1)
     other_features, other_audio = _inputs(seed=2)
@@ -125,7 +127,7 @@ def test_without_fusion_audio_tokens_ignore_vision_and_vision_ignores_audio():
 
 
 def test_frames_are_decoded_independently():
-    decoder = build_pixel_decoder(_tiny_cfg(), INPUT_SHAPE).eval()
+    decoder = build_pixel_decoder(_tiny_cfg(), INPUT_SHAPE, AUDIO_DIM).eval()
     features, audio = _inputs(batch=3)
     with torch.no_grad():
         batched = decoder.forward_features(features, audio)
@@ -135,7 +137,7 @@ def test_frames_are_decoded_independently():
 
 
 def test_runs_in_float32_under_autocast():
-    decoder = build_pixel_decoder(_tiny_cfg(encoder_layers=1), INPUT_SHAPE)
+    decoder = build_pixel_decoder(_tiny_cfg(encoder_layers=1), INPUT_SHAPE, AUDIO_DIM)
     features, audio = _inputs()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mask_features, multi_scale, audio_tokens = decoder.forward_features(
@@ -147,7 +149,7 @@ def test_runs_in_float32_under_autocast():
 
 
 def test_bad_inputs_are_rejected():
-    decoder = build_pixel_decoder(_tiny_cfg(encoder_layers=1), INPUT_SHAPE)
+    decoder = build_pixel_decoder(_tiny_cfg(encoder_layers=1), INPUT_SHAPE, AUDIO_DIM)
     features, audio = _inputs()
     with pytest.raises(ValueError, match="audio_embeddings"):
         decoder.forward_features(features, audio[:1])
@@ -156,11 +158,11 @@ def test_bad_inputs_are_rejected():
     cfg = _tiny_cfg()
     cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM = 40
     with pytest.raises(ValueError, match="CONVS_DIM"):
-        build_pixel_decoder(cfg, INPUT_SHAPE)
+        build_pixel_decoder(cfg, INPUT_SHAPE, AUDIO_DIM)
     cfg = _tiny_cfg()
     cfg.MODEL.SEM_SEG_HEAD.IN_FEATURES = ["res2", "res3", "res4", "res5", "res6"]
     with pytest.raises(ValueError, match="res6"):
-        build_pixel_decoder(cfg, INPUT_SHAPE)
+        build_pixel_decoder(cfg, INPUT_SHAPE, AUDIO_DIM)
 
 
 def test_bi_attention_shares_one_attention_matrix():

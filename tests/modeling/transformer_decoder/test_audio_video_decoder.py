@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from ov_avss.config import get_cfg
-from ov_avss.audio import vggish_params
 from ov_avss.modeling.transformer_decoder import (
     TRANSFORMER_DECODER_REGISTRY,
     AudioVideoMaskedTransformerDecoder,
@@ -14,6 +13,8 @@ from ov_avss.modeling.transformer_decoder import (
 from ov_avss.modeling.transformer_decoder.position_encoding import PositionEmbeddingSine3D
 
 BATCH, FRAMES, IN_CHANNELS = 2, 3, 48
+# Width of the per-frame audio tokens (VGGish's).
+AUDIO_DIM = 128
 
 
 def _cfg(dec_layers: int = 4):
@@ -32,7 +33,7 @@ def _inputs(seed: int = 0):
     sizes = [(2, 3), (4, 6), (8, 12)]  # coarse to fine
     multi_scale = [torch.randn(BATCH * FRAMES, IN_CHANNELS, h, w, generator=generator) for h, w in sizes]
     mask_features = torch.randn(BATCH * FRAMES, 16, 16, 24, generator=generator)
-    audio_tokens = torch.randn(BATCH * FRAMES, vggish_params.EMBEDDING_SIZE, generator=generator)
+    audio_tokens = torch.randn(BATCH * FRAMES, AUDIO_DIM, generator=generator)
     return multi_scale, mask_features, audio_tokens
 
 
@@ -43,7 +44,7 @@ def test_registered_under_both_names():
 
 def test_output_shapes_and_deep_supervision():
     torch.manual_seed(0)
-    decoder = build_transformer_decoder(_cfg(dec_layers=4), IN_CHANNELS)
+    decoder = build_transformer_decoder(_cfg(dec_layers=4), IN_CHANNELS, AUDIO_DIM)
     outputs = decoder(*_inputs(), num_frames=FRAMES)
     assert outputs["pred_logits"].shape == (BATCH, 6, 2)
     assert outputs["pred_masks"].shape == (BATCH, 6, FRAMES, 16, 24)
@@ -56,7 +57,7 @@ def test_output_shapes_and_deep_supervision():
 
 def test_audio_changes_the_prediction_and_batch_items_are_independent():
     torch.manual_seed(0)
-    decoder = build_transformer_decoder(_cfg(), IN_CHANNELS).eval()
+    decoder = build_transformer_decoder(_cfg(), IN_CHANNELS, AUDIO_DIM).eval()
     multi_scale, mask_features, audio_tokens = _inputs()
     with torch.no_grad():
         reference = decoder(multi_scale, mask_features, audio_tokens, FRAMES)
@@ -70,7 +71,7 @@ def test_audio_changes_the_prediction_and_batch_items_are_independent():
 
 def test_every_parameter_gets_a_gradient():
     torch.manual_seed(0)
-    decoder = build_transformer_decoder(_cfg(), IN_CHANNELS)
+    decoder = build_transformer_decoder(_cfg(), IN_CHANNELS, AUDIO_DIM)
     outputs = decoder(*_inputs(), num_frames=FRAMES)
     loss = outputs["pred_logits"].sum() + outputs["pred_masks"].sum() + outputs["query_embeddings"].sum()
     loss = loss + sum(aux["pred_logits"].sum() + aux["pred_masks"].sum() for aux in outputs["aux_outputs"])
@@ -81,7 +82,7 @@ def test_every_parameter_gets_a_gradient():
 def test_too_many_frames_is_an_error():
     cfg = _cfg()
     cfg.MODEL.MASK_FORMER.MAX_NUM_FRAMES = 2
-    decoder = build_transformer_decoder(cfg, IN_CHANNELS)
+    decoder = build_transformer_decoder(cfg, IN_CHANNELS, AUDIO_DIM)
     with pytest.raises(ValueError, match="MAX_NUM_FRAMES"):
         decoder(*_inputs(), num_frames=FRAMES)
 

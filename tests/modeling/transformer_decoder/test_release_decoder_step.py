@@ -128,7 +128,7 @@ def release_forward(w, multi_scale, mask_features, audio_tokens):
 
 def test_one_layer_equals_the_release_recomputation():
     cfg = _cfg()
-    decoder = build_transformer_decoder(cfg, CHANNELS).eval()
+    decoder = build_transformer_decoder(cfg, CHANNELS, vggish_params.EMBEDDING_SIZE).eval()
     weights = _release_weights(cfg)
     renamed, unmapped = convert_external_names(weights, [])
     assert unmapped == []
