@@ -63,6 +63,25 @@ def evaluation_clip(
     )
 
 
+def inference_clip(
+    uid: str, frames: torch.Tensor, vocabulary: Sequence[str], output_size: tuple[int, int], generator: torch.Generator
+) -> ClipInput:
+    """A test-time ``ClipInput`` of ``frames`` uint8 ``[T, 3, H, W]`` whose original size is
+    ``output_size`` (height, width), with random log-mel audio ``[T, 1, 96, 64]`` drawn from
+    ``generator``."""
+    num_frames = frames.shape[0]
+    return make_clip_input(
+        uid=uid,
+        dataset_name="synthetic",
+        frame_indices=range(num_frames),
+        height=output_size[0],
+        width=output_size[1],
+        frames=frames,
+        audio=torch.randn(num_frames, 1, 96, 64, generator=generator),
+        vocabulary=vocabulary,
+    )
+
+
 def load_module(path: Path) -> ModuleType:
     """The Python file ``path`` as the module named by its stem, loaded once per session."""
     name = path.stem

@@ -8,10 +8,10 @@ import torch.nn.functional as F
 
 import release_reference as release
 from extension_case import FixedDecoder, seeded_classifier_weights
-from helpers import TINY_OV_AVSS_CONFIG, load_config
+from helpers import TINY_OV_AVSS_CONFIG, inference_clip, load_config
 from ov_avss.modeling import build_model
 from ov_avss.modeling.classifier import VILD_TEMPLATES
-from ov_avss.structures import ClipInput, make_clip_input
+from ov_avss.structures import ClipInput
 
 NUM_FRAMES = 5
 HEIGHT, WIDTH = 80, 100  # padded to 96 x 128 (size divisibility 32)
@@ -40,16 +40,7 @@ def _clip(seed: int) -> ClipInput:
     generator = torch.Generator().manual_seed(seed)
     coarse = torch.randint(0, 256, (NUM_FRAMES, 3, 10, 10), generator=generator).float()
     frames = F.interpolate(coarse, size=(HEIGHT, WIDTH), mode="bilinear").round().to(torch.uint8)
-    return make_clip_input(
-        uid="release_case",
-        dataset_name="synthetic",
-        frame_indices=range(NUM_FRAMES),
-        height=OUTPUT_SIZE[0],
-        width=OUTPUT_SIZE[1],
-        frames=frames,
-        audio=torch.randn(NUM_FRAMES, 1, 96, 64, generator=generator),
-        vocabulary=VOCABULARY,
-    )
+    return inference_clip("release_case", frames, VOCABULARY, OUTPUT_SIZE, generator)
 
 
 def _input_dependent_clip(model) -> None:
