@@ -3,12 +3,12 @@ families) loads into our AVISM through the checkpointer (the MODEL.WEIGHTS path)
 and 0 unexpected keys, every value landing where the reference's name says."""
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import pytest
 import torch
 
+from helpers import original_release_layout
 from ov_avss.checkpoint import Checkpointer
 from ov_avss.config import get_cfg
 from ov_avss.modeling import build_model_without_pretrained_files
@@ -20,16 +20,7 @@ OVERRIDES = ["MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD"
 VGGISH_EMBEDDING = 128
 
 
-def _load_layout_module():
-    spec = importlib.util.spec_from_file_location(
-        "original_release_layout", os.path.join(os.path.dirname(os.path.abspath(__file__)), "original_release_layout.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-layout = _load_layout_module()
+layout = original_release_layout()
 _linear, _norm, _attention = layout._linear, layout._norm, layout._attention
 
 

@@ -4,12 +4,12 @@ tensors)."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 
 import pytest
 import torch
 
+from helpers import original_release_layout
 from ov_avss.checkpoint import Checkpointer
 from ov_avss.checkpoint.name_map import map_external_names
 from ov_avss.config import get_cfg
@@ -28,16 +28,8 @@ PUBLISHED = {
     "R50": ("configs/avsbench/OV_AVSS_R50.yaml", "ViT-B-16"),
     "SwinB": ("configs/avsbench/swin/OV_AVSS_SwinB.yaml", "ViT-L-14-336"),
 }
-def load_layout_module():
-    spec = importlib.util.spec_from_file_location(
-        "original_release_layout", os.path.join(os.path.dirname(os.path.abspath(__file__)), "original_release_layout.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-layout = load_layout_module()
+layout = original_release_layout()  # the release's names and shapes
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from ov_avss.config import get_cfg
 from ov_avss.data.catalog import get_dataset_metadata
 from ov_avss.evaluation import build_evaluator
 from ov_avss.modeling import build_model
+from ov_avss.structures import make_clip_input
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TINY = CONFIGS / "tiny" / "OV_AVSS_tiny.yaml"
@@ -58,21 +59,19 @@ def test_config_builds_trains_and_scores_with_tiny_sizes(name, tmp_path):
     frames[:, 0, 16:40, 16:40] = 230
     masks = torch.zeros(1, 2, 64, 64, dtype=torch.bool)
     masks[:, :, 16:40, 16:40] = True
-    clip = {
-        "uid": "clip", "dataset_name": train, "frame_indices": [0, 1], "height": 64, "width": 64,
-        "frames": frames, "audio": torch.randn(2, 1, 96, 64), "vocabulary": vocabulary,
-        "frame_valid": torch.ones(2, dtype=torch.bool), "sounding_categories": vocabulary[:1],
-        "targets": {"labels": torch.zeros(1, dtype=torch.int64), "masks": masks},
-    }
+    fields = dict(
+        uid="clip", dataset_name=train, frame_indices=[0, 1], height=64, width=64, frames=frames,
+        audio=torch.randn(2, 1, 96, 64), vocabulary=vocabulary, sounding_categories=vocabulary[:1],
+    )
     model.train()
-    losses = model([clip])
+    losses = model([make_clip_input(**fields, targets={"labels": torch.zeros(1, dtype=torch.int64), "masks": masks})])
     sum(losses.values()).backward()
     model.eval()
+    test_clip = make_clip_input(**fields, sem_seg_gt=masks[0].long())
     with torch.no_grad():
-        (output,) = model([{k: v for k, v in clip.items() if k != "targets"}])
+        (output,) = model([test_clip])
     evaluator = build_evaluator(cfg, test, str(tmp_path / "eval"))
-    ground_truth = masks[0].long()
-    evaluator.process([dict(clip, sem_seg_gt=ground_truth)], [output])
+    evaluator.process([test_clip], [output])
     results = evaluator.evaluate()
     metrics = next(iter(results.values()))
     assert metrics["protocol"] == get_dataset_metadata(test).protocols[0]

@@ -3,28 +3,22 @@ with instance targets and whole test videos, and TEST.AUDIO_ABLATION through the
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 import torch
 
-from ov_avss.config import get_cfg
+from helpers import synthetic_aviseg_cfg
 from ov_avss.audio.log_mel import silence_log_mel
-from ov_avss.data.aviseg_synthetic import make_synthetic_aviseg
 from ov_avss.data.build import DATASET_KINDS, build_test_loader, build_train_loader
 from ov_avss.data.catalog import get_dataset_metadata, get_dataset_records
-
-TINY = Path(__file__).resolve().parents[2] / "configs" / "avis" / "AVISM_tiny_synthetic.yaml"
 
 
 @pytest.fixture(scope="module")
 def avis_cfg(tmp_path_factory):
-    root = tmp_path_factory.mktemp("aviseg")
-    make_synthetic_aviseg(str(root), seed=2, num_videos={"train": 3, "val": 2, "test": 1}, size=(48, 64), frames=(6, 8))
-    cfg = get_cfg()
-    cfg.merge_from_file(str(TINY))
-    cfg.merge_from_list(["DATASETS.ROOT", str(root), "INPUT.MIN_SIZE_TRAIN", (32,), "INPUT.MIN_SIZE_TEST", 32])
-    return cfg
+    return synthetic_aviseg_cfg(
+        tmp_path_factory.mktemp("aviseg"), seed=2, num_videos={"train": 3, "val": 2, "test": 1},
+        overrides=["INPUT.MIN_SIZE_TRAIN", (32,), "INPUT.MIN_SIZE_TEST", 32],
+    )
 
 
 def test_metadata_names_the_mapper():

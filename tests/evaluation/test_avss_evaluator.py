@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from helpers import evaluation_clip
 from ov_avss.config import get_cfg
 from ov_avss.data.categories import CATEGORIES, CATEGORY_TO_INDEX
 from ov_avss.data.image_io import read_palette_mask
@@ -38,8 +39,8 @@ def clips():
     gt2[0, -10:, -10:] = CAT  # label noise: cat does not sound in clip b; predicted background there
     pred2 = torch.cat([blocks([[VIOLIN, 0], [0, 0]]), blocks([[DOG, DOG], [DOG, DOG]])])
     inputs = [
-        {"uid": "a", "frame_indices": [0], "vocabulary": list(CATEGORIES), "sem_seg_gt": gt1, "sounding_categories": ["dog", "car"]},
-        {"uid": "b", "frame_indices": [3, 4], "vocabulary": list(CATEGORIES), "sem_seg_gt": gt2, "sounding_categories": ["violin"]},
+        evaluation_clip("a", gt1, frame_indices=[0], vocabulary=CATEGORIES, sounding_categories=["dog", "car"]),
+        evaluation_clip("b", gt2, frame_indices=[3, 4], vocabulary=CATEGORIES, sounding_categories=["violin"]),
     ]
     outputs = [{"sem_seg": pred1}, {"sem_seg": pred2}]
     return inputs, outputs
@@ -158,7 +159,6 @@ def test_out_of_range_ground_truth_is_refused_naming_the_clip(bad_label):
     evaluator = AVSSEvaluator("avsbench_ov_test")
     gt = torch.zeros(1, 100, 150, dtype=torch.int64)
     gt[0, :10, :10] = bad_label
-    clip = {"uid": "clip_z", "frame_indices": [0], "vocabulary": list(CATEGORIES), "sem_seg_gt": gt,
-            "sounding_categories": ["dog"]}
+    clip = evaluation_clip("clip_z", gt, frame_indices=[0], vocabulary=CATEGORIES, sounding_categories=["dog"])
     with pytest.raises(ValueError, match=rf"Clip clip_z: ground-truth labels must lie in \[0, 255\], got \[{min(bad_label, 0)}, {max(bad_label, 0)}\]"):
         evaluator.process([clip], [{"sem_seg": torch.zeros(1, 100, 150, dtype=torch.int64)}])

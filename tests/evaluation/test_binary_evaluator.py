@@ -5,13 +5,15 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import evaluation_clip
 from ov_avss.config import get_cfg
 from ov_avss.evaluation import BinaryAVSEvaluator, build_evaluator
 from ov_avss.evaluation.export import read_probability_png
 
 
 def _clip(uid, gt, prob):
-    return {"uid": uid, "sem_seg_gt": gt, "frame_indices": list(range(len(gt)))}, {"sounding_prob": prob}
+    clip = evaluation_clip(uid, gt, frame_indices=range(len(gt)), vocabulary=["sounding object"], dataset_name="avsbench_s4_test")
+    return clip, {"sounding_prob": prob}
 
 
 def test_jaccard_and_max_f(tmp_path):

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from helpers import evaluation_clip
 from ov_avss.config import get_cfg
 from ov_avss.data.categories import BASE_CATEGORIES, CATEGORIES, CATEGORY_TO_INDEX, NOVEL_CATEGORIES
 from ov_avss.evaluation import AVSSEvaluator, BinaryAVSEvaluator
@@ -134,13 +135,10 @@ def _run_semantic(dataset_name: str, clips, tmp_path) -> dict:
     evaluator = AVSSEvaluator(dataset_name, get_cfg(), str(tmp_path))
     evaluator.reset()
     for clip in clips:
-        inputs = {
-            "uid": clip["uid"],
-            "frame_indices": list(range(len(clip["gt"]))),
-            "vocabulary": list(CATEGORIES),
-            "sem_seg_gt": torch.from_numpy(clip["gt"]),
-            "sounding_categories": clip["sounding"],
-        }
+        inputs = evaluation_clip(
+            clip["uid"], torch.from_numpy(clip["gt"]), frame_indices=range(len(clip["gt"])),
+            vocabulary=CATEGORIES, sounding_categories=clip["sounding"], dataset_name=dataset_name,
+        )
         evaluator.process([inputs], [{"sem_seg": torch.from_numpy(clip["pred"])}])
     return evaluator.evaluate()
 
@@ -242,7 +240,12 @@ def test_avsbench_binary_equals_the_published_definition(tmp_path, dataset_name)
     evaluator = BinaryAVSEvaluator(dataset_name, get_cfg(), str(tmp_path))
     for clip in clips:
         evaluator.process(
-            [{"uid": clip["uid"], "sem_seg_gt": torch.from_numpy(clip["gt"])}],
+            [
+                evaluation_clip(
+                    clip["uid"], torch.from_numpy(clip["gt"]), frame_indices=range(len(clip["gt"])),
+                    vocabulary=["sounding object"], dataset_name=dataset_name,
+                )
+            ],
             [{"sounding_prob": torch.from_numpy(clip["prob"])}],
         )
     results = evaluator.evaluate()["binary_avs"]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import evaluation_clip
 from ov_avss.config import get_cfg
 from ov_avss.data.catalog import get_dataset_records
 from ov_avss.data.categories import CATEGORIES, CATEGORY_TO_INDEX
@@ -40,22 +41,16 @@ def make_cfg(root: str, num_clips: int):
 
 
 def predicted_clip(record: dict, category: str) -> tuple[dict, dict]:
-    """A clip dict of the whole record and an output whose one segment (``category``) covers the
+    """A clip input of the whole record and an output whose one segment (``category``) covers the
     left half of every frame."""
     num_frames = int(record["num_frames"])
     masks = torch.zeros((1, num_frames, HEIGHT, WIDTH), dtype=torch.bool)
     masks[..., : WIDTH // 2] = True
     label = CATEGORIES.index(category)  # 0-based into the 70-name vocabulary
-    clip = {
-        "uid": record["uid"],
-        "dataset_name": DATASET,
-        "frame_indices": list(range(num_frames)),
-        "height": HEIGHT,
-        "width": WIDTH,
-        "vocabulary": list(CATEGORIES),
-        "sem_seg_gt": torch.zeros((num_frames, HEIGHT, WIDTH), dtype=torch.int64),
-        "sounding_categories": [],
-    }
+    clip = evaluation_clip(
+        record["uid"], torch.zeros((num_frames, HEIGHT, WIDTH), dtype=torch.int64),
+        frame_indices=range(num_frames), vocabulary=CATEGORIES, dataset_name=DATASET,
+    )
     output = {
         "sem_seg": masks[0].long() * (label + 1),
         "segments": {

@@ -1,17 +1,15 @@
 """tools/convert_checkpoint.py on checkpoints with the original release's names (tiny sizes)."""
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 
 import pytest
 import torch
 
+from helpers import REPO_ROOT, TINY_OV_AVSS_CONFIG, load_module, original_release_layout
 from tool_loader import load_tool
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY_CONFIG = os.path.join(REPO_ROOT, "configs", "tiny", "OV_AVSS_tiny.yaml")
+TINY_CONFIG = str(TINY_OV_AVSS_CONFIG)
 RELEASE_OVERRIDES = [
     "MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD", "1024",
     "MODEL.SEM_SEG_HEAD.AV_FUSION_EMBED_DIM", "1024",
@@ -19,16 +17,8 @@ RELEASE_OVERRIDES = [
 ]
 
 
-def _load(name: str, path: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
-
-
 convert_tool = load_tool("convert_checkpoint")
-layout = _load("original_release_layout", os.path.join(REPO_ROOT, "tests", "checkpoint", "original_release_layout.py"))
+layout = original_release_layout()
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +86,7 @@ def test_release_checkpoint_converts_and_loads(original_checkpoint, tmp_path, ca
 def _meta_case(name: str):
     """The published config's model and the release's state dict as meta tensors (see
     tests/checkpoint/test_original_checkpoint.py)."""
-    checkpoint_tests = _load("test_original_checkpoint", os.path.join(REPO_ROOT, "tests", "checkpoint", "test_original_checkpoint.py"))
+    checkpoint_tests = load_module(REPO_ROOT / "tests" / "checkpoint" / "test_original_checkpoint.py")
     return checkpoint_tests._meta_model_and_release_shapes(*checkpoint_tests.PUBLISHED[name])
 
 
@@ -116,7 +106,7 @@ def test_r50_release_checkpoint_converts_through_the_command_line(tmp_path, caps
     from ov_avss.config import get_cfg
 
     cfg = get_cfg()
-    config = os.path.join(REPO_ROOT, "configs", "avsbench", "OV_AVSS_R50.yaml")
+    config = str(REPO_ROOT / "configs" / "avsbench" / "OV_AVSS_R50.yaml")
     cfg.merge_from_file(config)
     state_dict = layout.original_state_dict(cfg, layout.open_clip_config_path("ViT-B-16"))
     input_path, output_path = str(tmp_path / "model_ov_avss_r50.pth"), str(tmp_path / "ours.pth")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import evaluation_clip
 from ov_avss.config import get_cfg
 from ov_avss.data.catalog import get_dataset_records
 from ov_avss.data.image_io import read_binary_mask
@@ -102,7 +103,11 @@ def test_binary_settings_equal_the_evaluator(datasets_root, tmp_path, setting):
         prob = torch.randint(0, 256, gt.shape, generator=generator).float() / 255
         prob = torch.where(gt > 0, prob.clamp(min=0.3), prob * 0.6)
         export_probabilities(str(tmp_path / "pred"), record["uid"], range(len(gt)), prob)
-        evaluator.process([{"uid": record["uid"], "sem_seg_gt": gt}], [{"sounding_prob": prob}])
+        clip = evaluation_clip(
+            record["uid"], gt, frame_indices=range(len(gt)), vocabulary=["sounding object"],
+            dataset_name=f"avsbench_{setting}_test",
+        )
+        evaluator.process([clip], [{"sounding_prob": prob}])
     expected = evaluator.evaluate()["binary_avs"]
     output = tmp_path / "metrics.json"
     assert _run("--setting", setting, "--gt-root", str(datasets_root / "AVSBench-object"),

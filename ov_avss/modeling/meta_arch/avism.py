@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import math
 
 import torch
 import torch.nn.functional as F
@@ -13,12 +12,13 @@ from ..avism import AVISMFrameDecoder, AVISMVideoDecoder, TrackSetCriterion, ins
 from ..backbone import Backbone, build_backbone
 from ..pixel_decoder import build_pixel_decoder
 from .build import META_ARCH_REGISTRY
+from .preprocess import FramePreprocessing, pad_to
 
 logger = logging.getLogger(__name__)
 
 
 @META_ARCH_REGISTRY.register()
-class AVISM(nn.Module):
+class AVISM(FramePreprocessing):
     """Backbone + pixel decoder + audio-conditioned frame decoder + video-level module.
 
     Input: ``list[video dict]`` with ``frames`` uint8 ``[T, 3, H, W]`` and ``audio``: per-frame
@@ -80,7 +80,11 @@ class AVISM(nn.Module):
             score_threshold: tracks scoring at or below this are dropped.
             top_k: (clip query, class) pairs kept by score before thresholding.
         """
-        super().__init__()
+        super().__init__(
+            pixel_mean=pixel_mean,
+            pixel_std=pixel_std,
+            size_divisibility=max(size_divisibility, backbone.size_divisibility),
+        )
         self.backbone = backbone
         self.audio_encoder = audio_encoder
         if self.audio_encoder is not None:
@@ -95,10 +99,6 @@ class AVISM(nn.Module):
         self.frame_criterion = frame_criterion
         self.video_criterion = video_criterion
         self.frame_deep_supervision = frame_deep_supervision
-
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(1, 3, 1, 1), persistent=False)
-        self.size_divisibility = max(size_divisibility, self.backbone.size_divisibility, 1)
         self.num_frames = num_frames
         self.audio_dim = audio_dim
         self.num_classes = num_classes
@@ -151,10 +151,6 @@ class AVISM(nn.Module):
             top_k=avism.TEST_TOPK,
         )
 
-    @property
-    def device(self) -> torch.device:
-        return self.pixel_mean.device
-
     def forward(self, batched_inputs: list[dict]):
         if not batched_inputs:
             raise ValueError("AVISM got an empty batch")
@@ -188,16 +184,6 @@ class AVISM(nn.Module):
         if len(video["audio"]) != frames.shape[0]:
             raise ValueError(f"Video '{uid}': {frames.shape[0]} frames but {len(video['audio'])} audio entries")
 
-    def _normalise(self, frames: torch.Tensor, padded_size: tuple[int, int] | None = None) -> torch.Tensor:
-        """uint8 ``[T, 3, H, W]`` -> normalised, zero-padded to ``padded_size`` (default: the next
-        multiple of ``size_divisibility``)."""
-        height, width = frames.shape[-2:]
-        if padded_size is None:
-            padded_size = tuple(math.ceil(s / self.size_divisibility) * self.size_divisibility for s in (height, width))
-        padded_h, padded_w = padded_size
-        normalised = (frames.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std
-        return F.pad(normalised, (0, padded_w - width, 0, padded_h - height))
-
     def _frame_level(self, images: torch.Tensor, audio: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
         """Backbone, pixel decoder and frame decoder on ``images [N, 3, Hp, Wp]``: the frame
         outputs, ``frame_queries [L, N, fQ, C]`` and the video mask features ``[N, mask_dim, h, w]``."""
@@ -220,13 +206,12 @@ class AVISM(nn.Module):
             if "instances" not in video:
                 raise KeyError(f"Video '{uid}' lacks the key 'instances' training needs")
             sizes.add(tuple(video["frames"].shape[-2:]))
-        padded_h = math.ceil(max(h for h, _ in sizes) / self.size_divisibility) * self.size_divisibility
-        padded_w = math.ceil(max(w for _, w in sizes) / self.size_divisibility) * self.size_divisibility
-        images = torch.cat([self._normalise(v["frames"], (padded_h, padded_w)) for v in batched_inputs])
+        padded_size = self.padded_size(sizes)
+        images = self.preprocess_frames([v["frames"] for v in batched_inputs], padded_size)
         audio = torch.cat([self._audio_embeddings(v) for v in batched_inputs])
         frame_outputs, frame_queries, mask_features = self._frame_level(images, audio)
 
-        clip_targets = [self._clip_targets(v, (padded_h, padded_w)) for v in batched_inputs]
+        clip_targets = [self._clip_targets(v, padded_size) for v in batched_inputs]
         frame_targets = [
             {"labels": t["labels"][t["masks"][:, f].flatten(1).any(1)], "masks": t["masks"][t["masks"][:, f].flatten(1).any(1)][:, f : f + 1]}
             for t in clip_targets
@@ -267,9 +252,7 @@ class AVISM(nn.Module):
         if labels.shape != masks.shape[:1] or bool(((labels < 0) | (labels >= self.num_classes)).any()):
             raise ValueError(f"Video '{uid}': instances.labels must be [N] in 0..{self.num_classes - 1}, got {labels.tolist()}")
         present = masks.flatten(1).any(1)
-        height, width = masks.shape[-2:]
-        masks = F.pad(masks[present], (0, padded_size[1] - width, 0, padded_size[0] - height))
-        return {"labels": labels[present], "masks": masks.float()}
+        return {"labels": labels[present], "masks": pad_to(masks[present], padded_size).float()}
 
     # ------------------------------------------------------------------------------- inference
     @torch.no_grad()
@@ -289,7 +272,7 @@ class AVISM(nn.Module):
         frame_queries, mask_features = [], []
         for start in range(0, num_frames, self.run_chunk_size):
             chunk = slice(start, start + self.run_chunk_size)
-            images = self._normalise(frames[chunk])
+            images = self.preprocess_frames([frames[chunk]])
             _, queries, features = self._frame_level(images, audio[chunk])
             frame_queries.append(queries[-1])  # [t, fQ, C]
             mask_features.append(features.to(store))

@@ -15,10 +15,11 @@ from ..criterion import VideoSetCriterion
 from ..pixel_decoder import build_pixel_decoder
 from ..transformer_decoder import build_transformer_decoder
 from .build import META_ARCH_REGISTRY
+from .preprocess import FramePreprocessing, pad_to
 
 
 @META_ARCH_REGISTRY.register()
-class OV_AVSS(nn.Module):
+class OV_AVSS(FramePreprocessing):
     """Backbone + VGGish + audio-visual pixel decoder + audio-conditioned video mask decoder,
     with class-agnostic mask proposals classified by a frozen CLIP over any vocabulary.
 
@@ -58,17 +59,17 @@ class OV_AVSS(nn.Module):
             num_candidate_queries: queries named under ``OBJECTNESS_RANKING``; None: the
                 release's ranking (every query with a region, by CLIP probability alone).
         """
-        super().__init__()
+        super().__init__(
+            pixel_mean=pixel_mean,
+            pixel_std=pixel_std,
+            size_divisibility=max(size_divisibility, backbone.size_divisibility),
+        )
         self.backbone = backbone
         self.audio_encoder = audio_encoder
         self.pixel_decoder = pixel_decoder
         self.transformer_decoder = transformer_decoder
         self.criterion = criterion
         self.classifier = classifier
-
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(1, 3, 1, 1), persistent=False)
-        self.size_divisibility = max(size_divisibility, self.backbone.size_divisibility, 1)
         self.top_k = top_k
         self.mask_logit_threshold = mask_logit_threshold
         self.score_threshold = score_threshold
@@ -108,17 +109,15 @@ class OV_AVSS(nn.Module):
             ),
         )
 
-    @property
-    def device(self) -> torch.device:
-        return self.pixel_mean.device
-
     def forward(self, batched_inputs: list[dict]):
         """Training: ``{loss_ce, loss_mask, loss_dice, loss_*_i, [loss_ensemble_ce]}``.
         Eval: per clip ``{sem_seg [T, H0, W0], sounding_prob [T, H0, W0], segments}``."""
         if not batched_inputs:
             raise ValueError("OV_AVSS got an empty batch")
         num_frames = self._num_frames(batched_inputs)
-        images, image_sizes = self._preprocess_frames(batched_inputs)  # [B*T, 3, Hp, Wp]
+        image_sizes = [tuple(int(s) for s in clip["frames"].shape[-2:]) for clip in batched_inputs]
+        frames = [clip["frames"] for clip in batched_inputs]
+        images = self.preprocess_frames(frames, self.padded_size(image_sizes))  # [B*T, 3, Hp, Wp]
         audio = torch.cat([self._field(clip, "audio") for clip in batched_inputs]).to(self.device, torch.float32)
         features = self.backbone(images)
         audio_embeddings = self.audio_encoder(audio)  # [B*T, 128]
@@ -154,27 +153,7 @@ class OV_AVSS(nn.Module):
                 )
         return counts.pop()
 
-    def _padded_size(self, sizes: list[tuple[int, int]]) -> tuple[int, int]:
-        divisor = self.size_divisibility
-        max_h = max(h for h, _ in sizes)
-        max_w = max(w for _, w in sizes)
-        return math.ceil(max_h / divisor) * divisor, math.ceil(max_w / divisor) * divisor
-
-    def _preprocess_frames(self, batched_inputs: list[dict]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-        """Normalise and zero-pad (after normalisation, i.e. with the mean colour) every clip to a
-        common size divisible by ``size_divisibility`` -> ``[B*T, 3, Hp, Wp]`` and the clips'
-        unpadded sizes."""
-        sizes = [tuple(int(s) for s in clip["frames"].shape[-2:]) for clip in batched_inputs]
-        padded_h, padded_w = self._padded_size(sizes)
-        padded = []
-        for clip, (height, width) in zip(batched_inputs, sizes):
-            frames = clip["frames"].to(self.device, torch.float32)
-            normalised = (frames - self.pixel_mean) / self.pixel_std
-            padded.append(F.pad(normalised, (0, padded_w - width, 0, padded_h - height)))
-        return torch.cat(padded), sizes
-
     def _prepare_targets(self, batched_inputs: list[dict], padded_size) -> list[dict]:
-        padded_h, padded_w = padded_size
         targets = []
         for clip in batched_inputs:
             clip_targets = self._field(clip, "targets")
@@ -187,7 +166,7 @@ class OV_AVSS(nn.Module):
                 )
             targets.append(
                 {
-                    "masks": F.pad(masks, (0, padded_w - width, 0, padded_h - height)),
+                    "masks": pad_to(masks, padded_size),
                     "labels": clip_targets["labels"].to(self.device, torch.int64),
                     "frame_valid": self._field(clip, "frame_valid").to(self.device, torch.bool),
                 }

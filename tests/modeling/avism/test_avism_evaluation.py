@@ -10,16 +10,34 @@ import numpy as np
 import pytest
 import torch
 
-from ov_avss.data.catalog import get_dataset_records
+from ov_avss.data.catalog import get_dataset_metadata, get_dataset_records
 from ov_avss.data.datasets.aviseg import decode_rle, video_audio
 from ov_avss.data.image_io import read_frame
 from ov_avss.evaluation import build_evaluator
 from ov_avss.modeling import build_model_without_pretrained_files
+from ov_avss.structures import ClipInput, make_clip_input
 
 
 @pytest.fixture(scope="module")
 def cfg(synthetic_cfg):
     return synthetic_cfg
+
+
+def _video(record: dict) -> ClipInput:
+    """The whole video at its original size, audio from the wav (no FEATAudios in the synthetic set)."""
+    _, audio = video_audio(record)
+    frames = torch.from_numpy(np.stack([read_frame(path) for path in record["file_names"]])).permute(0, 3, 1, 2)
+    return make_clip_input(
+        uid=record["video_name"],
+        dataset_name=record["dataset_name"],
+        frame_indices=range(len(record["file_names"])),
+        height=frames.shape[-2],
+        width=frames.shape[-1],
+        frames=frames.contiguous(),
+        audio=audio,
+        vocabulary=get_dataset_metadata(record["dataset_name"]).vocabulary,
+        video_id=record["video_id"],
+    )
 
 
 def test_ground_truth_tracks_score_100(cfg, tmp_path):
@@ -35,7 +53,7 @@ def test_ground_truth_tracks_score_100(cfg, tmp_path):
             "pred_labels": [track["label"] for track in record["tracks"]],
             "pred_masks": masks,
         }
-        evaluator.process([{"video_id": record["video_id"]}], [output])
+        evaluator.process([_video(record)], [output])
     metrics = evaluator.evaluate()
     assert metrics["mAP"] == pytest.approx(100.0) and metrics["LocA"] == pytest.approx(100.0)
     assert metrics["num_predictions"] == sum(len(r["tracks"]) for r in get_dataset_records("aviseg_val", cfg))
@@ -53,9 +71,7 @@ def test_model_outputs_flow_into_the_metrics(cfg, tmp_path):
     evaluator = build_evaluator(cfg, "aviseg_val", str(tmp_path))
     evaluator.reset()
     for record in get_dataset_records("aviseg_val", cfg):
-        _, audio = video_audio(record)  # no FEATAudios in the synthetic set: log-mel from the wav
-        frames = torch.from_numpy(np.stack([read_frame(path) for path in record["file_names"]])).permute(0, 3, 1, 2)
-        video = {"video_id": record["video_id"], "frames": frames.contiguous(), "audio": audio}
+        video = _video(record)
         evaluator.process([video], model([video]))
     metrics = evaluator.evaluate()
     predictions = json.loads((tmp_path / "results.json").read_text())

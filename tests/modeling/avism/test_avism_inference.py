@@ -2,33 +2,34 @@
 (with mask features off the device), the audio changes the tracks, clear input errors."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
-from ov_avss.config import get_cfg
+from helpers import TINY_AVISM_CONFIG, load_config
+from ov_avss.data.catalog import get_dataset_metadata
 from ov_avss.modeling import build_model_without_pretrained_files
-
-TINY = Path(__file__).resolve().parents[3] / "configs" / "avis" / "AVISM_tiny_synthetic.yaml"
+from ov_avss.structures import ClipInput, make_clip_input
 
 
 def _model(*overrides):
-    cfg = get_cfg()
-    cfg.merge_from_file(str(TINY))
-    cfg.merge_from_list(list(overrides))
+    cfg = load_config(TINY_AVISM_CONFIG, overrides)
     torch.manual_seed(0)
     return build_model_without_pretrained_files(cfg).eval()
 
 
-def _video(num_frames: int, seed: int = 0) -> dict:
+def _video(num_frames: int, seed: int = 0) -> ClipInput:
     generator = torch.Generator().manual_seed(seed)
-    return {
-        "frames": torch.randint(0, 256, (num_frames, 3, 70, 100), dtype=torch.uint8, generator=generator),
-        "audio": torch.randn(num_frames, 128, generator=generator),
-        "height": 35,
-        "width": 50,
-    }
+    frames = torch.randint(0, 256, (num_frames, 3, 70, 100), dtype=torch.uint8, generator=generator)
+    return make_clip_input(
+        uid="avism_video",
+        dataset_name="aviseg_test",
+        frame_indices=range(num_frames),
+        height=35,
+        width=50,
+        frames=frames,
+        audio=torch.randn(num_frames, 128, generator=generator),
+        vocabulary=get_dataset_metadata("aviseg_test").vocabulary,
+    )
 
 
 def test_output_layout_and_threshold():

@@ -2,36 +2,41 @@
 on a fixed batch, and named errors for bad targets."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
-from ov_avss.config import get_cfg
+from helpers import TINY_AVISM_CONFIG, load_config
+from ov_avss.data.catalog import get_dataset_metadata
 from ov_avss.modeling import build_model_without_pretrained_files
+from ov_avss.structures import ClipInput, make_clip_input
 
-TINY = Path(__file__).resolve().parents[3] / "configs" / "avis" / "AVISM_tiny_synthetic.yaml"
 # Built for the release's checkpoints; their similarity loss is not implemented (docs/avis.md).
 SIMILARITY_HEADS = ("video_decoder.sim_embed_frame.", "video_decoder.sim_embed_clip.")
 
 
 def _model():
-    cfg = get_cfg()
-    cfg.merge_from_file(str(TINY))
+    cfg = load_config(TINY_AVISM_CONFIG)
     torch.manual_seed(0)
     return build_model_without_pretrained_files(cfg).train()
 
 
-def _clip(generator: torch.Generator) -> dict:
+def _clip(generator: torch.Generator) -> ClipInput:
     masks = torch.zeros(3, 5, 64, 96, dtype=torch.bool)
     masks[0, :, 10:30, 10:40] = True
     masks[1, 2:, 30:60, 50:90] = True  # appears in frame 2
     # masks[2] stays empty: an instance silent in the whole clip is not a target
-    return {
-        "frames": torch.randint(0, 256, (5, 3, 64, 96), dtype=torch.uint8, generator=generator),
-        "audio": torch.randn(5, 128, generator=generator),
-        "instances": {"labels": torch.tensor([3, 7, 1]), "masks": masks},
-    }
+    frames = torch.randint(0, 256, (5, 3, 64, 96), dtype=torch.uint8, generator=generator)
+    return make_clip_input(
+        uid="avism_clip",
+        dataset_name="aviseg_train",
+        frame_indices=range(5),
+        height=64,
+        width=96,
+        frames=frames,
+        audio=torch.randn(5, 128, generator=generator),
+        vocabulary=get_dataset_metadata("aviseg_train").vocabulary,
+        instances={"labels": torch.tensor([3, 7, 1]), "masks": masks},
+    )
 
 
 def test_losses_gradients_and_a_falling_loss():

@@ -2,14 +2,11 @@
 (coloured squares moving over a grey frame) and the tiny model."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
-from ov_avss.config import get_cfg
-
-TINY_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "tiny" / "OV_AVSS_tiny.yaml"
+from helpers import TINY_OV_AVSS_CONFIG, load_config
+from ov_avss.structures import ClipInput, make_clip_input
 
 COLOURS = ((230, 40, 40), (40, 200, 60), (50, 80, 230))
 
@@ -23,8 +20,8 @@ def _make_clip(
     seed: int = 0,
     frame_valid: tuple[bool, ...] | None = None,
     with_targets: bool = True,
-) -> dict:
-    """One clip dict per docs/architecture.md: object ``i`` is a square of colour ``i`` moving
+) -> ClipInput:
+    """One clip input (``make_clip_input``): object ``i`` is a square of colour ``i`` moving
     diagonally; its label is ``i % len(vocabulary)``; the audio is random noise with a
     per-object tone pattern."""
     generator = torch.Generator().manual_seed(seed)
@@ -40,37 +37,31 @@ def _make_clip(
         colour = torch.tensor(COLOURS[obj % len(COLOURS)], dtype=torch.uint8)[:, None, None, None]
         frames = torch.where(masks[obj][:, None], colour.permute(1, 0, 2, 3), frames)
     audio = torch.randn(num_frames, 1, 96, 64, generator=generator)
-    clip = {
-        "uid": f"synthetic_{seed}",
-        "dataset_name": "synthetic",
-        "frame_indices": list(range(num_frames)),
-        "height": height,
-        "width": width,
-        "frames": frames,
-        "audio": audio,
-        "vocabulary": list(vocabulary),
-        "frame_valid": torch.tensor(frame_valid if frame_valid is not None else [True] * num_frames),
-        "sounding_categories": [vocabulary[i % len(vocabulary)] for i in range(num_objects)],
-    }
-    if with_targets:
-        clip["targets"] = {
-            "labels": torch.arange(num_objects, dtype=torch.int64) % len(vocabulary),
-            "masks": masks,
-        }
-    return clip
+    targets = {"labels": torch.arange(num_objects, dtype=torch.int64) % len(vocabulary), "masks": masks}
+    return make_clip_input(
+        uid=f"synthetic_{seed}",
+        dataset_name="synthetic",
+        frame_indices=range(num_frames),
+        height=height,
+        width=width,
+        frames=frames,
+        audio=audio,
+        vocabulary=vocabulary,
+        frame_valid=torch.tensor(frame_valid) if frame_valid is not None else None,
+        sounding_categories=[vocabulary[i % len(vocabulary)] for i in range(num_objects)],
+        **({"targets": targets} if with_targets else {}),
+    )
 
 
 @pytest.fixture(scope="session")
 def make_clip():
-    """Factory of synthetic clip dicts (see ``_make_clip``)."""
+    """Factory of synthetic clip inputs (see ``_make_clip``)."""
     return _make_clip
 
 
 def load_tiny_cfg():
     """A fresh copy of the tiny test config."""
-    cfg = get_cfg()
-    cfg.merge_from_file(str(TINY_CONFIG))
-    return cfg
+    return load_config(TINY_OV_AVSS_CONFIG)
 
 
 @pytest.fixture

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import torch
 
+from helpers import inference_clip
 from ov_avss.config import get_cfg
 from ov_avss.data.categories import CATEGORIES
 from ov_avss.modeling import build_model
+from ov_avss.structures import ClipInput
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 QUICKSTART_CONFIG = REPO_ROOT / "configs" / "quickstart" / "OV_AVSS_tiny_synthetic.yaml"
@@ -49,20 +51,11 @@ def decoder_outputs(num_queries: int, hidden_dim: int, seed: int = 11) -> dict:
     }
 
 
-def clip_input(vocabulary: list[str], seed: int = 3) -> dict:
+def clip_input(vocabulary: list[str], seed: int = 3) -> ClipInput:
     generator = torch.Generator().manual_seed(seed)
     frames = torch.randint(0, 256, (NUM_FRAMES, 3, HEIGHT // 8, WIDTH // 8), generator=generator, dtype=torch.uint8)
     frames = torch.nn.functional.interpolate(frames.float(), size=(HEIGHT, WIDTH), mode="bilinear").to(torch.uint8)
-    return {
-        "uid": "extension_case",
-        "dataset_name": "synthetic",
-        "frames": frames,
-        "audio": torch.randn(NUM_FRAMES, 1, 96, 64, generator=generator),
-        "vocabulary": vocabulary,
-        "frame_valid": torch.ones(NUM_FRAMES, dtype=torch.bool),
-        "height": OUTPUT_SIZE[0],
-        "width": OUTPUT_SIZE[1],
-    }
+    return inference_clip("extension_case", frames, vocabulary, OUTPUT_SIZE, generator)
 
 
 class FixedDecoder(torch.nn.Module):

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parents[2]))  # tests/: the shared helpers
 from extension_case import FIXTURE, run_case  # noqa: E402
 
 

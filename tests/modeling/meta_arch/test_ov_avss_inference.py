@@ -1,23 +1,19 @@
 """OV_AVSS in eval mode: output contract, open vocabulary, original-size maps."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
-from ov_avss.config import get_cfg
+from helpers import TINY_OV_AVSS_CONFIG, load_config
 from ov_avss.modeling import build_model
 
-TINY_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "tiny" / "OV_AVSS_tiny.yaml"
 UNSEEN_VOCABULARY = ("theremin", "kazoo", "didgeridoo")
 
 
 @pytest.fixture(scope="module")
 def eval_model():
     torch.manual_seed(0)
-    cfg = get_cfg()
-    cfg.merge_from_file(str(TINY_CONFIG))
+    cfg = load_config(TINY_OV_AVSS_CONFIG)
     model = build_model(cfg)
     model.eval()
     return cfg, model
@@ -66,8 +62,7 @@ def test_semantic_map_paints_higher_scores_on_top(eval_model, make_clip):
 
 def test_pairs_at_or_below_the_score_threshold_are_not_painted(make_clip):
     torch.manual_seed(0)
-    cfg = get_cfg()
-    cfg.merge_from_file(str(TINY_CONFIG))
+    cfg = load_config(TINY_OV_AVSS_CONFIG)
     cfg.MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD = 1.0  # probabilities never exceed it
     model = build_model(cfg).eval()
     with torch.no_grad():

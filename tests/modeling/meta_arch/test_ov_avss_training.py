@@ -1,15 +1,11 @@
 """OV_AVSS in training mode: batched losses and where gradients flow."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
-from ov_avss.config import get_cfg
+from helpers import TINY_OV_AVSS_CONFIG, load_config
 from ov_avss.modeling import build_model
-
-TINY_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "tiny" / "OV_AVSS_tiny.yaml"
 
 EXPECTED_BASE_LOSSES = ("loss_ce", "loss_mask", "loss_dice")
 
@@ -19,8 +15,7 @@ def trained_step(request, make_clip):
     """The tiny model after one backward pass on a batch of 2 clips of different sizes, as the
     release and with the learned-head extension."""
     torch.manual_seed(0)
-    cfg = get_cfg()
-    cfg.merge_from_file(str(TINY_CONFIG))
+    cfg = load_config(TINY_OV_AVSS_CONFIG)
     cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED = request.param
     model = build_model(cfg)
     model.train()

@@ -8,11 +8,10 @@ import torch.nn.functional as F
 
 import release_reference as release
 from extension_case import FixedDecoder, seeded_classifier_weights
-from ov_avss.config import get_cfg
+from helpers import TINY_OV_AVSS_CONFIG, inference_clip, load_config
 from ov_avss.modeling import build_model
 from ov_avss.modeling.classifier import VILD_TEMPLATES
-
-from conftest import TINY_CONFIG
+from ov_avss.structures import ClipInput
 
 NUM_FRAMES = 5
 HEIGHT, WIDTH = 80, 100  # padded to 96 x 128 (size divisibility 32)
@@ -37,19 +36,11 @@ def _decoder_outputs(num_queries: int, hidden_dim: int, seed: int) -> dict:
     }
 
 
-def _clip(seed: int) -> dict:
+def _clip(seed: int) -> ClipInput:
     generator = torch.Generator().manual_seed(seed)
     coarse = torch.randint(0, 256, (NUM_FRAMES, 3, 10, 10), generator=generator).float()
     frames = F.interpolate(coarse, size=(HEIGHT, WIDTH), mode="bilinear").round().to(torch.uint8)
-    return {
-        "uid": "release_case",
-        "frames": frames,
-        "audio": torch.randn(NUM_FRAMES, 1, 96, 64, generator=generator),
-        "vocabulary": VOCABULARY,
-        "frame_valid": torch.ones(NUM_FRAMES, dtype=torch.bool),
-        "height": OUTPUT_SIZE[0],
-        "width": OUTPUT_SIZE[1],
-    }
+    return inference_clip("release_case", frames, VOCABULARY, OUTPUT_SIZE, generator)
 
 
 def _input_dependent_clip(model) -> None:
@@ -67,8 +58,7 @@ def _input_dependent_clip(model) -> None:
 
 @pytest.fixture(scope="module")
 def release_model():
-    cfg = get_cfg()
-    cfg.merge_from_file(str(TINY_CONFIG))
+    cfg = load_config(TINY_OV_AVSS_CONFIG)
     cfg.MODEL.CLIP_ADAPTER.PROMPT_NAME = "vild"
     # Between this case's scores (~0.25-0.34), so that some kept pairs are painted and some not.
     cfg.MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD = 0.27

@@ -4,13 +4,12 @@ layer: the queries' first audio attention (``v2a``) reads the projected audio to
 their self-attention (``a2a``); the layers read the self-attended tokens."""
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from helpers import original_release_layout
 from ov_avss.checkpoint.name_map import convert_external_names
 from ov_avss.config import get_cfg
 from ov_avss.audio import vggish_params
@@ -18,14 +17,6 @@ from ov_avss.modeling.transformer_decoder import build_transformer_decoder
 from ov_avss.modeling.transformer_decoder.position_encoding import PositionEmbeddingSine3D
 
 FRAMES, CHANNELS, HEADS = 5, 32, 4
-LAYOUT_FILE = Path(__file__).resolve().parents[2] / "checkpoint" / "original_release_layout.py"
-
-
-def _layout():
-    spec = importlib.util.spec_from_file_location("original_release_layout", LAYOUT_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _cfg():
@@ -40,7 +31,7 @@ def _cfg():
 
 def _release_weights(cfg) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
-    shapes = _layout().transformer_decoder(cfg)
+    shapes = original_release_layout().transformer_decoder(cfg)
     return {key: torch.randn(shape, generator=generator) * 0.3 for key, shape in shapes.items()}
 
 

@@ -1,0 +1,103 @@
+"""Helpers shared by tests of several folders: the tiny configs, a synthetic AVISeg config, clip
+inputs for evaluators, and loading a test-support file as a module.
+
+Importable as ``helpers``: ``tests/`` is on ``sys.path`` because ``tests/conftest.py`` lives
+there (pytest's default ``prepend`` import mode puts a root conftest's folder first).
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Sequence
+
+import torch
+
+from ov_avss.config import get_cfg
+from ov_avss.data.aviseg_synthetic import make_synthetic_aviseg
+from ov_avss.structures import ClipInput, make_clip_input
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TINY_OV_AVSS_CONFIG = REPO_ROOT / "configs" / "tiny" / "OV_AVSS_tiny.yaml"
+TINY_AVISM_CONFIG = REPO_ROOT / "configs" / "avis" / "AVISM_tiny_synthetic.yaml"
+
+
+def load_config(path: Path, overrides: Sequence = ()):
+    """``get_cfg()`` merged with the YAML file ``path`` and then ``overrides`` (key, value, ...)."""
+    cfg = get_cfg()
+    cfg.merge_from_file(str(path))
+    cfg.merge_from_list(list(overrides))
+    return cfg
+
+
+def synthetic_aviseg_cfg(root: Path, seed: int, num_videos: dict[str, int], overrides: Sequence = ()):
+    """A synthetic AVISeg under ``root`` (48x64 frames, 6 to 8 per video) and the tiny AVISM config
+    reading it, with ``overrides`` applied."""
+    make_synthetic_aviseg(str(root), seed=seed, num_videos=num_videos, size=(48, 64), frames=(6, 8))
+    return load_config(TINY_AVISM_CONFIG, ["DATASETS.ROOT", str(root), *overrides])
+
+
+def evaluation_clip(
+    uid: str,
+    sem_seg_gt: torch.Tensor,
+    frame_indices: Sequence[int],
+    vocabulary: Sequence[str],
+    sounding_categories: Sequence[str] = (),
+    dataset_name: str = "avsbench_ov_test",
+) -> ClipInput:
+    """A test-time ``ClipInput`` with ground truth ``sem_seg_gt`` ``[T, H0, W0]``; its frames
+    (black, ``[T, 3, H0, W0]``) and audio (zeros) are there for the type: evaluators read neither."""
+    num_frames, height, width = sem_seg_gt.shape
+    return make_clip_input(
+        uid=uid,
+        dataset_name=dataset_name,
+        frame_indices=frame_indices,
+        height=height,
+        width=width,
+        frames=torch.zeros((num_frames, 3, height, width), dtype=torch.uint8),
+        audio=torch.zeros((num_frames, 1, 96, 64)),
+        vocabulary=vocabulary,
+        sounding_categories=sounding_categories,
+        sem_seg_gt=sem_seg_gt,
+    )
+
+
+def inference_clip(
+    uid: str, frames: torch.Tensor, vocabulary: Sequence[str], output_size: tuple[int, int], generator: torch.Generator
+) -> ClipInput:
+    """A test-time ``ClipInput`` of ``frames`` uint8 ``[T, 3, H, W]`` whose original size is
+    ``output_size`` (height, width), with random log-mel audio ``[T, 1, 96, 64]`` drawn from
+    ``generator``."""
+    num_frames = frames.shape[0]
+    return make_clip_input(
+        uid=uid,
+        dataset_name="synthetic",
+        frame_indices=range(num_frames),
+        height=output_size[0],
+        width=output_size[1],
+        frames=frames,
+        audio=torch.randn(num_frames, 1, 96, 64, generator=generator),
+        vocabulary=vocabulary,
+    )
+
+
+def load_module(path: Path) -> ModuleType:
+    """The Python file ``path`` as the module named by its stem, loaded once per session."""
+    name = path.stem
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        if Path(loaded.__file__).resolve() != path.resolve():
+            raise ImportError(f"A module '{name}' from {loaded.__file__} is loaded already; cannot load {path}")
+        return loaded
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+def original_release_layout() -> ModuleType:
+    """``tests/checkpoint/original_release_layout.py``: the original releases' parameter names
+    and shapes."""
+    return load_module(REPO_ROOT / "tests" / "checkpoint" / "original_release_layout.py")

@@ -1,0 +1,49 @@
+"""Imports run one way (docs/architecture.md): the audio input needs neither the data layer nor
+the model; the model reads datasets only through ``ov_avss.data.catalog`` (no AVSBench categories,
+readers or mappers); evaluation and drawing do not import the demo."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from helpers import REPO_ROOT
+
+# One fresh interpreter imports the packages in dependency order and reports, after each step,
+# the ov_avss modules it has loaded.
+SCRIPT = """
+import json, sys
+
+def loaded():
+    return sorted(name for name in sys.modules if name.startswith("ov_avss."))
+
+steps = {}
+for module in ("ov_avss.audio", "ov_avss.data.catalog", "ov_avss.modeling", "ov_avss.visualization", "ov_avss.evaluation"):
+    __import__(module)
+    steps[module] = loaded()
+print(json.dumps(steps))
+"""
+
+
+def _modules_after_each_import() -> dict[str, list[str]]:
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _under(modules: list[str], *packages: str) -> list[str]:
+    return [name for name in modules if any(name == p or name.startswith(p + ".") for p in packages)]
+
+
+def test_imports_run_one_way():
+    steps = _modules_after_each_import()
+    assert _under(steps["ov_avss.audio"], "ov_avss.data", "ov_avss.modeling") == []
+    # What the model adds to the data layer beyond the catalog and the catalog's own imports.
+    model_data = set(_under(steps["ov_avss.modeling"], "ov_avss.data")) - set(steps["ov_avss.data.catalog"])
+    assert sorted(model_data) == [], "the model imports the data layer outside ov_avss.data.catalog"
+    assert "ov_avss.data.categories" not in steps["ov_avss.modeling"]
+    assert _under(steps["ov_avss.modeling"], "ov_avss.evaluation", "ov_avss.demo") == []
+    assert _under(steps["ov_avss.visualization"], "ov_avss.demo") == []
+    assert _under(steps["ov_avss.evaluation"], "ov_avss.demo") == []
