@@ -14,6 +14,7 @@ from tqdm import tqdm
 from ov_avss.data.image_io import write_palette_png
 from ov_avss.data.label_space import RLE_TRACKS
 from ov_avss.evaluation.avis import track_predictions
+from ov_avss.utils.file_io import write_json_atomic
 from ov_avss.visualization import MAX_TRACK_ID, draw_segments, track_palette, visible_frame_segments
 
 from .audio_stream import FrameAlignedAudio
@@ -22,7 +23,7 @@ from .errors import DemoInputError
 from .frame_source import DemoInput, FrameSource, check_frame_sizes
 from .predictor import VideoPredictor
 from .staging import move_into_place, staging_folder
-from .writers import OverlayVideoWriter, write_json
+from .writers import OverlayVideoWriter
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +186,10 @@ def run_track_demo(
         }
         with staging_folder(output_dir) as staging:
             frames_without_tracks = _draw_tracks(demo_input, tracks_output, names, staging, len(times), progress)
-            write_json(os.path.join(staging, RESULTS_JSON_NAME), track_predictions(video_id, tracks_output))
+            # Compact, as the evaluator writes it: one RLE per frame and track adds up.
+            write_json_atomic(
+                os.path.join(staging, RESULTS_JSON_NAME), track_predictions(video_id, tracks_output), indent=None
+            )
             move_into_place(staging, output_dir, TRACK_MASK_DIR_NAME, (OVERLAY_VIDEO_NAME, RESULTS_JSON_NAME))
     finally:
         progress.close()
