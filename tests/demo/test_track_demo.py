@@ -4,7 +4,6 @@ feeds it, its results.json is what the evaluator writes and scores through
 tools/evaluate_predictions.py, and every track keeps its colour and id in all outputs."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -24,11 +23,12 @@ from ov_avss.demo import DemoRequest, TrackDemo, VideoPredictor, build_demo, ope
 from ov_avss.evaluation.avis import load_predictions, track_predictions
 from ov_avss.visualization import MASK_OPACITY, track_color, track_palette
 
+from .demo_cli import REPO_ROOT, load_demo_cli
 from .media_fixtures import encode_video
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO_ROOT, "tests", "tools"))
 from tool_loader import load_tool  # noqa: E402
+
 AVIS_CONFIG = os.path.join(REPO_ROOT, "configs", "avis", "AVISM_tiny_synthetic.yaml")
 OV_CONFIG = os.path.join(REPO_ROOT, "configs", "tiny", "OV_AVSS_tiny.yaml")
 DATASET = "aviseg_val"
@@ -41,14 +41,7 @@ AVIS_OVERRIDES = [
 HEIGHT, WIDTH = 128, 160
 
 
-def _load_demo_module():
-    spec = importlib.util.spec_from_file_location("ov_avss_demo_cli_avis", os.path.join(REPO_ROOT, "demo_video", "demo.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = _load_demo_module()
+demo = load_demo_cli()
 
 
 @pytest.fixture(scope="module")
