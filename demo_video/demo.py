@@ -1,12 +1,18 @@
-"""Open-vocabulary audio-visual segmentation of any video, with any vocabulary.
+"""Audio-visual segmentation of any video: open-vocabulary segments or instance tracks.
 
     python demo_video/demo.py --config-file configs/avsbench/OV_AVSS_R50.yaml \
         --input clip.mp4 --vocabulary "dog,piano,man" --output out/ MODEL.WEIGHTS model.pth
+    python demo_video/demo.py --config-file configs/avis/AVISM_R50_IN.yaml \
+        --input clip.mp4 --output out/ MODEL.AVISM.AUDIO_ENCODER_ON True MODEL.WEIGHTS avism.pth
 
-Writes ``out/overlay.mp4`` (masks, names and scores over the frames, with the input's audio),
+The config's MODEL.META_ARCHITECTURE picks the demo (ov_avss.demo.build_demo). OV_AVSS writes
+``out/overlay.mp4`` (masks, names and scores over the frames, with the input's audio),
 ``out/masks/NNNNNN.png`` (palette PNGs: index = position of the name in the vocabulary + 1) and
-``out/segments.json`` (per frame: category, score and COCO RLE mask of each segment).
-Bad input (unreadable file, no audio track, empty or duplicate vocabulary) exits with code 2.
+``out/segments.json`` (per frame: category, score and COCO RLE mask of each segment). AVISM
+writes ``out/overlay.mp4`` (each track in its colour with ``#id name score``),
+``out/track_masks/NNNNNN.png`` (index = track id, 0 = background) and ``out/results.json`` (the
+tracks in the AVIS reference's format). Bad input (unreadable file, no audio track, empty or
+duplicate vocabulary, a vocabulary for AVISM) exits with code 2.
 """
 from __future__ import annotations
 
@@ -19,13 +25,13 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ov_avss.config import ConfigKeyError, get_cfg  # noqa: E402
-from ov_avss.data.categories import CATEGORIES  # noqa: E402
 from ov_avss.demo import (  # noqa: E402
     DemoInputError,
+    DemoRequest,
     VideoPredictor,
+    build_demo,
     parse_vocabulary,
     read_vocabulary_file,
-    run_video_demo,
 )
 from ov_avss.demo.frame_source import open_demo_input  # noqa: E402
 
@@ -47,8 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="audio file to use instead of the video's track (default for a frame folder: its audio.wav)",
     )
     vocabulary = parser.add_mutually_exclusive_group()
-    vocabulary.add_argument("--vocabulary", default=None, help='comma-separated category names, e.g. "dog,piano"')
-    vocabulary.add_argument("--vocabulary-file", default=None, help="file with one category name per line")
+    vocabulary.add_argument("--vocabulary", default=None,
+                            help='OV_AVSS: comma-separated category names, e.g. "dog,piano" '
+                                 "(default: the names of DATASETS.TEST[0]); refused for AVISM")
+    vocabulary.add_argument("--vocabulary-file", default=None, help="OV_AVSS: file with one category name per line")
+    parser.add_argument("--video-id", type=int, default=None,
+                        help="AVISM: the video_id written into results.json (default 1)")
     parser.add_argument("--output", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--fps", type=float, default=1.0, help="frames sampled per second (default 1)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="overrides MODEL.DEVICE")
@@ -73,12 +83,13 @@ def setup_cfg(args: argparse.Namespace):
     return cfg
 
 
-def resolve_vocabulary(args: argparse.Namespace) -> list[str]:
+def requested_vocabulary(args: argparse.Namespace) -> list[str] | None:
+    """The vocabulary the user gave, or None (the demo's default)."""
     if args.vocabulary_file is not None:
         return read_vocabulary_file(args.vocabulary_file)
     if args.vocabulary is not None:
         return parse_vocabulary(args.vocabulary.split(","), "--vocabulary")
-    return list(CATEGORIES)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,61 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(name)s %(levelname)s: %(message)s")
     try:
         cfg = setup_cfg(args)
-        vocabulary = resolve_vocabulary(args)
+        demo = build_demo(cfg, DemoRequest(vocabulary=requested_vocabulary(args), video_id=args.video_id))
         demo_input = open_demo_input(args.input, args.audio, args.fps, args.allow_silent)
     except (DemoInputError, ConfigKeyError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    logger.info("Vocabulary (%d names): %s", len(vocabulary), ", ".join(vocabulary))
     predictor = VideoPredictor(cfg)
     try:
-        outputs = run_video_demo(
-            predictor,
-            demo_input,
-            vocabulary,
-            args.output,
-            window_size=cfg.INPUT.SAMPLING_FRAME_NUM,
-            show_progress=not args.no_progress,
-        )
+        outputs = demo.run(predictor, demo_input, args.output, show_progress=not args.no_progress)
     except DemoInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"overlay video: {outputs.video_path}")
-    print(f"palette masks: {outputs.mask_dir}/ ({outputs.num_frames} frames)")
-    print(f"segments: {outputs.json_path}")
-    for line in summary_lines(outputs, cfg):
+    for line in demo.report(outputs):
         print(line)
     return 0
-
-
-def summary_lines(outputs, cfg) -> list[str]:
-    """Segments per name, frames without any, and why every frame may be empty."""
-    per_name = ", ".join(f"{name} {count}" for name, count in outputs.segments_per_name.items())
-    lines = [
-        f"segments per name: {per_name or 'none'}",
-        f"frames with no segment: {outputs.frames_without_segments} of {outputs.num_frames}",
-    ]
-    if outputs.frames_without_segments == outputs.num_frames:
-        untrained = [
-            reason
-            for reason, applies in (
-                ("MODEL.WEIGHTS is empty (the model is untrained)", not cfg.MODEL.WEIGHTS),
-                ("MODEL.AUDIO.RANDOM_INIT is True (random VGGish)", cfg.MODEL.AUDIO.RANDOM_INIT),
-                ("MODEL.CLIP_ADAPTER.RANDOM_INIT is True (random CLIP)", cfg.MODEL.CLIP_ADAPTER.RANDOM_INIT),
-            )
-            if applies
-        ]
-        if untrained:
-            lines.append(
-                "hint: no frame has a segment; expected here because " + "; ".join(untrained)
-                + ". Give MODEL.WEIGHTS a trained checkpoint (docs/demo.md)."
-            )
-        else:
-            lines.append(
-                "hint: no frame has a segment; the vocabulary may not name what sounds in the video, "
-                "or MODEL.MASK_FORMER.TEST.MASK_LOGIT_THRESHOLD / OBJECT_MASK_THRESHOLD may be too strict"
-            )
-    return lines
 
 
 if __name__ == "__main__":

@@ -1,17 +1,32 @@
-"""Running OV-AVSS on arbitrary videos with any vocabulary: inputs, prediction and outputs."""
+"""Running the models on arbitrary videos: inputs, prediction and outputs.
+
+``build_demo(cfg, request)`` picks the demo of ``MODEL.META_ARCHITECTURE`` (``DEMO_REGISTRY``):
+``SegmentDemo`` for ``OV_AVSS`` (any vocabulary), ``TrackDemo`` for ``AVISM`` (instance tracks).
+"""
+from .build import DEMO_REGISTRY, DemoRequest, build_demo
 from .errors import DemoInputError
 from .frame_source import DemoInput, open_demo_input
-from .pipeline import DemoOutputs, run_video_demo
+from .pipeline import DemoOutputs, SegmentDemo, run_video_demo
 from .predictor import VideoPredictor
+from .track_pipeline import Track, TrackDemo, TrackDemoOutputs, run_track_demo, track_id_map
 from .vocabulary import parse_vocabulary, read_vocabulary_file
 
 __all__ = [
+    "DEMO_REGISTRY",
     "DemoInput",
     "DemoInputError",
     "DemoOutputs",
+    "DemoRequest",
+    "SegmentDemo",
+    "Track",
+    "TrackDemo",
+    "TrackDemoOutputs",
     "VideoPredictor",
+    "build_demo",
     "open_demo_input",
     "parse_vocabulary",
     "read_vocabulary_file",
+    "run_track_demo",
     "run_video_demo",
+    "track_id_map",
 ]

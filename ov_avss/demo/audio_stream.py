@@ -11,16 +11,11 @@ import av
 import numpy as np
 import torch
 
-from ov_avss.audio import AudioFrontEnd, AudioTrackExamples
+from ov_avss.audio import AUDIO_PADDING_MODES, AudioFrontEnd, AudioTrackExamples
 
 from .errors import DemoInputError
 
 logger = logging.getLogger(__name__)
-
-# The OV-AVSS models learn on AVSBench-semantic clips, whose short audio is completed with zero
-# examples.
-DEMO_AUDIO_PADDING = "zero_examples"
-
 
 def has_audio_stream(path: str) -> bool:
     """Whether the media file ``path`` holds at least one audio stream.
@@ -78,13 +73,19 @@ class FrameAlignedAudio:
     Args:
         path: the media file whose first audio stream is used, or ``None`` for silence.
         front_end: the model's audio encoder's front end.
+        padding: how frames after the track's last whole example are completed (one of
+            ``ov_avss.audio.AUDIO_PADDING_MODES``): the ``audio_padding`` of the dataset the
+            model is tested on, as its loader does.
 
     Raises:
         DemoInputError: the audio cannot be decoded (the message names the file).
     """
 
-    def __init__(self, path: Optional[str], front_end: AudioFrontEnd) -> None:
+    def __init__(self, path: Optional[str], front_end: AudioFrontEnd, padding: str) -> None:
+        if padding not in AUDIO_PADDING_MODES:
+            raise ValueError(f"Audio padding '{padding}' is not one of {AUDIO_PADDING_MODES}")
         self.front_end = front_end
+        self.padding = padding
         self._track: Optional[AudioTrackExamples] = None
         if path is not None:
             try:
@@ -96,4 +97,4 @@ class FrameAlignedAudio:
         """``times`` float ``[T]`` in seconds -> float32 ``[T, *front_end.example_shape]``."""
         if self._track is None:
             return self.front_end.silence(len(times))
-        return self._track.for_frames(times, DEMO_AUDIO_PADDING)
+        return self._track.for_frames(times, self.padding)

@@ -8,7 +8,8 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterator, Optional, Union
+from itertools import islice
+from typing import Iterable, Iterator, Optional, Union
 
 import av
 import numpy as np
@@ -146,6 +147,32 @@ class FrameFolderSource:
 
 
 FrameSource = Union[VideoFrameSource, FrameFolderSource]
+
+
+def frame_windows(frames: Iterable[SampledFrame], window_size: int) -> Iterator[list[SampledFrame]]:
+    """Consecutive windows of ``window_size`` frames (the last one may be shorter)."""
+    if window_size < 1:
+        raise ValueError(f"window_size must be >= 1, got {window_size}")
+    frames = iter(frames)
+    while window := list(islice(frames, window_size)):
+        yield window
+
+
+def check_frame_sizes(window: list[SampledFrame], expected: Optional[tuple[int, int]]) -> tuple[int, int]:
+    """The frame size ``(H, W)`` shared by ``window`` and the frames before it (``expected``,
+    ``None`` for the first window).
+
+    Raises:
+        DemoInputError: a frame's size differs.
+    """
+    expected = expected or window[0].image.shape[:2]
+    for frame in window:
+        if frame.image.shape[:2] != expected:
+            raise DemoInputError(
+                f"Frame {frame.index} is {frame.image.shape[1]}x{frame.image.shape[0]} but earlier "
+                f"frames are {expected[1]}x{expected[0]}; all frames must share one size"
+            )
+    return expected
 
 
 @dataclass(frozen=True)

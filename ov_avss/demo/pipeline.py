@@ -1,27 +1,27 @@
-"""The demo loop: stream frames in model windows, predict, and write every output."""
+"""The semantic demo (``OV_AVSS``): stream frames in model windows, predict, and write every output."""
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
+from ov_avss.data.datasets.aviseg import encode_mask
 from ov_avss.data.image_io import write_palette_png
 from ov_avss.visualization import draw_segments, visible_frame_segments
 
 from .audio_stream import FrameAlignedAudio
+from .build import DEMO_REGISTRY, DemoRequest, empty_output_hint, test_dataset_metadata, untrained_reasons
 from .errors import DemoInputError
-from .frame_source import DemoInput, SampledFrame
+from .frame_source import DemoInput, check_frame_sizes, frame_windows
 from .predictor import VideoPredictor
+from .staging import move_into_place, staging_folder
+from .vocabulary import parse_vocabulary
 from .writers import OverlayVideoWriter, write_json
 
 logger = logging.getLogger(__name__)
@@ -44,32 +44,95 @@ class DemoOutputs:
     frames_without_segments: int = 0
 
 
+@DEMO_REGISTRY.register(name="OV_AVSS")
+class SegmentDemo:
+    """Open-vocabulary semantic segments of every frame (``META_ARCHITECTURE: OV_AVSS``):
+    ``overlay.mp4``, palette PNGs of vocabulary positions and ``segments.json``.
+
+    Args:
+        vocabulary: the names to segment.
+        window_size: frames per model call (``INPUT.SAMPLING_FRAME_NUM``).
+        audio_padding: the test dataset's ``audio_padding``.
+        untrained: settings that leave the model untrained, for the report's hint.
+    """
+
+    def __init__(self, vocabulary: Sequence[str], window_size: int, audio_padding: str,
+                 untrained: Sequence[str] = ()) -> None:
+        self.vocabulary = list(vocabulary)
+        self.window_size = window_size
+        self.audio_padding = audio_padding
+        self.untrained = list(untrained)
+
+    @classmethod
+    def from_config(cls, cfg, request: DemoRequest) -> "SegmentDemo":
+        """The requested vocabulary, else the one of ``DATASETS.TEST[0]``.
+
+        Raises:
+            DemoInputError: ``request.video_id`` is set (it names AVIS results), or the default
+                vocabulary is unusable.
+        """
+        if request.video_id is not None:
+            raise DemoInputError(
+                f"--video-id is for AVIS configs (it goes into results.json); "
+                f"MODEL.META_ARCHITECTURE '{cfg.MODEL.META_ARCHITECTURE}' writes segments.json"
+            )
+        metadata = test_dataset_metadata(cfg)
+        vocabulary = request.vocabulary
+        if vocabulary is None:
+            vocabulary = parse_vocabulary(metadata.vocabulary, f"dataset '{metadata.name}' (DATASETS.TEST[0])")
+        return cls(vocabulary, int(cfg.INPUT.SAMPLING_FRAME_NUM), metadata.audio_padding, untrained_reasons(cfg))
+
+    def run(self, predictor: VideoPredictor, demo_input: DemoInput, output_dir: str,
+            show_progress: bool = True) -> DemoOutputs:
+        logger.info("Vocabulary (%d names): %s", len(self.vocabulary), ", ".join(self.vocabulary))
+        return run_video_demo(
+            predictor, demo_input, self.vocabulary, output_dir, self.window_size, self.audio_padding, show_progress
+        )
+
+    def report(self, outputs: DemoOutputs) -> list[str]:
+        """Where the outputs are, segments per name, frames without any, and why every frame
+        may be empty."""
+        per_name = ", ".join(f"{name} {count}" for name, count in outputs.segments_per_name.items())
+        lines = [
+            f"overlay video: {outputs.video_path}",
+            f"palette masks: {outputs.mask_dir}/ ({outputs.num_frames} frames)",
+            f"segments: {outputs.json_path}",
+            f"segments per name: {per_name or 'none'}",
+            f"frames with no segment: {outputs.frames_without_segments} of {outputs.num_frames}",
+        ]
+        if outputs.frames_without_segments == outputs.num_frames:
+            lines.append("hint: no frame has a segment; " + empty_output_hint(
+                self.untrained,
+                "the vocabulary may not name what sounds in the video, or "
+                "MODEL.MASK_FORMER.TEST.MASK_LOGIT_THRESHOLD / OBJECT_MASK_THRESHOLD may be too strict",
+            ))
+        return lines
+
+
 def run_video_demo(
     predictor: VideoPredictor,
     demo_input: DemoInput,
     vocabulary: Sequence[str],
     output_dir: str,
     window_size: int,
+    audio_padding: str,
     show_progress: bool = True,
 ) -> DemoOutputs:
     """Segment every sampled frame of ``demo_input`` and write the overlay video (with the
     input's audio), one palette PNG per frame and the segments JSON under ``output_dir``.
 
     Frames are processed ``window_size`` at a time (``INPUT.SAMPLING_FRAME_NUM``); only one
-    window of frames and audio is held in memory.
+    window of frames and audio is held in memory. ``audio_padding`` completes audio shorter than
+    the frames (the test dataset's ``audio_padding``).
 
     Raises:
         DemoInputError: no frame could be read, or frame sizes change within the input.
     """
     if window_size < 1:
         raise ValueError(f"window_size must be >= 1, got {window_size}")
-    os.makedirs(output_dir, exist_ok=True)
-    # Everything is written into a hidden folder first and moved into place only when the run
-    # completed, so a failed or interrupted run leaves the previous outputs (or none) intact.
-    staging = tempfile.mkdtemp(dir=output_dir, prefix=".demo-")
-    try:
+    with staging_folder(output_dir) as staging:
         frame_records, frame_size = _predict_into(
-            predictor, demo_input, vocabulary, staging, window_size, show_progress
+            predictor, demo_input, vocabulary, staging, window_size, audio_padding, show_progress
         )
         write_json(os.path.join(staging, SEGMENTS_JSON_NAME), {
             "input": demo_input.frames.name,
@@ -80,9 +143,7 @@ def run_video_demo(
             "vocabulary": list(vocabulary),
             "frames": frame_records,
         })
-        _move_into_place(staging, output_dir)
-    finally:
-        _remove_staging(staging)
+        move_into_place(staging, output_dir, MASK_DIR_NAME, (OVERLAY_VIDEO_NAME, SEGMENTS_JSON_NAME))
     video_path = os.path.join(output_dir, OVERLAY_VIDEO_NAME)
     mask_dir = os.path.join(output_dir, MASK_DIR_NAME)
     json_path = os.path.join(output_dir, SEGMENTS_JSON_NAME)
@@ -101,6 +162,7 @@ def _predict_into(
     vocabulary: Sequence[str],
     output_dir: str,
     window_size: int,
+    audio_padding: str,
     show_progress: bool,
 ) -> tuple[list[dict], tuple[int, int]]:
     """Write the overlay video and the PNGs into ``output_dir``; returns the JSON frame
@@ -110,14 +172,14 @@ def _predict_into(
     os.makedirs(mask_dir)
     frame_records: list[dict] = []
     frame_size: Optional[tuple[int, int]] = None
-    aligned_audio = FrameAlignedAudio(demo_input.audio_path, predictor.model.audio_encoder.front_end)
+    aligned_audio = FrameAlignedAudio(demo_input.audio_path, predictor.model.audio_encoder.front_end, audio_padding)
     progress = tqdm(
         total=demo_input.frames.estimated_num_frames, unit="frame", desc="OV-AVSS demo", disable=not show_progress
     )
     try:
         with OverlayVideoWriter(video_path, demo_input.frames.fps, demo_input.audio_path) as writer:
-            for window in _windows(iter(demo_input.frames), window_size):
-                frame_size = _check_frame_sizes(window, frame_size)
+            for window in frame_windows(demo_input.frames, window_size):
+                frame_size = check_frame_sizes(window, frame_size)
                 frames = torch.from_numpy(np.stack([frame.image for frame in window]))
                 audio = aligned_audio.examples_at(np.array([frame.time for frame in window]))
                 output = predictor(frames, audio, vocabulary)
@@ -137,7 +199,7 @@ def _predict_into(
                                 "category": vocabulary[segment.label - 1],
                                 "label": segment.label,
                                 "score": segment.score,
-                                "mask": _encode_rle(segment.mask),
+                                "mask": encode_mask(segment.mask.cpu().numpy()),
                             }
                             for segment in segments
                         ],
@@ -148,44 +210,3 @@ def _predict_into(
     finally:
         progress.close()
     return frame_records, frame_size
-
-
-def _remove_staging(staging: str) -> None:
-    try:
-        shutil.rmtree(staging)
-    except OSError as error:  # must not hide the run's own error, if any
-        logger.warning("Could not remove the staging folder %s: %s", staging, error)
-
-
-def _move_into_place(staging: str, output_dir: str) -> None:
-    """Replace the outputs of an earlier run with the staged ones: the PNG folder as a whole
-    (no stale frame of a longer earlier run survives), then the video, the JSON last."""
-    old_masks = os.path.join(output_dir, MASK_DIR_NAME)
-    if os.path.lexists(old_masks):
-        # Renamed first so that the new folder can take its name in one step.
-        discarded = os.path.join(staging, "previous-" + MASK_DIR_NAME)
-        os.replace(old_masks, discarded)
-    os.replace(os.path.join(staging, MASK_DIR_NAME), old_masks)
-    for name in (OVERLAY_VIDEO_NAME, SEGMENTS_JSON_NAME):
-        os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
-
-
-def _windows(frames: Iterator[SampledFrame], window_size: int) -> Iterator[list[SampledFrame]]:
-    while window := list(islice(frames, window_size)):
-        yield window
-
-
-def _check_frame_sizes(window: list[SampledFrame], expected: Optional[tuple[int, int]]) -> tuple[int, int]:
-    expected = expected or window[0].image.shape[:2]
-    for frame in window:
-        if frame.image.shape[:2] != expected:
-            raise DemoInputError(
-                f"Frame {frame.index} is {frame.image.shape[1]}x{frame.image.shape[0]} but earlier "
-                f"frames are {expected[1]}x{expected[0]}; all frames must share one size"
-            )
-    return expected
-
-
-def _encode_rle(mask: torch.Tensor) -> dict:
-    rle = mask_utils.encode(np.asfortranarray(mask.cpu().numpy().astype(np.uint8)))
-    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -17,17 +17,18 @@ logger = logging.getLogger(__name__)
 
 
 class VideoPredictor:
-    """Builds the model of ``cfg`` in eval mode and runs it on windows of frames.
+    """Builds the model of ``cfg`` (any ``MODEL.META_ARCHITECTURE``) in eval mode and runs it on
+    frames given as the test loader gives them.
 
     ``MODEL.WEIGHTS``, when set, is loaded through the project's checkpointer (our checkpoints,
     converted OV-AVSS releases, or external files the name map knows); an OV-AVSS checkpoint that
     leaves a trainable tensor of the configured model unset is an error.
 
-    With the published configs this is the release's ``demo_video`` AVSBench mode: frames are
-    resized as at test time (``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``), the caller feeds
+    With the published OV-AVSS configs this is the release's ``demo_video`` AVSBench mode: frames
+    are resized as at test time (``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``), the caller feeds
     windows of ``INPUT.SAMPLING_FRAME_NUM`` frames (a 10-frame AVSBench v2 clip: two windows of
     5), and ``sem_seg`` paints the pairs scoring above ``MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD``
-    in descending score order, first cover wins.
+    in descending score order, first cover wins. An AVISM model gets the whole video in one call.
     """
 
     def __init__(self, cfg) -> None:
@@ -41,7 +42,40 @@ class VideoPredictor:
         self.min_size_test = int(cfg.INPUT.MIN_SIZE_TEST)
         self.max_size_test = int(cfg.INPUT.MAX_SIZE_TEST)
 
+    def resize(self, frames: torch.Tensor) -> torch.Tensor:
+        """RGB uint8 ``[T, H, W, 3]`` -> uint8 ``[T, 3, h, w]`` at the test-time size."""
+        return resize_for_test(frames.permute(0, 3, 1, 2).contiguous(), self.min_size_test, self.max_size_test)
+
     @torch.no_grad()
+    def predict(
+        self, frames: torch.Tensor, audio: torch.Tensor, vocabulary: Sequence[str], height: int, width: int,
+        **optional: Any,
+    ) -> dict:
+        """Run the model on one clip of resized frames.
+
+        Args:
+            frames: uint8 ``[T, 3, h, w]`` from ``resize``.
+            audio: float32 ``[T, *example_shape]``, the audio example of each frame.
+            vocabulary: the names the model classifies into (AVISM: its fixed label space).
+            height, width: the frames' original size; outputs come at this size.
+            optional: further clip input keys (``video_id``).
+
+        Returns:
+            The model's output for the clip (docs/architecture.md).
+        """
+        clip = make_clip_input(
+            uid="demo",
+            dataset_name="demo",
+            frame_indices=range(frames.shape[0]),
+            height=height,
+            width=width,
+            frames=frames,
+            audio=audio,
+            vocabulary=vocabulary,
+            **optional,
+        )
+        return self.model([clip])[0]
+
     def __call__(self, frames: torch.Tensor, audio: torch.Tensor, vocabulary: Sequence[str]) -> dict:
         """Segment one window.
 
@@ -55,14 +89,4 @@ class VideoPredictor:
             (see docs/architecture.md), at the frames' original size.
         """
         height, width = frames.shape[1:3]
-        clip = make_clip_input(
-            uid="demo",
-            dataset_name="demo",
-            frame_indices=range(frames.shape[0]),
-            height=height,
-            width=width,
-            frames=resize_for_test(frames.permute(0, 3, 1, 2).contiguous(), self.min_size_test, self.max_size_test),
-            audio=audio,
-            vocabulary=vocabulary,
-        )
-        return self.model([clip])[0]
+        return self.predict(self.resize(frames), audio, vocabulary, height, width)

@@ -7,10 +7,10 @@ import os
 from typing import Any
 
 from ..data.catalog import get_dataset_records
-from ..data.datasets.aviseg import encode_mask, load_aviseg_json
+from ..data.datasets.aviseg import load_aviseg_json
 from ..utils import comm
 from ..utils.file_io import write_json_atomic
-from .avis import evaluate_avis
+from .avis import evaluate_avis, track_predictions
 from .build import EVALUATOR_REGISTRY
 from .evaluator import DatasetEvaluator
 
@@ -44,19 +44,13 @@ class AVISEvaluator(DatasetEvaluator):
     def process(self, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
         for video, output in zip(inputs, outputs):
             video_id = int(video["video_id"])
-            masks = output["pred_masks"].cpu().numpy()  # [K, T, H, W] bool
-            if video_id not in self.lengths or masks.shape[1:2] != (self.lengths[video_id],):
+            masks = output["pred_masks"]  # [K, T, H, W] bool
+            if video_id not in self.lengths or tuple(masks.shape[1:2]) != (self.lengths[video_id],):
                 raise ValueError(
                     f"AVISEvaluator: video {video_id}: masks {tuple(masks.shape)} do not match its "
                     f"{self.lengths.get(video_id, 'unknown')} frames in {self.gt_json}"
                 )
-            for score, label, track in zip(output["pred_scores"], output["pred_labels"], masks):
-                self._predictions.append({
-                    "video_id": video_id,
-                    "score": float(score),
-                    "category_id": int(label) + 1,
-                    "segmentations": [encode_mask(frame) for frame in track],
-                })
+            self._predictions.extend(track_predictions(video_id, output))
 
     def evaluate(self) -> dict[str, Any] | None:
         shards = comm.gather(self._predictions)

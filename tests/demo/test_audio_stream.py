@@ -37,7 +37,7 @@ def avss_cfg(tmp_path_factory):
 def _demo_examples(folder: str, audio_path: str | None = None) -> torch.Tensor:
     """The demo's audio for every frame of a frame folder, in windows of 2 frames."""
     demo_input = open_demo_input(folder, audio_path, fps=1.0, allow_silent=False)
-    audio = FrameAlignedAudio(demo_input.audio_path, VGGISH_FRONT_END)
+    audio = FrameAlignedAudio(demo_input.audio_path, VGGISH_FRONT_END, "zero_examples")
     times = np.array([frame.time for frame in demo_input.frames])
     return torch.cat([audio.examples_at(times[start:start + 2]) for start in range(0, len(times), 2)])
 
@@ -79,14 +79,14 @@ def test_video_track_frames_at_2_fps(tmp_path):
     encode_video(video, seconds=3, fps=10, width=64, height=48)
     times = np.array([frame.time for frame in VideoFrameSource(video, fps=2.0)])
     assert times.tolist() == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
-    examples = FrameAlignedAudio(video, VGGISH_FRONT_END).examples_at(times)
+    examples = FrameAlignedAudio(video, VGGISH_FRONT_END, "zero_examples").examples_at(times)
     assert torch.equal(examples, audio_examples_for_frames(video, [0, 0, 1, 1, 2, 2]))
     assert (examples - silence_log_mel(len(times))).max() > 1.0, "the tone was not heard"
 
 
 def test_silence_without_audio_and_errors_name_the_file(tmp_path):
-    assert torch.equal(FrameAlignedAudio(None, VGGISH_FRONT_END).examples_at(np.arange(30.0)), silence_log_mel(30))
+    assert torch.equal(FrameAlignedAudio(None, VGGISH_FRONT_END, "zero_examples").examples_at(np.arange(30.0)), silence_log_mel(30))
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF this is not a wav file at all")
     with pytest.raises(DemoInputError, match="corrupt.wav"):
-        FrameAlignedAudio(str(corrupt), VGGISH_FRONT_END)
+        FrameAlignedAudio(str(corrupt), VGGISH_FRONT_END, "zero_examples")

@@ -2,7 +2,6 @@
 decoded and checked against the others."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
@@ -14,21 +13,14 @@ from pycocotools import mask as mask_utils
 
 from ov_avss.data.palette import PALETTE
 
+from .demo_cli import REPO_ROOT, load_demo_cli
 from .media_fixtures import encode_video, write_frame_folder
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY_CONFIG = os.path.join(REPO_ROOT, "configs", "tiny", "OV_AVSS_tiny.yaml")
 VOCABULARY = ["dog", "piano", "man"]
 
 
-def _load_demo_module():
-    spec = importlib.util.spec_from_file_location("ov_avss_demo_cli", os.path.join(REPO_ROOT, "demo_video", "demo.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = _load_demo_module()
+demo = load_demo_cli()
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Audio-visual instance segmentation metrics: FSLA, HOTA and spatio-temporal mask AP."""
-from .evaluate import evaluate_avis, fsla, load_predictions
+from .evaluate import evaluate_avis, fsla, load_predictions, track_predictions
 from .fsla import ALPHAS, fsla_video_counts, match_tracks, summarize_fsla
 from .track_metrics import hota_and_track_map
 
@@ -12,4 +12,5 @@ __all__ = [
     "load_predictions",
     "match_tracks",
     "summarize_fsla",
+    "track_predictions",
 ]

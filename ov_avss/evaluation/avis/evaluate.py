@@ -3,10 +3,34 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ...data.datasets.aviseg import AVISVideo, load_aviseg_json, read_json, segmentation_to_rle
+from ...data.datasets.aviseg import AVISVideo, encode_mask, load_aviseg_json, read_json, segmentation_to_rle
 from ...utils.file_io import write_json_atomic
 from .fsla import FSLACounts, fsla_video_counts, summarize_fsla
 from .track_metrics import hota_and_track_map
+
+
+def track_predictions(video_id: int, output: dict) -> list[dict]:
+    """The tracks of one AVISM output as ``results.json`` entries, in the output's order.
+
+    Args:
+        video_id: the annotation file's id of the video.
+        output: ``pred_scores [K]``, ``pred_labels [K]`` (contiguous labels, 0..25 for AVISeg)
+            and ``pred_masks`` bool ``[K, T, H, W]`` at the video's size.
+
+    Returns:
+        ``{video_id, score, category_id, segmentations}`` per track: ``category_id`` is AVISeg's
+        (label + 1, the reader's ``label = category_id - 1``), one compressed RLE per frame.
+    """
+    masks = output["pred_masks"].cpu().numpy()
+    return [
+        {
+            "video_id": int(video_id),
+            "score": float(score),
+            "category_id": int(label) + 1,
+            "segmentations": [encode_mask(frame) for frame in track],
+        }
+        for score, label, track in zip(output["pred_scores"], output["pred_labels"], masks)
+    ]
 
 
 def load_predictions(path: str, videos: list[AVISVideo], categories: dict[int, str]) -> list[dict]:
