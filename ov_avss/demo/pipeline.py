@@ -104,7 +104,7 @@ class SegmentDemo:
             lines.append("hint: no frame has a segment; " + empty_output_hint(
                 self.untrained,
                 "the vocabulary may not name what sounds in the video, or "
-                "MODEL.MASK_FORMER.TEST.MASK_LOGIT_THRESHOLD / OBJECT_MASK_THRESHOLD may be too strict",
+                "MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD / MASK_LOGIT_THRESHOLD may be too strict",
             ))
         return lines
 
