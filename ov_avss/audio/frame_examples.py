@@ -114,6 +114,15 @@ class AudioTrackExamples:
             examples = torch.cat([examples, fill])
         return examples[torch.from_numpy(indices)]
 
+    def _take_for_frames(self, frame_times: Sequence[float] | np.ndarray, padding: str) -> torch.Tensor:
+        """``for_frames``, but the track's own ``examples`` tensor when the frames take exactly
+        its examples in order (a 1 fps clip as long as its audio): no copy, for callers that
+        discard the track."""
+        indices = example_indices(frame_times)
+        if np.array_equal(indices, np.arange(self.examples.shape[0])):
+            return self.examples
+        return self.for_frames(frame_times, padding)
+
 
 def audio_examples_for_frames(
     path: str,
@@ -127,4 +136,6 @@ def audio_examples_for_frames(
     ``AudioTrackExamples.from_file(path, front_end).for_frames(frame_times, padding)``; callers
     that ask for several windows of one track (the demo) keep the ``AudioTrackExamples``.
     """
-    return AudioTrackExamples.from_file(path, front_end).for_frames(frame_times, padding)
+    if padding not in AUDIO_PADDING_MODES:  # before decoding the file
+        raise ValueError(f"Audio padding '{padding}' is not one of {AUDIO_PADDING_MODES}")
+    return AudioTrackExamples.from_file(path, front_end)._take_for_frames(frame_times, padding)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from dataclasses import dataclass
 
 import av
 import numpy as np
@@ -210,19 +211,38 @@ def mel_filterbank(dtype: torch.dtype = torch.float64) -> torch.Tensor:
     return weights.to(dtype)
 
 
+# The mel bands are computed in this many groups of consecutive bands, each from only the FFT
+# bins its bands weigh: the filterbank is banded (each bin feeds at most two bands), so 4 small
+# matrix products do a quarter of the dense product's work (measured 0.3 ms of 1.3 ms per 10 s).
+_MEL_BAND_GROUPS = 4
+
+
+@dataclass(frozen=True)
+class _MelBandGroup:
+    bands: slice  # the group's mel bands
+    bins: slice  # the FFT bins that those bands weigh
+    weights: np.ndarray  # float32 [bins, bands]
+
+
 @functools.lru_cache(maxsize=1)
-def _stft_constants() -> tuple[torch.Tensor, slice, np.ndarray]:
+def _stft_constants() -> tuple[torch.Tensor, slice, tuple[_MelBandGroup, ...]]:
     """float32 periodic Hann window zero-padded to ``FFT_LENGTH`` ``[512]``; the FFT bins that
     some mel band weighs (125-7500 Hz: bins 5..239 of 257; the others would only be multiplied
-    by zero); the float32 mel weights of those bins as a numpy array ``[num_bins, 64]``."""
+    by zero); the mel weights of those bins in ``_MEL_BAND_GROUPS`` groups of bands, bins
+    counted from the first weighed one."""
     window = torch.zeros(P.FFT_LENGTH, dtype=torch.float32)
     window[: P.STFT_WINDOW_LENGTH_SAMPLES] = torch.hann_window(
         P.STFT_WINDOW_LENGTH_SAMPLES, periodic=True, dtype=torch.float32
     )
     weights = mel_filterbank(torch.float32).numpy()
     used = np.flatnonzero(weights.any(axis=1))
-    bins = slice(int(used[0]), int(used[-1]) + 1)
-    return window, bins, np.ascontiguousarray(weights[bins])
+    weights = weights[used[0] : used[-1] + 1]
+    groups = []
+    for bands in np.array_split(np.arange(P.NUM_MEL_BANDS), _MEL_BAND_GROUPS):
+        rows = np.flatnonzero(weights[:, bands].any(axis=1))
+        band_slice, bin_slice = slice(int(bands[0]), int(bands[-1]) + 1), slice(int(rows[0]), int(rows[-1]) + 1)
+        groups.append(_MelBandGroup(band_slice, bin_slice, np.ascontiguousarray(weights[bin_slice, band_slice])))
+    return window, slice(int(used[0]), int(used[-1]) + 1), tuple(groups)
 
 
 def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -260,7 +280,7 @@ def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tens
     # FFT length. Framing FFT_LENGTH samples under a zero-padded window gives the same product
     # without a padding copy per frame (the signal itself is padded only where it ends within the
     # last frame); only the frames of whole examples are transformed.
-    window, mel_bins, mel_weights = _stft_constants()
+    window, mel_bins, band_groups = _stft_constants()
     needed = (num_examples * P.NUM_FRAMES - 1) * hop + P.FFT_LENGTH
     signal = samples[:needed]
     if signal.numel() < needed:
@@ -268,7 +288,10 @@ def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tens
     spectrum = torch.fft.rfft(signal.unfold(0, P.FFT_LENGTH, hop) * window, dim=1)
     # After the FFT numpy is faster on CPU: its complex magnitude about 10x (torch's is careful
     # about overflow), and its small matmul and in-place log too.
-    mel = np.abs(spectrum.numpy()[:, mel_bins]) @ mel_weights
+    magnitude = np.abs(spectrum.numpy()[:, mel_bins])
+    mel = np.empty((magnitude.shape[0], P.NUM_MEL_BANDS), dtype=np.float32)
+    for group in band_groups:
+        np.matmul(magnitude[:, group.bins], group.weights, out=mel[:, group.bands])
     mel += P.LOG_OFFSET
     log_mel = torch.from_numpy(np.log(mel, out=mel))
     return log_mel.reshape(num_examples, 1, P.NUM_FRAMES, P.NUM_BANDS)

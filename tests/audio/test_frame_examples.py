@@ -47,6 +47,12 @@ def test_frame_t_gets_example_t_of_the_whole_file(tmp_path):
     # Times within a second go with that second's example; index / fps just below it too.
     assert example_indices([0.0, 0.5, 0.999, 1.0, 3 * (1 / 3), 29.97 / 29.97, 2.9999999999]).tolist() == [0, 0, 0, 1, 1, 1, 3]
     assert torch.equal(audio_examples_for_frames(str(path), np.arange(8) / 2), own[[0, 0, 1, 1, 2, 2, 3, 3]])
+    # Frames taking exactly the track's examples (1 fps, as long as the audio) get them all.
+    assert torch.equal(audio_examples_for_frames(str(path), range(4)), own)
+    track = AudioTrackExamples.from_file(str(path))
+    window = track.for_frames(range(4))
+    window.zero_()  # the kept track's examples are not the caller's to change
+    assert torch.equal(track.for_frames(range(4)), own)
 
 
 def test_short_audio_padding_modes(tmp_path, caplog):
