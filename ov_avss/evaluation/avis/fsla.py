@@ -12,8 +12,9 @@ correct when
   ground-truth tracks equals the number of present predicted tracks with a non-empty mask; and
 * silent frames (no ground truth): nothing more;
 * single-source frames: the prediction matched to the ground-truth track has IoU > alpha;
-* multi-source frames: every matched pair agrees in class, and IoU > alpha where the
-  ground-truth track is present, an empty (or null) prediction where it is absent.
+* multi-source frames: every present ground-truth track has its matched prediction present,
+  of the same class, with IoU > alpha (tracks absent in the frame are not checked, as in the
+  reference; the count condition already makes the predictions matched to them empty).
 
 Frames are pooled over all videos; FA(alpha) = correct / frames, and FSLA is the mean of FA over
 the 19 alphas. FAn / FAs / FAm are the same for silent, single- and multi-source frames.
@@ -137,16 +138,16 @@ def fsla_video_counts(gt_tracks: list[dict], pred_tracks: list[dict], num_frames
         counts.m_all += 1
         if not agree:
             continue
+        # As the reference: each present ground-truth track needs its match present, of its
+        # class, with IoU > alpha. Tracks absent here are not checked: with the counts equal,
+        # the predictions matched to them are empty here anyway.
         ok = np.ones(len(ALPHAS), dtype=bool)
-        for g, p in matches.items():
-            if gt_cls[g] != pred_cls[p]:
+        for g in present_gt:
+            p = matches.get(g)
+            if p is None or pred_segs[p][t] is None or gt_cls[g] != pred_cls[p]:
                 ok[:] = False
-            elif gt_segs[g][t] is None:
-                ok &= pred_empty[p][t]
-            elif pred_segs[p][t] is None:
-                ok[:] = False
-            else:
-                ok &= _iou(gt_segs[g][t], pred_segs[p][t]) > ALPHAS
+                break
+            ok &= _iou(gt_segs[g][t], pred_segs[p][t]) > ALPHAS
         counts.m_tp += ok
     return counts
 

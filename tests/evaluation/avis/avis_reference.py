@@ -139,14 +139,13 @@ def reference_fsla(scenes: list[Scene]) -> dict:
                     j = match.get(pg[0])
                     ok = j is not None and p_masks[j][t] is not None and iou(g_masks[pg[0]][t], p_masks[j][t]) > alpha
                 else:
-                    ok = True
-                    for i, j in match.items():
-                        if g_cls[i] != p_cls[j]:
-                            ok = False
-                        elif g_masks[i][t] is None:
-                            ok &= p_masks[j][t] is None or not p_masks[j][t].any()
-                        else:
-                            ok &= p_masks[j][t] is not None and iou(g_masks[i][t], p_masks[j][t]) > alpha
+                    ok = all(
+                        match.get(i) is not None
+                        and p_masks[match[i]][t] is not None
+                        and g_cls[i] == p_cls[match[i]]
+                        and iou(g_masks[i][t], p_masks[match[i]][t]) > alpha
+                        for i in pg
+                    )
                 tp[kind][a] += ok
     frames = sum(total.values())
     out = {"FSLA": float(np.mean((tp["n"] + tp["s"] + tp["m"]) / frames))}

@@ -173,6 +173,22 @@ def test_single_source_uses_the_prediction_matched_to_the_ground_truth(scene_fil
     assert metrics["FSLA"] == pytest.approx(100.0)
 
 
+def test_multi_source_checks_only_the_ground_truth_present_in_the_frame(scene_files):
+    """The reference loops over the frame's ground-truth tracks: a track absent in a frame,
+    matched to a prediction of another class that is empty there, does not fail that frame."""
+    h, w = 40, 60
+    g1 = [box(h, w, 2, 2, 14, 14)] * 3
+    g2 = [box(h, w, 2, 30, 14, 42)] * 3
+    g3 = [box(h, w, 24, 20, 36, 32), None, None]  # class 1 in frame 0 only
+    p3 = [box(h, w, 24, 20, 36, 32), np.zeros((h, w), bool), np.zeros((h, w), bool)]
+    scene = Scene(h, w, 3, gt=[(1, g1), (2, g2), (1, g3)], pred=[(1, 0.9, g1), (2, 0.8, g2), (2, 0.7, p3)])
+    metrics = evaluate_avis(*scene_files([scene], CATS))
+    assert metrics["frames_m"] == 3
+    # Frame 0: g3's match is of class 2, so the frame fails; frames 1 and 2 pass.
+    assert metrics["FAm"] == pytest.approx(200 / 3)
+    assert metrics["FSLA"] / 100 == pytest.approx(reference_fsla([scene])["FSLA"], abs=1e-4)
+
+
 def test_duplicate_of_the_first_prediction_is_a_false_positive(scene_files):
     """TrackEval would let a second prediction take a ground truth matched by track id 0."""
     a = _moving(40, 60, 4, 3, 3, 12, 2)
