@@ -188,8 +188,8 @@ _C.MODEL.AVISM.DEC_LAYERS = 3
 _C.MODEL.AVISM.PRE_NORM = False
 # Linear projection of the frame queries before the video module (the reference: True).
 _C.MODEL.AVISM.ENFORCE_INPUT_PROJ = True
-# > 0 builds the reference's frame / clip similarity-embedding heads (sim_embed_frame / _clip),
-# so that its checkpoints load; the similarity loss itself is not implemented (docs/avis.md).
+# Weight of the query similarity loss (loss_clip_sim, VITA's); > 0 also builds its frame / clip
+# embedding heads (sim_embed_frame / _clip, in the reference's checkpoints).
 _C.MODEL.AVISM.SIM_WEIGHT = 0.5
 # Weight of the no-object class in the video module's cross-entropy.
 _C.MODEL.AVISM.NO_OBJECT_WEIGHT = 0.1

@@ -57,12 +57,20 @@ class TrackSetCriterion(nn.Module):
                 ``aux_outputs`` (same keys), S sets.
             targets: per set ``labels`` int64 ``[N]`` and ``masks`` float ``[N, T, H, W]``.
         """
+        return self.losses_and_indices(outputs, targets)[0]
+
+    def losses_and_indices(self, outputs: dict, targets: list[dict]) -> tuple[dict[str, torch.Tensor], list]:
+        """The losses, and the matching they used for each prediction round: the ``aux_outputs``
+        in order, then the last (per round, per set ``(query_indices, target_indices)``)."""
         num_masks = torch.tensor([float(sum(len(t["labels"]) for t in targets))], device=outputs["pred_logits"].device)
         num_masks = float(torch.clamp(comm.all_reduce_sum(num_masks) / comm.get_world_size(), min=1).item())
-        losses = self._losses(outputs, targets, num_masks, "")
+        losses, last = self._losses(outputs, targets, num_masks, "")
+        rounds = []
         for index, aux in enumerate(outputs.get("aux_outputs", [])):
-            losses.update(self._losses(aux, targets, num_masks, f"_{index}"))
-        return losses
+            aux_losses, indices = self._losses(aux, targets, num_masks, f"_{index}")
+            losses.update(aux_losses)
+            rounds.append(indices)
+        return losses, rounds + [last]
 
     @torch.no_grad()
     def match(self, outputs: dict, targets: list[dict]) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -84,7 +92,7 @@ class TrackSetCriterion(nn.Module):
             indices.append((torch.as_tensor(queries, dtype=torch.int64), torch.as_tensor(tracks, dtype=torch.int64)))
         return indices
 
-    def _losses(self, outputs: dict, targets: list[dict], num_masks: float, suffix: str) -> dict[str, torch.Tensor]:
+    def _losses(self, outputs: dict, targets: list[dict], num_masks: float, suffix: str) -> tuple[dict[str, torch.Tensor], list]:
         indices = self.match(outputs, targets)
         logits, pred_masks = outputs["pred_logits"].float(), outputs["pred_masks"]
         device = logits.device
@@ -109,4 +117,4 @@ class TrackSetCriterion(nn.Module):
             point_logits = point_sample(matched, coords).squeeze(1)
             losses["mask"] = sigmoid_ce_loss(point_logits, point_targets, num_masks)
             losses["dice"] = dice_loss(point_logits, point_targets, num_masks)
-        return {f"{self.prefix}{name}{suffix}": value * self.weights[name] for name, value in losses.items()}
+        return {f"{self.prefix}{name}{suffix}": value * self.weights[name] for name, value in losses.items()}, indices

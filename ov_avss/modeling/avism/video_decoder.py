@@ -89,6 +89,7 @@ class AVISMVideoDecoder(nn.Module):
         self.num_frames = num_frames
         self.num_queries = num_queries
         self.aux_loss = aux_loss
+        self.similarity_heads = similarity_heads
 
         self.av_proj = nn.Linear(audio_dim, hidden_dim)
         self.enc_self_attn = self_attention_stack(enc_layers, hidden_dim, nheads, pre_norm)
@@ -109,7 +110,7 @@ class AVISMVideoDecoder(nn.Module):
         self.class_embed = nn.Linear(hidden_dim, num_classes + 1)
         self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
         if similarity_heads:
-            # The reference's frame / clip query embeddings for its similarity loss (SIM_WEIGHT).
+            # Frame / clip query embeddings for the similarity loss (SIM_WEIGHT; similarity_loss.py).
             self.sim_embed_frame = nn.Linear(hidden_dim, hidden_dim)
             self.sim_embed_clip = nn.Linear(hidden_dim, hidden_dim)
 
@@ -157,7 +158,10 @@ class AVISMVideoDecoder(nn.Module):
 
         Returns:
             ``pred_logits [L, B, cQ, K+1]``, ``pred_mask_embed [L, B, cQ, mask_dim]`` of the last
-            round, and ``aux_outputs`` (earlier rounds, in training with deep supervision).
+            round, and ``aux_outputs`` (earlier rounds, in training with deep supervision); in
+            training with the similarity heads also ``pred_fq_embed [L, B, T, fQ, C]`` (embedded
+            encoded frame queries) and ``pred_cq_embed [L, B, cQ, C]`` (embedded clip queries
+            of the last round), for ``query_similarity_loss``.
         """
         num_layers, batch_frames, num_fq, channels = frame_queries.shape
         if batch_frames % num_frames != 0:
@@ -186,6 +190,11 @@ class AVISMVideoDecoder(nn.Module):
             shift = layer % 2 == 1 and not self.training
             windows = self.enc_self_attn[layer](self._to_windows(tokens, shift), attn_mask=masks[shift])
             tokens = self._from_windows(self.enc_ffn[layer](windows), padded, lb, shift)
+        similarity = self.training and self.similarity_heads
+        if similarity:
+            # VITA's place for it: the frame queries after the window encoder, before the audio.
+            frame_embed = self.sim_embed_frame(tokens[:frames]).permute(2, 0, 1, 3)  # [LB, T, fQ, C]
+            frame_embed = frame_embed.reshape(num_layers, batch, frames, num_fq, channels)
         for layer in range(self.enc_layers):
             shift = layer % 2 == 1
             fused = self.enc_av_cross_attn[layer](
@@ -208,13 +217,17 @@ class AVISMVideoDecoder(nn.Module):
         rounds = torch.stack(rounds)  # [D, L, B, cQ, C]
         logits = self.class_embed(rounds)
         mask_embed = self.mask_embed(rounds)
-        return {
+        outputs = {
             "pred_logits": logits[-1],
             "pred_mask_embed": mask_embed[-1],
             "aux_outputs": [
                 {"pred_logits": a, "pred_mask_embed": b} for a, b in zip(logits[:-1], mask_embed[:-1])
             ],
         }
+        if similarity:
+            outputs["pred_fq_embed"] = frame_embed
+            outputs["pred_cq_embed"] = self.sim_embed_clip(rounds[-1])
+        return outputs
 
     # ------------------------------------------------------------------------------ windows
     def _to_windows(self, tokens: torch.Tensor, shift: bool) -> torch.Tensor:

@@ -8,7 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..audio import build_audio_encoder
-from ..avism import AVISMFrameDecoder, AVISMVideoDecoder, TrackSetCriterion, install_reference_name_map
+from ..avism import (
+    AVISMFrameDecoder, AVISMVideoDecoder, TrackSetCriterion, install_reference_name_map, query_similarity_loss,
+)
 from ..backbone import Backbone, build_backbone
 from ..pixel_decoder import build_pixel_decoder
 from .build import META_ARCH_REGISTRY
@@ -29,7 +31,8 @@ class AVISM(FramePreprocessing):
     ``masks`` bool ``[N, T, H, W]`` (empty where the instance is absent or silent), and returns
     the weighted losses of the frame decoder (``loss_{ce,mask,dice}[_i]``, per frame) and of the
     video module (``loss_avism_{ce,mask,dice}[_i]``, per clip, for each of the last
-    ``LAST_LAYER_NUM`` frame-decoder rounds). Eval takes one video (batch of 1) of any
+    ``LAST_LAYER_NUM`` frame-decoder rounds) and, with ``SIM_WEIGHT > 0``, the query similarity
+    loss ``loss_clip_sim``. Eval takes one video (batch of 1) of any
     length and returns ``{image_size, pred_scores, pred_labels, pred_masks bool [K, T, H0, W0]}``
     with the tracks scoring above ``MODEL.AVISM.TEST_SCORE_THRESHOLD``.
 
@@ -48,6 +51,7 @@ class AVISM(FramePreprocessing):
         video_decoder: AVISMVideoDecoder,
         frame_criterion: TrackSetCriterion,
         video_criterion: TrackSetCriterion,
+        similarity_weight: float,
         freeze_detector: bool,
         frame_deep_supervision: bool,
         pixel_mean: list[float],
@@ -68,6 +72,7 @@ class AVISM(FramePreprocessing):
             audio_encoder: embeds log-mel examples (frozen here); None: the input audio is
                 already embeddings ``[T, audio_dim]``.
             frame_criterion, video_criterion: losses of the frame decoder and the video module.
+            similarity_weight: weight of ``loss_clip_sim`` (``query_similarity_loss``); 0: off.
             freeze_detector: freeze backbone, pixel decoder and frame decoder.
             frame_deep_supervision: frame-decoder losses on every round.
             pixel_mean, pixel_std: RGB normalisation (0-255 scale).
@@ -98,6 +103,7 @@ class AVISM(FramePreprocessing):
         install_reference_name_map(self)
         self.frame_criterion = frame_criterion
         self.video_criterion = video_criterion
+        self.similarity_weight = similarity_weight
         self.frame_deep_supervision = frame_deep_supervision
         self.num_frames = num_frames
         self.audio_dim = audio_dim
@@ -136,6 +142,7 @@ class AVISM(FramePreprocessing):
             video_decoder=video_decoder,
             frame_criterion=TrackSetCriterion(prefix="loss_", no_object_weight=mf.NO_OBJECT_WEIGHT, **shared),
             video_criterion=TrackSetCriterion(prefix="loss_avism_", no_object_weight=avism.NO_OBJECT_WEIGHT, **shared),
+            similarity_weight=avism.SIM_WEIGHT,
             freeze_detector=avism.FREEZE_DETECTOR,
             frame_deep_supervision=mf.DEEP_SUPERVISION,
             pixel_mean=list(cfg.MODEL.PIXEL_MEAN),
@@ -212,16 +219,21 @@ class AVISM(FramePreprocessing):
         frame_outputs, frame_queries, mask_features = self._frame_level(images, audio)
 
         clip_targets = [self._clip_targets(v, padded_size) for v in batched_inputs]
-        frame_targets = [
-            {"labels": t["labels"][t["masks"][:, f].flatten(1).any(1)], "masks": t["masks"][t["masks"][:, f].flatten(1).any(1)][:, f : f + 1]}
-            for t in clip_targets
-            for f in range(self.num_frames)
-        ]
+        frame_targets = []
+        for target in clip_targets:
+            for f in range(self.num_frames):
+                # The tracks present in frame f; "ids" are their indices in the clip's targets.
+                ids = torch.nonzero(target["masks"][:, f].flatten(1).any(1)).squeeze(1)
+                frame_targets.append({"labels": target["labels"][ids], "masks": target["masks"][ids][:, f : f + 1], "ids": ids})
         per_frame = lambda out: {"pred_logits": out["pred_logits"], "pred_masks": out["pred_masks"][:, :, None]}  # noqa: E731
         frame_sets = per_frame(frame_outputs)
         if self.frame_deep_supervision:
             frame_sets["aux_outputs"] = [per_frame(aux) for aux in frame_outputs["aux_outputs"]]
-        losses = self.frame_criterion(frame_sets, frame_targets)
+        losses, frame_indices = self.frame_criterion.losses_and_indices(frame_sets, frame_targets)
+        if not self.frame_deep_supervision and self.similarity_weight > 0:
+            # The similarity loss needs the matching of every round that feeds the video module.
+            earlier = [self.frame_criterion.match(per_frame(aux), frame_targets) for aux in frame_outputs["aux_outputs"]]
+            frame_indices = earlier + frame_indices
 
         video_outputs = self.video_decoder(frame_queries, audio, self.num_frames)
         batch = len(batched_inputs)
@@ -235,7 +247,14 @@ class AVISM(FramePreprocessing):
         video_sets["aux_outputs"] = [clip_sets(aux) for aux in video_outputs["aux_outputs"]]
         # Each of the L frame-decoder rounds gives the video module its own clip: targets repeat.
         repeated = [target for _ in range(frame_queries.shape[0]) for target in clip_targets]
-        losses.update(self.video_criterion(video_sets, repeated))
+        video_losses, clip_indices = self.video_criterion.losses_and_indices(video_sets, repeated)
+        losses.update(video_losses)
+        if self.similarity_weight > 0:
+            similarity = query_similarity_loss(
+                video_outputs["pred_fq_embed"], frame_indices[-frame_queries.shape[0]:],
+                [t["ids"] for t in frame_targets], video_outputs["pred_cq_embed"], clip_indices[-1],
+            )
+            losses["loss_clip_sim"] = similarity * self.similarity_weight
         return losses
 
     def _clip_targets(self, video: dict, padded_size: tuple[int, int]) -> dict:
