@@ -11,7 +11,7 @@ from ..structures import ClipInput, make_clip_input
 from .catalog import get_dataset_metadata
 from .datasets.aviseg import decode_rle, sample_clip, video_audio
 from .image_io import read_frame
-from .transforms import resize_for_test, resize_frames, resized_shape
+from .transforms import CROP_TYPES, random_crop_box, resize_for_test, resize_frames, resized_shape
 
 __all__ = ["AVISClipMapper"]
 
@@ -19,9 +19,10 @@ __all__ = ["AVISClipMapper"]
 class AVISClipMapper:
     """Callable ``(record, rng=None) -> ClipInput`` (the input of ``META_ARCHITECTURE: AVISM``).
 
-    Training: ``sample_clip`` picks ``INPUT.SAMPLING_FRAME_NUM`` frames; one short side from
-    ``INPUT.MIN_SIZE_TRAIN`` (``choice_by_clip``, long side within ``MAX_SIZE_TRAIN``) and one
-    horizontal flip (``flip_by_clip``) for the whole clip; ``instances``: the contiguous labels
+    Training: ``sample_clip`` picks ``INPUT.SAMPLING_FRAME_NUM`` frames; with
+    ``INPUT.CROP.ENABLED`` one random crop (``CROP.TYPE`` / ``SIZE``, in the original pixels),
+    then one short side from ``INPUT.MIN_SIZE_TRAIN`` (``choice_by_clip``, long side within
+    ``MAX_SIZE_TRAIN``) and one horizontal flip (``flip_by_clip``), each for the whole clip; ``instances``: the contiguous labels
     and bool masks ``[N, T, H, W]`` (empty where a track is absent or silent). Testing: every
     frame resized to ``MIN_SIZE_TEST``, with ``height`` / ``width`` the original size.
     ``audio`` is what ``video_audio`` gives (embeddings or log-mel examples), per frame; in
@@ -44,10 +45,13 @@ class AVISClipMapper:
                 f"AVISClipMapper: config TEST.AUDIO_ABLATION = {self.audio_ablation!r} is not supported; "
                 "expected one of ('none', 'zero')"
             )
+        self.crop_enabled = bool(cfg.INPUT.CROP.ENABLED)
+        self.crop_type = cfg.INPUT.CROP.TYPE
+        self.crop_size = tuple(int(s) for s in cfg.INPUT.CROP.SIZE)
         checks = (
             ("INPUT.MIN_SIZE_TRAIN_SAMPLING", cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING, ("choice_by_clip",)),
             ("INPUT.RANDOM_FLIP", self.flip, ("flip_by_clip", "none")),
-            ("INPUT.CROP.ENABLED", bool(cfg.INPUT.CROP.ENABLED), (False,)),
+            ("INPUT.CROP.TYPE", self.crop_type, CROP_TYPES),
         )
         for key, value, allowed in checks:
             if is_train and value not in allowed:
@@ -86,12 +90,19 @@ class AVISClipMapper:
         if not self.is_train:
             return make_clip_input(frames=resize_for_test(frames, self.min_size_test, self.max_size_test), **fields)
 
-        size = resized_shape(height, width, int(rng.choice(self.min_size_train)), self.max_size_train)
         masks = torch.from_numpy(np.stack([
             np.stack([decode_rle(track["segmentations"][t], height, width) for t in frame_indices])
             for track in record["tracks"]
         ])) if record["tracks"] else torch.zeros((0, len(frame_indices), height, width), dtype=torch.bool)
-        frames = resize_frames(frames, size)
+        crop_h, crop_w = height, width
+        if self.crop_enabled:
+            # Before the resize, as the reference's augmentation list; one crop for the whole
+            # clip (the reference's per-frame RandomCrop draws one per frame).
+            top, left, crop_h, crop_w = random_crop_box(int(height), int(width), self.crop_type, self.crop_size, rng)
+            frames = frames[..., top : top + crop_h, left : left + crop_w]
+            masks = masks[..., top : top + crop_h, left : left + crop_w]
+        size = resized_shape(int(crop_h), int(crop_w), int(rng.choice(self.min_size_train)), self.max_size_train)
+        frames = resize_frames(frames.contiguous(), size)
         masks = F.interpolate(masks.float(), size=size, mode="nearest") > 0.5  # [N, T, h, w]
         if self.flip == "flip_by_clip" and rng.random() < 0.5:
             frames, masks = frames.flip(-1), masks.flip(-1)

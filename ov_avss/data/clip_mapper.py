@@ -18,13 +18,12 @@ from ..structures import ClipInput, make_clip_input
 from .catalog import get_dataset_metadata
 from .image_io import read_frame
 from .label_space import LabelSpace
-from .transforms import resize_for_test, resize_frames, resize_labels, resized_shape
+from .transforms import CROP_TYPES, random_crop_box, resize_for_test, resize_frames, resize_labels, resized_shape
 
 logger = logging.getLogger(__name__)
 
 _SIZE_SAMPLING = ("choice_by_clip", "choice")
 _FLIP_MODES = ("flip_by_clip", "flip_by_frame", "none")
-_CROP_TYPES = ("absolute", "absolute_range")
 
 
 def read_label_maps(
@@ -99,7 +98,7 @@ class ClipMapper:
         for key, value, allowed in (
             ("INPUT.MIN_SIZE_TRAIN_SAMPLING", self.size_sampling, _SIZE_SAMPLING),
             ("INPUT.RANDOM_FLIP", self.flip_mode, _FLIP_MODES),
-            ("INPUT.CROP.TYPE", self.crop_type, _CROP_TYPES),
+            ("INPUT.CROP.TYPE", self.crop_type, CROP_TYPES),
         ):
             if value not in allowed:
                 raise ValueError(f"Config {key} = '{value}' is not supported; expected one of {allowed}")
@@ -203,9 +202,7 @@ class ClipMapper:
             out_labels = torch.where(flips[:, None, None], out_labels.flip(-1), out_labels)
 
         if self.crop_enabled:
-            crop_h, crop_w = self._crop_shape(out_height, out_width, rng)
-            top = int(rng.integers(0, out_height - crop_h + 1))
-            left = int(rng.integers(0, out_width - crop_w + 1))
+            top, left, crop_h, crop_w = random_crop_box(out_height, out_width, self.crop_type, self.crop_size, rng)
             out_frames = out_frames[:, :, top : top + crop_h, left : left + crop_w].contiguous()
             out_labels = out_labels[:, top : top + crop_h, left : left + crop_w].contiguous()
         return out_frames, out_labels
@@ -213,15 +210,6 @@ class ClipMapper:
     def _valid_rows(self, labels: torch.Tensor) -> torch.Tensor:
         """bool ``[T]``: frames that carry ground truth (not entirely the ignore label)."""
         return (labels != self.label_space.ignore_label).flatten(1).any(dim=1)
-
-    def _crop_shape(self, height: int, width: int, rng: np.random.Generator) -> tuple[int, int]:
-        if self.crop_type == "absolute":
-            crop_h, crop_w = self.crop_size
-        else:
-            low, high = self.crop_size
-            crop_h = int(rng.integers(min(height, low), min(height, high) + 1))
-            crop_w = int(rng.integers(min(width, low), min(width, high) + 1))
-        return min(crop_h, height), min(crop_w, width)
 
     def _targets(self, labels: torch.Tensor, sounding: Sequence[str]) -> dict[str, torch.Tensor]:
         """One binary mask track per vocabulary category present in ``labels`` (dataset labels

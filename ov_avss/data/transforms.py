@@ -1,9 +1,35 @@
-"""Resizing frames and label maps: the clip-consistent resizes of the mappers and the one
-test-time resize shared by the mappers and the demo."""
+"""Resizing and cropping frames and label maps: the clip-consistent resizes and crops of the
+mappers and the one test-time resize shared by the mappers and the demo."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+# INPUT.CROP.TYPE values (detectron2's RandomCrop types that take sizes in pixels).
+CROP_TYPES = ("absolute", "absolute_range")
+
+
+def random_crop_box(
+    height: int, width: int, crop_type: str, crop_size: tuple[int, int], rng: np.random.Generator
+) -> tuple[int, int, int, int]:
+    """A random crop ``(top, left, crop_height, crop_width)`` of a ``height x width`` image.
+
+    ``"absolute"``: ``crop_size`` is ``(h, w)``; ``"absolute_range"``: each side is drawn from
+    ``[crop_size[0], crop_size[1]]`` (detectron2's ``RandomCrop``); never larger than the image.
+    """
+    if crop_type == "absolute":
+        crop_h, crop_w = crop_size
+    elif crop_type == "absolute_range":
+        low, high = crop_size
+        crop_h = int(rng.integers(min(height, low), min(height, high) + 1))
+        crop_w = int(rng.integers(min(width, low), min(width, high) + 1))
+    else:
+        raise ValueError(f"Config INPUT.CROP.TYPE = {crop_type!r} is not supported; expected one of {CROP_TYPES}")
+    crop_h, crop_w = min(crop_h, height), min(crop_w, width)
+    top = int(rng.integers(0, height - crop_h + 1))
+    left = int(rng.integers(0, width - crop_w + 1))
+    return top, left, crop_h, crop_w
 
 
 def resized_shape(height: int, width: int, short_side: int, max_size: int) -> tuple[int, int]:

@@ -29,7 +29,7 @@ def test_training_clips_are_consistent_and_train(cfg):
         assert clip["instances"]["labels"].tolist() == [t["label"] for t in record["tracks"]]
     # Flipping is per clip: the same record and seed with and without a flip give mirrored masks.
     flipped = unflipped = None
-    plain = AVISClipMapper(_no_flip(cfg), is_train=True)
+    plain = AVISClipMapper(_with(cfg, RANDOM_FLIP="none"), is_train=True)
     for seed in range(20):
         clip = mapper(records[0], np.random.default_rng(seed))
         reference = plain(records[0], np.random.default_rng(seed))
@@ -47,13 +47,6 @@ def test_training_clips_are_consistent_and_train(cfg):
     total.backward()
 
 
-def _no_flip(cfg):
-    config = cfg.clone()
-    config.defrost()
-    config.INPUT.RANDOM_FLIP = "none"
-    return config
-
-
 def test_test_videos_are_whole_and_keep_their_size(cfg):
     mapper = AVISClipMapper(cfg, is_train=False)
     record = get_dataset_records("aviseg_val", cfg)[0]
@@ -65,9 +58,43 @@ def test_test_videos_are_whole_and_keep_their_size(cfg):
     assert output["pred_masks"].shape[1:] == (record["length"], record["height"], record["width"])
 
 
-def test_unsupported_augmentation_is_named(cfg):
+def _with(cfg, **input_options):
     config = cfg.clone()
     config.defrost()
-    config.INPUT.CROP.ENABLED = True
-    with pytest.raises(ValueError, match="INPUT.CROP.ENABLED"):
-        AVISClipMapper(config, is_train=True)
+    for key, value in input_options.items():
+        node, _, leaf = key.rpartition("__")
+        setattr(config.INPUT.CROP if node == "CROP" else config.INPUT, leaf, value)
+    return config
+
+
+def test_crop_is_one_box_for_the_whole_clip(cfg):
+    """CROP before the resize, the same box in every frame and in the masks."""
+    record = get_dataset_records("aviseg_train", cfg)[0]
+    plain = AVISClipMapper(_with(cfg, RANDOM_FLIP="none", MIN_SIZE_TRAIN=(48,)), is_train=True)
+    cropping = AVISClipMapper(
+        _with(cfg, RANDOM_FLIP="none", MIN_SIZE_TRAIN=(32,), CROP__ENABLED=True, CROP__TYPE="absolute", CROP__SIZE=(32, 40)),
+        is_train=True,
+    )
+    boxes = set()
+    for seed in range(6):
+        whole = plain(record, np.random.default_rng(seed))  # 48x64: no resize
+        cropped = cropping(record, np.random.default_rng(seed))  # 32x40 crop: no resize either
+        assert cropped["frames"].shape[-2:] == (32, 40)
+        assert cropped["frame_indices"] == whole["frame_indices"]
+        found = [
+            (top, left) for top in range(17) for left in range(25)
+            if torch.equal(cropped["frames"], whole["frames"][..., top : top + 32, left : left + 40])
+        ]
+        assert found, "no single box gives every cropped frame"
+        top, left = found[0]
+        expected = whole["instances"]["masks"][..., top : top + 32, left : left + 40]
+        assert torch.equal(cropped["instances"]["masks"], expected)
+        boxes.add((top, left))
+    assert len(boxes) > 1  # the box is random
+
+
+def test_unsupported_augmentation_is_named(cfg):
+    with pytest.raises(ValueError, match="INPUT.CROP.TYPE"):
+        AVISClipMapper(_with(cfg, CROP__ENABLED=True, CROP__TYPE="relative_range"), is_train=True)
+    with pytest.raises(ValueError, match="INPUT.RANDOM_FLIP"):
+        AVISClipMapper(_with(cfg, RANDOM_FLIP="flip_by_frame"), is_train=True)
