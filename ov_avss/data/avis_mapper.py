@@ -27,7 +27,7 @@ class AVISClipMapper:
     frame resized to ``MIN_SIZE_TEST``, with ``height`` / ``width`` the original size.
     ``audio`` is what ``video_audio`` gives (embeddings or log-mel examples), per frame; in
     testing ``TEST.AUDIO_ABLATION: zero`` replaces it by silence (the log-mel examples of
-    silence, or zero embeddings). ``vocabulary`` is the record's dataset's; ``sounding_categories``
+    silence, or zero embeddings) and ``shuffle`` by another video's (``audio_donor``). ``vocabulary`` is the record's dataset's; ``sounding_categories``
     the categories of the video's tracks (AVISeg annotates sounding instances only).
     """
 
@@ -40,10 +40,10 @@ class AVISClipMapper:
         self.max_size_test = int(cfg.INPUT.MAX_SIZE_TEST)
         self.flip = cfg.INPUT.RANDOM_FLIP
         self.audio_ablation = "none" if is_train else cfg.TEST.AUDIO_ABLATION
-        if self.audio_ablation not in ("none", "zero"):
+        if self.audio_ablation not in ("none", "zero", "shuffle"):
             raise ValueError(
                 f"AVISClipMapper: config TEST.AUDIO_ABLATION = {self.audio_ablation!r} is not supported; "
-                "expected one of ('none', 'zero')"
+                "expected one of ('none', 'zero', 'shuffle')"
             )
         self.crop_enabled = bool(cfg.INPUT.CROP.ENABLED)
         self.crop_type = cfg.INPUT.CROP.TYPE
@@ -59,9 +59,18 @@ class AVISClipMapper:
         if is_train and not self.min_size_train:
             raise ValueError("Config INPUT.MIN_SIZE_TRAIN must list at least one size")
 
-    def __call__(self, record: dict, rng: np.random.Generator | None = None) -> ClipInput:
+    def __call__(
+        self, record: dict, rng: np.random.Generator | None = None, audio_donor: dict | None = None
+    ) -> ClipInput:
+        """``audio_donor``: with ``TEST.AUDIO_ABLATION: shuffle``, the record whose audio replaces
+        this video's (at the same seconds, the donor's audio repeated when it is shorter)."""
         if self.is_train and rng is None:
             raise ValueError("AVISClipMapper in training mode needs a random generator")
+        if self.audio_ablation == "shuffle" and audio_donor is None:
+            raise ValueError(
+                f"Video {record['video_name']}: TEST.AUDIO_ABLATION 'shuffle' needs the record of the video "
+                "that gives its audio (VideoDataset passes it)"
+            )
         frame_indices = sample_clip(record["length"], self.num_frames, rng) if self.is_train else list(range(record["length"]))
         frames = torch.from_numpy(np.stack([read_frame(record["file_names"][t]) for t in frame_indices]))
         frames = frames.permute(0, 3, 1, 2).contiguous()  # [T, 3, H, W]
@@ -71,8 +80,12 @@ class AVISClipMapper:
                 f"Video {record['video_name']}: frames are {width}x{height}, the annotations say "
                 f"{record['width']}x{record['height']}"
             )
-        kind, audio = video_audio(record)
-        audio = audio[frame_indices]
+        if self.audio_ablation == "shuffle":
+            kind, audio = video_audio(audio_donor)
+            audio = audio[[t % audio.shape[0] for t in frame_indices]]
+        else:
+            kind, audio = video_audio(record)
+            audio = audio[frame_indices]
         if self.audio_ablation == "zero":
             audio = silence_log_mel(len(frame_indices)) if kind == "log_mel" else torch.zeros_like(audio)
         metadata = get_dataset_metadata(record["dataset_name"])

@@ -1,9 +1,10 @@
 """A small synthetic dataset in the exact AVISeg layout (audio-visual instance segmentation).
 
 Each video (8-12 frames at "1 fps", one second of audio per frame) shows 1-3 instances that
-move across a textured background, appear late or disappear early; each instance sounds in
-some of its visible seconds, and about one video in two also shows a silent distractor (an
-instance of another category that never sounds). As in AVISeg, a track is annotated only where
+move across a textured background, and a quarter of them appear late or disappear early; each
+instance sounds over one contiguous span of its visible seconds (the whole of it for about two
+in three), and about one video in two also shows a silent distractor (an instance of another
+category that never sounds). As in AVISeg, a track is annotated only where
 its instance is visible and sounding (null elsewhere), so a model must use the audio to tell
 which visible objects to segment. Categories look and sound as in ``ov_avss.data.synthetic``
 (shape, colour, texture; a tone or a narrow noise band), here for AVISeg names.
@@ -54,11 +55,28 @@ def _lifetime(rng: np.random.Generator, num_frames: int) -> np.ndarray:
     visible = np.ones(num_frames, dtype=bool)
     if num_frames < 4:  # too short to leave room for entering and leaving
         return visible
-    if rng.random() < 0.4:  # appears late
+    if rng.random() < 0.25:  # appears late
         visible[: rng.integers(1, num_frames // 2)] = False
-    if rng.random() < 0.4:  # disappears early
+    if rng.random() < 0.25:  # disappears early
         visible[rng.integers(num_frames // 2 + 1, num_frames):] = False
     return visible
+
+
+def _sounding(rng: np.random.Generator, visible: np.ndarray) -> np.ndarray:
+    """The seconds a source sounds: one contiguous span of its visible seconds.
+
+    Sources play phrases, not random seconds: most sound over their whole visible span, about
+    a third start late or stop early within it (at least half of it).
+    """
+    shown = np.flatnonzero(visible)
+    sounding = np.zeros_like(visible)
+    first, last = int(shown[0]), int(shown[-1]) + 1
+    if rng.random() < 0.3 and last - first >= 3:
+        length = int(rng.integers(max(1, (last - first) // 2), last - first))
+        first = int(rng.integers(first, last - length + 1))
+        last = first + length
+    sounding[first:last] = True
+    return sounding
 
 
 def render_video(
@@ -79,9 +97,7 @@ def render_video(
         angle = rng.uniform(0, 2 * np.pi)
         velocity = rng.uniform(0.03, 0.08) * min(height, width) * np.array([np.sin(angle), np.cos(angle)])
         visible = _lifetime(rng, num_frames)
-        sounding = visible & (rng.random(num_frames) < 0.7) if index < num_sources else np.zeros(num_frames, bool)
-        if index < num_sources and not sounding.any():
-            sounding[np.flatnonzero(visible)[0]] = True
+        sounding = _sounding(rng, visible) if index < num_sources else np.zeros(num_frames, bool)
         instances.append(_Instance(category, center, velocity, radius, visible, sounding))
 
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)

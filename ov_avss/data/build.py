@@ -34,6 +34,7 @@ __all__ = [
     "TrainingSampler",
     "InferenceSampler",
     "AudioAblation",
+    "audio_donors",
     "build_train_loader",
     "build_test_loader",
     "trivial_batch_collator",
@@ -58,6 +59,26 @@ def clip_windows(num_frames: int, window: int, mode: str) -> list[list[int]]:
     return [list(range(start, min(start + window, num_frames))) for start in range(0, num_frames, window)]
 
 
+def audio_donors(count: int) -> list[int]:
+    """The ``shuffle`` audio ablation's fixed derangement of ``count`` samples: sample i gets
+    the audio of sample ``donors[i] != i``.
+
+    Sattolo's algorithm draws a single cycle, hence a derangement; the fixed seed makes every run
+    (and every rank) use the same one.
+
+    Raises:
+        ValueError: fewer than two samples.
+    """
+    if count < 2:
+        raise ValueError("TEST.AUDIO_ABLATION 'shuffle' needs at least two clips in the dataset")
+    donors = list(range(count))
+    rng = np.random.default_rng(0)
+    for i in range(count - 1, 0, -1):
+        j = int(rng.integers(0, i))
+        donors[i], donors[j] = donors[j], donors[i]
+    return donors
+
+
 class AudioAblation:
     """Replaces the audio of test clips: ``"zero"`` = the front end's examples of silence,
     ``"shuffle"`` = the audio of another clip under a fixed derangement of the dataset's clips
@@ -68,18 +89,7 @@ class AudioAblation:
             raise ValueError(f"Config TEST.AUDIO_ABLATION = '{mode}' is not one of {_AUDIO_ABLATIONS}")
         self.mode = mode
         self.front_end = front_end
-        self._donor: list[int] = []
-        if mode == "shuffle":
-            if len(records) < 2:
-                raise ValueError("TEST.AUDIO_ABLATION 'shuffle' needs at least two clips in the dataset")
-            # Sattolo's algorithm draws a single cycle, hence a derangement; the fixed seed makes
-            # every run (and every rank) use the same one.
-            donor = list(range(len(records)))
-            rng = np.random.default_rng(0)
-            for i in range(len(donor) - 1, 0, -1):
-                j = int(rng.integers(0, i))
-                donor[i], donor[j] = donor[j], donor[i]
-            self._donor = donor
+        self._donor = audio_donors(len(records)) if mode == "shuffle" else []
 
     def audio(self, records: Sequence[dict], record_index: int, frame_indices: Sequence[int]) -> torch.Tensor | None:
         """``[T, *example_shape]`` replacement audio (VGGish ``[T, 1, 96, 64]``), or ``None`` when
@@ -140,9 +150,12 @@ class VideoDataset(Dataset):
     and augmentation of that sample).
     """
 
-    def __init__(self, records: Sequence[dict], mapper: AVISClipMapper):
+    def __init__(self, records: Sequence[dict], mapper: AVISClipMapper, donors: Sequence[int] | None = None):
+        """``donors``: with the ``shuffle`` audio ablation, video i is given the audio of video
+        ``donors[i]`` (``audio_donors``)."""
         self.records = list(records)
         self.mapper = mapper
+        self.donors = list(donors) if donors is not None else None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -150,7 +163,8 @@ class VideoDataset(Dataset):
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         index, seed = item if isinstance(item, tuple) else (item, None)
         rng = np.random.default_rng(seed) if seed is not None else None
-        return self.mapper(self.records[index], rng)
+        donor = self.records[self.donors[index]] if self.donors is not None else None
+        return self.mapper(self.records[index], rng, audio_donor=donor)
 
 
 def _clip_dataset(cfg, name: str, records: list[dict], is_train: bool) -> ClipDataset:
@@ -167,7 +181,9 @@ def _clip_dataset(cfg, name: str, records: list[dict], is_train: bool) -> ClipDa
 
 def _video_dataset(cfg, name: str, records: list[dict], is_train: bool) -> VideoDataset:
     # AVISClipMapper applies TEST.AUDIO_ABLATION itself (its audio may be embeddings).
-    return VideoDataset(records, AVISClipMapper(cfg, is_train=is_train))
+    mapper = AVISClipMapper(cfg, is_train=is_train)
+    shuffle = not is_train and mapper.audio_ablation == "shuffle"
+    return VideoDataset(records, mapper, audio_donors(len(records)) if shuffle else None)
 
 
 @dataclass(frozen=True)

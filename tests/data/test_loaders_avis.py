@@ -11,6 +11,7 @@ from helpers import synthetic_aviseg_cfg
 from ov_avss.audio.log_mel import silence_log_mel
 from ov_avss.data.build import DATASET_KINDS, build_test_loader, build_train_loader
 from ov_avss.data.catalog import get_dataset_metadata, get_dataset_records
+from ov_avss.data.datasets.aviseg import video_audio
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,29 @@ def test_avis_test_loader_gives_whole_videos_and_zeroes_audio(avis_cfg):
         assert not torch.equal(video["audio"], silent["audio"])
         assert torch.equal(silent["audio"], silence_log_mel(len(video["frame_indices"])))
         assert torch.equal(silent["frames"], video["frames"])
-    cfg.TEST.AUDIO_ABLATION = "shuffle"
-    with pytest.raises(ValueError, match="TEST.AUDIO_ABLATION = 'shuffle'"):
+    cfg.TEST.AUDIO_ABLATION = "other"
+    with pytest.raises(ValueError, match="TEST.AUDIO_ABLATION = 'other'"):
         build_test_loader(cfg, "aviseg_val")
+
+
+def test_avis_shuffle_gives_each_video_another_videos_audio(tmp_path):
+    cfg = synthetic_aviseg_cfg(
+        tmp_path, seed=4, num_videos={"train": 1, "val": 3, "test": 0}, overrides=["INPUT.MIN_SIZE_TEST", 32],
+    )
+    records = get_dataset_records("aviseg_val", cfg)
+    own = [video_audio(record)[1] for record in records]
+    videos = [batch[0] for batch in build_test_loader(cfg, "aviseg_val")]
+    cfg.TEST.AUDIO_ABLATION = "shuffle"
+    shuffled = [batch[0] for batch in build_test_loader(cfg, "aviseg_val")]
+    donors = []
+    for index, (video, other) in enumerate(zip(videos, shuffled)):
+        assert torch.equal(other["frames"], video["frames"])
+        # Another video's audio at the same seconds, repeated where that video is shorter.
+        matches = [
+            d for d in range(len(records))
+            if torch.equal(other["audio"], own[d][[t % own[d].shape[0] for t in video["frame_indices"]]])
+        ]
+        assert matches and index not in matches
+        donors.append(matches[0])
+    assert sorted(donors) == [0, 1, 2]  # a permutation: every video gives its audio once
+    assert [b[0]["uid"] for b in build_test_loader(cfg, "aviseg_val")] == [v["uid"] for v in videos]
