@@ -30,7 +30,8 @@ class AudioFrontEnd:
         example_hop_samples: samples from one example's start to the next one's.
         example_shape: one example's shape, e.g. ``(1, 96, 64)``.
         waveform_to_examples: ``(waveform float [N] or [C, N], sample_rate) -> float32
-            [K, *example_shape]``, the consecutive whole examples of the waveform.
+            [K, *example_shape]``, the consecutive whole examples of the waveform, in a new
+            tensor that the caller owns (``audio_examples_for_frames`` may return it as is).
         silence: ``num_examples -> float32 [num_examples, *example_shape]``, the examples of
             silence (what the ``zero`` audio ablation and a demo without audio feed).
     """

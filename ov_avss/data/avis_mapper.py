@@ -11,7 +11,7 @@ from ..structures import ClipInput, make_clip_input
 from .catalog import get_dataset_metadata
 from .datasets.aviseg import decode_rle, sample_clip, video_audio
 from .image_io import read_frame
-from .transforms import CROP_TYPES, random_crop_box, resize_for_test, resize_frames, resized_shape
+from .transforms import crop_config, random_crop_box, resize_for_test, resize_frames, resized_shape
 
 __all__ = ["AVISClipMapper"]
 
@@ -22,13 +22,14 @@ class AVISClipMapper:
     Training: ``sample_clip`` picks ``INPUT.SAMPLING_FRAME_NUM`` frames; with
     ``INPUT.CROP.ENABLED`` one random crop (``CROP.TYPE`` / ``SIZE``, in the original pixels),
     then one short side from ``INPUT.MIN_SIZE_TRAIN`` (``choice_by_clip``, long side within
-    ``MAX_SIZE_TRAIN``) and one horizontal flip (``flip_by_clip``), each for the whole clip; ``instances``: the contiguous labels
-    and bool masks ``[N, T, H, W]`` (empty where a track is absent or silent). Testing: every
-    frame resized to ``MIN_SIZE_TEST``, with ``height`` / ``width`` the original size.
-    ``audio`` is what ``video_audio`` gives (embeddings or log-mel examples), per frame; in
-    testing ``TEST.AUDIO_ABLATION: zero`` replaces it by silence (the log-mel examples of
-    silence, or zero embeddings) and ``shuffle`` by another video's (``audio_donor``). ``vocabulary`` is the record's dataset's; ``sounding_categories``
-    the categories of the video's tracks (AVISeg annotates sounding instances only).
+    ``MAX_SIZE_TRAIN``) and one horizontal flip (``flip_by_clip``), each for the whole clip;
+    ``instances``: the contiguous labels and bool masks ``[N, T, H, W]`` (empty where a track is
+    absent or silent). Testing: every frame resized to ``MIN_SIZE_TEST``, with ``height`` /
+    ``width`` the original size. ``audio`` is what ``video_audio`` gives (embeddings or log-mel
+    examples), per frame; in testing ``TEST.AUDIO_ABLATION: zero`` replaces it by silence (the
+    log-mel examples of silence, or zero embeddings) and ``shuffle`` by another video's
+    (``audio_donor``). ``vocabulary`` is the record's dataset's; ``sounding_categories`` the
+    categories of the video's tracks (AVISeg annotates sounding instances only).
     """
 
     def __init__(self, cfg, is_train: bool) -> None:
@@ -45,13 +46,10 @@ class AVISClipMapper:
                 f"AVISClipMapper: config TEST.AUDIO_ABLATION = {self.audio_ablation!r} is not supported; "
                 "expected one of ('none', 'zero', 'shuffle')"
             )
-        self.crop_enabled = bool(cfg.INPUT.CROP.ENABLED)
-        self.crop_type = cfg.INPUT.CROP.TYPE
-        self.crop_size = tuple(int(s) for s in cfg.INPUT.CROP.SIZE)
+        self.crop_enabled, self.crop_type, self.crop_size = crop_config(cfg)
         checks = (
             ("INPUT.MIN_SIZE_TRAIN_SAMPLING", cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING, ("choice_by_clip",)),
             ("INPUT.RANDOM_FLIP", self.flip, ("flip_by_clip", "none")),
-            ("INPUT.CROP.TYPE", self.crop_type, CROP_TYPES),
         )
         for key, value, allowed in checks:
             if is_train and value not in allowed:

@@ -1,7 +1,8 @@
 """A small synthetic dataset in the exact AVISeg layout (audio-visual instance segmentation).
 
 Each video (8-12 frames at "1 fps", one second of audio per frame) shows 1-3 instances that
-move across a textured background, and a quarter of them appear late or disappear early; each
+move across a textured background; each appears late with probability 1/4 and leaves early with
+probability 1/4 (so about 44 % do one or both); each
 instance sounds over one contiguous span of its visible seconds (the whole of it for about two
 in three), and about one video in two also shows a silent distractor (an instance of another
 category that never sounds). As in AVISeg, a track is annotated only where
@@ -76,7 +77,7 @@ def _sounding(rng: np.random.Generator, visible: np.ndarray) -> np.ndarray:
         first = int(rng.integers(first, last - length + 1))
         last = first + length
     sounding[first:last] = True
-    return sounding
+    return sounding & visible  # the visible seconds form one span, so this only states the contract
 
 
 def render_video(

@@ -70,7 +70,9 @@ def audio_donors(count: int) -> list[int]:
         ValueError: fewer than two samples.
     """
     if count < 2:
-        raise ValueError("TEST.AUDIO_ABLATION 'shuffle' needs at least two clips in the dataset")
+        raise ValueError(
+            f"TEST.AUDIO_ABLATION 'shuffle' needs at least two samples (clips or videos) in the dataset, got {count}"
+        )
     donors = list(range(count))
     rng = np.random.default_rng(0)
     for i in range(count - 1, 0, -1):
@@ -163,8 +165,9 @@ class VideoDataset(Dataset):
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         index, seed = item if isinstance(item, tuple) else (item, None)
         rng = np.random.default_rng(seed) if seed is not None else None
-        donor = self.records[self.donors[index]] if self.donors is not None else None
-        return self.mapper(self.records[index], rng, audio_donor=donor)
+        if self.donors is None:
+            return self.mapper(self.records[index], rng)
+        return self.mapper(self.records[index], rng, audio_donor=self.records[self.donors[index]])
 
 
 def _clip_dataset(cfg, name: str, records: list[dict], is_train: bool) -> ClipDataset:

@@ -18,7 +18,7 @@ from ..structures import ClipInput, make_clip_input
 from .catalog import get_dataset_metadata
 from .image_io import read_frame
 from .label_space import LabelSpace
-from .transforms import CROP_TYPES, random_crop_box, resize_for_test, resize_frames, resize_labels, resized_shape
+from .transforms import crop_config, random_crop_box, resize_for_test, resize_frames, resize_labels, resized_shape
 
 logger = logging.getLogger(__name__)
 
@@ -91,14 +91,11 @@ class ClipMapper:
         self.min_size_test = int(cfg.INPUT.MIN_SIZE_TEST)
         self.max_size_test = int(cfg.INPUT.MAX_SIZE_TEST)
         self.flip_mode = cfg.INPUT.RANDOM_FLIP
-        self.crop_enabled = bool(cfg.INPUT.CROP.ENABLED)
-        self.crop_type = cfg.INPUT.CROP.TYPE
-        self.crop_size = tuple(int(s) for s in cfg.INPUT.CROP.SIZE)
+        self.crop_enabled, self.crop_type, self.crop_size = crop_config(cfg)
         self.audio_front_end = audio_front_end(cfg.MODEL.AUDIO.NAME)
         for key, value, allowed in (
             ("INPUT.MIN_SIZE_TRAIN_SAMPLING", self.size_sampling, _SIZE_SAMPLING),
             ("INPUT.RANDOM_FLIP", self.flip_mode, _FLIP_MODES),
-            ("INPUT.CROP.TYPE", self.crop_type, CROP_TYPES),
         ):
             if value not in allowed:
                 raise ValueError(f"Config {key} = '{value}' is not supported; expected one of {allowed}")

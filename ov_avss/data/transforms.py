@@ -10,6 +10,25 @@ import torch.nn.functional as F
 CROP_TYPES = ("absolute", "absolute_range")
 
 
+def crop_config(cfg) -> tuple[bool, str, tuple[int, int]]:
+    """``INPUT.CROP``'s ``(ENABLED, TYPE, SIZE)``, checked.
+
+    Raises:
+        ValueError: an unknown ``TYPE``, or a ``SIZE`` that is not two positive pixel counts
+            (``low <= high`` for ``absolute_range``); the message names the key.
+    """
+    crop = cfg.INPUT.CROP
+    crop_type, size = crop.TYPE, tuple(crop.SIZE)
+    if crop_type not in CROP_TYPES:
+        raise ValueError(f"Config INPUT.CROP.TYPE = {crop_type!r} is not supported; expected one of {CROP_TYPES}")
+    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size) or (
+        crop_type == "absolute_range" and size[0] > size[1]
+    ):
+        expected = "(min, max) with 0 < min <= max" if crop_type == "absolute_range" else "(height, width) > 0"
+        raise ValueError(f"Config INPUT.CROP.SIZE = {size!r} is not valid for TYPE {crop_type!r}; expected {expected}")
+    return bool(crop.ENABLED), crop_type, (int(size[0]), int(size[1]))
+
+
 def random_crop_box(
     height: int, width: int, crop_type: str, crop_size: tuple[int, int], rng: np.random.Generator
 ) -> tuple[int, int, int, int]:

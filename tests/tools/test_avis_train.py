@@ -1,6 +1,6 @@
 """The documented AVIS command (docs/avis.md, "Train on synthetic AVISeg"): the tiny AVISM trained
 through train_net.py on synthetic AVISeg, evaluated by the avis evaluator, then again with the
-audio zeroed. Slow: about 25 minutes on a 2-core CPU.
+audio zeroed. Slow: about 20 minutes on a 2-core CPU.
 
 What it defends: with the sound the model localises sounding instances well beyond what an empty
 prediction scores (FSLA counts silent frames as correct when nothing is predicted, so "predict

@@ -59,7 +59,9 @@ class TrackSetCriterion(nn.Module):
         """
         return self.losses_and_indices(outputs, targets)[0]
 
-    def losses_and_indices(self, outputs: dict, targets: list[dict]) -> tuple[dict[str, torch.Tensor], list]:
+    def losses_and_indices(
+        self, outputs: dict, targets: list[dict]
+    ) -> tuple[dict[str, torch.Tensor], list[list[tuple[torch.Tensor, torch.Tensor]]]]:
         """The losses, and the matching they used for each prediction round: the ``aux_outputs``
         in order, then the last (per round, per set ``(query_indices, target_indices)``)."""
         num_masks = torch.tensor([float(sum(len(t["labels"]) for t in targets))], device=outputs["pred_logits"].device)
@@ -92,7 +94,9 @@ class TrackSetCriterion(nn.Module):
             indices.append((torch.as_tensor(queries, dtype=torch.int64), torch.as_tensor(tracks, dtype=torch.int64)))
         return indices
 
-    def _losses(self, outputs: dict, targets: list[dict], num_masks: float, suffix: str) -> tuple[dict[str, torch.Tensor], list]:
+    def _losses(
+        self, outputs: dict, targets: list[dict], num_masks: float, suffix: str
+    ) -> tuple[dict[str, torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
         indices = self.match(outputs, targets)
         logits, pred_masks = outputs["pred_logits"].float(), outputs["pred_masks"]
         device = logits.device

@@ -17,7 +17,9 @@ __all__ = ["query_similarity_loss"]
 Indices = list[tuple[torch.Tensor, torch.Tensor]]
 
 
-def _matched(embed: torch.Tensor, indices: Indices, group_of_set: torch.Tensor, track_ids: list[torch.Tensor] | None):
+def _matched(
+    embed: torch.Tensor, indices: Indices, group_of_set: torch.Tensor, track_ids: list[torch.Tensor] | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The embeddings of the matched queries, their track ids and the clip each belongs to.
 
     Args:
@@ -58,8 +60,21 @@ def query_similarity_loss(
 
     Returns:
         The scalar loss (0, with a graph, when nothing is matched).
+
+    Raises:
+        ValueError: the matchings do not have one entry per set of the embeddings.
     """
     rounds, batch, frames = frame_embed.shape[:3]
+    counts = {
+        "frame_indices (rounds)": (len(frame_indices), rounds),
+        "frame_indices (frames per round)": ({len(r) for r in frame_indices} or {batch * frames}, {batch * frames}),
+        "frame_track_ids": (len(frame_track_ids), batch * frames),
+        "clip_indices": (len(clip_indices), clip_embed.shape[0] * clip_embed.shape[1]),
+        "clip_embed rounds x clips": (tuple(clip_embed.shape[:2]), (rounds, batch)),
+    }
+    for name, (got, expected) in counts.items():
+        if got != expected:
+            raise ValueError(f"query_similarity_loss: {name} is {got}, expected {expected}")
     frame_sets = frame_embed.flatten(0, 2)  # [L*B*T, fQ, C]: set (l, b, t)
     frame_groups = torch.arange(rounds * batch).repeat_interleave(frames)  # set -> clip l * B + b
     f_embed, f_ids, f_group = _matched(

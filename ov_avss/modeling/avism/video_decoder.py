@@ -192,7 +192,8 @@ class AVISMVideoDecoder(nn.Module):
             tokens = self._from_windows(self.enc_ffn[layer](windows), padded, lb, shift)
         similarity = self.training and self.similarity_heads
         if similarity:
-            # VITA's place for it: the frame queries after the window encoder, before the audio.
+            # Where VITA's module embeds them (after the window encoder, here before the audio
+            # fusion); read from VITA, AVISM's module source was not available.
             frame_embed = self.sim_embed_frame(tokens[:frames]).permute(2, 0, 1, 3)  # [LB, T, fQ, C]
             frame_embed = frame_embed.reshape(num_layers, batch, frames, num_fq, channels)
         for layer in range(self.enc_layers):

@@ -103,6 +103,8 @@ class AVISM(FramePreprocessing):
         install_reference_name_map(self)
         self.frame_criterion = frame_criterion
         self.video_criterion = video_criterion
+        if similarity_weight > 0 and not video_decoder.similarity_heads:
+            raise ValueError("AVISM: similarity_weight > 0 needs a video decoder built with similarity_heads")
         self.similarity_weight = similarity_weight
         self.frame_deep_supervision = frame_deep_supervision
         self.num_frames = num_frames
@@ -224,16 +226,20 @@ class AVISM(FramePreprocessing):
             for f in range(self.num_frames):
                 # The tracks present in frame f; "ids" are their indices in the clip's targets.
                 ids = torch.nonzero(target["masks"][:, f].flatten(1).any(1)).squeeze(1)
-                frame_targets.append({"labels": target["labels"][ids], "masks": target["masks"][ids][:, f : f + 1], "ids": ids})
+                frame_targets.append(
+                    {"labels": target["labels"][ids], "masks": target["masks"][ids][:, f : f + 1], "ids": ids}
+                )
         per_frame = lambda out: {"pred_logits": out["pred_logits"], "pred_masks": out["pred_masks"][:, :, None]}  # noqa: E731
         frame_sets = per_frame(frame_outputs)
         if self.frame_deep_supervision:
             frame_sets["aux_outputs"] = [per_frame(aux) for aux in frame_outputs["aux_outputs"]]
         losses, frame_indices = self.frame_criterion.losses_and_indices(frame_sets, frame_targets)
-        if not self.frame_deep_supervision and self.similarity_weight > 0:
+        rounds = frame_queries.shape[0]
+        if not self.frame_deep_supervision and self.similarity_weight > 0 and rounds > 1:
             # The similarity loss needs the matching of every round that feeds the video module.
-            earlier = [self.frame_criterion.match(per_frame(aux), frame_targets) for aux in frame_outputs["aux_outputs"]]
-            frame_indices = earlier + frame_indices
+            earlier = frame_outputs["aux_outputs"][-(rounds - 1):]
+            earlier_indices = [self.frame_criterion.match(per_frame(aux), frame_targets) for aux in earlier]
+            frame_indices = earlier_indices + frame_indices
 
         video_outputs = self.video_decoder(frame_queries, audio, self.num_frames)
         batch = len(batched_inputs)
@@ -246,12 +252,12 @@ class AVISM(FramePreprocessing):
         video_sets = clip_sets(video_outputs)
         video_sets["aux_outputs"] = [clip_sets(aux) for aux in video_outputs["aux_outputs"]]
         # Each of the L frame-decoder rounds gives the video module its own clip: targets repeat.
-        repeated = [target for _ in range(frame_queries.shape[0]) for target in clip_targets]
+        repeated = [target for _ in range(rounds) for target in clip_targets]
         video_losses, clip_indices = self.video_criterion.losses_and_indices(video_sets, repeated)
         losses.update(video_losses)
         if self.similarity_weight > 0:
             similarity = query_similarity_loss(
-                video_outputs["pred_fq_embed"], frame_indices[-frame_queries.shape[0]:],
+                video_outputs["pred_fq_embed"], frame_indices[-rounds:],
                 [t["ids"] for t in frame_targets], video_outputs["pred_cq_embed"], clip_indices[-1],
             )
             losses["loss_clip_sim"] = similarity * self.similarity_weight

@@ -8,10 +8,12 @@ import torch
 from helpers import TINY_AVISM_CONFIG, load_config
 from ov_avss.data.catalog import get_dataset_metadata
 from ov_avss.modeling import build_model_without_pretrained_files
+from ov_avss.modeling.meta_arch import avism as avism_module
 from ov_avss.structures import ClipInput, make_clip_input
 
-def _model():
-    cfg = load_config(TINY_AVISM_CONFIG)
+
+def _model(*overrides):
+    cfg = load_config(TINY_AVISM_CONFIG, overrides)
     torch.manual_seed(0)
     return build_model_without_pretrained_files(cfg).train()
 
@@ -59,6 +61,44 @@ def test_losses_gradients_and_a_falling_loss():
     ]
     assert without_grad == []
     assert min(totals[-2:]) < 0.9 * totals[0], totals
+
+
+@pytest.mark.parametrize("deep_supervision", [True, False])
+def test_similarity_loss_gets_the_rounds_and_tracks_of_the_model(monkeypatch, deep_supervision):
+    """What the model hands ``query_similarity_loss``: tiny config, LAST_LAYER_NUM 2, 2 clips of
+    5 frames, 20 frame queries, 10 clip queries, 64 channels."""
+    calls, original = [], avism_module.query_similarity_loss
+
+    def recording(*args):
+        calls.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(avism_module, "query_similarity_loss", recording)
+    model = _model("MODEL.MASK_FORMER.DEEP_SUPERVISION", deep_supervision)
+    generator = torch.Generator().manual_seed(0)
+    batch = [_clip(generator), _clip(generator)]
+    losses = model(batch)
+    frame_embed, frame_indices, track_ids, clip_embed, clip_indices = calls[0]
+    assert frame_embed.shape == (2, 2, 5, 20, 64) and clip_embed.shape == (2, 2, 10, 64)
+    assert len(frame_indices) == 2 and all(len(per_round) == 10 for per_round in frame_indices)
+    assert len(clip_indices) == 4
+    # Frame targets in (clip, frame) order: track 0 everywhere, track 1 from frame 2 on.
+    assert [ids.tolist() for ids in track_ids] == [[0], [0], [0, 1], [0, 1], [0, 1]] * 2
+    for per_round in frame_indices:
+        for (queries, targets), ids in zip(per_round, track_ids):
+            assert len(queries) == len(targets) == len(ids)
+    assert all(sorted(targets.tolist()) == [0, 1] for _, targets in clip_indices)
+    assert torch.isfinite(losses["loss_clip_sim"])
+    assert any(name.endswith("_0") and name.startswith("loss_ce") for name in losses) == deep_supervision
+    with pytest.raises(ValueError, match="clip_indices is 3, expected 4"):
+        original(frame_embed, frame_indices, track_ids, clip_embed, clip_indices[:3])
+
+
+def test_sim_weight_zero_builds_no_similarity_heads():
+    model = _model("MODEL.AVISM.SIM_WEIGHT", 0.0)
+    assert not any("sim_embed" in name for name, _ in model.named_parameters())
+    losses = model([_clip(torch.Generator().manual_seed(0))])
+    assert "loss_clip_sim" not in losses
 
 
 def test_bad_targets_are_named():
