@@ -1,6 +1,7 @@
 """The extensions (learned head + objectness ranking + split name words), as the quickstart
-config turns them on, compute exactly what the framework computed before they became optional
-(fixture written at commit e62f34f by make_extension_fixture.py)."""
+config turns them on, compute what the framework computed before they became optional: the
+same queries, names and painted map, scores to float32 rounding (fixture written at commit
+e62f34f by make_extension_fixture.py)."""
 from __future__ import annotations
 
 import torch
@@ -14,7 +15,9 @@ def test_quickstart_extension_path_reproduces_the_recorded_naming():
     segments = output["segments"]
     assert torch.equal(segments["query_indices"], recorded["query_indices"])
     assert torch.equal(segments["labels"], recorded["labels"])
-    assert torch.equal(segments["scores"], recorded["scores"])  # same ops on the same values
+    # The fixture was written on another CPU: the same ops round float32 sums differently on
+    # another vendor's vector units (exact on the Intel VM that wrote it, 1-ulp apart on AMD EPYC).
+    torch.testing.assert_close(segments["scores"], recorded["scores"], rtol=1e-5, atol=1e-7)
     assert torch.equal(output["sem_seg"], recorded["sem_seg"].to(torch.int64))
     assert len(recorded["sem_seg"].unique()) > 2  # several names painted: the case is not trivial
 
