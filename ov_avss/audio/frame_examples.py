@@ -36,6 +36,11 @@ SECONDS_PER_EXAMPLE = 1.0
 _TIME_TOLERANCE_S = 1e-6
 
 
+def _check_padding(padding: str) -> None:
+    if padding not in AUDIO_PADDING_MODES:
+        raise ValueError(f"Audio padding '{padding}' is not one of {AUDIO_PADDING_MODES}")
+
+
 def example_indices(frame_times: Sequence[float] | np.ndarray) -> np.ndarray:
     """Frame times in seconds ``[T]`` -> int64 ``[T]``: the example each frame gets.
 
@@ -91,9 +96,11 @@ class AudioTrackExamples:
             ValueError: ``padding`` is unknown, a time is negative, or ``"repeat_last"`` padding is
                 needed for a track without any whole example.
         """
-        if padding not in AUDIO_PADDING_MODES:
-            raise ValueError(f"Audio padding '{padding}' is not one of {AUDIO_PADDING_MODES}")
-        indices = example_indices(frame_times)
+        _check_padding(padding)
+        return self._examples_at(example_indices(frame_times), padding)
+
+    def _examples_at(self, indices: np.ndarray, padding: str) -> torch.Tensor:
+        """Examples ``indices`` (int64 ``[T]``), padded past the track's end; a new tensor."""
         examples = self.examples
         missing = int(indices.max()) + 1 - examples.shape[0] if indices.size else 0
         if missing > 0:
@@ -114,14 +121,6 @@ class AudioTrackExamples:
             examples = torch.cat([examples, fill])
         return examples[torch.from_numpy(indices)]
 
-    def _take_for_frames(self, frame_times: Sequence[float] | np.ndarray, padding: str) -> torch.Tensor:
-        """``for_frames``, but the track's own ``examples`` tensor when the frames take exactly
-        its examples in order (a 1 fps clip as long as its audio): no copy, for callers that
-        discard the track."""
-        indices = example_indices(frame_times)
-        if np.array_equal(indices, np.arange(self.examples.shape[0])):
-            return self.examples
-        return self.for_frames(frame_times, padding)
 
 
 def audio_examples_for_frames(
@@ -136,6 +135,12 @@ def audio_examples_for_frames(
     ``AudioTrackExamples.from_file(path, front_end).for_frames(frame_times, padding)``; callers
     that ask for several windows of one track (the demo) keep the ``AudioTrackExamples``.
     """
-    if padding not in AUDIO_PADDING_MODES:  # before decoding the file
-        raise ValueError(f"Audio padding '{padding}' is not one of {AUDIO_PADDING_MODES}")
-    return AudioTrackExamples.from_file(path, front_end)._take_for_frames(frame_times, padding)
+    # Arguments are checked before the file is decoded.
+    _check_padding(padding)
+    indices = example_indices(frame_times)
+    track = AudioTrackExamples.from_file(path, front_end)
+    if np.array_equal(indices, np.arange(track.examples.shape[0])):
+        # The frames take exactly the track's examples (1 fps, as long as the audio) and the
+        # track is discarded: its own tensor, without a gather copy.
+        return track.examples
+    return track._examples_at(indices, padding)

@@ -184,9 +184,8 @@ def _clip_dataset(cfg, name: str, records: list[dict], is_train: bool) -> ClipDa
 
 def _video_dataset(cfg, name: str, records: list[dict], is_train: bool) -> VideoDataset:
     # AVISClipMapper applies TEST.AUDIO_ABLATION itself (its audio may be embeddings).
-    mapper = AVISClipMapper(cfg, is_train=is_train)
-    shuffle = not is_train and mapper.audio_ablation == "shuffle"
-    return VideoDataset(records, mapper, audio_donors(len(records)) if shuffle else None)
+    mapper = AVISClipMapper(cfg, is_train=is_train)  # its audio_ablation is "none" in training
+    return VideoDataset(records, mapper, audio_donors(len(records)) if mapper.audio_ablation == "shuffle" else None)
 
 
 @dataclass(frozen=True)

@@ -65,14 +65,14 @@ def query_similarity_loss(
         ValueError: the matchings do not have one entry per set of the embeddings.
     """
     rounds, batch, frames = frame_embed.shape[:3]
-    counts = {
-        "frame_indices (rounds)": (len(frame_indices), rounds),
-        "frame_indices (frames per round)": ({len(r) for r in frame_indices} or {batch * frames}, {batch * frames}),
-        "frame_track_ids": (len(frame_track_ids), batch * frames),
-        "clip_indices": (len(clip_indices), clip_embed.shape[0] * clip_embed.shape[1]),
-        "clip_embed rounds x clips": (tuple(clip_embed.shape[:2]), (rounds, batch)),
-    }
-    for name, (got, expected) in counts.items():
+    counts = [
+        ("frame_indices rounds", len(frame_indices), rounds),
+        *((f"frame_indices[{r}] sets", len(per_round), batch * frames) for r, per_round in enumerate(frame_indices)),
+        ("frame_track_ids", len(frame_track_ids), batch * frames),
+        ("clip_indices", len(clip_indices), rounds * batch),
+        ("clip_embed [L, B]", tuple(clip_embed.shape[:2]), (rounds, batch)),
+    ]
+    for name, got, expected in counts:
         if got != expected:
             raise ValueError(f"query_similarity_loss: {name} is {got}, expected {expected}")
     frame_sets = frame_embed.flatten(0, 2)  # [L*B*T, fQ, C]: set (l, b, t)

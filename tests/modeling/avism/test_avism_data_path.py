@@ -29,7 +29,7 @@ def test_training_clips_are_consistent_and_train(cfg):
         assert clip["instances"]["labels"].tolist() == [t["label"] for t in record["tracks"]]
     # Flipping is per clip: the same record and seed with and without a flip give mirrored masks.
     flipped = unflipped = None
-    plain = AVISClipMapper(_with(cfg, RANDOM_FLIP="none"), is_train=True)
+    plain = AVISClipMapper(_with(cfg, "INPUT.RANDOM_FLIP", "none"), is_train=True)
     for seed in range(20):
         clip = mapper(records[0], np.random.default_rng(seed))
         reference = plain(records[0], np.random.default_rng(seed))
@@ -58,21 +58,21 @@ def test_test_videos_are_whole_and_keep_their_size(cfg):
     assert output["pred_masks"].shape[1:] == (record["length"], record["height"], record["width"])
 
 
-def _with(cfg, **input_options):
+def _with(cfg, *overrides):
+    """A copy of ``cfg`` with ``KEY VALUE ...`` overrides."""
     config = cfg.clone()
     config.defrost()
-    for key, value in input_options.items():
-        node, _, leaf = key.rpartition("__")
-        setattr(config.INPUT.CROP if node == "CROP" else config.INPUT, leaf, value)
+    config.merge_from_list(list(overrides))
     return config
 
 
 def test_crop_is_one_box_for_the_whole_clip(cfg):
     """CROP before the resize, the same box in every frame and in the masks."""
     record = get_dataset_records("aviseg_train", cfg)[0]
-    plain = AVISClipMapper(_with(cfg, RANDOM_FLIP="none", MIN_SIZE_TRAIN=(48,)), is_train=True)
+    plain = AVISClipMapper(_with(cfg, "INPUT.RANDOM_FLIP", "none", "INPUT.MIN_SIZE_TRAIN", (48,)), is_train=True)
     cropping = AVISClipMapper(
-        _with(cfg, RANDOM_FLIP="none", MIN_SIZE_TRAIN=(32,), CROP__ENABLED=True, CROP__TYPE="absolute", CROP__SIZE=(32, 40)),
+        _with(cfg, "INPUT.RANDOM_FLIP", "none", "INPUT.MIN_SIZE_TRAIN", (32,), "INPUT.CROP.ENABLED", True,
+              "INPUT.CROP.TYPE", "absolute", "INPUT.CROP.SIZE", (32, 40)),
         is_train=True,
     )
     boxes = set()
@@ -95,6 +95,6 @@ def test_crop_is_one_box_for_the_whole_clip(cfg):
 
 def test_unsupported_augmentation_is_named(cfg):
     with pytest.raises(ValueError, match="INPUT.CROP.TYPE"):
-        AVISClipMapper(_with(cfg, CROP__ENABLED=True, CROP__TYPE="relative_range"), is_train=True)
+        AVISClipMapper(_with(cfg, "INPUT.CROP.ENABLED", True, "INPUT.CROP.TYPE", "relative_range"), is_train=True)
     with pytest.raises(ValueError, match="INPUT.RANDOM_FLIP"):
-        AVISClipMapper(_with(cfg, RANDOM_FLIP="flip_by_frame"), is_train=True)
+        AVISClipMapper(_with(cfg, "INPUT.RANDOM_FLIP", "flip_by_frame"), is_train=True)
