@@ -48,6 +48,29 @@ class TrainingInterrupted(SystemExit):
         self.iteration = iteration
 
 
+class GradientAccumulation:
+    """``SOLVER.GRAD_ACCUM_STEPS``, saved in every checkpoint: a resumed run restarts the train
+    loader at ``iteration x steps`` loader batches, which is where the saved run stopped only
+    when both count the same number of loader batches per optimizer step."""
+
+    def __init__(self, steps: int) -> None:
+        if steps < 1:
+            raise ValueError(f"SOLVER.GRAD_ACCUM_STEPS must be >= 1, got {steps}")
+        self.steps = steps
+
+    def state_dict(self) -> dict[str, int]:
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        if state["steps"] != self.steps:
+            logger.warning(
+                "The checkpoint was written with SOLVER.GRAD_ACCUM_STEPS %d, this run uses %d: the "
+                "train loader resumes at iteration x %d batches, so the clips it sees from here differ "
+                "from the ones the saved run would have seen.",
+                state["steps"], self.steps, self.steps,
+            )
+
+
 class Trainer:
     """detectron2-style trainer; subclass and override the ``build_*`` classmethods to change
     the model, data, optimizer, schedule or evaluation.
@@ -55,6 +78,13 @@ class Trainer:
     One iteration is one optimizer step over ``SOLVER.GRAD_ACCUM_STEPS`` loader batches of
     ``SOLVER.IMS_PER_BATCH // world_size`` clips each. The model in train mode takes a
     ``list[clip dict]`` and returns a dict of 0-dim loss tensors, which are summed.
+
+    Gradient accumulation: each micro-batch's loss is divided by ``GRAD_ACCUM_STEPS`` before its
+    backward pass, so with per-sample mean losses and no batch-dependent layers N micro-batches
+    of B clips give the update of one batch of N x B; DDP all-reduces the gradients only on the
+    last micro-batch (``no_sync`` before it); the fp16 gradient scaler scales every micro-batch's
+    loss with one scale and is unscaled, stepped and updated once per optimizer step; the LR
+    schedule, ``SOLVER.MAX_ITER``, checkpoints, logging and evaluation count optimizer steps.
     """
 
     def __init__(self, cfg: CfgNode) -> None:
@@ -66,9 +96,8 @@ class Trainer:
         self.scheduler = self.build_lr_scheduler(cfg, self.optimizer)
         self.device = next(model.parameters()).device
         self.model = self._wrap_ddp(model)
-        self.grad_accum_steps = int(cfg.SOLVER.GRAD_ACCUM_STEPS)
-        if self.grad_accum_steps < 1:
-            raise ValueError(f"SOLVER.GRAD_ACCUM_STEPS must be >= 1, got {self.grad_accum_steps}")
+        self.grad_accumulation = GradientAccumulation(int(cfg.SOLVER.GRAD_ACCUM_STEPS))
+        self.grad_accum_steps = self.grad_accumulation.steps
         self.amp_dtype: torch.dtype | None = None
         self.grad_scaler: torch.amp.GradScaler | None = None
         if cfg.SOLVER.AMP.ENABLED:
@@ -81,7 +110,11 @@ class Trainer:
                 self.grad_scaler = torch.amp.GradScaler(self.device.type)
         self.clip_gradients = build_gradient_clipper(cfg)
         self._trainable_params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        checkpointables: dict[str, Any] = {"optimizer": self.optimizer, "scheduler": self.scheduler}
+        checkpointables: dict[str, Any] = {
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "grad_accumulation": self.grad_accumulation,
+        }
         if self.grad_scaler is not None:
             checkpointables["grad_scaler"] = self.grad_scaler
         self.checkpointer = Checkpointer(model, cfg.OUTPUT_DIR, **checkpointables)
