@@ -185,6 +185,7 @@ class Trainer:
         cfg = self.cfg
         hook_list: list[hooks.HookBase] = [
             hooks.IterationTimer(),
+            hooks.PeakMemory(),
             hooks.LRScheduler(),
             hooks.PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD),
             hooks.EvalHook(cfg.TEST.EVAL_PERIOD, self._evaluate),

@@ -201,6 +201,24 @@ def test_gradient_accumulation_matches_large_batch(tmp_path):
     assert large.model.state_dict()["backbone.weight"].abs().sum() > 0
 
 
+def test_peak_memory_in_the_log_line_metrics_json_and_tensorboard(tmp_path, caplog):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    with caplog.at_level(logging.INFO, logger="ov_avss.utils.events"):
+        make_trainer(tmp_path, {"SOLVER.MAX_ITER": 3, "DATASETS.TEST": "()"}).train()
+    peaks = logged_series(tmp_path, "max_mem_mib")
+    assert sorted(peaks) == [0, 1, 2]
+    # On CPU the peak resident set: at least the interpreter with torch loaded, and a peak.
+    assert all(value > 50 for value in peaks.values())
+    assert peaks[0] <= peaks[1] <= peaks[2]
+    lines = [record.getMessage() for record in caplog.records if "iter: 2" in record.getMessage()]
+    assert len(lines) == 1 and f"max_mem: {peaks[2]:.0f}M" in lines[0]
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [event.step for event in events.Scalars("max_mem_mib")] == [0, 1, 2]
+    assert events.Scalars("max_mem_mib")[-1].value == pytest.approx(peaks[2], rel=1e-6)
+
+
 def test_fp16_gradient_scaler_steps_once_per_accumulated_step(tmp_path):
     common = {
         "SOLVER.OPTIMIZER": "SGD", "SOLVER.MAX_ITER": 3, "DATASETS.TEST": "()",
