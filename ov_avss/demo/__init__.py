@@ -7,10 +7,10 @@
 from .build import DEMO_REGISTRY, DemoRequest, build_demo
 from .errors import DemoInputError
 from .frame_source import DemoInput, open_demo_input
-from .pipeline import DemoOutputs, SegmentDemo, run_video_demo
+from .pipeline import DemoOutputs, FrameSegmentation, SegmentDemo, run_video_demo, segment_frames
 from .predictor import VideoPredictor
 from .python_predictor import AudioVisualPredictor, FrameResult, Segment, SegmentationResult, TrackingResult
-from .track_pipeline import Track, TrackDemo, TrackDemoOutputs, run_track_demo, track_id_map
+from .track_pipeline import Track, TrackDemo, TrackDemoOutputs, predict_tracks, run_track_demo, track_id_map, tracks_of
 from .vocabulary import parse_vocabulary, read_vocabulary_file
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "DemoOutputs",
     "DemoRequest",
     "FrameResult",
+    "FrameSegmentation",
     "Segment",
     "SegmentationResult",
     "SegmentDemo",
@@ -32,8 +33,11 @@ __all__ = [
     "build_demo",
     "open_demo_input",
     "parse_vocabulary",
+    "predict_tracks",
     "read_vocabulary_file",
     "run_track_demo",
     "run_video_demo",
+    "segment_frames",
     "track_id_map",
+    "tracks_of",
 ]
