@@ -9,7 +9,13 @@ cache path and is renamed into place only once it is complete (its size equals t
 ``Content-Length`` the server announced; without one, a zip archive must end with its central
 directory and a pickle with its STOP opcode) and starts like a weight file (a torch zip archive
 or a pickle). An interrupted download therefore never leaves a file that a later run takes as
-complete.
+complete. Processes downloading the same address at once (e.g. ranks started by torchrun) each
+write their own temporary file and rename a complete copy.
+
+iopath's ``HTTPURLHandler`` (detectron2's downloader) is not used: it writes every download of a
+file to the same ``<file>.tmp`` (concurrent processes write into one file, serialised only by an
+optional ``portalocker`` lock), caches whatever the server answered (an HTML page included) as
+the weight file, and raises urllib's exceptions as they are.
 """
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = b"\x80"
 _PICKLE_STOP = b"."
 _CHUNK_BYTES = 1 << 20
+_HEAD_BYTES = 1024  # enough to recognise a weight file's magic bytes or an HTML page
 DEFAULT_TIMEOUT_S = 60.0
 
 
@@ -123,6 +130,7 @@ def _download_into(url: str, out, timeout: float) -> Optional[int]:
         length_header = response.headers.get("Content-Length")
         expected = int(length_header) if length_header and length_header.isdigit() else None
         written = 0
+        head = b""  # the first bytes, until there are enough to recognise the format
         while True:
             try:
                 chunk = response.read(_CHUNK_BYTES)
@@ -134,12 +142,16 @@ def _download_into(url: str, out, timeout: float) -> Optional[int]:
                 ) from error
             if not chunk:
                 break
-            if written == 0:
-                _check_weight_start(url, chunk, content_type)
+            if len(head) < _HEAD_BYTES:
+                head += chunk[: _HEAD_BYTES - len(head)]
+                if len(head) == _HEAD_BYTES:
+                    _check_weight_start(url, head, content_type)
             out.write(chunk)
             written += len(chunk)
     if written == 0:
         raise WeightDownloadError(f"{url} answered with an empty body, not a weight file")
+    if len(head) < _HEAD_BYTES:
+        _check_weight_start(url, head, content_type)
     if expected is not None and written != expected:
         raise WeightDownloadError(
             f"Download of {url} was interrupted after {written} of {expected} bytes (the connection "
@@ -154,7 +166,7 @@ def _check_weight_start(url: str, head: bytes, content_type: str) -> None:
     if head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTO):
         return
     kind = f"Content-Type {content_type}" if content_type else "no Content-Type"
-    if b"<html" in head[:1024].lower() or b"<!doctype" in head[:1024].lower() or "html" in content_type:
+    if b"<html" in head.lower() or b"<!doctype" in head.lower() or "html" in content_type:
         what = f"an HTML page ({kind})"
     else:
         what = f"{head[:16]!r}... ({kind})"

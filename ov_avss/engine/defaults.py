@@ -94,8 +94,8 @@ def parse_and_check_args(
     """Parse the command line (``default_argument_parser`` unless given) and check it before
     any expensive work: the config file, override keys and value types (against the defaults
     plus the keys ``add_config_fns`` add, see ``setup_cfg``), that ``MODEL.WEIGHTS`` exists
-    when it will be read (an ``http(s)://`` address is downloaded into the cache here, once,
-    before any worker starts), and that ``OUTPUT_DIR`` can be written. Flags placed after the
+    when it will be read (an ``http(s)://`` address is downloaded into the cache here, before
+    ``launch`` starts any worker), and that ``OUTPUT_DIR`` can be written. Flags placed after the
     overrides are accepted. A mistake ends the process with one ``error: ...`` line on stderr
     and exit status 2, like argparse's own errors."""
     parser = parser or default_argument_parser()
@@ -116,7 +116,7 @@ def _check_weights_and_output(cfg: CfgNode, args: argparse.Namespace) -> None:
     resuming = args.resume and os.path.isfile(os.path.join(output_dir, "last_checkpoint"))
     if cfg.MODEL.WEIGHTS and not resuming:
         if is_url(cfg.MODEL.WEIGHTS):
-            # Downloaded here, once, before worker processes start; they read the cached file.
+            # Downloaded here: with --num-gpus once, before the workers start; they read the cache.
             fetch_weights(cfg.MODEL.WEIGHTS)
         elif not os.path.isfile(cfg.MODEL.WEIGHTS):
             raise FileNotFoundError(f"MODEL.WEIGHTS: weight file '{cfg.MODEL.WEIGHTS}' not found")

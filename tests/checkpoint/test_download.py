@@ -139,6 +139,14 @@ def test_html_page_is_refused_and_not_cached(cache, server):
     assert _files_under(cache) == []
 
 
+def test_other_non_weight_response_is_refused_with_what_came(cache, server):
+    server.routes["/api/model.pth"] = Route(b'{"error": "quota exceeded"}', content_type="application/json")
+    with pytest.raises(WeightDownloadError) as info:
+        fetch_weights(server.url("/api/model.pth"))
+    assert """returned b'{"error": "quota'... (Content-Type application/json), not a weight file""" in str(info.value)
+    assert _files_under(cache) == []
+
+
 def test_http_error_and_unreachable_address(cache, server):
     with pytest.raises(WeightDownloadError, match="HTTP 404"):
         fetch_weights(server.url("/missing.pth"))
