@@ -2,7 +2,9 @@
 
 Each test starts fresh interpreters that import torch. The 2-process tests (DDP training, DDP
 with gradient accumulation, and pre-emption of a ``--num-gpus 2`` run) are in the default
-selection (about 20 s each on two shared CPU cores); the single-process SIGTERM test is ``slow``.
+selection (DDP training and pre-emption about 20 s and 16 s on two shared CPU cores; with the
+cores at load average 10, DDP training 61 s and DDP with accumulation 65 s); the single-process
+SIGTERM test is ``slow``.
 """
 from __future__ import annotations
 
