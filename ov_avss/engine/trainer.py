@@ -97,7 +97,6 @@ class Trainer:
         self.device = next(model.parameters()).device
         self.model = self._wrap_ddp(model)
         self.grad_accumulation = GradientAccumulation(int(cfg.SOLVER.GRAD_ACCUM_STEPS))
-        self.grad_accum_steps = self.grad_accumulation.steps
         self.amp_dtype: torch.dtype | None = None
         self.grad_scaler: torch.amp.GradScaler | None = None
         if cfg.SOLVER.AMP.ENABLED:
@@ -276,7 +275,7 @@ class Trainer:
         """
         logger.info("Starting training from iteration %d to %d", self.start_iter, self.max_iter)
         self.model.train()
-        self._data_iter = iter(self.build_train_loader(self.cfg, self.start_iter * self.grad_accum_steps))
+        self._data_iter = iter(self.build_train_loader(self.cfg, self.start_iter * self.grad_accumulation.steps))
         # Restored after the loader exists: creating a DataLoader iterator draws from the global
         # torch generator, which the uninterrupted run did before its checkpoint was taken.
         if self._rng_states_to_restore is not None:
@@ -312,11 +311,11 @@ class Trainer:
         """One optimizer step over ``GRAD_ACCUM_STEPS`` loader batches."""
         data_time = 0.0
         loss_sums: dict[str, float] = {}
-        for micro_step in range(self.grad_accum_steps):
+        for micro_step in range(self.grad_accumulation.steps):
             data_start = time.perf_counter()
             batch = next(self._data_iter)
             data_time += time.perf_counter() - data_start
-            is_last = micro_step == self.grad_accum_steps - 1
+            is_last = micro_step == self.grad_accumulation.steps - 1
             # Gradients are all-reduced only on the last micro-batch of the step.
             sync = (
                 self.model.no_sync()
@@ -330,7 +329,7 @@ class Trainer:
                     except FloatingPointError as error:  # e.g. NaN predictions seen by the criterion
                         raise FloatingPointError(self._non_finite_message(str(error))) from error
                 total_loss = self._check_losses(loss_dict, loss_sums)
-                scaled_loss = total_loss / self.grad_accum_steps
+                scaled_loss = total_loss / self.grad_accumulation.steps
                 if self.grad_scaler is not None:
                     scaled_loss = self.grad_scaler.scale(scaled_loss)
                 scaled_loss.backward()
@@ -345,7 +344,7 @@ class Trainer:
             self.optimizer.step()
         self._weights_at_iter = self.iter
         self.optimizer.zero_grad(set_to_none=True)
-        means = {name: total / self.grad_accum_steps for name, total in loss_sums.items()}
+        means = {name: total / self.grad_accumulation.steps for name, total in loss_sums.items()}
         self.storage.put_scalars(total_loss=sum(means.values()), data_time=data_time, **means)
 
     def _non_finite_message(self, described: str) -> str:
