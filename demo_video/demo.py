@@ -11,8 +11,10 @@ The config's MODEL.META_ARCHITECTURE picks the demo (ov_avss.demo.build_demo). O
 ``out/segments.json`` (per frame: category, score and COCO RLE mask of each segment). AVISM
 writes ``out/overlay.mp4`` (each track in its colour with ``#id name score``),
 ``out/track_masks/NNNNNN.png`` (index = track id, 0 = background) and ``out/results.json`` (the
-tracks in the AVIS reference's format). Bad input (unreadable file, no audio track, empty or
-duplicate vocabulary, a vocabulary for AVISM) exits with code 2.
+tracks in the AVIS reference's format). MODEL.WEIGHTS may be a local file or an http(s)://
+address (downloaded once into $FVCORE_CACHE, default ~/.torch/iopath_cache). Bad input
+(unreadable file, no audio track, empty or duplicate vocabulary, a vocabulary for AVISM,
+unreadable or unreachable weights) exits with code 2.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import sys
 # Runnable as a script from a checkout without installing the package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from ov_avss.checkpoint import CheckpointReadError, WeightDownloadError  # noqa: E402
 from ov_avss.config import ConfigKeyError, get_cfg  # noqa: E402
 from ov_avss.demo import (  # noqa: E402
     DemoInputError,
@@ -102,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     except (DemoInputError, ConfigKeyError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    predictor = VideoPredictor(cfg)
+    try:
+        predictor = VideoPredictor(cfg)
+    except (FileNotFoundError, WeightDownloadError, CheckpointReadError) as e:
+        print(f"error: MODEL.WEIGHTS: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         outputs = demo.run(predictor, demo_input, args.output, show_progress=not args.no_progress)
     except DemoInputError as e:

@@ -9,7 +9,8 @@ published configs build the release's model, so no override is needed; with an e
 
 The release's files are detectron2 checkpoints ``{"model": state_dict, ...}`` with the original
 module names. The file is read and its names mapped exactly as the checkpointer loads it
-(``ov_avss.checkpoint.read_checkpoint_file`` and ``ov_avss.checkpoint.name_map.map_external_names``);
+(``ov_avss.checkpoint.read_checkpoint_file`` and ``ov_avss.checkpoint.name_map.map_external_names``;
+``--input`` may be an ``http(s)://`` address, downloaded once into the weight cache);
 the result must load into the model built from the config with ``strict=True`` (VGGish and CLIP
 are built with random weights: no pretrained file is read). Keys the release stores but this
 model does not use (constants, CLIP's mask-prompt embedding) are listed as dropped, with why. On
@@ -27,7 +28,7 @@ import torch
 
 import _repo_path  # noqa: F401  (puts the checkout on sys.path before ov_avss is imported)
 
-from ov_avss.checkpoint import read_checkpoint_file  # noqa: E402
+from ov_avss.checkpoint import is_url, read_checkpoint_file  # noqa: E402
 from ov_avss.checkpoint.name_map import map_external_names  # noqa: E402
 from ov_avss.config import ConfigKeyError, get_cfg  # noqa: E402
 from ov_avss.modeling.meta_arch.build import build_model_without_pretrained_files  # noqa: E402
@@ -101,15 +102,20 @@ def convert_checkpoint(cfg, input_path: str, output_path: str) -> ConversionRepo
     if not report.ok:
         return report
     model.load_state_dict(converted, strict=True)
+    source = input_path if is_url(input_path) else os.path.abspath(input_path)
     with atomic_open(output_path, "wb") as f:
-        torch.save({"model": model.state_dict(), "__source__": os.path.abspath(input_path)}, f)
+        torch.save({"model": model.state_dict(), "__source__": source}, f)
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config-file", required=True, metavar="FILE")
-    parser.add_argument("--input", required=True, help="original OV-AVSS checkpoint (.pth, or a detectron2 .pkl)")
+    parser.add_argument(
+        "--input", required=True,
+        help="original OV-AVSS checkpoint (.pth, or a detectron2 .pkl): a path or an http(s):// address "
+             "(downloaded once into $FVCORE_CACHE, default ~/.torch/iopath_cache)",
+    )
     parser.add_argument("--output", required=True, help="converted checkpoint to write (.pth)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides")
     args = parser.parse_args(argv)
@@ -118,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg.merge_from_file(args.config_file)
         cfg.merge_from_list(args.opts)
         report = convert_checkpoint(cfg, args.input, args.output)
-    except (OSError, ValueError, ConfigKeyError) as e:  # CheckpointReadError is a ValueError
+    except (OSError, ValueError, ConfigKeyError) as e:  # CheckpointReadError: ValueError; WeightDownloadError: OSError
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print("\n".join(report.lines()))

@@ -1,4 +1,5 @@
-"""Checkpoints (atomic writes, exact resumption), safe ``.pkl`` loading and the name map."""
+"""Checkpoints (atomic writes, exact resumption), safe ``.pkl`` loading, weights from
+``http(s)://`` addresses and the name map."""
 from .checkpointer import (
     CheckpointReadError,
     Checkpointer,
@@ -8,13 +9,17 @@ from .checkpointer import (
     restore_rng_states,
     set_rng_states,
 )
+from .download import WeightDownloadError, fetch_weights, is_url
 from .safe_pickle import UnsafePickleError, load_safe_pickle
 
 __all__ = [
     "CheckpointReadError",
     "Checkpointer",
     "UnsafePickleError",
+    "WeightDownloadError",
     "capture_rng_states",
+    "fetch_weights",
+    "is_url",
     "load_safe_pickle",
     "preserved_rng_states",
     "read_checkpoint_file",

@@ -30,6 +30,7 @@ from fvcore.common.checkpoint import _IncompatibleKeys
 from ov_avss.utils import comm
 from ov_avss.utils.file_io import atomic_open
 
+from .download import resolve_weight_path
 from .name_map import map_external_names
 from .safe_pickle import load_safe_pickle
 
@@ -169,11 +170,15 @@ def read_checkpoint_file(filename: str) -> dict[str, Any]:
     loads it: ``.pkl`` (detectron2) with the allow-list unpickler, anything else with
     ``torch.load(weights_only=True)``; a bare state dict is wrapped.
 
+    An ``http(s)://`` address is downloaded once into the cache first (``download.py``).
+
     Raises:
         FileNotFoundError: ``filename`` does not exist.
+        WeightDownloadError: an address that cannot be downloaded into a weight file.
         CheckpointReadError: truncated or not a torch checkpoint.
         ValueError: not a dict, or ``model`` entries that are not tensors / numpy arrays.
     """
+    filename = resolve_weight_path(filename)
     if not os.path.isfile(filename):
         raise FileNotFoundError(f"Checkpoint / weight file not found: {filename}")
     if filename.endswith(".pkl"):
@@ -304,12 +309,14 @@ class Checkpointer(_FvcoreCheckpointer):
         return path
 
     def load(self, path: str, checkpointables: list[str] | None = None) -> dict[str, Any]:
-        """fvcore's ``load``.
+        """fvcore's ``load``; an ``http(s)://`` ``path`` is read from the download cache.
 
         Raises:
             FileNotFoundError: ``path`` does not exist.
+            WeightDownloadError: an address that cannot be downloaded into a weight file.
             CheckpointReadError: ``path`` is truncated or not a checkpoint (the message names it).
         """
+        path = resolve_weight_path(path)
         if path and not os.path.isfile(path):
             raise FileNotFoundError(f"Checkpoint / weight file not found: {path}")
         self._loading_path = path

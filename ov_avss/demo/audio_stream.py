@@ -93,6 +93,17 @@ class FrameAlignedAudio:
             except (FileNotFoundError, ValueError) as e:
                 raise DemoInputError(str(e)) from e
 
+    @classmethod
+    def from_waveform(
+        cls, waveform: torch.Tensor, sample_rate: int, front_end: AudioFrontEnd, padding: str
+    ) -> "FrameAlignedAudio":
+        """The same for audio already in memory: float ``[N]`` or ``[C, N]`` at ``sample_rate``."""
+        aligned = cls(None, front_end, padding)
+        aligned._track = AudioTrackExamples.from_waveform(
+            torch.as_tensor(waveform, dtype=torch.float32), int(sample_rate), "the given waveform", front_end
+        )
+        return aligned
+
     def examples_at(self, times: np.ndarray) -> torch.Tensor:
         """``times`` float ``[T]`` in seconds -> float32 ``[T, *front_end.example_shape]``."""
         if self._track is None:

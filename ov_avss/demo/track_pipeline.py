@@ -172,18 +172,8 @@ def run_track_demo(
         disable=not show_progress,
     )
     try:
-        frames, times, (height, width) = _read_resized(predictor, demo_input.frames, progress)
-        audio = FrameAlignedAudio(
-            demo_input.audio_path, predictor.model.audio_encoder.front_end, audio_padding
-        ).examples_at(times)
-        output = predictor.predict(frames, audio, names, height, width, video_id=video_id)
-        del frames
-        order = sorted(range(len(output["pred_scores"])), key=lambda k: -output["pred_scores"][k])
-        tracks_output = {
-            "pred_scores": [float(output["pred_scores"][k]) for k in order],
-            "pred_labels": [int(output["pred_labels"][k]) for k in order],
-            "pred_masks": output["pred_masks"][order].cpu(),  # bool [K, T, H, W]
-        }
+        aligned_audio = FrameAlignedAudio(demo_input.audio_path, predictor.model.audio_encoder.front_end, audio_padding)
+        tracks_output, times = predict_tracks(predictor, demo_input.frames, aligned_audio, names, video_id, progress)
         with staging_folder(output_dir) as staging:
             frames_without_tracks = _draw_tracks(demo_input, tracks_output, names, staging, len(times), progress)
             # Compact, as the evaluator writes it: one RLE per frame and track adds up.
@@ -193,11 +183,7 @@ def run_track_demo(
             move_into_place(staging, output_dir, TRACK_MASK_DIR_NAME, (OVERLAY_VIDEO_NAME, RESULTS_JSON_NAME))
     finally:
         progress.close()
-    masks = tracks_output["pred_masks"]
-    tracks = tuple(
-        Track(track_id, names[label], score, int(masks[track_id - 1].flatten(1).any(1).sum()))
-        for track_id, (score, label) in enumerate(zip(tracks_output["pred_scores"], tracks_output["pred_labels"]), 1)
-    )
+    tracks = tracks_of(tracks_output, names)
     outputs = TrackDemoOutputs(
         video_path=os.path.join(output_dir, OVERLAY_VIDEO_NAME),
         mask_dir=os.path.join(output_dir, TRACK_MASK_DIR_NAME),
@@ -209,6 +195,47 @@ def run_track_demo(
     logger.info("Wrote %d frames, %d tracks: %s, %s/, %s", outputs.num_frames, len(tracks), outputs.video_path,
                 outputs.mask_dir, outputs.json_path)
     return outputs
+
+
+def predict_tracks(
+    predictor: VideoPredictor,
+    source: FrameSource,
+    aligned_audio: FrameAlignedAudio,
+    names: Sequence[str],
+    video_id: int,
+    progress: tqdm,
+) -> tuple[dict, np.ndarray]:
+    """Run AVISM's offline inference over all of ``source`` (frames at the test-time size, each
+    with its audio example).
+
+    Returns:
+        The tracks in descending score order (``pred_scores`` ``[K]`` floats, ``pred_labels``
+        ``[K]`` ints indexing ``names``, ``pred_masks`` bool ``[K, T, H, W]`` at the frames'
+        original size, on the CPU) and the frame times ``[T]`` in seconds.
+
+    Raises:
+        DemoInputError: no frame could be read, or frame sizes change within the input.
+    """
+    frames, times, (height, width) = _read_resized(predictor, source, progress)
+    audio = aligned_audio.examples_at(times)
+    output = predictor.predict(frames, audio, names, height, width, video_id=video_id)
+    del frames
+    order = sorted(range(len(output["pred_scores"])), key=lambda k: -output["pred_scores"][k])
+    tracks_output = {
+        "pred_scores": [float(output["pred_scores"][k]) for k in order],
+        "pred_labels": [int(output["pred_labels"][k]) for k in order],
+        "pred_masks": output["pred_masks"][order].cpu(),  # bool [K, T, H, W]
+    }
+    return tracks_output, times
+
+
+def tracks_of(tracks_output: dict, names: Sequence[str]) -> tuple[Track, ...]:
+    """``Track`` entries (ids 1, 2, ... in the output's order) of a ``predict_tracks`` result."""
+    masks = tracks_output["pred_masks"]
+    return tuple(
+        Track(track_id, names[label], score, int(masks[track_id - 1].flatten(1).any(1).sum()))
+        for track_id, (score, label) in enumerate(zip(tracks_output["pred_scores"], tracks_output["pred_labels"]), 1)
+    )
 
 
 def track_id_map(masks: torch.Tensor) -> torch.Tensor:

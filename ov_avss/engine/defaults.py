@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from ov_avss.checkpoint.download import fetch_weights, is_url
 from ov_avss.config import CfgNode, get_cfg
 from ov_avss.utils import comm
 from ov_avss.utils.file_io import atomic_open
@@ -93,7 +94,8 @@ def parse_and_check_args(
     """Parse the command line (``default_argument_parser`` unless given) and check it before
     any expensive work: the config file, override keys and value types (against the defaults
     plus the keys ``add_config_fns`` add, see ``setup_cfg``), that ``MODEL.WEIGHTS`` exists
-    when it will be read, and that ``OUTPUT_DIR`` can be written. Flags placed after the
+    when it will be read (an ``http(s)://`` address is downloaded into the cache here, before
+    ``launch`` starts any worker), and that ``OUTPUT_DIR`` can be written. Flags placed after the
     overrides are accepted. A mistake ends the process with one ``error: ...`` line on stderr
     and exit status 2, like argparse's own errors."""
     parser = parser or default_argument_parser()
@@ -112,8 +114,12 @@ def parse_and_check_args(
 def _check_weights_and_output(cfg: CfgNode, args: argparse.Namespace) -> None:
     output_dir = cfg.OUTPUT_DIR
     resuming = args.resume and os.path.isfile(os.path.join(output_dir, "last_checkpoint"))
-    if cfg.MODEL.WEIGHTS and not resuming and not os.path.isfile(cfg.MODEL.WEIGHTS):
-        raise FileNotFoundError(f"MODEL.WEIGHTS: weight file '{cfg.MODEL.WEIGHTS}' not found")
+    if cfg.MODEL.WEIGHTS and not resuming:
+        if is_url(cfg.MODEL.WEIGHTS):
+            # Downloaded here: with --num-gpus once, before the workers start; they read the cache.
+            fetch_weights(cfg.MODEL.WEIGHTS)
+        elif not os.path.isfile(cfg.MODEL.WEIGHTS):
+            raise FileNotFoundError(f"MODEL.WEIGHTS: weight file '{cfg.MODEL.WEIGHTS}' not found")
     try:
         os.makedirs(output_dir, exist_ok=True)
         with tempfile.TemporaryFile(dir=output_dir):

@@ -10,6 +10,7 @@ from fvcore.common.checkpoint import PeriodicCheckpointer as _FvcorePeriodicChec
 from ov_avss.checkpoint import Checkpointer, preserved_rng_states
 from ov_avss.utils import comm
 from ov_avss.utils.events import EventWriter, flatten_metrics
+from ov_avss.utils.memory import peak_memory_mib
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -50,6 +51,15 @@ class IterationTimer(HookBase):
 
     def after_step(self) -> None:
         self.trainer.storage.put_scalar("time", time.perf_counter() - self._step_start)
+
+
+class PeakMemory(HookBase):
+    """Records the process's peak memory so far as ``max_mem_mib`` after every iteration
+    (``ov_avss.utils.memory.peak_memory_mib``: CUDA ``max_memory_allocated`` on a GPU, the peak
+    RSS on CPU); the console line prints it as detectron2's ``max_mem``."""
+
+    def after_step(self) -> None:
+        self.trainer.storage.put_scalar("max_mem_mib", peak_memory_mib(self.trainer.device))
 
 
 class LRScheduler(HookBase):

@@ -19,7 +19,7 @@ from ov_avss.data.avis_mapper import AVISClipMapper
 from ov_avss.data.aviseg_synthetic import make_synthetic_aviseg
 from ov_avss.data.catalog import get_dataset_metadata, get_dataset_records
 from ov_avss.data.datasets.aviseg import AVISEG_CATEGORIES, load_aviseg_json
-from ov_avss.demo import DemoRequest, TrackDemo, VideoPredictor, build_demo, open_demo_input, track_id_map, writers
+from ov_avss.demo import DemoInputError, DemoRequest, TrackDemo, VideoPredictor, build_demo, open_demo_input, track_id_map, writers
 from ov_avss.evaluation.avis import load_predictions, track_predictions
 from ov_avss.visualization import MASK_OPACITY, track_color, track_palette
 
@@ -170,6 +170,39 @@ def test_cli_outputs_round_trip_and_keep_each_tracks_colour(aviseg, tmp_path, mo
                 assert blended_with(other).mean() < 0.05, f"frame {t}: track {track_id} has track {other}'s colour"
             painted.setdefault(int(track_id), []).append(t)
     assert painted, "no track has a visible pixel; the colour checks did not run"
+
+
+def test_python_predictor_tracks_equal_the_demos_files(aviseg, tmp_path):
+    from ov_avss import AudioVisualPredictor
+    from ov_avss.demo import TrackingResult
+
+    record = aviseg["record"]
+    opts = [*AVIS_OVERRIDES, "DATASETS.ROOT", aviseg["root"], "DATASETS.TEST", f"('{DATASET}',)"]
+    torch.manual_seed(0)
+    code = demo.main([
+        "--config-file", AVIS_CONFIG, "--no-progress", "--input", aviseg["frames"], "--audio", record["audio_path"],
+        "--video-id", str(record["video_id"]), "--output", str(tmp_path / "out"), *opts,
+    ])
+    assert code == 0
+    with open(tmp_path / "out" / "results.json", encoding="utf-8") as f:
+        results = json.load(f)
+
+    torch.manual_seed(0)  # the same random weights as the demo's model
+    predictor = AudioVisualPredictor(AVIS_CONFIG, opts=opts)
+    result = predictor(aviseg["frames"], audio=record["audio_path"])
+    assert isinstance(result, TrackingResult)
+    assert result.names == AVISEG_CATEGORIES and list(result.times) == [0.0, 1.0, 2.0, 3.0]
+    assert [t.track_id for t in result.tracks] == [1, 2, 3]
+    assert [t.category for t in result.tracks] == [AVISEG_CATEGORIES[r["category_id"] - 1] for r in results]
+    np.testing.assert_allclose([t.score for t in result.tracks], [r["score"] for r in results], rtol=1e-6)
+    assert result.masks.shape == (3, 4, HEIGHT, WIDTH) and result.masks.dtype == bool
+    for k, entry in enumerate(results):
+        np.testing.assert_array_equal(result.masks[k], np.stack([_decode(rle) for rle in entry["segmentations"]]))
+    for t in range(4):
+        png = np.asarray(Image.open(tmp_path / "out" / "track_masks" / f"{t:06d}.png"))
+        np.testing.assert_array_equal(result.id_map(t), png)
+    with pytest.raises(DemoInputError, match="do not apply to MODEL.META_ARCHITECTURE 'AVISM'"):
+        predictor(aviseg["frames"], ["dog"], audio=record["audio_path"])
 
 
 def test_track_id_map_gives_overlaps_to_the_best_track():

@@ -8,6 +8,7 @@ import torch
 
 from helpers import REPO_ROOT, TINY_OV_AVSS_CONFIG, load_module, original_release_layout
 from tool_loader import load_tool
+from weight_server import Route, closed_port_url, weight_server
 
 TINY_CONFIG = str(TINY_OV_AVSS_CONFIG)
 RELEASE_OVERRIDES = [
@@ -81,6 +82,30 @@ def test_release_checkpoint_converts_and_loads(original_checkpoint, tmp_path, ca
     assert _convert(input_path, output_path) == 0
     assert "unmapped: 0" in capsys.readouterr().out
     assert "model" in torch.load(output_path, weights_only=True)
+
+
+def test_release_checkpoint_from_an_address_converts_as_the_local_file(
+    original_checkpoint, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("FVCORE_CACHE", str(tmp_path / "cache"))
+    input_path, _ = original_checkpoint
+    assert _convert(input_path, str(tmp_path / "local.pth")) == 0
+    with weight_server() as server:
+        server.routes["/release/model_ov_avss_tiny.pth"] = Route(open(input_path, "rb").read())
+        url = server.url("/release/model_ov_avss_tiny.pth")
+        assert _convert(url, str(tmp_path / "remote.pth")) == 0
+    assert "unmapped: 0" in capsys.readouterr().out
+    local = torch.load(tmp_path / "local.pth", weights_only=True)
+    remote = torch.load(tmp_path / "remote.pth", weights_only=True)
+    assert remote["__source__"] == url
+    assert local["model"].keys() == remote["model"].keys()
+    assert all(torch.equal(local["model"][k], remote["model"][k]) for k in local["model"])
+
+    unreachable = closed_port_url()
+    assert _convert(unreachable, str(tmp_path / "never.pth")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: Cannot reach {unreachable}")
+    assert not (tmp_path / "never.pth").exists()
 
 
 def _meta_case(name: str):
