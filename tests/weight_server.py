@@ -6,6 +6,7 @@ import contextlib
 import http.server
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -22,6 +23,7 @@ class Route:
     content_type: str = "application/octet-stream"
     cut_after: int | None = None
     send_length: bool = True
+    delay_s: float = 0.0
 
 
 @dataclass
@@ -55,6 +57,7 @@ def weight_server() -> Iterator[WeightServer]:
             else:
                 self.send_header("Connection", "close")
             self.end_headers()
+            time.sleep(route.delay_s)
             body = route.body if route.cut_after is None else route.body[: route.cut_after]
             self.wfile.write(body)
             self.wfile.flush()

@@ -2,44 +2,54 @@
 like local files (``read_checkpoint_file``: the allow-list unpickler for ``.pkl``,
 ``torch.load(weights_only=True)`` otherwise).
 
-The cache is detectron2's: ``$FVCORE_CACHE`` if set, else ``~/.torch/iopath_cache`` (iopath's
-``get_cache_dir``), with the same layout (``<cache>/<path of the address>``), so a file
-detectron2 already downloaded is reused. A download goes into a hidden temporary file beside its
-cache path and is renamed into place only once it is complete (its size equals the
-``Content-Length`` the server announced; without one, a zip archive must end with its central
-directory and a pickle with its STOP opcode) and starts like a weight file (a torch zip archive
-or a pickle). An interrupted download therefore never leaves a file that a later run takes as
-complete. Processes downloading the same address at once (e.g. ranks started by torchrun) each
-write their own temporary file and rename a complete copy.
+The cache is detectron2's: ``$FVCORE_CACHE`` if set, else ``~/.torch/iopath_cache``, with the
+same layout (``<cache>/<path of the address>``), so a file detectron2 already downloaded is
+reused. As in detectron2 the host is not part of the cache path: two addresses on different
+hosts with the same path share one cached file (the log names the address and the cache file).
+A cache folder that cannot be written is an error naming it, not a fallback elsewhere.
+
+A download is written through ``atomic_open`` (a temporary file beside the cache path, renamed
+into place only when complete) while holding an exclusive lock on ``<cache path>.lock``, so
+processes that fetch the same address at once (ranks started by torchrun) download it once: the
+others wait and then find it cached. "Complete" means: the body's size equals the announced
+``Content-Length``; with chunked transfer, HTTP itself reports a cut body; with neither (the body
+ends when the connection closes), the file is read through once with the reader that will load it.
+A response that does not start like a weight file (a torch zip archive or a pickle) is refused.
+An interrupted download therefore never leaves a file that a later run takes as complete.
 
 iopath's ``HTTPURLHandler`` (detectron2's downloader) is not used: it writes every download of a
-file to the same ``<file>.tmp`` (concurrent processes write into one file, serialised only by an
-optional ``portalocker`` lock), caches whatever the server answered (an HTML page included) as
-the weight file, and raises urllib's exceptions as they are.
+file to the same ``<file>.tmp``, caches whatever the server answered (an HTML page included) as
+the weight file, falls back to ``/tmp`` when the cache folder is not writable, and raises
+urllib's exceptions as they are.
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import http.client
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from typing import Optional
+from typing import Iterator, Optional
 
-from iopath.common.file_io import get_cache_dir
+import torch
+
+from ov_avss.utils.file_io import atomic_open
+
+from .safe_pickle import load_safe_pickle
 
 logger = logging.getLogger(__name__)
 
 URL_SCHEMES = ("http://", "https://")
-# torch.save writes a zip archive; detectron2 .pkl files (and torch's legacy format) are pickles,
-# which start with the PROTO opcode and end with STOP.
+# torch.save writes a zip archive; detectron2 .pkl files and torch's legacy format are pickles:
+# protocol 2+ starts with the PROTO opcode, protocols 0/1 (old .pkl files) with an opcode such as
+# '(' (MARK), '}' (EMPTY_DICT) or ']' (EMPTY_LIST).
 _ZIP_MAGIC = b"PK\x03\x04"
-_PICKLE_PROTO = b"\x80"
-_PICKLE_STOP = b"."
+_PICKLE_STARTS = (b"\x80", b"(", b"}", b"]")
+DEFAULT_CACHE_DIR = "~/.torch/iopath_cache"
 _CHUNK_BYTES = 1 << 20
 _HEAD_BYTES = 1024  # enough to recognise a weight file's magic bytes or an HTML page
 DEFAULT_TIMEOUT_S = 60.0
@@ -67,7 +77,12 @@ def cached_weight_path(url: str, cache_dir: Optional[str] = None) -> str:
         raise ValueError(f"Weight address {url} names no file (its path must end with a file name)")
     if any(part in (".", "..") or os.sep in part for part in parts):
         raise ValueError(f"Weight address {url}: its path may not contain '.', '..' or '{os.sep}' segments")
-    return os.path.join(get_cache_dir(cache_dir), *parts)
+    return os.path.join(weight_cache_dir(cache_dir), *parts)
+
+
+def weight_cache_dir(cache_dir: Optional[str] = None) -> str:
+    """The cache folder: ``cache_dir``, else ``$FVCORE_CACHE``, else ``~/.torch/iopath_cache``."""
+    return os.path.expanduser(cache_dir or os.environ.get("FVCORE_CACHE") or DEFAULT_CACHE_DIR)
 
 
 def resolve_weight_path(path: str, cache_dir: Optional[str] = None) -> str:
@@ -93,30 +108,45 @@ def fetch_weights(url: str, cache_dir: Optional[str] = None, timeout: float = DE
     if os.path.isfile(target):
         logger.info("Weights of %s: cached in %s", url, target)
         return target
-    directory = os.path.dirname(target)
-    os.makedirs(directory, exist_ok=True)
-    logger.info("Downloading %s into %s", url, target)
-    fd, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            size = _download_into(url, f, timeout)
-            f.flush()
-            os.fsync(f.fileno())
-        _check_complete_without_length(url, temp_path, size)
-        os.chmod(temp_path, 0o644)
-        # Several processes may download the same file at once; each renames a complete copy.
-        os.replace(temp_path, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_path)
-        raise
+    with _download_lock(target):
+        if os.path.isfile(target):  # another process finished it while this one waited
+            logger.info("Weights of %s: downloaded by another process into %s", url, target)
+            return target
+        logger.info("Downloading %s into %s", url, target)
+        with atomic_open(target, "wb") as f:
+            length_checked = _download_into(url, f, timeout)
+            if not length_checked:
+                f.flush()
+                _check_readable(url, f.name, target)
     logger.info("Downloaded %s (%d bytes) to %s", url, os.path.getsize(target), target)
     return target
 
 
-def _download_into(url: str, out, timeout: float) -> Optional[int]:
-    """Stream the body of ``url`` into ``out``; returns the announced ``Content-Length`` (None
-    when the server sent none), which the written size has been checked against."""
+@contextlib.contextmanager
+def _download_lock(target: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<target>.lock`` (created in the cache folder, which must be
+    writable: the error names it)."""
+    directory = os.path.dirname(target)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        lock = open(target + ".lock", "a")
+    except OSError as error:
+        raise WeightDownloadError(
+            f"Cannot write the weight cache folder {directory} ({error.strerror or error}); "
+            "set $FVCORE_CACHE to a writable folder"
+        ) from error
+    with lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _download_into(url: str, out, timeout: float) -> bool:
+    """Stream the body of ``url`` into ``out``. Returns whether HTTP itself vouches that the body
+    is whole: its size equals the announced ``Content-Length``, or it came in chunks (whose end
+    http.client checks); False when the body simply ended with the connection."""
     request = urllib.request.Request(url, headers={"User-Agent": "ov_avss"})
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
@@ -157,13 +187,13 @@ def _download_into(url: str, out, timeout: float) -> Optional[int]:
             f"Download of {url} was interrupted after {written} of {expected} bytes (the connection "
             "closed before the announced Content-Length); nothing was cached, run again to retry"
         )
-    return expected
+    return expected is not None or bool(getattr(response, "chunked", False))
 
 
 def _check_weight_start(url: str, head: bytes, content_type: str) -> None:
     """A weight file is a torch zip archive or a pickle; anything else (an HTML page from a
     sharing site's confirmation step, a JSON error) is refused with what came instead."""
-    if head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTO):
+    if head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_STARTS):
         return
     kind = f"Content-Type {content_type}" if content_type else "no Content-Type"
     if b"<html" in head.lower() or b"<!doctype" in head.lower() or "html" in content_type:
@@ -176,20 +206,20 @@ def _check_weight_start(url: str, head: bytes, content_type: str) -> None:
     )
 
 
-def _check_complete_without_length(url: str, path: str, length: Optional[int]) -> None:
-    """Without a ``Content-Length`` a transfer cut short looks complete to HTTP; check that the
-    file ends as its format ends."""
-    if length is not None:
-        return
-    with open(path, "rb") as f:
-        head = f.read(len(_ZIP_MAGIC))
-        f.seek(-1, os.SEEK_END)
-        last = f.read(1)
-    complete = zipfile.is_zipfile(path) if head.startswith(_ZIP_MAGIC) else last == _PICKLE_STOP
-    if not complete:
+def _check_readable(url: str, path: str, target: str) -> None:
+    """Without a length or chunking, a body cut short looks complete to HTTP: read the file
+    through once as it will be loaded (a zip archive must have its central directory; a pickle
+    or a legacy torch file must unpickle to its end)."""
+    try:
+        if zipfile.is_zipfile(path):
+            return
+        if target.endswith(".pkl"):
+            load_safe_pickle(path)
+        else:
+            torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any failure to read means the file is not whole
         raise WeightDownloadError(
-            f"Download of {url} ended early: the server sent no Content-Length and the "
-            f"{'zip archive has no central directory' if head.startswith(_ZIP_MAGIC) else 'pickle has no STOP opcode'} "
-            "at its end; nothing was cached, run again to retry"
-        )
-
+            f"Download of {url} is not a readable weight file ({type(error).__name__}: {error}); the "
+            "server sent no Content-Length, so the transfer was probably cut short; nothing was "
+            "cached, run again to retry"
+        ) from error

@@ -17,6 +17,7 @@ writes for the same input.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
@@ -55,7 +56,7 @@ class FrameResult:
 
     index: int
     time: float  # seconds from the start of the input
-    label_map: np.ndarray  # int64 [H, W]: 0 background, k the name vocabulary[k - 1]
+    label_map: np.ndarray  # uint8 [H, W]: 0 background, k the name vocabulary[k - 1]
     segments: tuple[Segment, ...]
 
 
@@ -168,6 +169,7 @@ class AudioVisualPredictor:
         audio: Union[str, np.ndarray, torch.Tensor, None] = None,
         sample_rate: Optional[int] = None,
         fps: float = 1.0,
+        allow_silent: bool = False,
         video_id: Optional[int] = None,
     ) -> Result:
         """Predict on frames already in memory.
@@ -175,26 +177,32 @@ class AudioVisualPredictor:
         Args:
             frames: RGB uint8 ``[T, H, W, 3]``; frame ``k`` is at ``k / fps`` seconds.
             vocabulary: as for ``__call__``.
-            audio: an audio file, a waveform float ``[N]`` or ``[C, N]`` (with
-                ``sample_rate``), or ``None`` for silence (logged).
-            sample_rate: the waveform's sampling rate in Hz.
+            audio: an audio file, a waveform float ``[N]`` or ``[C, N]`` in [-1, 1] (with
+                ``sample_rate``), or ``None`` for silence (only with ``allow_silent``).
+            sample_rate: the waveform's sampling rate in Hz (a whole number).
             fps: the frames' rate, which places each frame's audio example.
+            allow_silent: as for ``__call__``: run with silence when ``audio`` is ``None``.
             video_id: as for ``__call__``.
 
         Raises:
-            DemoInputError: frames of the wrong type or shape, a waveform without
+            DemoInputError: frames of the wrong type or shape, no audio without
+                ``allow_silent``, a waveform that is not float or comes without a whole-number
                 ``sample_rate``, an unreadable audio file, or a vocabulary that does not fit.
         """
         source = ArrayFrameSource(frames, fps)
         demo = self._demo(vocabulary, video_id)
         if audio is None:
-            logger.warning("No audio given; the model hears silence.")
+            if not allow_silent:
+                raise DemoInputError("No audio given: pass audio= (a file or a waveform), or allow_silent=True")
+            logger.warning("No audio given; the model hears silence (allow_silent=True).")
             aligned_audio = FrameAlignedAudio(None, self._front_end, demo.audio_padding)
-        elif isinstance(audio, str):
-            aligned_audio = FrameAlignedAudio(audio, self._front_end, demo.audio_padding)
+        elif isinstance(audio, (str, os.PathLike)):
+            aligned_audio = FrameAlignedAudio(os.fspath(audio), self._front_end, demo.audio_padding)
         else:
-            if sample_rate is None:
-                raise DemoInputError("audio given as a waveform needs its sample_rate (Hz)")
+            if sample_rate is None or int(sample_rate) != sample_rate:
+                raise DemoInputError(
+                    f"audio given as a waveform needs its sample_rate as a whole number of Hz, got {sample_rate!r}"
+                )
             aligned_audio = FrameAlignedAudio.from_waveform(audio, sample_rate, self._front_end, demo.audio_padding)
         return self._predict(demo, source, aligned_audio)
 
@@ -212,10 +220,10 @@ class AudioVisualPredictor:
     def _predict(self, demo: Union[SegmentDemo, TrackDemo], source: FrameSource,
                  aligned_audio: FrameAlignedAudio) -> Result:
         if isinstance(demo, TrackDemo):
-            progress = tqdm(disable=True)
-            tracks_output, times = predict_tracks(
-                self.video_predictor, source, aligned_audio, demo.names, demo.video_id, progress
-            )
+            with tqdm(disable=True) as progress:
+                tracks_output, times = predict_tracks(
+                    self.video_predictor, source, aligned_audio, demo.names, demo.video_id, progress
+                )
             return TrackingResult(
                 names=demo.names,
                 fps=source.fps,
@@ -228,7 +236,8 @@ class AudioVisualPredictor:
             FrameResult(
                 index=result.frame.index,
                 time=result.frame.time,
-                label_map=result.label_map.numpy(),
+                # uint8 as the demo's PNGs (a vocabulary has at most 255 names): 1/8 of int64's memory.
+                label_map=result.label_map.to(torch.uint8).numpy(),
                 segments=tuple(
                     Segment(vocabulary[segment.label - 1], segment.label, segment.score, segment.mask.cpu().numpy())
                     for segment in result.segments

@@ -18,7 +18,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
 
     If the block raises (or the process dies), ``path`` keeps its previous content and the
     temporary file is removed (or, after a crash, left as a hidden ``.<name>.*.tmp`` file).
-    Text mode writes UTF-8.
+    Text mode writes UTF-8. The yielded file's ``name`` is the temporary file's path, so a
+    caller can check what it wrote (and raise to discard it) before the rename.
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files; mode must be 'w' or 'wb', got {mode!r}")
@@ -26,8 +27,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
+        with open(temp_path, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

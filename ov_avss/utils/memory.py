@@ -15,7 +15,7 @@ def peak_memory_mib(device: torch.device) -> float:
     CUDA ``device``: ``torch.cuda.max_memory_allocated`` (memory of live tensors at its peak;
     the caching allocator may reserve more). Any other device: the peak resident set size of
     the process (``getrusage`` ``ru_maxrss``: KiB on Linux, bytes on macOS), which includes the
-    interpreter, the libraries and loader workers' shared pages, not only tensors.
+    interpreter and the libraries, not only tensors; loader worker processes are not counted.
     """
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / _MIB

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -57,8 +58,14 @@ def _torch_bytes(obj) -> bytes:
 
 
 def _files_under(folder) -> list[str]:
-    """Every file under ``folder``, hidden temporary ones included."""
-    return sorted(os.path.relpath(os.path.join(root, name), folder) for root, _, names in os.walk(folder) for name in names)
+    """Every file under ``folder``, hidden temporary ones included, except the empty ``.lock``
+    files that serialise downloads of one address (they stay, as portalocker's do)."""
+    return sorted(
+        os.path.relpath(os.path.join(root, name), folder)
+        for root, _, names in os.walk(folder)
+        for name in names
+        if not name.endswith(".lock")
+    )
 
 
 def test_url_weights_are_downloaded_once_and_load_as_a_local_file(cache, server):
@@ -122,12 +129,53 @@ def test_interrupted_download_leaves_nothing_and_the_next_run_downloads_again(ca
 def test_cut_download_without_content_length_is_not_cached(cache, server):
     body = _torch_bytes({"model": TinyModel().state_dict()})
     server.routes["/model.pth"] = Route(body[: len(body) // 2], send_length=False)
-    with pytest.raises(WeightDownloadError, match="ended early: the server sent no Content-Length"):
+    with pytest.raises(WeightDownloadError, match="not a readable weight file.*sent no Content-Length"):
         fetch_weights(server.url("/model.pth"))
     assert _files_under(cache) == []
 
     server.routes["/whole.pth"] = Route(body, send_length=False)
     assert open(fetch_weights(server.url("/whole.pth")), "rb").read() == body
+
+
+def test_without_content_length_every_weight_format_is_read_through(cache, server):
+    """A cut pickle is refused even when its last byte is the STOP opcode's '.', and whole files
+    of torch's legacy (non-zip) format and of pickle protocol 0 are accepted."""
+    state = {"model": TinyModel().state_dict()}
+    legacy = io.BytesIO()
+    torch.save(state, legacy, _use_new_zipfile_serialization=False)
+    server.routes["/legacy.pth"] = Route(legacy.getvalue(), send_length=False)
+    assert open(fetch_weights(server.url("/legacy.pth")), "rb").read() == legacy.getvalue()
+
+    protocol0 = pickle.dumps({"model": {"w": np.arange(3.0)}}, protocol=0)
+    server.routes["/old.pkl"] = Route(protocol0, send_length=False)
+    assert open(fetch_weights(server.url("/old.pkl")), "rb").read() == protocol0
+
+    whole = pickle.dumps({"model": {"w": np.arange(4.0), "name": "a.b"}}, protocol=2)
+    cut = whole[: whole.index(b"a.b") + 2]  # ends with b"." but is not a whole pickle
+    assert cut.endswith(b".")
+    server.routes["/cut.pkl"] = Route(cut, send_length=False)
+    with pytest.raises(WeightDownloadError, match="not a readable weight file"):
+        fetch_weights(server.url("/cut.pkl"))
+    assert _files_under(cache) == ["legacy.pth", "old.pkl"]
+
+
+def test_concurrent_fetches_of_one_address_download_it_once(cache, server):
+    body = _torch_bytes({"model": TinyModel().state_dict()})
+    server.routes["/slow.pth"] = Route(body, delay_s=0.5)
+    url = server.url("/slow.pth")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        paths = list(pool.map(lambda _: fetch_weights(url), range(3)))
+    assert len(set(paths)) == 1 and open(paths[0], "rb").read() == body
+    assert server.requests["/slow.pth"] == 1
+
+
+def test_unwritable_cache_folder_is_named(tmp_path, server, monkeypatch):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("FVCORE_CACHE", str(blocker / "cache"))
+    server.routes["/model.pth"] = Route(_torch_bytes({"model": TinyModel().state_dict()}))
+    with pytest.raises(WeightDownloadError, match=rf"Cannot write the weight cache folder {blocker}"):
+        fetch_weights(server.url("/model.pth"))
 
 
 def test_html_page_is_refused_and_not_cached(cache, server):

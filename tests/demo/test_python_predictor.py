@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -73,7 +74,7 @@ def test_video_results_equal_the_demos_files(media, predictor, tmp_path):
     assert [(f.index, f.time) for f in result.frames] == [(f["index"], f["time"]) for f in written["frames"]]
     num_segments = 0
     for frame, record in zip(result.frames, written["frames"]):
-        assert frame.label_map.dtype == np.int64 and frame.label_map.shape == (64, 80)
+        assert frame.label_map.dtype == np.uint8 and frame.label_map.shape == (64, 80)
         np.testing.assert_array_equal(frame.label_map, np.asarray(Image.open(output_dir / record["png"])))
         assert [(s.name, s.label) for s in frame.segments] == [(r["category"], r["label"]) for r in record["segments"]]
         np.testing.assert_allclose([s.score for s in frame.segments], [r["score"] for r in record["segments"]], rtol=1e-6)
@@ -92,11 +93,12 @@ def test_frames_and_waveform_in_memory_equal_the_frame_folder(media, predictor):
     _assert_equal_results(from_folder, predictor.predict_frames(frames, VOCABULARY, audio=waveform, sample_rate=sample_rate))
     audio_path = os.path.join(media["folder"], "audio.wav")
     _assert_equal_results(from_folder, predictor.predict_frames(torch.from_numpy(frames), VOCABULARY, audio=audio_path))
+    _assert_equal_results(from_folder, predictor.predict_frames(frames, VOCABULARY, audio=pathlib.Path(audio_path)))
     assert sum(len(frame.segments) for frame in from_folder.frames) > 0
 
 
 def test_default_vocabulary_is_the_test_datasets(media, predictor):
-    result = predictor.predict_frames(np.zeros((1, 32, 32, 3), np.uint8))
+    result = predictor.predict_frames(np.zeros((1, 32, 32, 3), np.uint8), allow_silent=True)
     assert len(result.vocabulary) == 70  # AVSBench's names (DATASETS.TEST[0] of the tiny config)
 
 
@@ -106,6 +108,11 @@ def test_default_vocabulary_is_the_test_datasets(media, predictor):
     (lambda p, m: p(m["video"] + ".missing", VOCABULARY), "Input not found"),
     (lambda p, m: p.predict_frames(np.zeros((2, 8, 8, 3), np.float32), VOCABULARY), "RGB uint8 [T, H, W, 3]"),
     (lambda p, m: p.predict_frames(np.zeros((2, 8, 8, 3), np.uint8), VOCABULARY, audio=np.zeros(16000)), "sample_rate"),
+    (lambda p, m: p.predict_frames(np.zeros((2, 8, 8, 3), np.uint8), VOCABULARY, audio=np.zeros(16000), sample_rate=16000.5),
+     "whole number of Hz"),
+    (lambda p, m: p.predict_frames(np.zeros((2, 8, 8, 3), np.uint8), VOCABULARY, audio=np.zeros(16000, np.int16), sample_rate=16000),
+     "must be a float tensor in [-1, 1]"),
+    (lambda p, m: p.predict_frames(np.zeros((2, 8, 8, 3), np.uint8), VOCABULARY), "allow_silent=True"),
     (lambda p, m: p(m["video"], VOCABULARY, video_id=3), "--video-id is for AVIS configs"),
 ])
 def test_bad_input_raises_a_demo_input_error(media, predictor, call, message):
