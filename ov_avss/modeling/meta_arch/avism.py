@@ -195,11 +195,16 @@ class AVISM(FramePreprocessing):
 
     def _frame_level(self, images: torch.Tensor, audio: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
         """Backbone, pixel decoder and frame decoder on ``images [N, 3, Hp, Wp]``: the frame
-        outputs, ``frame_queries [L, N, fQ, C]`` and the video mask features ``[N, mask_dim, h, w]``."""
+        outputs, ``frame_queries [L, N, fQ, C]`` and the video mask features ``[N, mask_dim, h, w]``.
+
+        As in the release, the frame masks read the pixel decoder's ``mask_features`` convolution
+        of its last FPN output, the video masks the video module's own 1x1 projection of that
+        same FPN output (not of the frame mask features)."""
         features = self.backbone(images)
-        mask_features, multi_scale, audio_tokens = self.pixel_decoder.forward_features(features, audio)
-        outputs, frame_queries = self.frame_decoder(multi_scale, mask_features, audio_tokens)
-        return outputs, frame_queries, self.video_decoder.project_mask_features(mask_features)
+        finest, multi_scale, audio_tokens = self.pixel_decoder.decode_levels(features, audio)
+        frame_mask_features = self.pixel_decoder.mask_features(finest)
+        outputs, frame_queries = self.frame_decoder(multi_scale, frame_mask_features, audio_tokens)
+        return outputs, frame_queries, self.video_decoder.project_mask_features(finest)
 
     # ------------------------------------------------------------------------------- training
     def losses(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor]:
