@@ -9,7 +9,7 @@ from torch import nn
 
 from ..audio import build_audio_encoder
 from ..avism import (
-    AVISMFrameDecoder, AVISMVideoDecoder, TrackSetCriterion, install_reference_name_map, query_similarity_loss,
+    AVISMFrameDecoder, AVISMVideoDecoder, TrackSetCriterion, query_similarity_loss,
 )
 from ..backbone import Backbone, build_backbone
 from ..pixel_decoder import build_pixel_decoder
@@ -37,8 +37,9 @@ class AVISM(FramePreprocessing):
     with the tracks scoring above ``MODEL.AVISM.TEST_SCORE_THRESHOLD``.
 
     Checkpoints of the AVISM release (``sem_seg_head.pixel_decoder.*``, ``sem_seg_head.predictor.*``,
-    ``avism_module.*`` or ``vita_module.*``) load onto this model's names through
-    ``ov_avss.modeling.avism.checkpoint_names``.
+    ``avism_module.*`` or ``vita_module.*``) load onto this model's names through the
+    checkpointer and ``tools/convert_checkpoint.py``, with the renames that
+    ``ov_avss.modeling.avism.checkpoint_names`` registers for this architecture.
     """
 
     def __init__(
@@ -100,7 +101,6 @@ class AVISM(FramePreprocessing):
         if freeze_detector:
             for module in (self.backbone, self.pixel_decoder, self.frame_decoder):
                 module.requires_grad_(False)
-        install_reference_name_map(self)
         self.frame_criterion = frame_criterion
         self.video_criterion = video_criterion
         if similarity_weight > 0 and not video_decoder.similarity_heads:
