@@ -1,8 +1,9 @@
-"""Our AVISM against an independent re-computation of the release (``release_reference.py``), on a
-tiny model loaded through MODEL.WEIGHTS' path from a state dict with the release's names: the
-video mask features and masks, the similarity embeddings and loss, the video BCE and dice over a
-track's points (each within 1e-5 relative), and whole-video inference in chunks (kept tracks,
-labels and masks exactly, scores within 1e-5, ``results.json`` entries in the release's format)."""
+"""Our AVISM against an independent re-computation of the release
+(``avism_release_reference.py``), on a tiny model loaded through MODEL.WEIGHTS' path from a state
+dict with the release's names: the video mask features and masks, the similarity embeddings and
+loss, the video BCE and dice over a track's points (each within 1e-5 relative), and whole-video
+inference in chunks (kept tracks, labels and masks exactly, scores within 1e-5, ``results.json``
+entries in the release's format)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,7 +21,7 @@ from ov_avss.modeling.avism import criterion as criterion_module
 from ov_avss.modeling.meta_arch import avism as avism_module
 from ov_avss.structures import make_clip_input
 
-reference = load_module(Path(__file__).with_name("release_reference.py"))
+reference = load_module(Path(__file__).with_name("avism_release_reference.py"))
 layout = avism_release_layout()
 # The release's pixel decoder has a 1024-wide deformable-encoder FFN (the layout helper's).
 OVERRIDES = ["MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD", "1024"]
