@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+import cv2
+import numpy as np
+
 from ov_avss.config import get_cfg
 from ov_avss.data.catalog import get_dataset_records
 from ov_avss.data.synthetic import make_synthetic_avsbench
@@ -47,7 +50,9 @@ def test_aviseg_datasets_are_checked_like_avsbench_ones(tmp_path, capsys):
 
     make_synthetic_aviseg(str(tmp_path), seed=1, num_videos={"train": 3, "val": 1, "test": 0}, size=(48, 64), frames=(6, 7))
     tool = load_tool("check_dataset")
-    config = ["--config-file", "configs/avis/AVISM_tiny_synthetic.yaml", "DATASETS.ROOT", str(tmp_path)]
+    from helpers import TINY_AVISM_CONFIG
+
+    config = ["--config-file", str(TINY_AVISM_CONFIG), "DATASETS.ROOT", str(tmp_path)]
     assert tool.main(config) == 0
     out = capsys.readouterr().out
     assert "aviseg_train: 3 clips checked, 0 problems" in out and "aviseg_val: 1 clips checked, 0 problems" in out
@@ -58,9 +63,6 @@ def test_aviseg_datasets_are_checked_like_avsbench_ones(tmp_path, capsys):
     not_an_image, wrong_size = records[0]["file_names"][2], records[1]["file_names"][0]
     with open(not_an_image, "wb") as f:
         f.write(b"not a jpeg")
-    import cv2
-    import numpy as np
-
     cv2.imwrite(wrong_size, np.zeros((10, 12, 3), np.uint8))
     with open(records[2]["audio_path"], "wb") as f:
         f.write(b"ID3\x03 an mp3 renamed to wav")
