@@ -1,16 +1,19 @@
-"""Convert a checkpoint of the original OV-AVSS release into this framework's names.
+"""Convert a checkpoint of the original OV-AVSS or AVISM release into this framework's names.
 
     python tools/convert_checkpoint.py --config-file configs/avsbench/OV_AVSS_R50.yaml \
         --input pre_models/model_ov_avss_r50.pth --output pre_models/ov_avss_r50_converted.pth
 
-(Swin-B: ``configs/avsbench/swin/OV_AVSS_SwinB.yaml`` and ``model_ov_avss_swinb.pth``.) The
+(Swin-B: ``configs/avsbench/swin/OV_AVSS_SwinB.yaml`` and ``model_ov_avss_swinb.pth``; AVISM:
+``configs/avis/AVISM_R50_IN.yaml`` and ``AVISM_R50_IN.pth``, likewise the R50-COCO and Swin-L
+configs and files.) The
 published configs build the release's model, so no override is needed; with an extension on
 (``MODEL.OV_EXTENSIONS``) the release's file lacks its layers and conversion reports them missing.
 
 The release's files are detectron2 checkpoints ``{"model": state_dict, ...}`` with the original
 module names. The file is read and its names mapped exactly as the checkpointer loads it
-(``ov_avss.checkpoint.read_checkpoint_file`` and ``ov_avss.checkpoint.name_map.map_external_names``;
-``--input`` may be an ``http(s)://`` address, downloaded once into the weight cache);
+(``ov_avss.checkpoint.read_checkpoint_file`` and ``ov_avss.checkpoint.name_map.map_external_names``
+with the rules the model's meta-architecture registers, e.g. AVISM's; ``--input`` may be an
+``http(s)://`` address, downloaded once into the weight cache);
 the result must load into the model built from the config with ``strict=True`` (VGGish and CLIP
 are built with random weights: no pretrained file is read). Keys the release stores but this
 model does not use (constants, CLIP's mask-prompt embedding) are listed as dropped, with why. On
@@ -74,7 +77,7 @@ def convert_state_dict(
     """Map ``state_dict`` onto ``model`` as the checkpointer does and compare names and shapes
     with it."""
     model_state = model.state_dict()
-    mapping = map_external_names(state_dict, model_state.keys())
+    mapping = map_external_names(state_dict, model_state.keys(), architecture=type(model).__name__)
     report = ConversionReport(
         unmapped=[(key, tuple(state_dict[key].shape)) for key in mapping.unmapped],
         collisions=list(mapping.collisions.items()),
@@ -113,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-file", required=True, metavar="FILE")
     parser.add_argument(
         "--input", required=True,
-        help="original OV-AVSS checkpoint (.pth, or a detectron2 .pkl): a path or an http(s):// address "
-             "(downloaded once into $FVCORE_CACHE, default ~/.torch/iopath_cache)",
+        help="original OV-AVSS / AVISM checkpoint (.pth, or a detectron2 .pkl): a path or an http(s):// "
+             "address (downloaded once into $FVCORE_CACHE, default ~/.torch/iopath_cache)",
     )
     parser.add_argument("--output", required=True, help="converted checkpoint to write (.pth)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides")

@@ -352,10 +352,11 @@ class Checkpointer(_FvcoreCheckpointer):
         restored_prefixes = self._restore_frozen_modules(checkpoint)
         state_dict = checkpoint["model"]
         model_keys = self.model.state_dict().keys()
-        mapping = map_external_names(state_dict, model_keys)
+        # The meta-architecture's own release names (registered by its family) apply first.
+        mapping = map_external_names(state_dict, model_keys, architecture=type(self.model).__name__)
         if mapping.dropped:
             self.logger.info(
-                "Dropping constants of the original OV-AVSS release that this model rebuilds: %s",
+                "Dropping constants of the original release that this model rebuilds: %s",
                 "; ".join(f"{key} ({why})" for key, why in sorted(mapping.dropped.items())),
             )
         if mapping.unmapped:

@@ -1,8 +1,11 @@
 """The one map from external parameter names (detectron2 / Mask2Former COCO pickles, the
-original OV-AVSS release) onto this framework's module names.
+original OV-AVSS and AVISM releases) onto this framework's module names.
 
 Each rule is ``(regex, replacement)`` applied with ``re.fullmatch`` to a key that is not already
-one of the model's own names; the first rule that matches wins.
+one of the model's own names; the first rule that matches wins. The shared rules below serve
+every model; a model family whose release names its own parts differently registers its rules
+and constants for its meta-architecture with ``register_architecture_names`` (from the family's
+own package, so this package imports no modeling code); they are tried before the shared ones.
 """
 from __future__ import annotations
 
@@ -172,7 +175,47 @@ NAME_RULES: list[tuple[str, str]] = (
 
 
 _RELATIVE_POSITION_INDEX = "attn.relative_position_index"
-_COMPILED_RULES = [(re.compile(pattern), replacement) for pattern, replacement in NAME_RULES]
+Rules = list[tuple[re.Pattern, str]]
+_COMPILED_RULES: Rules = [(re.compile(pattern), replacement) for pattern, replacement in NAME_RULES]
+
+
+@dataclass(frozen=True)
+class _ArchitectureNames:
+    rules: Rules
+    constants: dict[str, str]
+
+
+# Meta-architecture name (its class name, as META_ARCH_REGISTRY knows it) -> its own names.
+_ARCHITECTURE_NAMES: dict[str, _ArchitectureNames] = {}
+
+
+def register_architecture_names(
+    architecture: str, rules: Iterable[tuple[str, str]], constants: Mapping[str, str] | None = None
+) -> None:
+    """Give the models of ``architecture`` their release's own names.
+
+    Args:
+        architecture: the meta-architecture's class name (e.g. ``"AVISM"``).
+        rules: ``(regex, replacement)`` pairs, tried in order before the shared ``NAME_RULES``.
+        constants: checkpoint key -> why it is not loaded (dropped like
+            ``ORIGINAL_CONSTANT_BUFFERS``).
+
+    Raises:
+        ValueError: ``architecture`` already has names registered.
+    """
+    if architecture in _ARCHITECTURE_NAMES:
+        raise ValueError(f"Checkpoint names of architecture {architecture!r} are already registered")
+    _ARCHITECTURE_NAMES[architecture] = _ArchitectureNames(
+        rules=[(re.compile(pattern), replacement) for pattern, replacement in rules], constants=dict(constants or {})
+    )
+
+
+def _names_of(architecture: str | None) -> tuple[Rules, dict[str, str]]:
+    """The rules (the architecture's, then the shared ones) and constants that apply."""
+    own = _ARCHITECTURE_NAMES.get(architecture) if architecture is not None else None
+    if own is None:
+        return _COMPILED_RULES, ORIGINAL_CONSTANT_BUFFERS
+    return own.rules + _COMPILED_RULES, {**ORIGINAL_CONSTANT_BUFFERS, **own.constants}
 
 
 @dataclass
@@ -198,20 +241,20 @@ class ExternalNameMapping:
         return {name: keys for name, keys in self.sources.items() if len(keys) > 1}
 
 
-def _model_name(key: str, own: set[str]) -> str | None:
+def _model_name(key: str, own: set[str], rules: Rules) -> str | None:
     """The model's name for checkpoint ``key``: itself when the model has it, else the first
     rule's rename; None when no rule matches."""
     if key in own:
         return key
-    for pattern, replacement in _COMPILED_RULES:
+    for pattern, replacement in rules:
         if pattern.fullmatch(key):
             return pattern.sub(replacement, key)
     return None
 
 
-def _rename(state_dict: Mapping[str, object], own: set[str], mapping: ExternalNameMapping) -> None:
+def _rename(state_dict: Mapping[str, object], own: set[str], mapping: ExternalNameMapping, rules: Rules) -> None:
     for key, value in state_dict.items():
-        name = _model_name(key, own)
+        name = _model_name(key, own, rules)
         if name is None:
             mapping.state_dict.setdefault(key, value)
             mapping.unmapped.append(key)
@@ -223,7 +266,7 @@ def _rename(state_dict: Mapping[str, object], own: set[str], mapping: ExternalNa
 
 
 def convert_external_names(
-    state_dict: Mapping[str, object], model_keys: Iterable[str]
+    state_dict: Mapping[str, object], model_keys: Iterable[str], architecture: str | None = None
 ) -> tuple[dict[str, object], list[str]]:
     """Rename ``state_dict`` keys onto the model's names.
 
@@ -231,21 +274,26 @@ def convert_external_names(
     are. One value changes layout with its name: Swin's ``[W*W, W*W]`` relative position index
     (Mask2Former, the release) becomes torchvision's flattened ``[W^4]`` (same values). Returns
     the renamed dict and the external keys no rule could map (kept under their original names so
-    that the loader reports them as unexpected).
+    that the loader reports them as unexpected). ``architecture``: the model's meta-architecture
+    name, whose registered rules (``register_architecture_names``) come first.
     """
     mapping = ExternalNameMapping()
-    _rename(state_dict, set(model_keys), mapping)
+    _rename(state_dict, set(model_keys), mapping, _names_of(architecture)[0])
     return mapping.state_dict, mapping.unmapped
 
 
-def map_external_names(state_dict: Mapping[str, object], model_keys: Iterable[str]) -> ExternalNameMapping:
+def map_external_names(
+    state_dict: Mapping[str, object], model_keys: Iterable[str], architecture: str | None = None
+) -> ExternalNameMapping:
     """What the checkpointer does to every state dict before loading it (and
-    ``tools/convert_checkpoint.py`` before writing one): drop the original release's constants
-    that this model rebuilds (``ORIGINAL_CONSTANT_BUFFERS`` not among ``model_keys``), then
-    rename the rest (``convert_external_names``)."""
+    ``tools/convert_checkpoint.py`` before writing one): drop the original releases' constants
+    that this model rebuilds (``ORIGINAL_CONSTANT_BUFFERS`` and those registered for
+    ``architecture``, when not among ``model_keys``), then rename the rest
+    (``convert_external_names``) with the architecture's rules first."""
     own = set(model_keys)
+    rules, constants = _names_of(architecture)
     mapping = ExternalNameMapping(
-        dropped={key: ORIGINAL_CONSTANT_BUFFERS[key] for key in state_dict if key in ORIGINAL_CONSTANT_BUFFERS and key not in own}
+        dropped={key: constants[key] for key in state_dict if key in constants and key not in own}
     )
-    _rename({key: value for key, value in state_dict.items() if key not in mapping.dropped}, own, mapping)
+    _rename({key: value for key, value in state_dict.items() if key not in mapping.dropped}, own, mapping, rules)
     return mapping

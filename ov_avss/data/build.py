@@ -195,18 +195,15 @@ class DatasetKind:
     Attributes:
         build: ``(cfg, dataset_name, records, is_train) -> Dataset`` of mapped samples.
         has_targets: whether a record has something to learn (``FILTER_EMPTY_ANNOTATIONS``).
-        check_files: whether ``DATALOADER.CHECK_FILES`` applies (the AVISeg reader checks its
-            files itself).
     """
 
     build: Callable[..., Dataset]
     has_targets: Callable[[dict], bool]
-    check_files: bool
 
 
 DATASET_KINDS: dict[str, DatasetKind] = {
-    "clip": DatasetKind(_clip_dataset, lambda record: bool(record["category_names"]), check_files=True),
-    "video": DatasetKind(_video_dataset, lambda record: bool(record["tracks"]), check_files=False),
+    "clip": DatasetKind(_clip_dataset, lambda record: bool(record["category_names"])),
+    "video": DatasetKind(_video_dataset, lambda record: bool(record["tracks"])),
 }
 
 
@@ -318,7 +315,7 @@ def build_train_loader(cfg, start_iter: int = 0) -> Iterator[list[dict]]:
     records_per_dataset = _records(cfg, names, is_train=True)
     if cfg.DATALOADER.CHECK_FILES:
         # Before iteration 0: a bad file found later would stop training where it is sampled.
-        checked = [r for name, records in zip(names, records_per_dataset) if _kind(name).check_files for r in records]
+        checked = [r for records in records_per_dataset for r in records]
         if checked:
             check_clip_files(checked, ", ".join(names))
     datasets = [_kind(name).build(cfg, name, records, True) for name, records in zip(names, records_per_dataset)]

@@ -15,7 +15,7 @@ from ov_avss.data.image_io import write_palette_png
 from ov_avss.data.label_space import RLE_TRACKS
 from ov_avss.evaluation.avis import track_predictions
 from ov_avss.utils.file_io import write_json_atomic
-from ov_avss.visualization import MAX_TRACK_ID, draw_segments, track_palette, visible_frame_segments
+from ov_avss.visualization import MAX_TRACK_ID, FrameSegment, draw_segments, track_palette, visible_frame_segments
 
 from .audio_stream import FrameAlignedAudio
 from .build import DEMO_REGISTRY, DemoRequest, empty_output_hint, test_dataset_metadata, untrained_reasons
@@ -238,6 +238,34 @@ def tracks_of(tracks_output: dict, names: Sequence[str]) -> tuple[Track, ...]:
     )
 
 
+# A track whose mask in a frame lies more than this fraction inside a higher-scoring labelled
+# track's is the same object (a near-duplicate clip query, many at a low threshold): its pixels
+# keep their colour, its label is not drawn again.
+DUPLICATE_COVERAGE = 0.5
+
+
+def object_labels(frame_masks: torch.Tensor, visible: Sequence[FrameSegment]) -> list[FrameSegment]:
+    """The segments to label in one frame: one per object.
+
+    Args:
+        frame_masks: bool ``[K, H, W]``, every track's whole mask in the frame (track k is row
+            k - 1; the tracks are the model's output, all scoring above
+            ``MODEL.AVISM.TEST_SCORE_THRESHOLD``).
+        visible: the frame's visible segments in descending score order, ``label`` = track id.
+
+    Returns:
+        ``visible`` without the tracks whose mask lies more than ``DUPLICATE_COVERAGE`` inside a
+        higher-scoring labelled track's.
+    """
+    labelled: list[FrameSegment] = []
+    for segment in visible:
+        mask = frame_masks[segment.label - 1]
+        area = int(mask.sum())
+        if not any(int((mask & frame_masks[kept.label - 1]).sum()) > DUPLICATE_COVERAGE * area for kept in labelled):
+            labelled.append(segment)
+    return labelled
+
+
 def track_id_map(masks: torch.Tensor) -> torch.Tensor:
     """bool ``[K, H, W]`` (tracks in descending score order) -> uint8 ``[H, W]``: 0 background,
     k where track k (1-based) is the highest-scoring track covering the pixel."""
@@ -294,7 +322,8 @@ def _draw_tracks(
             frames_without_tracks += int(not id_map.any())
             write_palette_png(os.path.join(mask_dir, f"{frame.index:06d}.png"), id_map.numpy(), palette)
             visible = visible_frame_segments(id_map.to(torch.int64), segments, frame.index)
-            writer.write(draw_segments(frame.image, id_map.numpy(), visible, labels, palette))
+            labelled = object_labels(masks[:, frame.index], visible)
+            writer.write(draw_segments(frame.image, id_map.numpy(), labelled, labels, palette))
             written += 1
             progress.update(1)
     if written != num_frames:

@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from helpers import REPO_ROOT, TINY_OV_AVSS_CONFIG, load_module, original_release_layout
+from helpers import REPO_ROOT, TINY_AVISM_CONFIG, TINY_OV_AVSS_CONFIG, avism_release_layout, load_config, load_module, original_release_layout
 from tool_loader import load_tool
 from weight_server import Route, closed_port_url, weight_server
 
@@ -141,3 +141,62 @@ def test_r50_release_checkpoint_converts_through_the_command_line(tmp_path, caps
     out = capsys.readouterr().out
     assert "unmapped: 0" in out and "missing: 0" in out and "shape mismatches: 0" in out
     assert "clip_adapter.clip_model.visual.mask_embedding (" in out
+
+
+# ------------------------------------------------------------------------------------- AVISM
+# Mask2Former's pixel decoder has a 1024-wide deformable-encoder FFN (the release layout helper's).
+AVISM_OVERRIDES = ["MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD", "1024"]
+# Published AVISM config -> whether its release file is of the COCO-initialised family (vita_module).
+AVISM_PUBLISHED = {
+    "AVISM_R50_IN.yaml": False,
+    "AVISM_R50_COCO.yaml": True,
+    "AVISM_SwinL_IN.yaml": False,
+    "AVISM_SwinL_COCO.yaml": True,
+}
+avism_layout = avism_release_layout()
+
+
+@pytest.mark.parametrize("coco", [False, True], ids=["imagenet_family", "coco_family"])
+def test_avism_release_checkpoint_converts_and_loads_as_the_loader_renames(coco, tmp_path, capsys):
+    """A file with the AVISM release's names and shapes (tiny sizes): the tool maps it with 0
+    unmapped / 0 missing; its output loads through MODEL.WEIGHTS with 0 missing / 0 unexpected
+    and equals what loading the release file itself gives (one name map for both)."""
+    from ov_avss.checkpoint import Checkpointer
+    from ov_avss.modeling import build_model_without_pretrained_files
+
+    cfg = load_config(TINY_AVISM_CONFIG, AVISM_OVERRIDES)
+    path = str(tmp_path / f"avism_release_{'coco' if coco else 'in'}.pth")
+    torch.save({"model": avism_layout.reference_state_dict(cfg, coco), "iteration": 47999}, path)
+    output = str(tmp_path / "converted.pth")
+    code = convert_tool.main(["--config-file", str(TINY_AVISM_CONFIG), "--input", path, "--output", output, *AVISM_OVERRIDES])
+    report = capsys.readouterr().out
+    assert code == 0, report
+    assert "unmapped: 0" in report and "missing: 0" in report and "shape mismatches: 0" in report
+    assert f"{'vita' if coco else 'avism'}_criterion.empty_weight (class weights of the video loss" in report
+
+    converted = build_model_without_pretrained_files(cfg)
+    incompatible = Checkpointer(converted, save_to_disk=False)._load_model({"model": torch.load(output)["model"]})
+    assert (incompatible.missing_keys, incompatible.unexpected_keys, incompatible.incorrect_shapes) == ([], [], [])
+    direct = build_model_without_pretrained_files(cfg)
+    Checkpointer(direct, save_to_disk=False).load(path)
+    for name, value in direct.state_dict().items():
+        torch.testing.assert_close(converted.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+
+@pytest.mark.parametrize("config", sorted(AVISM_PUBLISHED))
+def test_avism_published_sizes_map_with_nothing_unmapped_missing_or_mis_shaped(config):
+    """The converter's check (names and shapes) on the AVISM release's full-size R50 / Swin-L
+    layouts (meta tensors: no memory)."""
+    from ov_avss.modeling import build_model_without_pretrained_files
+
+    cfg = load_config(REPO_ROOT / "configs" / "avis" / config)
+    with torch.device("meta"):
+        model = build_model_without_pretrained_files(cfg, device="meta")
+    coco = AVISM_PUBLISHED[config]
+    shapes = avism_layout.reference_shapes(cfg, coco)
+    state_dict = {key: torch.empty(shape, device="meta") for key, shape in shapes.items()}
+    _, report = convert_tool.convert_state_dict(state_dict, model)
+    assert (report.unmapped, report.missing, report.shape_mismatches, report.collisions) == ([], [], [], [])
+    assert sorted(key for key, _ in report.dropped) == sorted(
+        ["criterion.empty_weight", f"{'vita' if coco else 'avism'}_criterion.empty_weight"]
+    )
