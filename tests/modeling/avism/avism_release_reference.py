@@ -233,7 +233,9 @@ def _sample(values: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(values, 2.0 * coords[:, :, None] - 1.0, align_corners=False)[..., 0]
 
 
-def uncertain_point_coords(logits: torch.Tensor, num_points: int, oversample_ratio: float, importance_sample_ratio: float) -> torch.Tensor:
+def uncertain_point_coords(
+    logits: torch.Tensor, num_points: int, oversample_ratio: float, importance_sample_ratio: float
+) -> torch.Tensor:
     """detectron2 ``get_uncertain_point_coords_with_randomness`` with ``calculate_uncertainty``
     (``-|logit|``): ``[N, 1, h, w]`` -> ``[N, num_points, 2]``, random draws in its order."""
     boxes = logits.shape[0]
@@ -262,7 +264,8 @@ def prepare_targets(clips: list[dict], padded_size: tuple[int, int], num_frames:
         ids[padded.sum(dim=(2, 3)) == 0] = -1
         valid_frame = ids != -1
         valid_clip = valid_frame.any(dim=-1)
-        labels, ids, padded, valid_frame = labels[valid_clip].long(), ids[valid_clip].long(), padded[valid_clip].float(), valid_frame[valid_clip]
+        labels, ids, valid_frame = labels[valid_clip].long(), ids[valid_clip].long(), valid_frame[valid_clip]
+        padded = padded[valid_clip].float()
         if len(ids) > 0:
             ids[valid_frame] -= max(ids[valid_frame].min(), 0)
         clip_targets.append({"labels": labels, "ids": ids, "masks": padded})
@@ -300,7 +303,10 @@ def set_losses(
     """One round of ``SetCriterion`` / ``AvismSetCriterion``, unweighted ``ce``, ``mask``, ``dice``:
     the matcher over all sets, ``loss_labels``, then ``loss_masks`` (points per (track, frame),
     scored per track over its T x P points). ``logits [S, Q, K+1]``, ``masks [S, Q, T, h, w]``."""
-    indices = [hungarian_match(lg, mk, t["labels"], t["masks"], weights, num_points) for lg, mk, t in zip(logits, masks, targets)]
+    indices = [
+        hungarian_match(set_logits, set_masks, t["labels"], t["masks"], weights, num_points)
+        for set_logits, set_masks, t in zip(logits, masks, targets)
+    ]
     sets = torch.cat([torch.full_like(src, i) for i, (src, _) in enumerate(indices)])
     src = torch.cat([s for s, _ in indices])
     num_classes = logits.shape[-1] - 1
@@ -311,7 +317,8 @@ def set_losses(
     losses = {"ce": F.cross_entropy(logits.transpose(1, 2), target_classes, class_weights)}
     frames = masks.shape[2]
     src_masks = masks[sets, src].flatten(0, 1)[:, None]
-    target_masks = torch.cat([t["masks"][j] for t, (_, j) in zip(targets, indices)]).reshape(-1, 1, *targets[0]["masks"].shape[-2:])
+    target_masks = torch.cat([t["masks"][j] for t, (_, j) in zip(targets, indices)])
+    target_masks = target_masks.reshape(-1, 1, *target_masks.shape[-2:])
     with torch.no_grad():
         coords = uncertain_point_coords(src_masks, num_points, oversample_ratio, importance_sample_ratio)
         labels = _sample(target_masks.to(src_masks), coords).squeeze(1)
@@ -344,7 +351,10 @@ def frame_losses(
     rounds = [*frame_outputs["aux_outputs"], frame_outputs]
     weight_dict = {"loss_ce": class_weight, "loss_mask": mask_weight, "loss_dice": dice_weight}
     weight_dict.update({f"{k}_{i}": v for i in range(len(rounds) - 1) for k, v in list(weight_dict.items())})
-    last, last_indices = set_losses(frame_outputs["pred_logits"], frame_outputs["pred_masks"][:, :, None], targets, num_masks, **settings)
+    # A frame is a set of one-frame tracks: pred_masks [BT, fQ, 1, h, w].
+    last, last_indices = set_losses(
+        frame_outputs["pred_logits"], frame_outputs["pred_masks"][:, :, None], targets, num_masks, **settings
+    )
     losses = {f"loss_{k}": v for k, v in last.items()}
     fg_indices = []
     for i, aux in enumerate(frame_outputs["aux_outputs"]):
@@ -409,6 +419,9 @@ def video_losses(
         aux, _ = set_losses(logits, masks, targets, num_masks, **settings)
         losses.update({f"loss_avism_{k}_{i}": v for k, v in aux.items()})
     # avism_model.py: the similarity term is named loss_avism_sim here, loss_clip_sim by the criterion.
-    weight_dict = {"loss_avism_ce": class_weight, "loss_avism_mask": mask_weight, "loss_avism_dice": dice_weight, "loss_avism_sim": sim_weight}
+    weight_dict = {
+        "loss_avism_ce": class_weight, "loss_avism_mask": mask_weight, "loss_avism_dice": dice_weight,
+        "loss_avism_sim": sim_weight,
+    }
     weight_dict.update({f"{k}_{i}": v for i in range(len(decoder_outputs) - 1) for k, v in list(weight_dict.items())})
     return _weight(losses, weight_dict)

@@ -291,14 +291,13 @@ def test_training_step_equals_the_release(tmp_path):
     mf, avism = CFG.MODEL.MASK_FORMER, CFG.MODEL.AVISM
     shared = dict(
         class_weight=mf.CLASS_WEIGHT, mask_weight=mf.MASK_WEIGHT, dice_weight=mf.DICE_WEIGHT,
-        num_points=mf.TRAIN_NUM_POINTS, oversample_ratio=mf.OVERSAMPLE_RATIO, importance_sample_ratio=mf.IMPORTANCE_SAMPLE_RATIO,
+        num_points=mf.TRAIN_NUM_POINTS, oversample_ratio=mf.OVERSAMPLE_RATIO,
+        importance_sample_ratio=mf.IMPORTANCE_SAMPLE_RATIO,
     )
     heads = {k: v.clone().requires_grad_(True) for k, v in state.items() if k.startswith("avism_module.")}
     num_frames, padded = 5, (64, 96)
     assert model.padded_size({padded}) == padded
-    frame_targets, clip_targets = reference.prepare_targets(
-        [c["instances"] for c in clips], padded, num_frames
-    )
+    frame_targets, clip_targets = reference.prepare_targets([c["instances"] for c in clips], padded, num_frames)
     # The reference's last FPN level reads our FPN parameters (the release's adapter_1 / layer_1):
     # the gradient of its video masks reaches them, as the release's reaches its own.
     pixel = "sem_seg_head.pixel_decoder"
@@ -314,7 +313,8 @@ def test_training_step_equals_the_release(tmp_path):
     assert all(torch.equal(state[release], params[name]) for release, name in ours_fpn.items())
     torch.set_rng_state(seen["frame_criterion_rng"])
     theirs, fg_indices = reference.frame_losses(
-        seen["frame_outputs"], frame_targets, no_object_weight=mf.NO_OBJECT_WEIGHT, last_layer_num=avism.LAST_LAYER_NUM, **shared
+        seen["frame_outputs"], frame_targets, no_object_weight=mf.NO_OBJECT_WEIGHT,
+        last_layer_num=avism.LAST_LAYER_NUM, **shared,
     )
     # Nothing draws between the two criteria (no dropout in the video module): the release's frame
     # criterion leaves the random state where ours left it for the video criterion.
