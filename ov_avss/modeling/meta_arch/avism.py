@@ -202,7 +202,7 @@ class AVISM(FramePreprocessing):
         same FPN output (not of the frame mask features)."""
         features = self.backbone(images)
         finest, multi_scale, audio_tokens = self.pixel_decoder.decode_levels(features, audio)
-        frame_mask_features = self.pixel_decoder.mask_features(finest)
+        frame_mask_features = self.pixel_decoder.frame_mask_features(finest)
         outputs, frame_queries = self.frame_decoder(multi_scale, frame_mask_features, audio_tokens)
         return outputs, frame_queries, self.video_decoder.project_mask_features(finest)
 

@@ -243,8 +243,14 @@ class MSDeformAttnPixelDecoderAV(nn.Module):
             [N, audio_dim]`` (visually-aware when the fusion is enabled).
         """
         finest, multi_scale_features, audio_tokens = self.decode_levels(features, audio_embeddings)
+        return self.frame_mask_features(finest), multi_scale_features, audio_tokens
+
+    def frame_mask_features(self, finest: torch.Tensor) -> torch.Tensor:
+        """The ``mask_features`` convolution of the last FPN output, ``[N, CONVS_DIM, H/4, W/4]`` ->
+        ``[N, MASK_DIM, H/4, W/4]``, in float32 like the rest of the decoder (autocast off, as
+        Mask2Former's ``forward_features``)."""
         with torch.autocast(device_type=finest.device.type, enabled=False):
-            return self.mask_features(finest), multi_scale_features, audio_tokens
+            return self.mask_features(finest.float())
 
     def decode_levels(
         self, features: dict[str, torch.Tensor], audio_embeddings: torch.Tensor

@@ -1,8 +1,10 @@
 """An independent re-computation of what the AVISM release computes where our model once differed
 from it, written from its code (``avism/avism_model.py`` ``train_model`` / ``inference``,
 ``avism/modeling/transformer_decoder/avism.py`` ``Avism.forward``,
-``avism/modeling/avism_criterion.py`` ``loss_masks`` / ``loss_fg_sim``, Mask2Former's
-``MSDeformAttnPixelDecoder.forward_features`` and VITA's ``instances_to_coco_json_video``) with
+``avism/modeling/avism_criterion.py`` ``AvismSetCriterion``, ``avism/modeling/avism_matcher.py``,
+Mask2Former's ``MSDeformAttnPixelDecoder.forward_features`` and the frame ``SetCriterion`` /
+``HungarianMatcher`` (with VITA's ``fg_indices`` of the last rounds), detectron2's
+``get_uncertain_point_coords_with_randomness`` and VITA's ``instances_to_coco_json_video``) with
 plain torch ops on a state dict with the release's names. It shares no code with
 ``ov_avss.modeling``.
 
@@ -18,6 +20,7 @@ import numpy as np
 import pycocotools.mask as mask_util
 import torch
 import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
 
 GN_GROUPS = 32  # detectron2 get_norm("GN", C)
 CONFIDENCE = 0.3  # inference(): the release's fixed score threshold
@@ -217,3 +220,208 @@ def results_json_entries(video_id: int, output: dict) -> list[dict]:
             rle["counts"] = rle["counts"].decode("utf-8")
         entries.append({"video_id": video_id, "score": score, "category_id": label + 1, "segmentations": segmentations})
     return entries
+
+
+# ----------------------------------------------------------------------------- the training step
+# ``AVISM.train_model``: ``prepare_targets``, the frame ``SetCriterion`` (Mask2Former's, returning
+# the matchings of the last LAST_LAYER_NUM rounds), the ``Avism`` module's heads and the video
+# ``AvismSetCriterion`` with ``AvismHungarianMatcher``, each loss weighted by its weight dict.
+
+
+def _sample(values: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    """detectron2 ``point_sample``: ``[N, C, H, W]``, ``[N, P, 2]`` in [0, 1] -> ``[N, C, P]``."""
+    return F.grid_sample(values, 2.0 * coords[:, :, None] - 1.0, align_corners=False)[..., 0]
+
+
+def uncertain_point_coords(
+    logits: torch.Tensor, num_points: int, oversample_ratio: float, importance_sample_ratio: float
+) -> torch.Tensor:
+    """detectron2 ``get_uncertain_point_coords_with_randomness`` with ``calculate_uncertainty``
+    (``-|logit|``): ``[N, 1, h, w]`` -> ``[N, num_points, 2]``, random draws in its order."""
+    boxes = logits.shape[0]
+    num_sampled = int(num_points * oversample_ratio)
+    coords = torch.rand(boxes, num_sampled, 2, device=logits.device)
+    uncertainty = -_sample(logits, coords).abs()
+    num_uncertain = int(importance_sample_ratio * num_points)
+    idx = torch.topk(uncertainty[:, 0, :], k=num_uncertain, dim=1)[1]
+    idx = idx + num_sampled * torch.arange(boxes, dtype=torch.long, device=logits.device)[:, None]
+    coords = coords.view(-1, 2)[idx.view(-1), :].view(boxes, num_uncertain, 2)
+    if num_points - num_uncertain > 0:
+        coords = torch.cat([coords, torch.rand(boxes, num_points - num_uncertain, 2, device=logits.device)], dim=1)
+    return coords
+
+
+def prepare_targets(clips: list[dict], padded_size: tuple[int, int], num_frames: int) -> tuple[list[dict], list[dict]]:
+    """``prepare_targets``: per clip the tracks present in some frame (``labels``, ``ids [N, T]``
+    with -1 where absent, shifted to start at 0, ``masks [N, T, Hp, Wp]`` zero-padded), per frame
+    the tracks present in it. A track's id is its position in the clip's annotations."""
+    frame_targets, clip_targets = [], []
+    for clip in clips:
+        labels, masks = clip["labels"], clip["masks"]
+        padded = torch.zeros(len(labels), num_frames, *padded_size, dtype=torch.bool)
+        padded[:, :, : masks.shape[-2], : masks.shape[-1]] = masks
+        ids = torch.arange(len(labels))[:, None].repeat(1, num_frames)
+        ids[padded.sum(dim=(2, 3)) == 0] = -1
+        valid_frame = ids != -1
+        valid_clip = valid_frame.any(dim=-1)
+        labels, ids, valid_frame = labels[valid_clip].long(), ids[valid_clip].long(), valid_frame[valid_clip]
+        padded = padded[valid_clip].float()
+        if len(ids) > 0:
+            ids[valid_frame] -= max(ids[valid_frame].min(), 0)
+        clip_targets.append({"labels": labels, "ids": ids, "masks": padded})
+        for f in range(num_frames):
+            valid = ids[:, f] != -1
+            frame_targets.append({"labels": labels[valid], "ids": ids[valid, f], "masks": padded[valid, f]})
+    return frame_targets, clip_targets
+
+
+def hungarian_match(
+    logits: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor, target_masks: torch.Tensor,
+    weights: tuple[float, float, float], num_points: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One set of ``AvismHungarianMatcher`` (Mask2Former's ``HungarianMatcher`` with T = 1):
+    ``logits [Q, K+1]``, ``masks [Q, T, h, w]``, ``target_masks [N, T, H, W]``; one shared
+    draw of ``num_points`` points for all frames. ``weights``: (class, mask, dice)."""
+    cost_class = -logits.softmax(-1)[:, labels]
+    coords = torch.rand(1, num_points, 2, device=masks.device)
+    tgt = _sample(target_masks.float(), coords.repeat(target_masks.shape[0], 1, 1)).flatten(1)
+    out = _sample(masks, coords.repeat(masks.shape[0], 1, 1)).flatten(1).float()
+    pos = F.binary_cross_entropy_with_logits(out, torch.ones_like(out), reduction="none")
+    neg = F.binary_cross_entropy_with_logits(out, torch.zeros_like(out), reduction="none")
+    cost_mask = (torch.einsum("nc,mc->nm", pos, tgt) + torch.einsum("nc,mc->nm", neg, 1 - tgt)) / out.shape[1]
+    probs = out.sigmoid()
+    cost_dice = 1 - (2 * torch.einsum("nc,mc->nm", probs, tgt) + 1) / (probs.sum(-1)[:, None] + tgt.sum(-1)[None] + 1)
+    cost = weights[1] * cost_mask + weights[0] * cost_class + weights[2] * cost_dice
+    rows, cols = linear_sum_assignment(cost.reshape(masks.shape[0], -1).detach().cpu())
+    return torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)
+
+
+def set_losses(
+    logits: torch.Tensor, masks: torch.Tensor, targets: list[dict], num_masks: float, *, no_object_weight: float,
+    weights: tuple[float, float, float], num_points: int, oversample_ratio: float, importance_sample_ratio: float,
+) -> tuple[dict[str, torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+    """One round of ``SetCriterion`` / ``AvismSetCriterion``, unweighted ``ce``, ``mask``, ``dice``:
+    the matcher over all sets, ``loss_labels``, then ``loss_masks`` (points per (track, frame),
+    scored per track over its T x P points). ``logits [S, Q, K+1]``, ``masks [S, Q, T, h, w]``."""
+    indices = [
+        hungarian_match(set_logits, set_masks, t["labels"], t["masks"], weights, num_points)
+        for set_logits, set_masks, t in zip(logits, masks, targets)
+    ]
+    sets = torch.cat([torch.full_like(src, i) for i, (src, _) in enumerate(indices)])
+    src = torch.cat([s for s, _ in indices])
+    num_classes = logits.shape[-1] - 1
+    target_classes = torch.full(logits.shape[:2], num_classes, dtype=torch.int64)
+    target_classes[sets, src] = torch.cat([t["labels"][j] for t, (_, j) in zip(targets, indices)])
+    class_weights = torch.ones(num_classes + 1)
+    class_weights[-1] = no_object_weight
+    losses = {"ce": F.cross_entropy(logits.transpose(1, 2), target_classes, class_weights)}
+    frames = masks.shape[2]
+    src_masks = masks[sets, src].flatten(0, 1)[:, None]
+    target_masks = torch.cat([t["masks"][j] for t, (_, j) in zip(targets, indices)])
+    target_masks = target_masks.reshape(-1, 1, *target_masks.shape[-2:])
+    with torch.no_grad():
+        coords = uncertain_point_coords(src_masks, num_points, oversample_ratio, importance_sample_ratio)
+        labels = _sample(target_masks.to(src_masks), coords).squeeze(1)
+    point_logits = _sample(src_masks, coords).squeeze(1).view(len(src), frames * num_points)
+    labels = labels.view(len(src), frames * num_points)
+    losses["mask"] = F.binary_cross_entropy_with_logits(point_logits, labels, reduction="none").mean(1).sum() / num_masks
+    probs = point_logits.sigmoid()
+    losses["dice"] = (1 - (2 * (probs * labels).sum(-1) + 1) / (probs.sum(-1) + labels.sum(-1) + 1)).sum() / num_masks
+    return losses, indices
+
+
+def _weight(losses: dict[str, torch.Tensor], weight_dict: dict[str, float]) -> dict[str, torch.Tensor]:
+    """``losses[k] *= weight_dict[k]`` for the keys the weight dict names (the others stay as they are)."""
+    return {k: v * weight_dict[k] if k in weight_dict else v for k, v in losses.items()}
+
+
+def frame_losses(
+    frame_outputs: dict, frame_targets: list[dict], *, class_weight: float, mask_weight: float, dice_weight: float,
+    no_object_weight: float, num_points: int, oversample_ratio: float, importance_sample_ratio: float, last_layer_num: int,
+) -> tuple[dict[str, torch.Tensor], list[list[tuple[torch.Tensor, torch.Tensor]]]]:
+    """Mask2Former's ``SetCriterion`` on the frame decoder's outputs (``pred_logits [BT, fQ, K+1]``,
+    ``pred_masks [BT, fQ, h, w]``, ``aux_outputs``): the last round, then each earlier one
+    (suffix ``_i``), weighted; and ``fg_indices``, the matchings of the last ``last_layer_num`` rounds."""
+    num_masks = max(float(sum(len(t["labels"]) for t in frame_targets)), 1.0)
+    targets = [{"labels": t["labels"], "masks": t["masks"][:, None]} for t in frame_targets]
+    settings = dict(
+        no_object_weight=no_object_weight, weights=(class_weight, mask_weight, dice_weight), num_points=num_points,
+        oversample_ratio=oversample_ratio, importance_sample_ratio=importance_sample_ratio,
+    )
+    rounds = [*frame_outputs["aux_outputs"], frame_outputs]
+    weight_dict = {"loss_ce": class_weight, "loss_mask": mask_weight, "loss_dice": dice_weight}
+    weight_dict.update({f"{k}_{i}": v for i in range(len(rounds) - 1) for k, v in list(weight_dict.items())})
+    # A frame is a set of one-frame tracks: pred_masks [BT, fQ, 1, h, w].
+    last, last_indices = set_losses(
+        frame_outputs["pred_logits"], frame_outputs["pred_masks"][:, :, None], targets, num_masks, **settings
+    )
+    losses = {f"loss_{k}": v for k, v in last.items()}
+    fg_indices = []
+    for i, aux in enumerate(frame_outputs["aux_outputs"]):
+        aux_losses, indices = set_losses(aux["pred_logits"], aux["pred_masks"][:, :, None], targets, num_masks, **settings)
+        losses.update({f"loss_{k}_{i}": v for k, v in aux_losses.items()})
+        fg_indices.append(indices)
+    fg_indices.append(last_indices)
+    return _weight(losses, weight_dict), fg_indices[-last_layer_num:]
+
+
+def _mlp(state: dict, prefix: str, x: torch.Tensor, num_layers: int = 3) -> torch.Tensor:
+    for i in range(num_layers):
+        x = F.linear(x, state[f"{prefix}.layers.{i}.weight"], state[f"{prefix}.layers.{i}.bias"])
+        x = F.relu(x) if i < num_layers - 1 else x
+    return x
+
+
+def video_losses(
+    state: dict, fpn_out: torch.Tensor, decoder_outputs: list[torch.Tensor], fused_frame_queries: torch.Tensor,
+    clip_targets: list[dict], frame_targets: list[dict], fg_indices: list, *, shape: tuple[int, int, int, int],
+    class_weight: float, mask_weight: float, dice_weight: float, sim_weight: float, no_object_weight: float,
+    num_points: int, oversample_ratio: float, importance_sample_ratio: float, module: str = "avism_module",
+) -> dict[str, torch.Tensor]:
+    """The ``Avism`` heads and ``AvismSetCriterion``, weighted as ``train_model`` weights them.
+
+    Args:
+        state: release-layout tensors (the heads' ones may require grad).
+        fpn_out: the pixel decoder's last FPN output ``[B*T, C, h, w]``.
+        decoder_outputs: per video-decoder round its output before ``decoder_norm``, ``[cQ, LB, C]``.
+        fused_frame_queries: ``frame_query + av_feat``, ``[T*fQ, LB, C]``.
+        fg_indices: the frame criterion's matchings of the last L rounds.
+        shape: ``(L, B, T, fQ)``.
+    """
+    rounds, batch, frames, num_fq = shape
+    channels = fused_frame_queries.shape[-1]
+    features = video_mask_features(state, fpn_out, module)
+    normed = [
+        F.layer_norm(out, (channels,), state[f"{module}.decoder_norm.weight"], state[f"{module}.decoder_norm.bias"])
+        for out in decoder_outputs
+    ]
+    per_round = []
+    for out in normed:
+        out = out.transpose(0, 1).reshape(rounds, batch, -1, channels)  # [L, B, cQ, C]
+        logits = F.linear(out, state[f"{module}.class_embed.weight"], state[f"{module}.class_embed.bias"])
+        masks = video_masks(_mlp(state, f"{module}.mask_embed", out), features, frames)  # [L, B, cQ, T, h, w]
+        per_round.append((logits.flatten(0, 1), masks.flatten(0, 1)))
+    targets = clip_targets * rounds
+    num_masks = max(float(sum(len(t["labels"]) for t in clip_targets) * rounds), 1.0)
+    settings = dict(
+        no_object_weight=no_object_weight, weights=(class_weight, mask_weight, dice_weight), num_points=num_points,
+        oversample_ratio=oversample_ratio, importance_sample_ratio=importance_sample_ratio,
+    )
+    last, clip_indices = set_losses(*per_round[-1], targets, num_masks, **settings)
+    losses = {f"loss_avism_{k}": v for k, v in last.items()}
+    frame_embed, clip_embed = similarity_embeddings(state, fused_frame_queries, normed[-1], shape, module)
+    # loss_fg_sim: a clip target's id is the largest of its per-frame ids (-1 where absent).
+    clip_ids = [t["ids"].amax(dim=1) for t in targets]
+    losses["loss_clip_sim"] = similarity_loss(
+        frame_embed, fg_indices, [t["ids"] for t in frame_targets], clip_embed, clip_indices, clip_ids
+    )
+    for i, (logits, masks) in enumerate(per_round[:-1]):
+        aux, _ = set_losses(logits, masks, targets, num_masks, **settings)
+        losses.update({f"loss_avism_{k}_{i}": v for k, v in aux.items()})
+    # avism_model.py: the similarity term is named loss_avism_sim here, loss_clip_sim by the criterion.
+    weight_dict = {
+        "loss_avism_ce": class_weight, "loss_avism_mask": mask_weight, "loss_avism_dice": dice_weight,
+        "loss_avism_sim": sim_weight,
+    }
+    weight_dict.update({f"{k}_{i}": v for i in range(len(decoder_outputs) - 1) for k, v in list(weight_dict.items())})
+    return _weight(losses, weight_dict)

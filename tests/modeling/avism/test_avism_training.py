@@ -1,5 +1,5 @@
 """AVISM training: the frame and video losses, gradients to every trained part, a falling loss
-on a fixed batch, and named errors for bad targets."""
+on a fixed batch, float32 frame mask features under autocast, and named errors for bad targets."""
 from __future__ import annotations
 
 import pytest
@@ -133,3 +133,14 @@ def test_clips_of_a_batch_stay_apart_in_the_video_module():
     with torch.no_grad():
         other = decoder(queries[:, :frames], audio[frames:], frames)
     assert not torch.allclose(other["pred_logits"][:, 0], alone["pred_logits"][:, 0], atol=1e-4)
+
+
+def test_frame_mask_features_stay_float32_under_autocast():
+    """The frame masks read the pixel decoder's mask features in float32 under mixed precision, as
+    the release's (and OV-AVSS's) ``forward_features`` computes them."""
+    model = _model()
+    seen = {}
+    model.frame_decoder.register_forward_pre_hook(lambda m, args: seen.__setitem__("mask_features", args[1]))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model([_clip(torch.Generator().manual_seed(0))])
+    assert seen["mask_features"].dtype == torch.float32

@@ -1,9 +1,10 @@
 """Our AVISM against an independent re-computation of the release
 (``avism_release_reference.py``), on a tiny model loaded through MODEL.WEIGHTS' path from a state
 dict with the release's names: the video mask features and masks, the similarity embeddings and
-loss, the video BCE and dice over a track's points (each within 1e-5 relative), and whole-video
-inference in chunks (kept tracks, labels and masks exactly, scores within 1e-5, ``results.json``
-entries in the release's format)."""
+loss, the video BCE and dice over a track's points (each within 1e-5 relative), the whole training
+step (every loss term, the total and the gradients of every trained parameter within 1e-4
+relative), and whole-video inference in chunks (kept tracks, labels and masks exactly, scores
+within 1e-5, ``results.json`` entries in the release's format)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -233,3 +234,128 @@ def test_chunked_inference_equals_the_release(tmp_path, run_chunk_size, interpol
         assert (mine["video_id"], mine["category_id"]) == (release["video_id"], release["category_id"])
         assert mine["segmentations"] == release["segmentations"]
         assert mine["score"] == pytest.approx(release["score"], rel=RTOL)
+
+
+def test_training_step_equals_the_release(tmp_path):
+    """Every loss term of the training step (the frame decoder's, the video module's with its deep
+    supervision, the similarity term at the release's effective weight 1.0), the total, and the
+    gradients of the total w.r.t. every trained parameter (backbone, pixel decoder, frame decoder,
+    video module), against the release's ``train_model`` re-computed by the reference (its own
+    targets, matchers, point sampling from
+    the random state our frame criterion started from, heads from the release-layout state dict)
+    within 1e-4 relative.
+
+    The networks that already agreed (backbone, pixel decoder, frame decoder, the video module's
+    attention layers) are handed in from our run: the reference's gradients for their parameters
+    flow back through our layers from its own heads, FPN level and losses."""
+    model, state = _release_model(tmp_path, train=True)
+    seen: dict = {"decoder_outputs": []}
+    model.backbone.register_forward_hook(lambda m, i, out: seen.__setitem__("res2", out["res2"]))
+    decode_levels = model.pixel_decoder.decode_levels
+
+    def recording_decode_levels(*args):
+        out = decode_levels(*args)
+        seen["encoder_finest"] = out[1][-1]
+        return out
+
+    model.pixel_decoder.decode_levels = recording_decode_levels
+    model.frame_decoder.register_forward_hook(lambda m, i, out: seen.__setitem__("frame_outputs", out[0]))
+    video = model.video_decoder
+
+    def record_fused(module, args) -> None:  # the first call: the frame queries plus their fused audio
+        seen.setdefault("fused", args[1])
+
+    video.transformer_cross_attention_layers[0].register_forward_pre_hook(record_fused)
+    video.decoder_norm.register_forward_pre_hook(lambda m, args: seen["decoder_outputs"].append(args[0]))
+
+    def recording_random_state(name: str) -> None:
+        """Record the random state the criterion starts from (its point draws start there)."""
+        criterion = getattr(model, name)
+        run = criterion.losses_and_indices
+
+        def recording(*args):
+            seen[f"{name}_rng"] = torch.get_rng_state()
+            return run(*args)
+
+        criterion.losses_and_indices = recording
+
+    recording_random_state("frame_criterion")
+    recording_random_state("video_criterion")
+    generator = torch.Generator().manual_seed(0)
+    clips = [_clip(generator), _clip(generator)]
+    losses = model(clips)
+    params = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    ours_total = sum(losses.values())
+    our_grads = torch.autograd.grad(ours_total, list(params.values()), retain_graph=True)
+
+    mf, avism = CFG.MODEL.MASK_FORMER, CFG.MODEL.AVISM
+    shared = dict(
+        class_weight=mf.CLASS_WEIGHT, mask_weight=mf.MASK_WEIGHT, dice_weight=mf.DICE_WEIGHT,
+        num_points=mf.TRAIN_NUM_POINTS, oversample_ratio=mf.OVERSAMPLE_RATIO,
+        importance_sample_ratio=mf.IMPORTANCE_SAMPLE_RATIO,
+    )
+    heads = {k: v.clone().requires_grad_(True) for k, v in state.items() if k.startswith("avism_module.")}
+    num_frames, padded = 5, (64, 96)
+    assert model.padded_size({padded}) == padded
+    frame_targets, clip_targets = reference.prepare_targets([c["instances"] for c in clips], padded, num_frames)
+    # The reference's last FPN level reads our FPN parameters (the release's adapter_1 / layer_1):
+    # the gradient of its video masks reaches them, as the release's reaches its own.
+    pixel = "sem_seg_head.pixel_decoder"
+    ours_fpn = {
+        f"{pixel}.adapter_1.weight": "pixel_decoder.lateral_convs.0.0.weight",
+        f"{pixel}.adapter_1.norm.weight": "pixel_decoder.lateral_convs.0.1.weight",
+        f"{pixel}.adapter_1.norm.bias": "pixel_decoder.lateral_convs.0.1.bias",
+        f"{pixel}.layer_1.weight": "pixel_decoder.output_convs.0.0.weight",
+        f"{pixel}.layer_1.norm.weight": "pixel_decoder.output_convs.0.1.weight",
+        f"{pixel}.layer_1.norm.bias": "pixel_decoder.output_convs.0.1.bias",
+    }
+    fpn_state = {**state, **{release: params[name] for release, name in ours_fpn.items()}}
+    assert all(torch.equal(state[release], params[name]) for release, name in ours_fpn.items())
+    torch.set_rng_state(seen["frame_criterion_rng"])
+    theirs, fg_indices = reference.frame_losses(
+        seen["frame_outputs"], frame_targets, no_object_weight=mf.NO_OBJECT_WEIGHT,
+        last_layer_num=avism.LAST_LAYER_NUM, **shared,
+    )
+    # Nothing draws between the two criteria (no dropout in the video module): the release's frame
+    # criterion leaves the random state where ours left it for the video criterion.
+    assert torch.equal(torch.get_rng_state(), seen["video_criterion_rng"])
+    theirs.update(reference.video_losses(
+        {**state, **heads}, reference.last_fpn_output(fpn_state, seen["res2"], seen["encoder_finest"]),
+        seen["decoder_outputs"], seen["fused"], clip_targets, frame_targets, fg_indices,
+        shape=(avism.LAST_LAYER_NUM, len(clips), num_frames, mf.NUM_OBJECT_QUERIES),
+        sim_weight=avism.SIM_WEIGHT, no_object_weight=avism.NO_OBJECT_WEIGHT, **shared,
+    ))
+    # 4 frame rounds x 3 + 2 video rounds x 3 + the similarity term.
+    assert len(theirs) == 19 and set(losses) == set(theirs)
+    for key, value in theirs.items():
+        assert abs(losses[key].item() - value.item()) <= 1e-4 * abs(value.item()), key
+    their_total = sum(theirs.values())
+    assert abs(ours_total.item() - their_total.item()) <= 1e-4 * abs(their_total.item())
+
+    # The release's names of our video-module parameters; its heads are the reference's leaves, the
+    # other parameters ours (the reference's gradients reach them through our layers).
+    release_names = {
+        name: "avism_module." + name[len("video_decoder."):].replace("mask_projection", "avism_mask_features")
+        for name in params if name.startswith("video_decoder.")
+    }
+    assert set(release_names.values()) == {k for k in state if k.startswith("avism_module.")}
+    wrt = [heads[release_names[n]] if release_names.get(n) in _REFERENCE_HEADS else p for n, p in params.items()]
+    their_grads = torch.autograd.grad(their_total, wrt, allow_unused=True)
+    unused = [n for n, g in zip(params, their_grads) if g is None or not g.any()]
+    assert not unused, f"no gradient from the release's loss for {unused}"
+    ours_flat = torch.cat([g.flatten() for g in our_grads]).double()
+    theirs_flat = torch.cat([g.flatten() for g in their_grads]).double()
+    assert float((ours_flat - theirs_flat).norm() / theirs_flat.norm()) < 1e-4
+    for name, mine, release in zip(params, our_grads, their_grads):  # no parameter hides in the overall norm
+        assert _relative_error(mine, release) < 1e-3, name
+
+
+# The video module's parts the reference computes itself from the state dict.
+_REFERENCE_HEADS = {
+    f"avism_module.{name}.{kind}"
+    for name in (
+        "avism_mask_features", "decoder_norm", "class_embed", "mask_embed.layers.0", "mask_embed.layers.1",
+        "mask_embed.layers.2", "sim_embed_frame", "sim_embed_clip",
+    )
+    for kind in ("weight", "bias")
+}
