@@ -8,13 +8,17 @@ from .checkpointer import (
     restore_rng_states,
     set_rng_states,
 )
+from .model_fit import CheckpointMismatchError, check_checkpoint_fits, is_pretrained_initialisation
 from .safe_pickle import UnsafePickleError, load_safe_pickle
 
 __all__ = [
+    "CheckpointMismatchError",
     "CheckpointReadError",
     "Checkpointer",
     "UnsafePickleError",
     "capture_rng_states",
+    "check_checkpoint_fits",
+    "is_pretrained_initialisation",
     "load_safe_pickle",
     "preserved_rng_states",
     "read_checkpoint_file",

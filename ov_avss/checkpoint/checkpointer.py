@@ -30,6 +30,7 @@ from fvcore.common.checkpoint import _IncompatibleKeys
 from ov_avss.utils import comm
 from ov_avss.utils.file_io import atomic_open
 
+from .model_fit import as_loaded_by, check_checkpoint_fits
 from .name_map import map_external_names
 from .safe_pickle import load_safe_pickle
 
@@ -359,36 +360,10 @@ class Checkpointer(_FvcoreCheckpointer):
             )
         for name, keys in mapping.collisions.items():
             self.logger.warning("Checkpoint keys %s all map onto %s; loading the first", keys, name)
-        renamed = mapping.state_dict
+        renamed = as_loaded_by(self.model, mapping.state_dict)
         checkpoint["model"] = renamed
+        check_checkpoint_fits(self.model, renamed, self._loading_path)
         incompatible = super()._load_model(checkpoint)
         missing = [k for k in incompatible.missing_keys if not any(k.startswith(p + ".") for p in restored_prefixes)]
-        check_no_untrained_parameters(self.model, renamed, missing)
         return incompatible._replace(missing_keys=missing)
 
-
-# A key only OV-AVSS models (ours and the release's) hold: the decoder's audio projection.
-OV_AVSS_MODEL_KEY_PREFIX = "transformer_decoder.audio_proj."
-
-
-def check_no_untrained_parameters(model: torch.nn.Module, loaded: dict[str, Any], missing_keys: list[str]) -> None:
-    """A file holding a whole OV-AVSS model (ours or the release's) must set every trainable
-    parameter of ``model``: what it lacks would silently stay at random initialisation.
-
-    Initialisations (e.g. the Mask2Former COCO pickles, which hold no audio parts) may leave
-    layers at their initial values; fvcore's warning lists them.
-
-    Raises:
-        RuntimeError: naming every trainable parameter the OV-AVSS checkpoint does not set.
-    """
-    if not any(key.startswith(OV_AVSS_MODEL_KEY_PREFIX) for key in loaded):
-        return
-    trainable = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
-    untrained = sorted(trainable.intersection(missing_keys))
-    if untrained:
-        raise RuntimeError(
-            f"The checkpoint holds an OV-AVSS model but not these {len(untrained)} trainable tensors of the "
-            f"model built from the config, which would stay at random initialisation: {', '.join(untrained)}. "
-            "Use the config the checkpoint was trained with (the release's checkpoints: the published "
-            "configs, every MODEL.OV_EXTENSIONS key off)."
-        )

@@ -8,7 +8,7 @@ import os
 import random
 import sys
 import tempfile
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from ov_avss.utils.file_io import atomic_open
 from ov_avss.utils.logger import setup_logger
 
 logger = logging.getLogger(__name__)
+
+# Exit status of a run whose command line, files or data are wrong (as argparse's own errors).
+EXIT_BAD_INPUT = 2
 
 # A project's ``add_*_config(cfg)``: adds its own keys (with defaults) to the default config, as
 # Mask2Former's ``add_maskformer2_config``; run before any YAML file or override is merged.
@@ -105,7 +108,7 @@ def parse_and_check_args(
     except (KeyError, ValueError, OSError) as error:
         message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
         print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(EXIT_BAD_INPUT) from None
     return args
 
 
@@ -114,12 +117,33 @@ def _check_weights_and_output(cfg: CfgNode, args: argparse.Namespace) -> None:
     resuming = args.resume and os.path.isfile(os.path.join(output_dir, "last_checkpoint"))
     if cfg.MODEL.WEIGHTS and not resuming and not os.path.isfile(cfg.MODEL.WEIGHTS):
         raise FileNotFoundError(f"MODEL.WEIGHTS: weight file '{cfg.MODEL.WEIGHTS}' not found")
+    check_writable_folder(output_dir, "OUTPUT_DIR")
+
+
+def check_writable_folder(folder: str, what: str) -> None:
+    """Check that files can be created in ``folder`` (which may not exist yet) without leaving
+    anything behind: folders made for the test are removed again.
+
+    Raises:
+        OSError: naming ``what`` and ``folder`` (an existing file, no permission, ...).
+    """
+    created: list[str] = []
+    parent = os.path.abspath(folder)
+    while not os.path.exists(parent):
+        created.append(parent)
+        parent = os.path.dirname(parent)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(f"{what} '{folder}' is an existing file, not a folder")
     try:
-        os.makedirs(output_dir, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output_dir):
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise OSError(f"OUTPUT_DIR '{output_dir}' cannot be written: {error.strerror or error}") from error
+        raise OSError(f"{what} '{folder}' cannot be written: {error.strerror or error}") from error
+    finally:
+        for path in created:  # deepest first
+            if os.path.isdir(path):
+                os.rmdir(path)
 
 
 def setup_cfg(args: argparse.Namespace, add_config_fns: Sequence[AddConfigFn] = ()) -> CfgNode:
@@ -206,12 +230,48 @@ def default_main(
     """
     from ov_avss.checkpoint import Checkpointer
 
-    cfg = setup_cfg(args, add_config_fns)
-    default_setup(cfg, args)
-    if args.eval_only:
-        model = trainer_cls.build_model(cfg)
-        Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-        return trainer_cls.test(cfg, model)
-    trainer = trainer_cls(cfg)
-    trainer.resume_or_load(resume=args.resume)
-    return trainer.train()
+    try:
+        cfg = setup_cfg(args, add_config_fns)
+        if not args.eval_only:
+            # Before default_setup: bad data leaves no config.yaml, log or events behind.
+            trainer_cls.check_train_data(cfg)
+        default_setup(cfg, args)
+        if args.eval_only:
+            model = trainer_cls.build_model(cfg)
+            Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+            return trainer_cls.test(cfg, model)
+        trainer = trainer_cls(cfg)
+        trainer.resume_or_load(resume=args.resume)
+        return trainer.train()
+    except input_errors() as error:
+        exit_on_input_error(error, args.config_file)
+
+
+def input_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean the inputs of a run are wrong (a file missing, truncated or of another
+    model, bad training data, a run already using the folder), not the program: the command
+    line reports them in one ``error:`` line and exits with ``EXIT_BAD_INPUT``."""
+    from ov_avss.checkpoint import CheckpointMismatchError, CheckpointReadError
+    from ov_avss.data.dataset_check import DatasetCheckError
+
+    return (FileNotFoundError, CheckpointReadError, CheckpointMismatchError, DatasetCheckError)
+
+
+def exit_on_input_error(error: Exception, config_file: str) -> NoReturn:
+    """Print ``error`` as the last line on stderr (the main process; other ranks log it) and
+    exit with ``EXIT_BAD_INPUT``. A checkpoint that does not fit the model names ``config_file``.
+    """
+    from ov_avss.checkpoint import CheckpointMismatchError
+    from ov_avss.data.dataset_check import DatasetCheckError
+
+    if isinstance(error, CheckpointMismatchError):
+        error.config_file = config_file
+    if isinstance(error, DatasetCheckError):
+        lines = [*error.problems, error.summary]
+    else:
+        lines = [str(error)]
+    if comm.is_main_process():
+        print("\n".join(lines[:-1] + [f"error: {lines[-1]}"]), file=sys.stderr)
+    else:
+        logger.error("Rank %d stops: %s", comm.get_rank(), lines[-1])
+    raise SystemExit(EXIT_BAD_INPUT) from None

@@ -14,7 +14,8 @@ import logging
 import multiprocessing.connection
 import os
 import socket
-from typing import Any, Callable
+import time
+from typing import Any, Callable, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -22,6 +23,7 @@ import torch.multiprocessing as mp
 
 from ov_avss.utils import comm
 
+from .defaults import EXIT_BAD_INPUT
 from .stop_signals import STOP_SIGNALS, StopSignals, stop_exit_code
 
 logger = logging.getLogger(__name__)
@@ -141,6 +143,8 @@ def _wait_for_workers(context: mp.ProcessContext) -> list[int]:
     stopped_codes = {0} | {code for signum in STOP_SIGNALS for code in (128 + int(signum), -int(signum))}
     processes = context.processes
     while True:
+        if any(p.exitcode == EXIT_BAD_INPUT for p in processes):
+            _stop_after_input_error(processes)
         if any(p.exitcode is not None and p.exitcode not in stopped_codes for p in processes):
             while not context.join():
                 pass
@@ -148,6 +152,20 @@ def _wait_for_workers(context: mp.ProcessContext) -> list[int]:
         if not alive:
             return [p.exitcode for p in processes]
         multiprocessing.connection.wait([p.sentinel for p in alive])
+
+
+def _stop_after_input_error(processes: list, grace_seconds: float = 30.0) -> NoReturn:
+    """A worker printed an ``error:`` line about the run's inputs and exited ``EXIT_BAD_INPUT``:
+    the others (which normally meet the same error) get ``grace_seconds`` to exit, are then
+    killed, and the launcher exits ``EXIT_BAD_INPUT`` too, without a traceback of its own."""
+    deadline = time.monotonic() + grace_seconds
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.exitcode is None:
+            logger.warning("Worker %d did not exit after another one's input error; killing it", process.pid)
+            process.kill()
+            process.join()
+    raise SystemExit(EXIT_BAD_INPUT)
 
 
 def launch_from_args(main_func: Callable[..., Any], args: Any) -> Any:

@@ -127,6 +127,18 @@ class Trainer:
         return build_train_loader(cfg, start_iter)
 
     @classmethod
+    def check_train_data(cls, cfg: CfgNode) -> None:
+        """Check the training data before anything is created in ``OUTPUT_DIR`` (``default_main``
+        runs it first); override together with ``build_train_loader`` for other data.
+
+        Raises:
+            FileNotFoundError, DatasetCheckError: see ``ov_avss.data.build.check_train_data``.
+        """
+        from ov_avss.data.build import check_train_data
+
+        check_train_data(cfg)
+
+    @classmethod
     def build_test_loader(cls, cfg: CfgNode, dataset_name: str):
         from ov_avss.data.build import build_test_loader
 

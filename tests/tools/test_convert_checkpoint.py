@@ -116,3 +116,17 @@ def test_r50_release_checkpoint_converts_through_the_command_line(tmp_path, caps
     out = capsys.readouterr().out
     assert "unmapped: 0" in out and "missing: 0" in out and "shape mismatches: 0" in out
     assert "clip_adapter.clip_model.visual.mask_embedding (" in out
+
+
+def test_checkpoint_of_another_architecture_is_refused_with_the_loaders_error(tmp_path, capsys):
+    from helpers import TINY_AVISM_CONFIG, load_config
+    from ov_avss.modeling.meta_arch.build import build_model_without_pretrained_files
+
+    avism = build_model_without_pretrained_files(load_config(TINY_AVISM_CONFIG))
+    input_path, output_path = str(tmp_path / "avism_final.pth"), str(tmp_path / "ours.pth")
+    torch.save({"model": avism.state_dict(), "iteration": 59}, input_path)
+    assert _convert(input_path, output_path) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith(f"error: checkpoint {input_path} does not fit the model built from {TINY_CONFIG}: ")
+    assert "model tensors match" in error[0] and "(missing)" in error[0] and error[0].endswith("nothing written")
+    assert not os.path.exists(output_path)
