@@ -7,7 +7,6 @@ import logging
 import os
 import random
 import sys
-import tempfile
 from typing import Any, Callable, NoReturn, Sequence
 
 import numpy as np
@@ -15,7 +14,7 @@ import torch
 
 from ov_avss.config import CfgNode, get_cfg
 from ov_avss.utils import comm
-from ov_avss.utils.file_io import atomic_open
+from ov_avss.utils.file_io import atomic_open, check_writable_folder
 from ov_avss.utils.logger import setup_logger
 
 logger = logging.getLogger(__name__)
@@ -118,32 +117,6 @@ def _check_weights_and_output(cfg: CfgNode, args: argparse.Namespace) -> None:
     if cfg.MODEL.WEIGHTS and not resuming and not os.path.isfile(cfg.MODEL.WEIGHTS):
         raise FileNotFoundError(f"MODEL.WEIGHTS: weight file '{cfg.MODEL.WEIGHTS}' not found")
     check_writable_folder(output_dir, "OUTPUT_DIR")
-
-
-def check_writable_folder(folder: str, what: str) -> None:
-    """Check that files can be created in ``folder`` (which may not exist yet) without leaving
-    anything behind: folders made for the test are removed again.
-
-    Raises:
-        OSError: naming ``what`` and ``folder`` (an existing file, no permission, ...).
-    """
-    created: list[str] = []
-    parent = os.path.abspath(folder)
-    while not os.path.exists(parent):
-        created.append(parent)
-        parent = os.path.dirname(parent)
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise NotADirectoryError(f"{what} '{folder}' is an existing file, not a folder")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        raise OSError(f"{what} '{folder}' cannot be written: {error.strerror or error}") from error
-    finally:
-        for path in created:  # deepest first
-            if os.path.isdir(path):
-                os.rmdir(path)
 
 
 def setup_cfg(args: argparse.Namespace, add_config_fns: Sequence[AddConfigFn] = ()) -> CfgNode:

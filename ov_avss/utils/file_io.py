@@ -51,3 +51,29 @@ def write_json_atomic(
     text = json.dumps(data, indent=indent, sort_keys=sort_keys, allow_nan=allow_nan)
     with atomic_open(path, "w") as f:
         f.write(text + "\n")
+
+
+def check_writable_folder(folder: str, what: str) -> None:
+    """Check that files can be created in ``folder`` (which may not exist yet) without leaving
+    anything behind: folders made for the test are removed again.
+
+    Raises:
+        OSError: naming ``what`` and ``folder`` (an existing file, no permission, ...).
+    """
+    created: list[str] = []
+    parent = os.path.abspath(folder)
+    while not os.path.exists(parent):
+        created.append(parent)
+        parent = os.path.dirname(parent)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(f"{what} '{folder}' is an existing file, not a folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise OSError(f"{what} '{folder}' cannot be written: {error.strerror or error}") from error
+    finally:
+        for path in created:  # deepest first
+            if os.path.isdir(path):
+                os.rmdir(path)
