@@ -115,7 +115,9 @@ def launch(
             except ProcessLookupError:  # that worker has already exited
                 pass
 
-    with StopSignals(forward) as stop:
+    # After a stop the launcher only reports the workers' statuses and exits: late signals are
+    # ignored so that its exit status stays 143 / 130.
+    with StopSignals(forward, ignore_after_stop=True) as stop:
         context = mp.start_processes(
             _spawned_worker,
             nprocs=num_gpus_per_machine,

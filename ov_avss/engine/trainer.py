@@ -92,7 +92,8 @@ class Trainer:
         self.storage: EventStorage | None = None
         self.last_eval_results: dict[str, Any] = {}
         self._rng_states_to_restore: list[dict[str, Any]] | None = None
-        self._stop_signals = StopSignals(self._on_stop_signal)
+        # With several processes a late signal must not interrupt the process group's teardown.
+        self._stop_signals = StopSignals(self._on_stop_signal, ignore_after_stop=comm.get_world_size() > 1)
         self._weights_at_iter = -1  # the iteration whose optimizer step produced the weights
         self._data_iter: Iterator[list[dict[str, Any]]] | None = None
         self._hooks: list[hooks.HookBase] = []
