@@ -77,3 +77,20 @@ def check_writable_folder(folder: str, what: str) -> None:
         for path in created:  # deepest first
             if os.path.isdir(path):
                 os.rmdir(path)
+
+
+def read_utf8_text(path: str | os.PathLike, what: str) -> str:
+    """The text of ``path``, decoded as UTF-8.
+
+    Raises:
+        ValueError: the file is not UTF-8 text; names ``what``, the file and the first bad byte.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{what} {os.fspath(path)} is not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start} "
+            f"({error.reason}); save it as UTF-8"
+        ) from None
