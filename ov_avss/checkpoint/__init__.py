@@ -2,6 +2,7 @@
 from .checkpointer import (
     CheckpointReadError,
     Checkpointer,
+    FrozenWeightsError,
     capture_rng_states,
     preserved_rng_states,
     read_checkpoint_file,
@@ -15,6 +16,7 @@ __all__ = [
     "CheckpointMismatchError",
     "CheckpointReadError",
     "Checkpointer",
+    "FrozenWeightsError",
     "UnsafePickleError",
     "capture_rng_states",
     "check_checkpoint_fits",

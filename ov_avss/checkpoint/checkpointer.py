@@ -45,6 +45,11 @@ class CheckpointReadError(ValueError):
     """A checkpoint file exists but cannot be read (truncated by a crash, or not a checkpoint)."""
 
 
+class FrozenWeightsError(ValueError):
+    """The ``frozen_<sha>.pth`` file a checkpoint needs cannot be read (a missing one raises
+    ``FileNotFoundError``)."""
+
+
 def _self_loaded_frozen_modules(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
     """``{prefix: module}`` of the frozen sub-networks that load their own weights at build:
     VGGish with ``MODEL.AUDIO.FREEZE`` and the open_clip CLIP model."""
@@ -339,7 +344,13 @@ class Checkpointer(_FvcoreCheckpointer):
                 "same weight files / RANDOM_INIT seed"
             )
         self.logger.info("Frozen %s differ from the built ones: loading them from %s", ", ".join(prefixes), side_file)
-        checkpoint["model"].update(_torch_load(side_file))
+        try:
+            checkpoint["model"].update(_torch_load(side_file))
+        except CheckpointReadError as error:  # not the checkpoint's fault: no earlier one would load
+            raise FrozenWeightsError(
+                f"{error}. {self._loading_path} needs it for its frozen {', '.join(prefixes)}: restore the "
+                "file, or build the model with the weight files / RANDOM_INIT seed it was trained with"
+            ) from error
         return []
 
     def _load_model(self, checkpoint: dict[str, Any]) -> _IncompatibleKeys:

@@ -17,6 +17,8 @@ from ov_avss.utils import comm
 from ov_avss.utils.file_io import atomic_open, check_writable_folder
 from ov_avss.utils.logger import setup_logger
 
+from .output_lock import OutputDirInUseError, output_dir_lock
+
 logger = logging.getLogger(__name__)
 
 # Exit status of a run whose command line, files or data are wrong (as argparse's own errors).
@@ -208,26 +210,30 @@ def default_main(
         if not args.eval_only:
             # Before default_setup: bad data leaves no config.yaml, log or events behind.
             trainer_cls.check_train_data(cfg)
-        default_setup(cfg, args)
-        if args.eval_only:
-            model = trainer_cls.build_model(cfg)
-            Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-            return trainer_cls.test(cfg, model)
-        trainer = trainer_cls(cfg)
-        trainer.resume_or_load(resume=args.resume)
-        return trainer.train()
+        with output_dir_lock(cfg.OUTPUT_DIR):
+            default_setup(cfg, args)
+            if args.eval_only:
+                model = trainer_cls.build_model(cfg)
+                Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+                return trainer_cls.test(cfg, model)
+            trainer = trainer_cls(cfg)
+            trainer.resume_or_load(resume=args.resume)
+            return trainer.train()
     except input_errors() as error:
         exit_on_input_error(error, args.config_file)
 
 
 def input_errors() -> tuple[type[Exception], ...]:
     """Errors that mean the inputs of a run are wrong (a file missing, truncated or of another
-    model, bad training data, a run already using the folder), not the program: the command
+    model, bad training data, another run using ``OUTPUT_DIR``), not the program: the command
     line reports them in one ``error:`` line and exits with ``EXIT_BAD_INPUT``."""
-    from ov_avss.checkpoint import CheckpointMismatchError, CheckpointReadError
+    from ov_avss.checkpoint import CheckpointMismatchError, CheckpointReadError, FrozenWeightsError
     from ov_avss.data.dataset_check import DatasetCheckError
 
-    return (FileNotFoundError, CheckpointReadError, CheckpointMismatchError, DatasetCheckError)
+    return (
+        FileNotFoundError, CheckpointReadError, CheckpointMismatchError, DatasetCheckError, OutputDirInUseError,
+        FrozenWeightsError,
+    )
 
 
 def exit_on_input_error(error: Exception, config_file: str) -> NoReturn:
