@@ -6,10 +6,15 @@ Metrics, predictions, overlays, charts, configs and checkpoints are all written 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
 from typing import IO, Any, Iterator
+
+
+# A full disk or quota, or a file too large: reported naming the file being written.
+_DEVICE_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 @contextlib.contextmanager
@@ -17,7 +22,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on a clean exit it replaces ``path`` atomically.
 
     If the block raises (or the process dies), ``path`` keeps its previous content and the
-    temporary file is removed (or, after a crash, left as a hidden ``.<name>.*.tmp`` file).
+    temporary file is removed (or, after a crash, left as a hidden ``.<name>.*.tmp`` file). A
+    full device (ENOSPC, EDQUOT, EFBIG) is re-raised as an ``OSError`` of the same errno that
+    names ``path``.
     Text mode writes UTF-8.
     """
     if mode not in ("w", "wb"):
@@ -34,9 +41,13 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         # mkstemp creates the file private to the user; outputs are ordinary files.
         os.chmod(temp_path, 0o644)
         os.replace(temp_path, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_path)
+        if isinstance(error, OSError) and error.errno in _DEVICE_FULL:
+            raise OSError(
+                error.errno, f"{os.strerror(error.errno)} while writing {path}; its previous content is unchanged"
+            ) from error
         raise
 
 
