@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import re
+import shutil
 from typing import Any, Iterator
 
 import numpy as np
@@ -267,6 +268,25 @@ class Checkpointer(_FvcoreCheckpointer):
         with atomic_open(save_file, "wb") as f:
             torch.save(data, f)
         self.tag_last_checkpoint(basename)
+
+    def save_alias(self, name: str, alias: str) -> None:
+        """Make ``save_dir/<alias>.pth`` the checkpoint ``<name>.pth`` just saved, as a hard link
+        (replacing an older ``<alias>.pth`` atomically), and point ``last_checkpoint`` at it."""
+        if not self.save_dir or not self.save_to_disk:
+            return
+        source = os.path.join(self.save_dir, f"{name}.pth")
+        target = os.path.join(self.save_dir, f"{alias}.pth")
+        temporary = os.path.join(self.save_dir, f".{alias}.pth.link")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        try:
+            os.link(source, temporary)
+        except OSError as error:  # a file system without hard links: a copy, then the same rename
+            self.logger.warning("Cannot hard-link %s (%s); writing %s as a copy", source, error, target)
+            shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+        self.logger.info("Saved checkpoint %s as a link to %s", target, source)
+        self.tag_last_checkpoint(f"{alias}.pth")
 
     def resume_or_load(self, path: str, *, resume: bool = True) -> dict[str, Any]:
         """fvcore's ``resume_or_load``; when the last checkpoint cannot be read (truncated by a
