@@ -10,6 +10,7 @@ alone), see ``stop_signals``.
 from __future__ import annotations
 
 import datetime
+import faulthandler
 import logging
 import multiprocessing.connection
 import os
@@ -220,6 +221,9 @@ def _run_worker(
     local_world_size: int,
     timeout: datetime.timedelta,
 ) -> None:
+    # A fatal signal in a worker (an abort in C++, a segfault) prints every thread's Python stack
+    # to its stderr, so that the launcher's report says where each thread was.
+    faulthandler.enable()
     # comm.get_local_rank() and tools that read the torchrun variables see the same values
     # whichever way the process was started.
     os.environ.update(
