@@ -26,7 +26,7 @@ import sys
 # Runnable as a script from a checkout without installing the package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ov_avss.checkpoint import CheckpointMismatchError, CheckpointReadError  # noqa: E402
+from ov_avss.checkpoint import CheckpointMismatchError, CheckpointReadError, check_checkpoint_complete  # noqa: E402
 from ov_avss.config import ConfigKeyError, get_cfg  # noqa: E402
 from ov_avss.demo import (  # noqa: E402
     DemoInputError,
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = setup_cfg(args)
         # Before the model is built: a run that cannot write its outputs fails at once.
         check_writable_folder(args.output, "--output")
+        check_checkpoint_complete(cfg.MODEL.WEIGHTS)
         demo = build_demo(cfg, DemoRequest(vocabulary=requested_vocabulary(args), video_id=args.video_id))
         demo_input = open_demo_input(args.input, args.audio, args.fps, args.allow_silent)
         predictor = VideoPredictor(cfg)

@@ -21,6 +21,7 @@ import os
 import random
 import re
 import shutil
+import zipfile
 from typing import Any, Iterator
 
 import numpy as np
@@ -169,6 +170,23 @@ def _torch_load(filename: str) -> Any:
             f"Cannot read checkpoint {filename} ({size} bytes): it is truncated or not a torch "
             f"checkpoint ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
         ) from error
+
+
+def check_checkpoint_complete(filename: str) -> None:
+    """Cheaply refuse a ``.pth`` checkpoint cut short (a torch zip archive without its central
+    directory, which is written last), reading only the file's ends; other files pass.
+
+    Raises:
+        CheckpointReadError: naming the file and its size.
+    """
+    if filename.endswith(".pth") and os.path.isfile(filename) and not zipfile.is_zipfile(filename):
+        with open(filename, "rb") as f:
+            starts_as_zip = f.read(4) == b"PK\x03\x04"
+        if starts_as_zip:
+            raise CheckpointReadError(
+                f"Cannot read checkpoint {filename} ({os.path.getsize(filename)} bytes): it is truncated "
+                "(a torch archive without its central directory)"
+            )
 
 
 def read_checkpoint_file(filename: str) -> dict[str, Any]:

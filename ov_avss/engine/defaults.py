@@ -12,6 +12,7 @@ from typing import Any, Callable, NoReturn, Sequence
 import numpy as np
 import torch
 
+from ov_avss.checkpoint import check_checkpoint_complete
 from ov_avss.config import CfgNode, get_cfg
 from ov_avss.utils import comm
 from ov_avss.utils.file_io import atomic_open, check_writable_folder
@@ -96,8 +97,8 @@ def parse_and_check_args(
 ) -> argparse.Namespace:
     """Parse the command line (``default_argument_parser`` unless given) and check it before
     any expensive work: the config file, override keys and value types (against the defaults
-    plus the keys ``add_config_fns`` add, see ``setup_cfg``), that ``MODEL.WEIGHTS`` exists
-    when it will be read, and that ``OUTPUT_DIR`` can be written. Flags placed after the
+    plus the keys ``add_config_fns`` add, see ``setup_cfg``), that ``MODEL.WEIGHTS`` exists and
+    is not cut short when it will be read, and that ``OUTPUT_DIR`` can be written. Flags placed after the
     overrides are accepted. A mistake ends the process with one ``error: ...`` line on stderr
     and exit status 2, like argparse's own errors."""
     parser = parser or default_argument_parser()
@@ -116,8 +117,10 @@ def parse_and_check_args(
 def _check_weights_and_output(cfg: CfgNode, args: argparse.Namespace) -> None:
     output_dir = cfg.OUTPUT_DIR
     resuming = args.resume and os.path.isfile(os.path.join(output_dir, "last_checkpoint"))
-    if cfg.MODEL.WEIGHTS and not resuming and not os.path.isfile(cfg.MODEL.WEIGHTS):
-        raise FileNotFoundError(f"MODEL.WEIGHTS: weight file '{cfg.MODEL.WEIGHTS}' not found")
+    if cfg.MODEL.WEIGHTS and not resuming:
+        if not os.path.isfile(cfg.MODEL.WEIGHTS):
+            raise FileNotFoundError(f"MODEL.WEIGHTS: weight file '{cfg.MODEL.WEIGHTS}' not found")
+        check_checkpoint_complete(cfg.MODEL.WEIGHTS)
     check_writable_folder(output_dir, "OUTPUT_DIR")
 
 

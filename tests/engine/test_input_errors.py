@@ -77,3 +77,4 @@ def test_eval_only_with_a_truncated_checkpoint_names_it(capsys, tmp_path):
     weights.write_bytes(weights.read_bytes()[:100])
     line = _run_to_error(capsys, _toy_eval_argv(tmp_path, weights), ToyTrainer)[-1]
     assert f"{weights} (100 bytes): it is truncated" in line
+    assert not (tmp_path / "eval").exists()  # found before anything was set up
