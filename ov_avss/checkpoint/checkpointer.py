@@ -415,4 +415,3 @@ class Checkpointer(_FvcoreCheckpointer):
         incompatible = super()._load_model(checkpoint)
         missing = [k for k in incompatible.missing_keys if not any(k.startswith(p + ".") for p in restored_prefixes)]
         return incompatible._replace(missing_keys=missing)
-
