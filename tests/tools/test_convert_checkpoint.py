@@ -126,7 +126,9 @@ def test_checkpoint_of_another_architecture_is_refused_with_the_loaders_error(tm
     input_path, output_path = str(tmp_path / "avism_final.pth"), str(tmp_path / "ours.pth")
     torch.save({"model": avism.state_dict(), "iteration": 59}, input_path)
     assert _convert(input_path, output_path) == 1
-    error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and error[0].startswith(f"error: checkpoint {input_path} does not fit the model built from {TINY_CONFIG}: ")
+    lines = capsys.readouterr().err.strip().splitlines()
+    error = [line for line in lines if line.startswith("error: ")]
+    assert len(error) == 1 and lines[-1] == error[0]
+    assert error[0].startswith(f"error: checkpoint {input_path} does not fit the model built from {TINY_CONFIG}: ")
     assert "model tensors match" in error[0] and "(missing)" in error[0] and error[0].endswith("nothing written")
     assert not os.path.exists(output_path)
