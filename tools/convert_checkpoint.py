@@ -31,7 +31,12 @@ import torch
 
 import _repo_path  # noqa: F401  (puts the checkout on sys.path before ov_avss is imported)
 
-from ov_avss.checkpoint import is_url, read_checkpoint_file  # noqa: E402
+from ov_avss.checkpoint import (  # noqa: E402
+    CheckpointMismatchError,
+    check_checkpoint_fits,
+    is_url,
+    read_checkpoint_file,
+)
 from ov_avss.checkpoint.name_map import map_external_names  # noqa: E402
 from ov_avss.config import ConfigKeyError, get_cfg  # noqa: E402
 from ov_avss.modeling.meta_arch.build import build_model_without_pretrained_files  # noqa: E402
@@ -51,6 +56,8 @@ class ConversionReport:
     shape_mismatches: list[tuple[str, str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
     collisions: list[tuple[str, list[str]]] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)
+    # Set when the converted weights do not fit the model (the checkpointer's own check).
+    misfit: CheckpointMismatchError | None = None
 
     @property
     def ok(self) -> bool:
@@ -102,6 +109,10 @@ def convert_checkpoint(cfg, input_path: str, output_path: str) -> ConversionRepo
     model = build_model_without_pretrained_files(cfg)
     converted, report = convert_state_dict(state_dict, model)
     report.dropped += [(key, "not model weights") for key in sorted(checkpoint)]
+    try:
+        check_checkpoint_fits(model, converted, input_path)
+    except CheckpointMismatchError as error:
+        report.misfit = error
     if not report.ok:
         return report
     model.load_state_dict(converted, strict=True)
@@ -132,8 +143,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     print("\n".join(report.lines()))
     if not report.ok:
-        print(f"error: {args.input} does not match the model of {args.config_file}; nothing written",
-              file=sys.stderr)
+        if report.misfit is not None:  # the error MODEL.WEIGHTS would give
+            report.misfit.config_file = args.config_file
+            reason = str(report.misfit)
+        else:
+            reason = f"{args.input} does not match the model of {args.config_file}"
+        print(f"error: {reason}; nothing written", file=sys.stderr)
         return EXIT_CONVERSION_FAILED
     print(f"wrote {args.output}")
     return 0

@@ -38,13 +38,15 @@ class DatasetCheckError(ValueError):
     def __init__(self, problems: Sequence[str], num_clips: int, truncated: bool) -> None:
         self.problems = list(problems)
         more = "at least " if truncated else ""
+        # One line, for the end of a command line's report (after the problems).
+        self.summary = (
+            f"{more}{len(self.problems)} problems in {num_clips} clips "
+            "(set DATALOADER.CHECK_FILES False to skip this check)"
+        )
         shown = "\n  ".join(self.problems[:_SHOWN_IN_ERROR])
         hidden = len(self.problems) - _SHOWN_IN_ERROR
         tail = f"\n  ... and {hidden} more" if hidden > 0 else ""
-        super().__init__(
-            f"{more}{len(self.problems)} problems in {num_clips} clips "
-            f"(set DATALOADER.CHECK_FILES False to skip this check):\n  {shown}{tail}"
-        )
+        super().__init__(f"{self.summary}:\n  {shown}{tail}")
 
 
 def _image_size(path: str) -> tuple[int, int]:

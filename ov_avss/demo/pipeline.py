@@ -42,6 +42,7 @@ class DemoOutputs:
     num_frames: int
     segments_per_name: dict[str, int] = field(default_factory=dict)
     frames_without_segments: int = 0
+    silent: bool = False  # the input had no audio (--allow-silent): the model heard silence
 
 
 @DEMO_REGISTRY.register(name="OV_AVSS")
@@ -101,11 +102,13 @@ class SegmentDemo:
             f"frames with no segment: {outputs.frames_without_segments} of {outputs.num_frames}",
         ]
         if outputs.frames_without_segments == outputs.num_frames:
-            lines.append("hint: no frame has a segment; " + empty_output_hint(
-                self.untrained,
-                "the vocabulary may not name what sounds in the video, or "
-                "MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD / MASK_LOGIT_THRESHOLD may be too strict",
-            ))
+            trained_advice = (
+                "the model heard silence (no audio track, --allow-silent) and segments sounding objects only"
+                if outputs.silent
+                else "the vocabulary may not name what sounds in the video, or "
+                "MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD / MASK_LOGIT_THRESHOLD may be too strict"
+            )
+            lines.append("hint: no frame has a segment; " + empty_output_hint(self.untrained, trained_advice))
         return lines
 
 
@@ -153,6 +156,7 @@ def run_video_demo(
         video_path, mask_dir, json_path, len(frame_records),
         segments_per_name={name: counts[name] for name in vocabulary if counts[name]},
         frames_without_segments=sum(not frame["segments"] for frame in frame_records),
+        silent=demo_input.audio_path is None,
     )
 
 

@@ -124,7 +124,8 @@ class Trainer:
         self.storage: EventStorage | None = None
         self.last_eval_results: dict[str, Any] = {}
         self._rng_states_to_restore: list[dict[str, Any]] | None = None
-        self._stop_signals = StopSignals(self._on_stop_signal)
+        # With several processes a late signal must not interrupt the process group's teardown.
+        self._stop_signals = StopSignals(self._on_stop_signal, ignore_after_stop=comm.get_world_size() > 1)
         self._weights_at_iter = -1  # the iteration whose optimizer step produced the weights
         self._data_iter: Iterator[list[dict[str, Any]]] | None = None
         self._hooks: list[hooks.HookBase] = []
@@ -157,6 +158,18 @@ class Trainer:
         from ov_avss.data.build import build_train_loader
 
         return build_train_loader(cfg, start_iter)
+
+    @classmethod
+    def check_train_data(cls, cfg: CfgNode) -> None:
+        """Check the training data before anything is created in ``OUTPUT_DIR`` (``default_main``
+        runs it first); override together with ``build_train_loader`` for other data.
+
+        Raises:
+            FileNotFoundError, DatasetCheckError: see ``ov_avss.data.build.check_train_data``.
+        """
+        from ov_avss.data.build import check_train_data
+
+        check_train_data(cfg)
 
     @classmethod
     def build_test_loader(cls, cfg: CfgNode, dataset_name: str):

@@ -113,3 +113,10 @@ def test_add_config_functions_add_keys_that_files_and_overrides_set(capsys, tmp_
     line = _error_line(capsys, argv)
     assert "MODEL.DEMO_HEAD" in line and str(config_file) in line
 
+
+
+def test_config_file_that_is_not_utf8_is_named(capsys, tmp_path):
+    config = tmp_path / "latin1.yaml"
+    config.write_bytes("# r\u00e9glages\nSOLVER:\n  MAX_ITER: 5\n".encode("latin-1"))
+    line = _error_line(capsys, ["--config-file", str(config), "OUTPUT_DIR", str(tmp_path)])
+    assert f"Config file {config} is not UTF-8 text: byte 0xe9" in line

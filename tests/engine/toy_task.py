@@ -181,6 +181,10 @@ class GradientSyncCounter(HookBase):
 
 class ToyTrainer(Trainer):
     @classmethod
+    def check_train_data(cls, cfg) -> None:
+        """The toy clips are made in memory: there are no files to check."""
+
+    @classmethod
     def build_train_loader(cls, cfg, start_iter: int):
         return ToyTrainLoader(cfg, start_iter)
 

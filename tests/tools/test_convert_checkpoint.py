@@ -200,3 +200,19 @@ def test_avism_published_sizes_map_with_nothing_unmapped_missing_or_mis_shaped(c
     assert sorted(key for key, _ in report.dropped) == sorted(
         ["criterion.empty_weight", f"{'vita' if coco else 'avism'}_criterion.empty_weight"]
     )
+
+
+def test_checkpoint_of_another_architecture_is_refused_with_the_loaders_error(tmp_path, capsys):
+    from helpers import TINY_AVISM_CONFIG, load_config
+    from ov_avss.modeling.meta_arch.build import build_model_without_pretrained_files
+
+    avism = build_model_without_pretrained_files(load_config(TINY_AVISM_CONFIG))
+    input_path, output_path = str(tmp_path / "avism_final.pth"), str(tmp_path / "ours.pth")
+    torch.save({"model": avism.state_dict(), "iteration": 59}, input_path)
+    assert _convert(input_path, output_path) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    error = [line for line in lines if line.startswith("error: ")]
+    assert len(error) == 1 and lines[-1] == error[0]
+    assert error[0].startswith(f"error: checkpoint {input_path} does not fit the model built from {TINY_CONFIG}: ")
+    assert "model tensors match" in error[0] and "(missing)" in error[0] and error[0].endswith("nothing written")
+    assert not os.path.exists(output_path)
