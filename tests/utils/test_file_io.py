@@ -1,4 +1,5 @@
 """Atomic writes: a file is replaced only by complete content, and no temporary file is left."""
+import builtins
 import errno
 import json
 import os
@@ -6,6 +7,7 @@ import math
 
 import pytest
 
+from ov_avss.utils import file_io
 from ov_avss.utils.file_io import atomic_open, write_json_atomic
 
 
@@ -77,8 +79,9 @@ class _DeviceFull:
 def test_no_space_left_keeps_the_previous_file_and_names_the_file(tmp_path, monkeypatch):
     target = tmp_path / "results.json"
     target.write_text('["previous predictions"]')
-    real_fdopen = os.fdopen
-    monkeypatch.setattr(os, "fdopen", lambda *args, **kwargs: _DeviceFull(real_fdopen(*args, **kwargs), room=16))
+    # atomic_open opens its temporary file with the built-in open: shadow it in that module only.
+    monkeypatch.setattr(file_io, "open", lambda *args, **kwargs: _DeviceFull(builtins.open(*args, **kwargs), room=16),
+                        raising=False)
     with pytest.raises(OSError, match=rf"No space left on device while writing {target}; its previous content is unchanged") as info:
         write_json_atomic(target, [{"video_id": 1, "score": 0.5}] * 100, indent=None)
     assert info.value.errno == errno.ENOSPC
