@@ -41,6 +41,9 @@ class AVISM(FramePreprocessing):
     ``ov_avss.modeling.avism.checkpoint_names``.
     """
 
+    # Compiled by MODEL.COMPILE (meta_arch/build.py); audio_encoder may be None.
+    COMPILED_PARTS = ("backbone", "audio_encoder", "pixel_decoder", "frame_decoder", "video_decoder")
+
     def __init__(
         self,
         *,
@@ -197,7 +200,7 @@ class AVISM(FramePreprocessing):
         """Backbone, pixel decoder and frame decoder on ``images [N, 3, Hp, Wp]``: the frame
         outputs, ``frame_queries [L, N, fQ, C]`` and the video mask features ``[N, mask_dim, h, w]``."""
         features = self.backbone(images)
-        mask_features, multi_scale, audio_tokens = self.pixel_decoder.forward_features(features, audio)
+        mask_features, multi_scale, audio_tokens = self.pixel_decoder(features, audio)
         outputs, frame_queries = self.frame_decoder(multi_scale, mask_features, audio_tokens)
         return outputs, frame_queries, self.video_decoder.project_mask_features(mask_features)
 
