@@ -16,8 +16,8 @@ _C.MODEL = CN()
 # "auto" picks cuda when a GPU is visible, else cpu; "cpu" / "cuda" / "cuda:N" force a device.
 _C.MODEL.DEVICE = "auto"
 _C.MODEL.META_ARCHITECTURE = "OV_AVSS"
-# torch.compile the model's heavy parts (its COMPILED_PARTS: backbone, audio encoder, pixel
-# decoder, decoders) in place, for training and inference; the first steps pay the compilation.
+# torch.compile the model's heavy parts (its COMPILED_PARTS: backbone, pixel decoder and
+# decoders) in place, for training and inference; the first steps pay the compilation.
 _C.MODEL.COMPILE = False
 # Initial weights: a detectron2 .pkl (e.g. the Mask2Former COCO models), a torch .pth, or ''.
 _C.MODEL.WEIGHTS = ""

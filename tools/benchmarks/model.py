@@ -62,6 +62,27 @@ def _training_clip(cfg, vocabulary: tuple[str, ...], num_frames: int, with_targe
     )
 
 
+def _avism_video(cfg, num_frames: int, with_targets: bool) -> dict[str, Any]:
+    """A synthetic AVISM video (the model's input dict) at the config's test size, 16:9: one
+    sounding instance in every frame when ``with_targets``."""
+    height = int(cfg.INPUT.MIN_SIZE_TEST)
+    width = min(int(round(height * 16 / 9)), int(cfg.INPUT.MAX_SIZE_TEST))
+    generator = torch.Generator().manual_seed(0)
+    audio_shape = (num_frames, 1, 96, 64) if cfg.MODEL.AVISM.AUDIO_ENCODER_ON else (num_frames, cfg.MODEL.AVISM.AUDIO_DIM)
+    video: dict[str, Any] = {
+        "uid": "benchmark_video",
+        "frames": torch.randint(0, 256, (num_frames, 3, height, width), dtype=torch.uint8, generator=generator),
+        "audio": torch.randn(*audio_shape, generator=generator),
+        "height": height,
+        "width": width,
+    }
+    if with_targets:
+        masks = torch.zeros(1, num_frames, height, width, dtype=torch.bool)
+        masks[:, :, height // 4 : 3 * height // 4, width // 4 : width // 2] = True
+        video["instances"] = {"labels": torch.tensor([0]), "masks": masks}
+    return video
+
+
 def _profile_top_ops(step: Callable[[], None], device: torch.device, steps: int, top: int = 10) -> list[dict[str, Any]]:
     """``torch.profiler`` over ``steps`` calls of ``step``: the ``top`` ops by self time on the
     device (self CPU time on CPU), times per step in ms."""
@@ -125,10 +146,16 @@ def _benchmark_model_config(
     # values, and the published configs' weight files need not be present.
     torch.manual_seed(0)
     model = build_model_without_pretrained_files(cfg, device.type)
-    vocabulary = get_dataset_metadata(cfg.DATASETS.TRAIN[0]).vocabulary
     num_frames = int(cfg.INPUT.SAMPLING_FRAME_NUM)
-    train_clip = _training_clip(cfg, vocabulary, num_frames, with_targets=True)
-    test_clip = _training_clip(cfg, get_dataset_metadata(cfg.DATASETS.TEST[0]).vocabulary, num_frames, with_targets=False)
+    if cfg.MODEL.META_ARCHITECTURE == "AVISM":
+        train_clip = _avism_video(cfg, num_frames, with_targets=True)
+        test_clip = _avism_video(cfg, num_frames, with_targets=False)
+    else:
+        vocabulary = get_dataset_metadata(cfg.DATASETS.TRAIN[0]).vocabulary
+        train_clip = _training_clip(cfg, vocabulary, num_frames, with_targets=True)
+        test_clip = _training_clip(
+            cfg, get_dataset_metadata(cfg.DATASETS.TEST[0]).vocabulary, num_frames, with_targets=False
+        )
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.SOLVER.BASE_LR)
     amp_dtype = getattr(torch, cfg.SOLVER.AMP.DTYPE)
     scaler = torch.amp.GradScaler(device.type, enabled=amp and amp_dtype == torch.float16)
@@ -165,7 +192,7 @@ def _benchmark_model_config(
     train = measure(train_step, device, args.warmup, args.repeats)
     result.update({
         "frames_per_clip": num_frames,
-        "input_size": [train_clip["height"], train_clip["width"]],
+        "input_size": [int(train_clip["height"]), int(train_clip["width"])],
         "train_step_per_clip": train,
         "inference": {**infer, "clips_per_s": 1e3 / infer["median_ms"]},
         "warmup": args.warmup,

@@ -41,8 +41,8 @@ class AVISM(FramePreprocessing):
     ``ov_avss.modeling.avism.checkpoint_names``.
     """
 
-    # Compiled by MODEL.COMPILE (meta_arch/build.py); audio_encoder may be None.
-    COMPILED_PARTS = ("backbone", "audio_encoder", "pixel_decoder", "frame_decoder", "video_decoder")
+    # Compiled by MODEL.COMPILE (meta_arch/build.py); not the optional audio encoder (see OV_AVSS).
+    COMPILED_PARTS = ("backbone", "pixel_decoder", "frame_decoder", "video_decoder")
 
     def __init__(
         self,

@@ -46,10 +46,9 @@ def compile_heavy_parts(model: torch.nn.Module) -> None:
     """``torch.compile`` each sub-module named in ``model.COMPILED_PARTS``, in place
     (``nn.Module.compile``), so parameter names, state dicts and checkpoints stay unchanged.
     The meta-architecture's own code (target preparation, losses, post-processing) stays eager."""
-    compiled = [name for name in model.COMPILED_PARTS if getattr(model, name) is not None]
-    for name in compiled:
+    for name in model.COMPILED_PARTS:
         getattr(model, name).compile()
-    logger.info("MODEL.COMPILE: torch.compile of %s", ", ".join(compiled))
+    logger.info("MODEL.COMPILE: torch.compile of %s", ", ".join(model.COMPILED_PARTS))
 
 
 def build_model_without_pretrained_files(cfg, device: str = "cpu") -> torch.nn.Module:

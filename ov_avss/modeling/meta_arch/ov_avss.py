@@ -29,7 +29,9 @@ class OV_AVSS(FramePreprocessing):
     """
 
     # Compiled by MODEL.COMPILE (meta_arch/build.py): the parts holding nearly all the compute.
-    COMPILED_PARTS = ("backbone", "audio_encoder", "pixel_decoder", "transformer_decoder")
+    # Not the audio encoder: VGGish's embedding cache hashes each example's bytes in Python
+    # (a graph break per call), and the frozen VGGish is a small share of a step.
+    COMPILED_PARTS = ("backbone", "pixel_decoder", "transformer_decoder")
 
     def __init__(
         self,
