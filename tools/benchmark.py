@@ -2,12 +2,12 @@
 """Benchmark the deformable-attention op, the model, the data side and memory over video
 length; write a JSON report (and a markdown one).
 
-    python tools/benchmark.py --device cpu --sections op,model,data,memory --output results.json
+    python tools/benchmark.py --device cpu --sections op,model,data,memory,naming --output results.json
     python tools/benchmark.py --compare --output compare.json          # ours vs the published code
     python tools/benchmark.py --device cuda --profile --report-dir out/ # JSON + markdown table
 
 A thin driver over the sections in ``tools/benchmarks/``: ``op``, ``model``, ``data``,
-``memory`` and ``compare``. Timings are ``torch.utils.benchmark`` medians of ``--repeats`` runs
+``memory``, ``naming`` and ``compare``. Timings are ``torch.utils.benchmark`` medians of ``--repeats`` runs
 after ``--warmup`` runs; peak memory is the peak of tensor allocations above those at the start
 (``torch.cuda.max_memory_allocated`` on GPU, ``torch.profiler`` allocation events on CPU), and
 each entry names its method (tools/benchmarks/measure.py). A section whose dependency is
@@ -28,6 +28,7 @@ from benchmarks.compare import benchmark_compare
 from benchmarks.data import benchmark_data
 from benchmarks.measure import error_entry, machine_info
 from benchmarks.memory import DEFAULT_MEMORY_SECONDS, benchmark_memory, parse_seconds
+from benchmarks.naming import benchmark_naming
 from benchmarks.model import DEFAULT_AMP_MODES, benchmark_model, parse_amp_modes, parse_compile_modes
 from benchmarks.op import DEFAULT_OP_DTYPES, DEFAULT_OP_SHAPES, OP_SHAPE_PRESETS, benchmark_op, parse_dtypes, parse_levels
 from benchmarks.report import markdown_report, write_report
@@ -35,7 +36,7 @@ from ov_avss.utils.file_io import write_json_atomic
 
 logger = logging.getLogger("ov_avss.benchmark")
 
-SECTIONS = ("op", "model", "data", "memory")
+SECTIONS = ("op", "model", "data", "memory", "naming")
 # Warm-up and repeat counts per device when not given on the command line (Timer adds two
 # warm-up calls before each timed one, tools/benchmarks/measure.py).
 DEFAULT_COUNTS = {"cpu": (0, 3), "cuda": (0, 10)}
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="model config(s) for the model section (repeatable); the first also sets the "
                              "loader's input sizes. Default: tiny on CPU, R50 and Swin-B on GPU")
     parser.add_argument("--sections", type=parse_sections, default=None,
-                        help="comma list of op,model,data,memory (default: op,model,data; none with --compare)")
+                        help="comma list of op,model,data,memory,naming (default: op,model,data; none with --compare)")
     parser.add_argument("--compare", action="store_true",
                         help="time our evaluator and audio front end against the published definitions")
     parser.add_argument("--output", help="JSON file to write")
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"memory section video lengths in seconds at 1 fps (default: {DEFAULT_MEMORY_SECONDS})")
     parser.add_argument("--memory-avism-config", default="configs/avis/AVISM_tiny_synthetic.yaml")
     parser.add_argument("--memory-ov-avss-config", default="configs/tiny/OV_AVSS_tiny.yaml")
+    parser.add_argument("--naming-config", default="configs/tiny/OV_AVSS_tiny.yaml",
+                        help="OV-AVSS config of the naming section (random weights)")
     parser.add_argument("--profile", action="store_true",
                         help="torch.profiler top-10 ops of the training step of --profile-config with "
                              "AMP --profile-amp")
@@ -147,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "model": lambda: benchmark_model(args, device),
         "data": lambda: benchmark_data(args),
         "memory": lambda: benchmark_memory(args, device),
+        "naming": lambda: benchmark_naming(args, device),
         "compare": lambda: benchmark_compare(args),
     }
     for section in args.sections + (["compare"] if args.compare else []):

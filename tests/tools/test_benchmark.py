@@ -205,3 +205,18 @@ def test_evaluator_reference_on_a_hand_computed_frame():
 
     # P, R: label 0: 2/3, 2/3; label 1: 2/3, 1; label 2: 1, 1/2.
     assert metrics["F_score"] == pytest.approx((f(2 / 3, 2 / 3) + f(2 / 3, 1) + f(1, 1 / 2)) / 3)
+
+
+def test_naming_section_matches_the_release_procedure(tmp_path):
+    """The naming stage of the tiny OV-AVSS against the reference written from the release's
+    ClipAdapter (tools/benchmarks/naming.py): the same probabilities to float32 rounding."""
+    output = tmp_path / "naming.json"
+    completed = _run("--device", "cpu", "--sections", "naming", "--repeats", "1", "--output", str(output), timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    naming = json.loads(output.read_text())["naming"]
+    assert "error" not in naming, naming
+    assert naming["regions"] > 0 and naming["queries_with_a_region"] > 0
+    assert naming["max_abs_probability_difference"] < 1e-5 and naming["same_top_name"]
+    assert naming["ours_ms"] > 0 and naming["reference_ms"] > 0 and naming["clip_passes_only_ms"] > 0
+    assert 1 <= len(naming["profile_top10"]) <= 10
+    assert "## Naming stage per clip" in completed.stdout

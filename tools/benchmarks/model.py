@@ -182,7 +182,7 @@ def _benchmark_model_config(
     model.train()
     torch.manual_seed(1)
     start = time.perf_counter()
-    result["first_losses"] = {name: float(value) for name, value in losses().items()}
+    result["first_losses"] = {name: float(value.detach()) for name, value in losses().items()}
     # With MODEL.COMPILE this call compiled the training graphs.
     result["first_call_s"] = time.perf_counter() - start
     # Inference first: on CPU the allocator keeps what a training step freed.

@@ -96,6 +96,23 @@ def markdown_report(report: dict[str, Any]) -> str:
         for family in ("avism_whole_video", "ov_avss_demo"):
             if memory.get(family, {}).get("bound"):
                 lines += ["", f"{family}: {memory[family]['bound']}"]
+    naming = report.get("naming", {})
+    if naming:
+        lines += ["", "## Naming stage per clip (every (frame, query) region through CLIP)", ""]
+        lines += _table(["clip", "regions", "reference ms", "ours ms", "CLIP passes only ms",
+                         "ratio (reference / ours)", "ours / CLIP floor", "max probability difference"], [[
+            f"{naming.get('frames', '-')} frames, {naming.get('queries', '-')} queries, "
+            f"{naming.get('vocabulary', '-')} names", str(naming.get("regions", naming.get("error", "-"))),
+            _ms(naming, "reference_ms"), _ms(naming, "ours_ms"), _ms(naming, "clip_passes_only_ms"),
+            _ms(naming, "ratio_reference_over_ours"), _ms(naming, "ours_over_clip_floor"),
+            _ms(naming, "max_abs_probability_difference"),
+        ]])
+        if naming.get("profile_top10"):
+            lines += ["", "Top ops of ours (self CPU time per clip):", ""]
+            lines += _table(["op", "self ms", "calls"], [
+                [event["op"], f"{event['self_ms_per_step']:.3g}", f"{event['calls_per_step']:.3g}"]
+                for event in naming["profile_top10"]
+            ])
     compare = report.get("compare", {})
     if compare:
         lines += ["", f"## Ours vs the published definitions ({compare.get('torch_threads')} torch thread(s), "
