@@ -1,6 +1,11 @@
-"""tools/benchmarks/memory.py on the OV-AVSS demo, which streams: its peak tensor memory does not grow with the video beyond the
-audio examples it keeps (24 KiB per second). Measured from torch.profiler's allocation events
-(tools/benchmarks/memory.py), not from wall time or the process's RSS."""
+"""tools/benchmarks/memory.py on the OV-AVSS demo: its frames and maps stream (one window at
+a time), so between a 5 s and a 25 s video the peak tensor memory grows by no more than the
+audio examples. Measured from torch.profiler's allocation events, not from wall time or RSS.
+
+At these lengths the model's window sets the peak. The audio front end computes the log-mel of
+the whole track at once, about 0.4 MB per second of audio (docs/benchmarks.md), so beyond
+about a minute at the tiny config it sets the demo's peak, which then grows with the video.
+"""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,7 +1,5 @@
 """MODEL.COMPILE: each meta-architecture's COMPILED_PARTS are compiled in place, so parameter
-names (and checkpoints) do not change. (That compiled steps give the eager losses is measured
-by tools/benchmark.py --compile off,on, docs/benchmarks.md; the slow test here checks it on the
-tiny OV-AVSS.)"""
+names (and checkpoints) do not change; (slow) the tiny OV-AVSS's losses with and without it."""
 from __future__ import annotations
 
 import pytest
@@ -35,7 +33,8 @@ def test_compiled_tiny_ov_avss_gives_the_eager_losses(make_clip):
     losses = {}
     for compile_on in (False, True):
         torch._dynamo.reset()
-        cfg = load_config(TINY_OV_AVSS_CONFIG, ["MODEL.COMPILE", compile_on])
+        # No dropout: under compile its masks come from inductor's RNG, not the eager stream.
+        cfg = load_config(TINY_OV_AVSS_CONFIG, ["MODEL.COMPILE", compile_on, "MODEL.SEM_SEG_HEAD.AV_FUSION_DROPOUT", 0.0])
         torch.manual_seed(0)
         model = build_model_without_pretrained_files(cfg).train()
         torch.manual_seed(1)
