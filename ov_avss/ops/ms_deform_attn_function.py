@@ -27,8 +27,8 @@ __all__ = ["CPU_DEFAULT_BACKEND", "MSDA_IMPLEMENTATIONS", "ms_deform_attn", "res
 logger = logging.getLogger(__name__)
 
 MSDA_IMPLEMENTATIONS = ("auto", "kernel", "pytorch")
-# What "auto" runs on CPU tensors: our C++ kernel, measured 3-4x faster than the PyTorch path
-# forward and 1.5-3x forward+backward at the R50 and Swin-B shapes (docs/benchmarks.md).
+# What "auto" runs on CPU tensors: our C++ kernel, measured 1.9-4.4x faster than the PyTorch
+# path forward and 1.5-3.6x forward+backward at the R50 and Swin-B shapes (docs/benchmarks.md).
 CPU_DEFAULT_BACKEND = "kernel"
 
 _logged_fallback_reasons: set[str] = set()
