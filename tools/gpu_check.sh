@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # One-command GPU check (docs/benchmarks.md), at most 8 minutes:
 #   1. build the deformable-attention CUDA extension (JIT, cached by torch/CUDA/Python version),
-#   2. run the GPU tests (pytest -m gpu),
+#   2. run the GPU tests (pytest -m gpu): the kernel against the PyTorch path, and
+#      torch.library.opcheck of torch.ops.ov_avss.ms_deform_attn on CUDA (fp32, fp16, bf16),
 #   3. tools/benchmark.py --device cuda: the op (ours / PyTorch / deformops, fp32 fp16 bf16, R50
-#      360x640 and Swin-B 480p shapes), the R50 and Swin-B models (AMP off / fp16 / bf16) and
-#      the profiler's top-10 ops of the R50 training step with AMP on.
+#      360x640 and Swin-B 480p shapes), the training step, inference and peak memory of each
+#      model family's R50 config (OV-AVSS, AVISM) with AMP off / bf16 and MODEL.COMPILE off / on,
+#      and the profiler's top-10 ops of the OV-AVSS R50 training step with AMP on.
 # Writes OUT_DIR/benchmark.json, OUT_DIR/benchmark.md and a log per step; prints a summary.
 # Exit status: 0 all steps passed, 1 a step failed (see its log), 2 bad usage or no GPU.
 #
 #   tools/gpu_check.sh OUT_DIR        (PYTHON=... picks the interpreter; default: python)
+#   GPU_CHECK_PRINT=1 tools/gpu_check.sh OUT_DIR   prints the steps' commands, runs nothing
 set -u -o pipefail
 
 if [ "$#" -ne 1 ] || [ -z "$1" ]; then
@@ -21,6 +24,21 @@ REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO_ROOT" || exit 2
 # Seconds for the whole check; each step gets what the earlier ones left.
 TOTAL_BUDGET_S=${GPU_CHECK_BUDGET_S:-480}
+
+# The steps' commands (one array each), so GPU_CHECK_PRINT can show them and the tests check them.
+BUILD_CMD=("$PYTHON" -c "from ov_avss.ops.extension import load_extension_jit; m = load_extension_jit(); print('built', m.__file__)")
+PYTEST_CMD=("$PYTHON" -m pytest -m gpu -q -rs tests)
+benchmark_cmd() {  # time budget in seconds
+    BENCHMARK_CMD=("$PYTHON" tools/benchmark.py --device cuda --sections op,model --profile
+        --config configs/avsbench/OV_AVSS_R50.yaml --config configs/avis/AVISM_R50_COCO.yaml
+        --amp off,bfloat16 --compile off,on --warmup 0 --repeats 5
+        --time-budget-s "$1" --report-dir "$OUT_DIR")
+}
+if [ "${GPU_CHECK_PRINT:-0}" = "1" ]; then
+    benchmark_cmd 450
+    printf '%s\n' "${BUILD_CMD[*]}" "${PYTEST_CMD[*]}" "${BENCHMARK_CMD[*]}"
+    exit 0
+fi
 
 if ! "$PYTHON" -c "import torch" 2>/dev/null; then
     echo "error: $PYTHON cannot import torch (set PYTHON to the project's interpreter); nothing was run" >&2
@@ -59,14 +77,11 @@ run_step() {  # name, seconds, command...
     fi
 }
 
-budget=$(left); run_step build_extension $((budget < 240 ? budget : 240)) \
-    "$PYTHON" -c "from ov_avss.ops.extension import load_extension_jit; m = load_extension_jit(); print('built', m.__file__)"
-budget=$(left); run_step pytest_gpu $((budget < 120 ? budget : 120)) \
-    "$PYTHON" -m pytest -m gpu -q -rs tests
-# The benchmark stops starting new measurements 30 s before its own limit.
-budget=$(left); run_step benchmark "$budget" \
-    "$PYTHON" tools/benchmark.py --device cuda --sections op,model --profile --warmup 3 --repeats 10 \
-    --time-budget-s $((budget > 40 ? budget - 30 : 10)) --report-dir "$OUT_DIR"
+budget=$(left); run_step build_extension $((budget < 240 ? budget : 240)) "${BUILD_CMD[@]}"
+budget=$(left); run_step pytest_gpu $((budget < 120 ? budget : 120)) "${PYTEST_CMD[@]}"
+# The benchmark stops starting new measurements 30 s before its own limit (a compile-on run
+# can take longer than that: the budget check runs between measurements).
+budget=$(left); benchmark_cmd $((budget > 40 ? budget - 30 : 10)); run_step benchmark "$budget" "${BENCHMARK_CMD[@]}"
 
 echo "GPU check ($(($SECONDS - START)) s):"
 printf '  %s\n' "${SUMMARY[@]}"

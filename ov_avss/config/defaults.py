@@ -16,6 +16,9 @@ _C.MODEL = CN()
 # "auto" picks cuda when a GPU is visible, else cpu; "cpu" / "cuda" / "cuda:N" force a device.
 _C.MODEL.DEVICE = "auto"
 _C.MODEL.META_ARCHITECTURE = "OV_AVSS"
+# torch.compile the model's heavy parts (its COMPILED_PARTS: backbone, pixel decoder and
+# decoders) in place, for training and inference; the first steps pay the compilation.
+_C.MODEL.COMPILE = False
 # Initial weights: a detectron2 .pkl (e.g. the Mask2Former COCO models), a torch .pth, or ''.
 _C.MODEL.WEIGHTS = ""
 # RGB, 0-255 scale.
@@ -80,8 +83,9 @@ _C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES = ["res3", "res
 _C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS = 4
 _C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS = 8
 _C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_DIM_FEEDFORWARD = 1024
-# Multi-scale deformable attention implementation: "auto" (CUDA kernel when built and the
-# tensors are on a GPU, else PyTorch), "cuda" (error if unavailable) or "pytorch".
+# Multi-scale deformable attention implementation (docs/ops.md): "auto" (our kernel on CUDA, the
+# faster of kernel and PyTorch path on CPU, PyTorch when the kernel is unavailable), "kernel"
+# (error if unavailable) or "pytorch".
 _C.MODEL.SEM_SEG_HEAD.MSDA_IMPL = "auto"
 # Audio-visual bi-directional attention fusion in the pixel decoder.
 _C.MODEL.SEM_SEG_HEAD.AV_FUSION_ENABLED = True

@@ -38,16 +38,20 @@ def source_dir() -> Path:
     return Path(__file__).resolve().parent / "csrc"
 
 
-def extension_sources() -> list[str]:
-    """Absolute paths of the translation units, in a fixed order."""
+def extension_sources(with_cuda: bool = True) -> list[str]:
+    """Absolute paths of the translation units, in a fixed order; ``with_cuda=False`` leaves
+    out the CUDA kernels (the CPU-only build, compiled with the C++ compiler alone)."""
     folder = source_dir()
-    return [str(folder / name) for name in ("bindings.cpp", "ms_deform_attn_cpu.cpp", "ms_deform_attn_cuda.cu")]
+    names = ["bindings.cpp", "ms_deform_attn_cpu.cpp"] + (["ms_deform_attn_cuda.cu"] if with_cuda else [])
+    return [str(folder / name) for name in names]
 
 
-def extra_compile_args() -> dict[str, list[str]]:
-    """Compiler flags for the C++ and CUDA translation units."""
+def extra_compile_args(with_cuda: bool = True) -> dict[str, list[str]]:
+    """Compiler flags for the C++ and CUDA translation units (``WITH_CUDA`` selects the CUDA
+    dispatch in bindings.cpp)."""
     # No --use_fast_math: the kernel must match grid_sample to 1e-5 in float32.
-    return {"cxx": ["-O3"], "nvcc": ["-O3"]}
+    cuda_define = ["-DWITH_CUDA"] if with_cuda else []
+    return {"cxx": ["-O3", *cuda_define], "nvcc": ["-O3", *cuda_define]}
 
 
 def cuda_toolkit_version(cuda_home: str | None) -> tuple[int, int] | None:

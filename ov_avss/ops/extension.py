@@ -2,9 +2,11 @@
 (``ov_avss._C``, made by ``setup.py``) or a JIT build (``torch.utils.cpp_extension.load``)
 cached in a folder keyed by the torch, CUDA and Python versions.
 
-JIT builds are attempted only when asked for: by calling :func:`load_extension_jit` or by
+CUDA JIT builds are attempted only when asked for: by calling :func:`load_extension_jit` or by
 setting ``OV_AVSS_MSDA_JIT=1`` (then the first CUDA call of the op builds it when no
-ahead-of-time build is importable).
+ahead-of-time build is importable). The CPU kernel alone (:func:`get_cpu_extension`) needs only
+a C++ compiler: CPU-only installs have no ahead-of-time build of it, so its first use compiles
+it (about a minute, logged) into the same cache, and later runs reuse the binary.
 """
 from __future__ import annotations
 
@@ -27,18 +29,28 @@ from .build_config import (
     toolkit_mismatch_reason,
 )
 
-__all__ = ["JIT_ENV_VAR", "CACHE_ENV_VAR", "get_extension", "load_extension_jit", "jit_build_directory"]
+__all__ = [
+    "JIT_ENV_VAR",
+    "CACHE_ENV_VAR",
+    "get_cpu_extension",
+    "get_extension",
+    "jit_build_directory",
+    "load_cpu_extension_jit",
+    "load_extension_jit",
+]
 
 logger = logging.getLogger(__name__)
 
 JIT_ENV_VAR = "OV_AVSS_MSDA_JIT"
 CACHE_ENV_VAR = "OV_AVSS_EXTENSION_CACHE"
 _JIT_MODULE_NAME = "ov_avss_ms_deform_attn"
+_CPU_JIT_MODULE_NAME = "ov_avss_ms_deform_attn_cpu"
 
 # Outcome of the first load attempt: (module, None) or (None, reason); later calls reuse it
 # so a failed build is neither retried nor re-logged on every forward pass.
 _prebuilt_result: tuple[ModuleType | None, str | None] | None = None
 _jit_result: tuple[ModuleType | None, str | None] | None = None
+_cpu_jit_result: tuple[ModuleType | None, str | None] | None = None
 
 
 def _import_prebuilt() -> tuple[ModuleType | None, str | None]:
@@ -56,18 +68,19 @@ def _import_prebuilt() -> tuple[ModuleType | None, str | None]:
         return None, f"{EXTENSION_NAME} exists but failed to import ({error}); rebuild it for torch {torch.__version__}"
 
 
-def jit_build_directory() -> Path:
+def jit_build_directory(cpu_only: bool = False) -> Path:
     """Build folder of the JIT extension, one per torch / CUDA / Python combination.
 
     ``$OV_AVSS_EXTENSION_CACHE`` (default ``~/.cache/ov_avss/extensions``) holds one sub-folder
-    per combination, so switching environments never loads an incompatible binary.
+    per combination (and one more for the CPU-only build), so switching environments never
+    loads an incompatible binary.
     """
     root = Path(os.environ.get(CACHE_ENV_VAR, Path.home() / ".cache" / "ov_avss" / "extensions"))
     key = (
         f"torch{torch.__version__}-cuda{torch.version.cuda}-"
         f"py{sys.version_info.major}{sys.version_info.minor}"
     ).replace("+", "_")
-    return root / key
+    return root / (f"{key}-cpu_only" if cpu_only else key)
 
 
 def load_extension_jit(verbose: bool = False) -> ModuleType:
@@ -94,7 +107,7 @@ def load_extension_jit(verbose: bool = False) -> ModuleType:
         os.environ["TORCH_CUDA_ARCH_LIST"] = DEFAULT_CUDA_ARCH_LIST
     build_directory = jit_build_directory()
     build_directory.mkdir(parents=True, exist_ok=True)
-    flags = extra_compile_args()
+    flags = extra_compile_args(with_cuda=True)
     module = load(
         name=_JIT_MODULE_NAME,
         sources=extension_sources(),
@@ -132,3 +145,47 @@ def get_extension(allow_jit: bool | None = None) -> tuple[ModuleType | None, str
         except (RuntimeError, OSError, ImportError) as error:
             _jit_result = (None, f"{_prebuilt_result[1]}; the JIT build failed: {error}")
     return _jit_result
+
+
+def load_cpu_extension_jit(verbose: bool = False) -> ModuleType:
+    """Compile (or reuse the cached build of) the CPU-only extension: ``bindings.cpp`` and
+    ``ms_deform_attn_cpu.cpp`` with the C++ compiler, no CUDA toolkit needed.
+
+    Raises:
+        RuntimeError / OSError: when compilation fails (no C++ compiler, missing headers).
+    """
+    global _cpu_jit_result
+    from torch.utils.cpp_extension import load
+
+    build_directory = jit_build_directory(cpu_only=True)
+    build_directory.mkdir(parents=True, exist_ok=True)
+    logger.info("Loading the CPU build of the deformable attention kernel from %s "
+                "(compiled there first if absent: minutes on a small machine, once)", build_directory)
+    module = load(
+        name=_CPU_JIT_MODULE_NAME,
+        sources=extension_sources(with_cuda=False),
+        extra_cflags=extra_compile_args(with_cuda=False)["cxx"],
+        build_directory=str(build_directory),
+        verbose=verbose,
+    )
+    _cpu_jit_result = (module, None)
+    return module
+
+
+def get_cpu_extension() -> tuple[ModuleType | None, str | None]:
+    """An extension whose CPU functions can run, or None and the reason.
+
+    A CUDA build already found by :func:`get_extension` (it holds the CPU functions too) is
+    reused; otherwise the CPU-only build is compiled once (:func:`load_cpu_extension_jit`). A
+    failed build is not retried in this process.
+    """
+    global _cpu_jit_result
+    extension, _ = get_extension(allow_jit=False)
+    if extension is not None:
+        return extension, None
+    if _cpu_jit_result is None:
+        try:
+            load_cpu_extension_jit()
+        except (RuntimeError, OSError, ImportError) as error:
+            _cpu_jit_result = (None, f"the CPU build of the kernel failed to compile or load: {error}")
+    return _cpu_jit_result

@@ -23,7 +23,7 @@ class MSDeformAttn(nn.Module):
         n_levels: number of feature levels L.
         n_heads: attention heads M.
         n_points: sampling points P per head and level.
-        impl: ``"auto"``, ``"cuda"`` or ``"pytorch"`` (see :func:`ms_deform_attn`).
+        impl: ``"auto"``, ``"kernel"`` or ``"pytorch"`` (see :func:`ms_deform_attn`).
     """
 
     def __init__(

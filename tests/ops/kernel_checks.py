@@ -1,13 +1,13 @@
-"""Checks of the compiled kernel against the PyTorch path, shared by the CPU build test
-(slow) and the GPU tests: both run the same per-sample math (csrc/ms_deform_attn_sampling.h)."""
+"""Checks of the compiled kernel (the op with ``impl="kernel"``) against the PyTorch path,
+shared by the CPU build test and the GPU tests: both run the same per-sample math
+(csrc/ms_deform_attn_sampling.h). Callers make sure the kernel is built first."""
 from __future__ import annotations
 
 import random
-from types import ModuleType
 
 import torch
 
-from ov_avss.ops import MSDeformAttnFunction, ms_deform_attn_pytorch
+from ov_avss.ops import ms_deform_attn, ms_deform_attn_pytorch
 
 from .msda_inputs import make_msda_inputs
 
@@ -37,7 +37,7 @@ def random_case(seed: int) -> dict:
 
 
 def _kernel_and_reference(
-    extension: ModuleType, device: torch.device, case: dict, value_dtype: torch.dtype, seed: int
+    device: torch.device, case: dict, value_dtype: torch.dtype, seed: int
 ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
     """(output, grad_value, grad_locations, grad_weights) of the kernel with ``value_dtype``
     values and of the float64 PyTorch path on the same (rounded) inputs."""
@@ -59,15 +59,15 @@ def _kernel_and_reference(
         return tuple(t.detach().cpu().double() for t in (output, leaves[0].grad, leaves[1].grad, leaves[2].grad))
 
     def kernel(*args):
-        return MSDeformAttnFunction.apply(extension, *args)
+        return ms_deform_attn(*args, impl="kernel")
 
     return run(kernel, value_dtype, torch.float32), run(ms_deform_attn_pytorch, torch.float64, torch.float64)
 
 
-def check_matches_pytorch_float32(extension: ModuleType, device: torch.device, seed: int) -> None:
+def check_matches_pytorch_float32(device: torch.device, seed: int) -> None:
     """Forward within 1e-5 of the reference; gradients within float32 summation error."""
     case = random_case(seed)
-    kernel, reference = _kernel_and_reference(extension, device, case, torch.float32, seed)
+    kernel, reference = _kernel_and_reference(device, case, torch.float32, seed)
     names = ("output", "grad_value", "grad_sampling_locations", "grad_attention_weights")
     torch.testing.assert_close(kernel[0], reference[0], rtol=1e-5, atol=1e-5, msg=lambda m: f"output {case}: {m}")
     # Location gradients scale with the map size (d pixel / d normalised = W or H, up to 13)
@@ -76,9 +76,9 @@ def check_matches_pytorch_float32(extension: ModuleType, device: torch.device, s
         torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-4, msg=lambda m, n=name: f"{n} {case}: {m}")
 
 
-def check_half_precision(extension: ModuleType, device: torch.device, dtype: torch.dtype, seed: int) -> None:
+def check_half_precision(device: torch.device, dtype: torch.dtype, seed: int) -> None:
     case = random_case(seed)
-    kernel, reference = _kernel_and_reference(extension, device, case, dtype, seed)
+    kernel, reference = _kernel_and_reference(device, case, dtype, seed)
     tolerance = HALF_TOLERANCES[dtype]
     torch.testing.assert_close(kernel[0], reference[0], **tolerance)
     torch.testing.assert_close(kernel[1], reference[1], **tolerance)
@@ -87,7 +87,7 @@ def check_half_precision(extension: ModuleType, device: torch.device, dtype: tor
     torch.testing.assert_close(kernel[3], reference[3], rtol=1e-4, atol=1e-4)
 
 
-def check_gradcheck_float64(extension: ModuleType, device: torch.device) -> None:
+def check_gradcheck_float64(device: torch.device) -> None:
     generator = torch.Generator().manual_seed(7)
     # Locations well inside (0, 1) keep every finite-difference step off the pixel grid lines,
     # where bilinear interpolation is not differentiable.
@@ -102,5 +102,5 @@ def check_gradcheck_float64(extension: ModuleType, device: torch.device) -> None
         weights.to(device).requires_grad_(True),
     )
     assert torch.autograd.gradcheck(
-        lambda *args: MSDeformAttnFunction.apply(extension, *args), inputs, eps=1e-6, atol=1e-5, rtol=1e-4
+        lambda *args: ms_deform_attn(*args, impl="kernel"), inputs, eps=1e-6, atol=1e-5, rtol=1e-4
     )

@@ -37,23 +37,23 @@ def extension():
 
 @pytest.mark.parametrize("seed", range(12))
 def test_cuda_matches_pytorch_float32(extension, seed):
-    check_matches_pytorch_float32(extension, CUDA, seed)
+    check_matches_pytorch_float32(CUDA, seed)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("seed", range(3))
 def test_cuda_half_types(extension, dtype, seed):
-    check_half_precision(extension, CUDA, dtype, seed)
+    check_half_precision(CUDA, dtype, seed)
 
 
 def test_cuda_gradcheck_float64(extension):
-    check_gradcheck_float64(extension, CUDA)
+    check_gradcheck_float64(CUDA)
 
 
 def test_module_cuda_and_pytorch_agree_under_autocast(extension):
     torch.manual_seed(0)
-    layers = {impl: MSDeformAttn(64, 2, 4, 4, impl=impl).to(CUDA) for impl in ("cuda", "pytorch")}
-    layers["pytorch"].load_state_dict(layers["cuda"].state_dict())
+    layers = {impl: MSDeformAttn(64, 2, 4, 4, impl=impl).to(CUDA) for impl in ("kernel", "pytorch")}
+    layers["pytorch"].load_state_dict(layers["kernel"].state_dict())
     spatial_shapes = torch.tensor([[9, 14], [5, 7]], device=CUDA)
     sizes = spatial_shapes.prod(1)
     level_start_index = torch.cat([sizes.new_zeros(1), sizes.cumsum(0)[:-1]])
@@ -64,7 +64,7 @@ def test_module_cuda_and_pytorch_agree_under_autocast(extension):
             impl: layer(tokens, reference_points, tokens, spatial_shapes, level_start_index)
             for impl, layer in layers.items()
         }
-    assert outputs["cuda"].dtype == torch.float16
-    torch.testing.assert_close(outputs["cuda"].float(), outputs["pytorch"].float(), rtol=1e-2, atol=1e-2)
-    outputs["cuda"].float().sum().backward()
-    assert all(torch.isfinite(p.grad).all() for p in layers["cuda"].parameters())
+    assert outputs["kernel"].dtype == torch.float16
+    torch.testing.assert_close(outputs["kernel"].float(), outputs["pytorch"].float(), rtol=1e-2, atol=1e-2)
+    outputs["kernel"].float().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in layers["kernel"].parameters())

@@ -1,12 +1,14 @@
 """The PyTorch path of ms_deform_attn against a hand-written bilinear reference."""
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
 import torch
 
-from ov_avss.ops import ms_deform_attn, ms_deform_attn_pytorch
+from ov_avss.ops import ms_deform_attn, ms_deform_attn_pytorch, resolve_backend
+from ov_avss.ops import ms_deform_attn_function as function_module
 
 from .msda_inputs import make_msda_inputs
 
@@ -87,16 +89,22 @@ def test_gradients_reach_all_differentiable_inputs():
         assert tensor.grad.abs().sum() > 0, name
 
 
-def test_auto_on_cpu_uses_pytorch_path():
-    generator = torch.Generator().manual_seed(2)
-    inputs = make_msda_inputs([(3, 3), (2, 2)], 1, 5, 2, 4, 2, generator)
-    torch.testing.assert_close(ms_deform_attn(*inputs, impl="auto"), ms_deform_attn_pytorch(*inputs))
+def test_auto_on_cpu_runs_the_cpu_default(monkeypatch):
+    monkeypatch.setattr(function_module, "CPU_DEFAULT_BACKEND", "pytorch")
+    assert resolve_backend(torch.device("cpu"), "auto") == "pytorch"
+    assert resolve_backend(torch.device("cpu"), "pytorch") == "pytorch"
 
 
-def test_cuda_impl_on_cpu_tensors_raises():
+def test_unavailable_kernel_falls_back_or_raises(monkeypatch, caplog):
+    monkeypatch.setattr(function_module, "CPU_DEFAULT_BACKEND", "kernel")
+    monkeypatch.setattr(function_module, "get_cpu_extension", lambda: (None, "no compiler in this test"))
     inputs = make_msda_inputs([(2, 2)], 1, 1, 1, 2, 1, torch.Generator().manual_seed(3))
-    with pytest.raises(RuntimeError, match="needs CUDA tensors"):
-        ms_deform_attn(*inputs, impl="cuda")
+    with pytest.raises(RuntimeError, match="impl='kernel' but the kernel is unavailable on cpu: no compiler"):
+        ms_deform_attn(*inputs, impl="kernel")
+    with caplog.at_level(logging.WARNING, logger=function_module.__name__):
+        output = ms_deform_attn(*inputs, impl="auto")
+    assert "falls back to the PyTorch path: no compiler in this test" in caplog.text
+    torch.testing.assert_close(output, ms_deform_attn_pytorch(*inputs))
 
 
 def test_unknown_impl_raises():

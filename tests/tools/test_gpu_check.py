@@ -44,3 +44,31 @@ def test_make_target_passes_its_folder_and_interpreter(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == f"PYTHON={sys.executable} tools/gpu_check.sh {tmp_path / 'r'}"
+
+
+def test_printed_benchmark_command_parses_and_covers_both_model_families(tmp_path):
+    """The CPU side of the check's benchmark step: its arguments are valid for tools/benchmark.py
+    and name an R50 config of each model family, AMP off/bf16 and compile off/on."""
+    completed = _run(str(tmp_path / "r"), env={**ENV, "GPU_CHECK_PRINT": "1"})
+    assert completed.returncode == 0, completed.stderr
+    build, pytest_line, benchmark_line = completed.stdout.strip().splitlines()
+    assert "load_extension_jit" in build and pytest_line.endswith("-m pytest -m gpu -q -rs tests")
+    arguments = benchmark_line.split()
+    assert arguments[:2] == [sys.executable, "tools/benchmark.py"]
+    assert not (tmp_path / "r").exists()
+
+    from tool_loader import load_tool
+
+    from ov_avss.config import get_cfg
+
+    benchmark = load_tool("benchmark")
+    args = benchmark.build_parser().parse_args(arguments[2:])
+    assert args.device == "cuda" and args.sections == ["op", "model"] and args.profile
+    assert args.amp == ["off", "bfloat16"] and args.compile == ["off", "on"]
+    families = set()
+    for config_file in args.config:
+        cfg = get_cfg()
+        cfg.merge_from_file(str(REPO_ROOT / config_file))
+        assert cfg.MODEL.RESNETS.DEPTH == 50, config_file
+        families.add(cfg.MODEL.META_ARCHITECTURE)
+    assert families == {"OV_AVSS", "AVISM"}

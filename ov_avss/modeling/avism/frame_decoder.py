@@ -131,8 +131,9 @@ class AVISMFrameDecoder(nn.Module):
         masks.append(mask)
         for index in range(self.num_layers):
             level = index % _NUM_LEVELS
-            # A query whose mask covers nothing would attend to nothing: let it see everything.
-            attn_mask[torch.where(attn_mask.sum(-1) == attn_mask.shape[-1])] = False
+            # A query whose mask covers nothing would attend to nothing: let it see everything
+            # (without boolean indexing, whose data-dependent shape breaks a compiled graph).
+            attn_mask = attn_mask & ~attn_mask.all(dim=-1, keepdim=True)
             output = self.transformer_cross_attention_layers[index](
                 output, sources[level], memory_mask=attn_mask, pos=positions[level], query_pos=query_embed
             )

@@ -42,6 +42,9 @@ class AVISM(FramePreprocessing):
     ``ov_avss.modeling.avism.checkpoint_names`` registers for this architecture.
     """
 
+    # Compiled by MODEL.COMPILE (meta_arch/build.py); not the optional audio encoder (see OV_AVSS).
+    COMPILED_PARTS = ("backbone", "pixel_decoder", "frame_decoder", "video_decoder")
+
     def __init__(
         self,
         *,
@@ -201,7 +204,8 @@ class AVISM(FramePreprocessing):
         of its last FPN output, the video masks the video module's own 1x1 projection of that
         same FPN output (not of the frame mask features)."""
         features = self.backbone(images)
-        finest, multi_scale, audio_tokens = self.pixel_decoder.decode_levels(features, audio)
+        # Through the module's __call__ so MODEL.COMPILE's compiled pixel decoder runs.
+        finest, multi_scale, audio_tokens = self.pixel_decoder(features, audio, levels_only=True)
         frame_mask_features = self.pixel_decoder.frame_mask_features(finest)
         outputs, frame_queries = self.frame_decoder(multi_scale, frame_mask_features, audio_tokens)
         return outputs, frame_queries, self.video_decoder.project_mask_features(finest)

@@ -28,6 +28,11 @@ class OV_AVSS(FramePreprocessing):
     Training returns the weighted loss dict; eval returns one output dict per clip.
     """
 
+    # Compiled by MODEL.COMPILE (meta_arch/build.py): the parts holding nearly all the compute.
+    # Not the audio encoder: VGGish's embedding cache hashes each example's bytes in Python
+    # (a graph break per call), and the frozen VGGish is a small share of a step.
+    COMPILED_PARTS = ("backbone", "pixel_decoder", "transformer_decoder")
+
     def __init__(
         self,
         *,
@@ -121,9 +126,7 @@ class OV_AVSS(FramePreprocessing):
         audio = torch.cat([self._field(clip, "audio") for clip in batched_inputs]).to(self.device, torch.float32)
         features = self.backbone(images)
         audio_embeddings = self.audio_encoder(audio)  # [B*T, 128]
-        mask_features, multi_scale_features, audio_tokens = self.pixel_decoder.forward_features(
-            features, audio_embeddings
-        )
+        mask_features, multi_scale_features, audio_tokens = self.pixel_decoder(features, audio_embeddings)
         outputs = self.transformer_decoder(multi_scale_features, mask_features, audio_tokens, num_frames)
         if self.training:
             return self._losses(batched_inputs, outputs, images.shape[-2:])

@@ -21,7 +21,7 @@ class DeformableEncoderLayer(nn.Module):
         num_levels: feature levels attended.
         num_heads: attention heads.
         num_points: sampling points per head and level.
-        msda_impl: ``MSDeformAttn`` implementation ("auto", "cuda" or "pytorch").
+        msda_impl: ``MSDeformAttn`` implementation ("auto", "kernel" or "pytorch").
     """
 
     def __init__(

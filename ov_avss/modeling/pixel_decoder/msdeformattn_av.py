@@ -315,9 +315,13 @@ class MSDeformAttnPixelDecoderAV(nn.Module):
         return outputs[-1], outputs[: self.num_feature_levels], audio_tokens[:, 0]
 
     def forward(
-        self, features: dict[str, torch.Tensor], audio_embeddings: torch.Tensor
+        self, features: dict[str, torch.Tensor], audio_embeddings: torch.Tensor, *, levels_only: bool = False
     ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
-        """Same as :meth:`forward_features`."""
+        """:meth:`forward_features`, or with ``levels_only`` :meth:`decode_levels` (AVISM, whose
+        video masks read the last FPN output); one entry point, so a compiled module
+        (``MODEL.COMPILE``) runs either."""
+        if levels_only:
+            return self.decode_levels(features, audio_embeddings)
         return self.forward_features(features, audio_embeddings)
 
 

@@ -1,5 +1,6 @@
 // Python bindings of the multi-scale deformable attention extension, with the input checks
-// shared by the CUDA and CPU implementations.
+// shared by the CUDA and CPU implementations. Built with WITH_CUDA defined (CUDA + CPU) or
+// without it (CPU only, for machines without a CUDA toolkit).
 #include <torch/extension.h>
 
 #include <vector>
@@ -48,7 +49,11 @@ at::Tensor forward(
     const at::Tensor& sampling_locations, const at::Tensor& attention_weights) {
   check_inputs(value, spatial_shapes, level_start_index, sampling_locations, attention_weights);
   if (value.is_cuda()) {
+#ifdef WITH_CUDA
     return ms_deform_attn_forward_cuda(value, spatial_shapes, level_start_index, sampling_locations, attention_weights);
+#else
+    TORCH_CHECK(false, "ms_deform_attn: this build of the extension is CPU only (compiled without WITH_CUDA)");
+#endif
   }
   return ms_deform_attn_forward_cpu(value, spatial_shapes, level_start_index, sampling_locations, attention_weights);
 }
@@ -65,8 +70,12 @@ std::vector<at::Tensor> backward(
                   grad_output.size(3) == value.size(3),
               "ms_deform_attn: grad_output must be [N, Lq, M, D], got ", grad_output.sizes());
   if (value.is_cuda()) {
+#ifdef WITH_CUDA
     return ms_deform_attn_backward_cuda(value, spatial_shapes, level_start_index, sampling_locations,
                                         attention_weights, grad_output);
+#else
+    TORCH_CHECK(false, "ms_deform_attn: this build of the extension is CPU only (compiled without WITH_CUDA)");
+#endif
   }
   return ms_deform_attn_backward_cpu(value, spatial_shapes, level_start_index, sampling_locations,
                                      attention_weights, grad_output);
@@ -82,4 +91,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
              "attention_weights [N,Lq,M,L,P] -> output [N,Lq,M,D]");
   module.def("ms_deform_attn_backward", &ov_avss::backward,
              "-> [grad_value, grad_sampling_locations, grad_attention_weights]");
+#ifdef WITH_CUDA
+  module.attr("with_cuda") = true;
+#else
+  module.attr("with_cuda") = false;
+#endif
 }
