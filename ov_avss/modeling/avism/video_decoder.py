@@ -15,6 +15,9 @@ from .layer_stacks import cross_attention_stack, ffn_stack, self_attention_stack
 __all__ = ["AVISMVideoDecoder", "window_attention_mask"]
 
 
+# Eager even under MODEL.COMPILE: a small tensor of the frame counts alone, and inductor fails
+# on its modular index arithmetic over a symbolic frame count (docs/benchmarks.md).
+@torch.compiler.disable
 def window_attention_mask(
     num_frames: int, padded_frames: int, window: int, tokens_per_frame: int, shift: bool
 ) -> torch.Tensor:
