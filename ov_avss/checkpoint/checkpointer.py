@@ -348,7 +348,7 @@ class Checkpointer(_FvcoreCheckpointer):
         mapping = map_external_names(state_dict, model_keys)
         if mapping.dropped:
             self.logger.info(
-                "Dropping constants of the original OV-AVSS release that this model rebuilds: %s",
+                "Dropping checkpoint entries this model does not load (constants it rebuilds, parts the release never used): %s",
                 "; ".join(f"{key} ({why})" for key, why in sorted(mapping.dropped.items())),
             )
         if mapping.unmapped:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 # Where the meta-architecture holds each part (Mask2Former's attribute paths).
 BACKBONE_PATH = "backbone"
@@ -184,7 +184,8 @@ class ExternalNameMapping:
             them as unexpected). Where several keys map onto one name the first one is kept.
         sources: model name -> the checkpoint keys mapped onto it (one, unless they collide).
         unmapped: checkpoint keys that are no model name and match no rule.
-        dropped: checkpoint key -> why it is not loaded (``ORIGINAL_CONSTANT_BUFFERS``).
+        dropped: checkpoint key -> why it is not loaded (``ORIGINAL_CONSTANT_BUFFERS``, a model
+            family's renamer).
     """
 
     state_dict: dict[str, object] = field(default_factory=dict)
@@ -238,14 +239,36 @@ def convert_external_names(
     return mapping.state_dict, mapping.unmapped
 
 
+# A model family's own renames, kept in the family's folder (e.g. TPAVI's release names in
+# ov_avss/modeling/tpavi/checkpoint_names.py) and registered with ``register_family_renamer``. A
+# renamer gets the checkpoint's state dict and the model's names; for a model of its family it
+# returns (the state dict renamed, {dropped key: why}), else None.
+FamilyRenamer = Callable[[Mapping[str, object], set[str]], "tuple[dict[str, object], dict[str, str]] | None"]
+FAMILY_RENAMERS: list[FamilyRenamer] = []
+
+
+def register_family_renamer(renamer: FamilyRenamer) -> FamilyRenamer:
+    """Add ``renamer`` to the renames ``map_external_names`` applies first."""
+    FAMILY_RENAMERS.append(renamer)
+    return renamer
+
+
 def map_external_names(state_dict: Mapping[str, object], model_keys: Iterable[str]) -> ExternalNameMapping:
     """What the checkpointer does to every state dict before loading it (and
-    ``tools/convert_checkpoint.py`` before writing one): drop the original release's constants
-    that this model rebuilds (``ORIGINAL_CONSTANT_BUFFERS`` not among ``model_keys``), then
-    rename the rest (``convert_external_names``)."""
+    ``tools/convert_checkpoint.py`` before writing one): the model family's own renames
+    (``FAMILY_RENAMERS``), then drop the original release's constants that this model rebuilds
+    (``ORIGINAL_CONSTANT_BUFFERS`` not among ``model_keys``), then rename the rest
+    (``convert_external_names``)."""
     own = set(model_keys)
+    family_dropped: dict[str, str] = {}
+    for renamer in FAMILY_RENAMERS:
+        result = renamer(state_dict, own)
+        if result is not None:
+            state_dict, dropped = result
+            family_dropped.update(dropped)
     mapping = ExternalNameMapping(
         dropped={key: ORIGINAL_CONSTANT_BUFFERS[key] for key in state_dict if key in ORIGINAL_CONSTANT_BUFFERS and key not in own}
     )
+    mapping.dropped.update(family_dropped)
     _rename({key: value for key, value in state_dict.items() if key not in mapping.dropped}, own, mapping)
     return mapping
