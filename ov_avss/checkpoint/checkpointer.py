@@ -44,7 +44,7 @@ class CheckpointReadError(ValueError):
     """A checkpoint file exists but cannot be read (truncated by a crash, or not a checkpoint)."""
 
 
-def _self_loaded_frozen_modules(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+def self_loaded_frozen_modules(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
     """``{prefix: module}`` of the frozen sub-networks that load their own weights at build:
     VGGish with ``MODEL.AUDIO.FREEZE`` and the open_clip CLIP model."""
     import open_clip
@@ -239,7 +239,7 @@ class Checkpointer(_FvcoreCheckpointer):
             return
         state_dict = self.model.state_dict()
         data: dict[str, Any] = {}
-        frozen = _self_loaded_frozen_modules(self.model)
+        frozen = self_loaded_frozen_modules(self.model)
         if frozen:
             frozen_state, digest = _frozen_state(frozen)
             frozen_file = f"frozen_{digest[:16]}.pth"
@@ -324,7 +324,7 @@ class Checkpointer(_FvcoreCheckpointer):
         record = checkpoint.pop(FROZEN_MODULES_KEY, None)
         if record is None:
             return []
-        modules = _self_loaded_frozen_modules(self.model)
+        modules = self_loaded_frozen_modules(self.model)
         prefixes = list(record["prefixes"])
         if sorted(modules) == prefixes and _frozen_state(modules)[1] == record["sha256"]:
             self.logger.info("Frozen %s: the weights built from their own files match the checkpoint's", ", ".join(prefixes))

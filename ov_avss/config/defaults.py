@@ -253,8 +253,13 @@ _C.INPUT.MIN_SIZE_TEST = 360
 _C.INPUT.MAX_SIZE_TEST = 1333
 # "flip_by_clip" (one coin per clip), "flip_by_frame", "none".
 _C.INPUT.RANDOM_FLIP = "flip_by_clip"
+# (height, width): resize every frame to exactly this size, aspect ratio not kept, instead of
+# MIN_SIZE_TRAIN / MIN_SIZE_TEST (AVSBench's S4 / MS3 frames, AVSS test frames: (224, 224)); ().
+_C.INPUT.FIXED_SIZE_TRAIN = ()
+_C.INPUT.FIXED_SIZE_TEST = ()
 _C.INPUT.CROP = CN()
 _C.INPUT.CROP.ENABLED = False
+# "absolute" / "absolute_range" (random, detectron2's), "absolute_center" (centred (h, w)).
 _C.INPUT.CROP.TYPE = "absolute_range"
 _C.INPUT.CROP.SIZE = (600, 720)
 # Frames per training/testing clip.
