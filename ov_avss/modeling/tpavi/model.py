@@ -36,7 +36,9 @@ class TPAVI(FramePreprocessing):
     the mean colour, zero audio embeddings; their features and outputs zeroed, as the release's
     AVSS pads v1 clips). Training returns ``{"loss_bce" | "loss_ce", ["loss_avm"]}``; eval returns
     per clip ``sem_seg`` int64 ``[T, H0, W0]`` (binary: 1 = sounding; semantic: the label space's
-    labels) and ``sounding_prob`` float32 ``[T, H0, W0]``.
+    labels) and ``sounding_prob`` float32 ``[T, H0, W0]``, and ``segments`` (one per class
+    present: ``scores`` [K] = mean class probability over its pixels, ``labels`` [K] 0-based,
+    ``masks`` bool [K, T, H0, W0]) for the demo and overlays.
     """
 
     def __init__(
@@ -271,8 +273,22 @@ class TPAVI(FramePreprocessing):
         if self.num_classes == 1:
             sounding_prob = logits[:, 0].sigmoid()
             sem_seg = (sounding_prob > 0.5).to(torch.int64)
+            class_probs = sounding_prob[None]  # [1, T, H0, W0]
         else:
             probs = logits.softmax(1)
             sounding_prob = 1.0 - probs[:, 0]
             sem_seg = probs.argmax(1)
-        return {"sem_seg": sem_seg, "sounding_prob": sounding_prob.to(torch.float32)}
+            class_probs = probs[:, 1:].transpose(0, 1)  # [K, T, H0, W0]
+        # One segment per class present in the clip: its pixels, scored by its mean probability there.
+        present = [k for k in range(1, class_probs.shape[0] + 1) if bool((sem_seg == k).any())]
+        masks = torch.stack([sem_seg == k for k in present]) if present else sem_seg.new_zeros((0, *sem_seg.shape), dtype=torch.bool)
+        scores = torch.stack([class_probs[k - 1][masks[i]].mean() for i, k in enumerate(present)]) if present else class_probs.new_zeros(0)
+        return {
+            "sem_seg": sem_seg,
+            "sounding_prob": sounding_prob.to(torch.float32),
+            "segments": {
+                "scores": scores.to(torch.float32),
+                "labels": torch.tensor([k - 1 for k in present], dtype=torch.int64, device=sem_seg.device),
+                "masks": masks,
+            },
+        }
