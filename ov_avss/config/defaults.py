@@ -334,6 +334,10 @@ _C.SOLVER.AMP.DTYPE = "float16"
 _C.TEST = CN()
 # Evaluate every N iterations during training; 0 disables (the final evaluation still runs).
 _C.TEST.EVAL_PERIOD = 0
+# Keep the checkpoint of the best evaluation during training as OUTPUT_DIR/model_best.pth: a
+# "<group>/<metric>" of DATASETS.TEST[0]'s results, higher is better (e.g. "binary_avs/mIoU",
+# "sem_seg/mIoU"); '' keeps none.
+_C.TEST.BEST_CHECKPOINT_METRIC = ""
 # Re-score with the audio removed: "none", "zero" (silence) or "shuffle" (audio of another
 # clip).
 _C.TEST.AUDIO_ABLATION = "none"
