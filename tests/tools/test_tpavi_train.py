@@ -24,13 +24,13 @@ RUNS = {
         config="TPAVI_tiny_synthetic.yaml", metrics="binary_metrics.json",
         data=["--num-train-clips", "60", "--num-val-clips", "4", "--num-test-clips", "24", "--size", "96", "96",
               "--with-object", "--object-clips-per-split", "48"],
-        floor=FLOOR_BINARY_PLACEHOLDER, drop=DROP_BINARY_PLACEHOLDER,
+        floor=None, drop=None,
     ),
     "semantic": dict(
         config="TPAVI_tiny_synthetic_avss.yaml", metrics="avss_metrics.json",
         data=["--num-train-clips", "60", "--num-val-clips", "4", "--num-test-clips", "24", "--size", "96", "96",
               "--categories", "car,dog,guitar,helicopter,piano,trumpet"],
-        floor=FLOOR_SEMANTIC_PLACEHOLDER, drop=DROP_SEMANTIC_PLACEHOLDER,
+        floor=None, drop=None,
     ),
 }
 
@@ -50,6 +50,8 @@ def _miou(output_dir: Path, run: dict) -> float:
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_tiny_tpavi_learns_and_listens(name, tmp_path):
     run = RUNS[name]
+    if run["floor"] is None:
+        pytest.fail(f"no documented measurement of the {name} run to defend yet (docs/tpavi.md)")
     data = tmp_path / "data"
     _run(str(REPO_ROOT / "tools" / "make_synthetic_avsbench.py"), "--out", str(data), "--seed", "0", *run["data"])
     config = str(CONFIGS / run["config"])
