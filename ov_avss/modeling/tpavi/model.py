@@ -149,6 +149,8 @@ class TPAVI(FramePreprocessing):
             it ``[N, C, h_s, w_s]`` (ReLU'd, see ``ResidualConvUnit``); per TPAVI stage the
             projected audio ``[N, C]`` (dict stage -> tensor).
         """
+        # Release quirk (AVSS): padding frames' audio embeddings, stage maps and logits are zeroed
+        # by the frame-existence flag; a no-op for clips without padding (S4 / MS3).
         exists = frame_exists.to(images.dtype)[:, None, None, None]
         audio_embeddings = audio_embeddings * exists[:, :, 0, 0]
         features = self.backbone(images)

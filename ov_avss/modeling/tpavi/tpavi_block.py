@@ -36,6 +36,7 @@ class TPAVIBlock(nn.Module):
         super().__init__()
         inner = channels // 2
         self.window_frames = window_frames
+        # Release quirk: align_channel has a bias in S4 / MS3 and none in AVSS.
         self.audio_projection = nn.Linear(audio_dim, channels, bias=audio_projection_bias)
         self.theta = nn.Conv3d(channels, inner, kernel_size=1)
         self.phi = nn.Conv3d(channels, inner, kernel_size=1)
@@ -61,6 +62,8 @@ class TPAVIBlock(nn.Module):
         if num_frames % window:
             raise ValueError(f"TPAVIBlock: {num_frames} frames are not whole windows of {window}")
         projected_audio = self.audio_projection(audio)  # [N, C]
+        # Release quirk: windows of a fixed length (5 in all its settings), so AVSS's 10-frame
+        # clips attend as two independent halves.
         x = visual.view(-1, window, channels, height, width).transpose(1, 2)  # [B', C, T, h, w]
         audio_volume = projected_audio.view(-1, window, channels).transpose(1, 2)[..., None, None]  # [B', C, T, 1, 1]
         theta = self.theta(x).flatten(2)  # [B', C/2, T*h*w]
