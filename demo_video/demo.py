@@ -11,8 +11,12 @@ The config's MODEL.META_ARCHITECTURE picks the demo (ov_avss.demo.build_demo). O
 ``out/segments.json`` (per frame: category, score and COCO RLE mask of each segment). AVISM
 writes ``out/overlay.mp4`` (each track in its colour with ``#id name score``),
 ``out/track_masks/NNNNNN.png`` (index = track id, 0 = background) and ``out/results.json`` (the
-tracks in the AVIS reference's format). Bad input (unreadable file, no audio track, empty or
-duplicate vocabulary, a vocabulary for AVISM) exits with code 2.
+tracks in the AVIS reference's format). MODEL.WEIGHTS may be a local file or an http(s)://
+address (downloaded once into $FVCORE_CACHE, default ~/.torch/iopath_cache). Bad input
+(unreadable file, no audio track, empty or duplicate vocabulary, a vocabulary for AVISM, a config
+value of the wrong type, weights that are unreachable, unsafe, truncated or of another model, an
+--output that cannot be written) ends in one ``error:`` line and exit code 2; a run that fails
+leaves no new output folder behind.
 """
 from __future__ import annotations
 
@@ -24,6 +28,13 @@ import sys
 # Runnable as a script from a checkout without installing the package.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from ov_avss.checkpoint import (  # noqa: E402
+    CheckpointMismatchError,
+    CheckpointReadError,
+    UnsafePickleError,
+    WeightDownloadError,
+    check_checkpoint_complete,
+)
 from ov_avss.config import ConfigKeyError, get_cfg  # noqa: E402
 from ov_avss.demo import (  # noqa: E402
     DemoInputError,
@@ -34,6 +45,7 @@ from ov_avss.demo import (  # noqa: E402
     read_vocabulary_file,
 )
 from ov_avss.demo.frame_source import open_demo_input  # noqa: E402
+from ov_avss.utils.file_io import check_writable_folder  # noqa: E402
 
 logger = logging.getLogger("ov_avss.demo")
 
@@ -72,11 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def setup_cfg(args: argparse.Namespace):
     cfg = get_cfg()
-    cfg.merge_from_file(args.config_file)
     overrides = list(args.opts) + list(args.trailing_opts)
     if len(overrides) % 2 != 0:
         raise DemoInputError(f"Config overrides must come in KEY VALUE pairs, got {overrides}")
-    cfg.merge_from_list(overrides)
+    try:
+        cfg.merge_from_file(args.config_file)
+        cfg.merge_from_list(overrides)
+    except ValueError as e:  # a value of the wrong type, a file that is not YAML (both named)
+        raise DemoInputError(str(e)) from e
     if args.device is not None:
         cfg.MODEL.DEVICE = args.device
     cfg.freeze()
@@ -97,15 +112,21 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(name)s %(levelname)s: %(message)s")
     try:
         cfg = setup_cfg(args)
+        # Before the model is built: a run that cannot write its outputs fails at once.
+        check_writable_folder(args.output, "--output")
+        check_checkpoint_complete(cfg.MODEL.WEIGHTS)
         demo = build_demo(cfg, DemoRequest(vocabulary=requested_vocabulary(args), video_id=args.video_id))
         demo_input = open_demo_input(args.input, args.audio, args.fps, args.allow_silent)
-    except (DemoInputError, ConfigKeyError, FileNotFoundError) as e:
+        predictor = VideoPredictor(cfg)
+        outputs = demo.run(predictor, demo_input, args.output, show_progress=not args.no_progress)
+    except CheckpointMismatchError as e:
+        e.config_file = args.config_file
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    predictor = VideoPredictor(cfg)
-    try:
-        outputs = demo.run(predictor, demo_input, args.output, show_progress=not args.no_progress)
-    except DemoInputError as e:
+    except WeightDownloadError as e:
+        print(f"error: MODEL.WEIGHTS: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (DemoInputError, ConfigKeyError, CheckpointReadError, UnsafePickleError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     for line in demo.report(outputs):

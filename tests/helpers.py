@@ -101,3 +101,8 @@ def original_release_layout() -> ModuleType:
     """``tests/checkpoint/original_release_layout.py``: the original releases' parameter names
     and shapes."""
     return load_module(REPO_ROOT / "tests" / "checkpoint" / "original_release_layout.py")
+
+
+def avism_release_layout() -> ModuleType:
+    """``tests/checkpoint/avism_release_layout.py``: the AVISM release's parameter names and shapes."""
+    return load_module(REPO_ROOT / "tests" / "checkpoint" / "avism_release_layout.py")

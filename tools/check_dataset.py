@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Check every file of every clip of registered datasets, without training.
+"""Check every file of every clip (AVSBench) or video (AVISeg) of registered datasets, without training.
 
     python tools/check_dataset.py --config-file configs/avsbench/OV_AVSS_R50.yaml [KEY VALUE ...]
     python tools/check_dataset.py --dataset avsbench_ov_train_base --dataset avsbench_ov_test \\
@@ -7,7 +7,8 @@
 
 Checks the datasets given with ``--dataset`` (default: the config's ``DATASETS.TRAIN`` and
 ``DATASETS.TEST``) the way training does before iteration 0 (``ov_avss/data/dataset_check.py``):
-files present, frames and masks readable image headers of matching sizes, wav headers valid.
+files present, frames and masks readable image headers of matching sizes (AVISeg: the size the
+annotation file states), wav headers valid.
 Prints one line per problem (all of them, up to ``--max-problems``) and a summary; exits 0 when
 all files are fine and 2, with a final ``error: ...`` line, otherwise.
 """

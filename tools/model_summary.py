@@ -18,7 +18,7 @@ import _repo_path  # noqa: F401  (puts the checkout on sys.path before ov_avss i
 
 from torch import nn  # noqa: E402
 
-from ov_avss.config import get_cfg  # noqa: E402
+from ov_avss.config import ConfigKeyError, get_cfg  # noqa: E402
 
 
 def component_lines(model: nn.Module) -> tuple[list[str], int, int]:
@@ -50,8 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     from ov_avss.modeling import build_model_without_pretrained_files
 
     cfg = get_cfg()
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(list(args.opts))
+    try:
+        cfg.merge_from_file(args.config_file)
+        cfg.merge_from_list(list(args.opts))
+    except (ConfigKeyError, ValueError, OSError) as error:  # before the model is built
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     model = build_model_without_pretrained_files(cfg)
     lines, trainable, frozen = component_lines(model)
     for line in lines:

@@ -31,7 +31,7 @@ import _repo_path  # noqa: F401  (puts the checkout on sys.path before ov_avss i
 import torch  # noqa: E402
 
 from ov_avss.checkpoint import Checkpointer  # noqa: E402
-from ov_avss.config import CfgNode, get_cfg  # noqa: E402
+from ov_avss.config import CfgNode, ConfigKeyError, get_cfg  # noqa: E402
 from ov_avss.data.catalog import datasets_root, get_dataset_metadata  # noqa: E402
 from ov_avss.data.categories import BACKGROUND  # noqa: E402
 from ov_avss.data.datasets.avsbench_semantic import METADATA_FILE, SEMANTIC_DIR  # noqa: E402
@@ -364,7 +364,11 @@ def _read_per_class(inference_dir: str) -> dict[str, dict[str, float]]:
 def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     args = parse_args(argv)
-    cfg = build_cfg(args)
+    try:
+        cfg = build_cfg(args)
+    except (ConfigKeyError, ValueError, OSError) as error:  # before any data or model is made
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     caveat = caveat_lines(cfg)
     print_banner(caveat)
     synthetic_data = ensure_dataset(cfg)

@@ -20,6 +20,8 @@ import logging
 import os
 import random
 import re
+import shutil
+import zipfile
 from typing import Any, Iterator
 
 import numpy as np
@@ -30,6 +32,8 @@ from fvcore.common.checkpoint import _IncompatibleKeys
 from ov_avss.utils import comm
 from ov_avss.utils.file_io import atomic_open
 
+from .download import resolve_weight_path
+from .model_fit import check_checkpoint_fits
 from .name_map import map_external_names
 from .safe_pickle import load_safe_pickle
 
@@ -42,6 +46,11 @@ _ITERATION_FILE = re.compile(r"model_(\d{7})\.pth$")
 
 class CheckpointReadError(ValueError):
     """A checkpoint file exists but cannot be read (truncated by a crash, or not a checkpoint)."""
+
+
+class FrozenWeightsError(ValueError):
+    """The ``frozen_<sha>.pth`` file a checkpoint needs cannot be read (a missing one raises
+    ``FileNotFoundError``)."""
 
 
 def self_loaded_frozen_modules(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
@@ -164,16 +173,37 @@ def _torch_load(filename: str) -> Any:
         ) from error
 
 
+def check_checkpoint_complete(filename: str) -> None:
+    """Cheaply refuse a ``.pth`` checkpoint cut short (a torch zip archive without its central
+    directory, which is written last), reading only the file's ends; other files pass.
+
+    Raises:
+        CheckpointReadError: naming the file and its size.
+    """
+    if filename.endswith(".pth") and os.path.isfile(filename) and not zipfile.is_zipfile(filename):
+        with open(filename, "rb") as f:
+            starts_as_zip = f.read(4) == b"PK\x03\x04"
+        if starts_as_zip:
+            raise CheckpointReadError(
+                f"Cannot read checkpoint {filename} ({os.path.getsize(filename)} bytes): it is truncated "
+                "(a torch archive without its central directory)"
+            )
+
+
 def read_checkpoint_file(filename: str) -> dict[str, Any]:
     """Read a checkpoint or weight file as ``{"model": state_dict, ...}``, as the checkpointer
     loads it: ``.pkl`` (detectron2) with the allow-list unpickler, anything else with
     ``torch.load(weights_only=True)``; a bare state dict is wrapped.
 
+    An ``http(s)://`` address is downloaded once into the cache first (``download.py``).
+
     Raises:
         FileNotFoundError: ``filename`` does not exist.
+        WeightDownloadError: an address that cannot be downloaded into a weight file.
         CheckpointReadError: truncated or not a torch checkpoint.
         ValueError: not a dict, or ``model`` entries that are not tensors / numpy arrays.
     """
+    filename = resolve_weight_path(filename)
     if not os.path.isfile(filename):
         raise FileNotFoundError(f"Checkpoint / weight file not found: {filename}")
     if filename.endswith(".pkl"):
@@ -262,6 +292,25 @@ class Checkpointer(_FvcoreCheckpointer):
             torch.save(data, f)
         self.tag_last_checkpoint(basename)
 
+    def save_alias(self, name: str, alias: str) -> None:
+        """Make ``save_dir/<alias>.pth`` the checkpoint ``<name>.pth`` just saved, as a hard link
+        (replacing an older ``<alias>.pth`` atomically), and point ``last_checkpoint`` at it."""
+        if not self.save_dir or not self.save_to_disk:
+            return
+        source = os.path.join(self.save_dir, f"{name}.pth")
+        target = os.path.join(self.save_dir, f"{alias}.pth")
+        temporary = os.path.join(self.save_dir, f".{alias}.pth.link")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        try:
+            os.link(source, temporary)
+        except OSError as error:  # a file system without hard links: a copy, then the same rename
+            self.logger.warning("Cannot hard-link %s (%s); writing %s as a copy", source, error, target)
+            shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+        self.logger.info("Saved checkpoint %s as a link to %s", target, source)
+        self.tag_last_checkpoint(f"{alias}.pth")
+
     def resume_or_load(self, path: str, *, resume: bool = True) -> dict[str, Any]:
         """fvcore's ``resume_or_load``; when the last checkpoint cannot be read (truncated by a
         crash while the file system lost the rename, or damaged later), resumes from the newest
@@ -304,12 +353,14 @@ class Checkpointer(_FvcoreCheckpointer):
         return path
 
     def load(self, path: str, checkpointables: list[str] | None = None) -> dict[str, Any]:
-        """fvcore's ``load``.
+        """fvcore's ``load``; an ``http(s)://`` ``path`` is read from the download cache.
 
         Raises:
             FileNotFoundError: ``path`` does not exist.
+            WeightDownloadError: an address that cannot be downloaded into a weight file.
             CheckpointReadError: ``path`` is truncated or not a checkpoint (the message names it).
         """
+        path = resolve_weight_path(path)
         if path and not os.path.isfile(path):
             raise FileNotFoundError(f"Checkpoint / weight file not found: {path}")
         self._loading_path = path
@@ -338,14 +389,21 @@ class Checkpointer(_FvcoreCheckpointer):
                 "same weight files / RANDOM_INIT seed"
             )
         self.logger.info("Frozen %s differ from the built ones: loading them from %s", ", ".join(prefixes), side_file)
-        checkpoint["model"].update(_torch_load(side_file))
+        try:
+            checkpoint["model"].update(_torch_load(side_file))
+        except CheckpointReadError as error:  # not the checkpoint's fault: no earlier one would load
+            raise FrozenWeightsError(
+                f"{error}. {self._loading_path} needs it for its frozen {', '.join(prefixes)}: restore the "
+                "file, or build the model with the weight files / RANDOM_INIT seed it was trained with"
+            ) from error
         return []
 
     def _load_model(self, checkpoint: dict[str, Any]) -> _IncompatibleKeys:
         restored_prefixes = self._restore_frozen_modules(checkpoint)
         state_dict = checkpoint["model"]
         model_keys = self.model.state_dict().keys()
-        mapping = map_external_names(state_dict, model_keys)
+        # The meta-architecture's own release names (registered by its family) apply first.
+        mapping = map_external_names(state_dict, model_keys, architecture=type(self.model).__name__)
         if mapping.dropped:
             self.logger.info(
                 "Dropping checkpoint entries this model does not load (constants it rebuilds, parts the release never used): %s",
@@ -359,36 +417,8 @@ class Checkpointer(_FvcoreCheckpointer):
             )
         for name, keys in mapping.collisions.items():
             self.logger.warning("Checkpoint keys %s all map onto %s; loading the first", keys, name)
-        renamed = mapping.state_dict
-        checkpoint["model"] = renamed
+        checkpoint["model"] = mapping.state_dict
+        check_checkpoint_fits(self.model, mapping.state_dict, self._loading_path)
         incompatible = super()._load_model(checkpoint)
         missing = [k for k in incompatible.missing_keys if not any(k.startswith(p + ".") for p in restored_prefixes)]
-        check_no_untrained_parameters(self.model, renamed, missing)
         return incompatible._replace(missing_keys=missing)
-
-
-# A key only OV-AVSS models (ours and the release's) hold: the decoder's audio projection.
-OV_AVSS_MODEL_KEY_PREFIX = "transformer_decoder.audio_proj."
-
-
-def check_no_untrained_parameters(model: torch.nn.Module, loaded: dict[str, Any], missing_keys: list[str]) -> None:
-    """A file holding a whole OV-AVSS model (ours or the release's) must set every trainable
-    parameter of ``model``: what it lacks would silently stay at random initialisation.
-
-    Initialisations (e.g. the Mask2Former COCO pickles, which hold no audio parts) may leave
-    layers at their initial values; fvcore's warning lists them.
-
-    Raises:
-        RuntimeError: naming every trainable parameter the OV-AVSS checkpoint does not set.
-    """
-    if not any(key.startswith(OV_AVSS_MODEL_KEY_PREFIX) for key in loaded):
-        return
-    trainable = {name for name, parameter in model.named_parameters() if parameter.requires_grad}
-    untrained = sorted(trainable.intersection(missing_keys))
-    if untrained:
-        raise RuntimeError(
-            f"The checkpoint holds an OV-AVSS model but not these {len(untrained)} trainable tensors of the "
-            f"model built from the config, which would stay at random initialisation: {', '.join(untrained)}. "
-            "Use the config the checkpoint was trained with (the release's checkpoints: the published "
-            "configs, every MODEL.OV_EXTENSIONS key off)."
-        )

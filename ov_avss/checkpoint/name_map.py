@@ -1,14 +1,18 @@
 """The one map from external parameter names (detectron2 / Mask2Former COCO pickles, the
-original OV-AVSS release) onto this framework's module names.
+original OV-AVSS, AVISM and TPAVI releases) onto this framework's module names.
 
 Each rule is ``(regex, replacement)`` applied with ``re.fullmatch`` to a key that is not already
-one of the model's own names; the first rule that matches wins.
+one of the model's own names; the first rule that matches wins. The shared rules below serve
+every model; a model family whose release names its own parts differently registers its rules,
+constants and dropped key patterns for its meta-architecture with
+``register_architecture_names`` (from the family's own package, so this package imports no
+modeling code); they are tried before the shared ones.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Union
 
 # Where the meta-architecture holds each part (Mask2Former's attribute paths).
 BACKBONE_PATH = "backbone"
@@ -172,7 +176,66 @@ NAME_RULES: list[tuple[str, str]] = (
 
 
 _RELATIVE_POSITION_INDEX = "attn.relative_position_index"
-_COMPILED_RULES = [(re.compile(pattern), replacement) for pattern, replacement in NAME_RULES]
+# A replacement is a template string or, where a name needs more than a template (arithmetic on a
+# stage number, a library's own renaming), a function of the match: both as ``re.Pattern.sub``.
+Replacement = Union[str, Callable[["re.Match[str]"], str]]
+Rules = list[tuple[re.Pattern, Replacement]]
+_COMPILED_RULES: Rules = [(re.compile(pattern), replacement) for pattern, replacement in NAME_RULES]
+
+
+@dataclass(frozen=True)
+class _ArchitectureNames:
+    rules: Rules
+    constants: dict[str, str]
+    dropped_patterns: list[tuple[re.Pattern, str]]
+
+
+# Meta-architecture name (its class name, as META_ARCH_REGISTRY knows it) -> its own names.
+_ARCHITECTURE_NAMES: dict[str, _ArchitectureNames] = {}
+
+
+def register_architecture_names(
+    architecture: str,
+    rules: Iterable[tuple[str, Replacement]],
+    constants: Mapping[str, str] | None = None,
+    dropped_patterns: Mapping[str, str] | None = None,
+) -> None:
+    """Give the models of ``architecture`` their release's own names.
+
+    Args:
+        architecture: the meta-architecture's class name (e.g. ``"AVISM"``).
+        rules: ``(regex, replacement)`` pairs, tried in order before the shared ``NAME_RULES``;
+            a replacement is a template or a function of the match (as ``re.Pattern.sub``).
+        constants: checkpoint key -> why it is not loaded (dropped like
+            ``ORIGINAL_CONSTANT_BUFFERS``).
+        dropped_patterns: regex -> why, for whole groups of keys the model does not load (e.g.
+            a release's branch that its forward never calls); matched with ``re.fullmatch``.
+
+    Raises:
+        ValueError: ``architecture`` already has names registered.
+    """
+    if architecture in _ARCHITECTURE_NAMES:
+        raise ValueError(f"Checkpoint names of architecture {architecture!r} are already registered")
+    _ARCHITECTURE_NAMES[architecture] = _ArchitectureNames(
+        rules=[(re.compile(pattern), replacement) for pattern, replacement in rules],
+        constants=dict(constants or {}),
+        dropped_patterns=[(re.compile(pattern), why) for pattern, why in (dropped_patterns or {}).items()],
+    )
+
+
+def _names_of(architecture: str | None) -> tuple[Rules, dict[str, str], list[tuple[re.Pattern, str]]]:
+    """The rules (the architecture's, then the shared ones), constants and dropped patterns that apply."""
+    own = _ARCHITECTURE_NAMES.get(architecture) if architecture is not None else None
+    if own is None:
+        return _COMPILED_RULES, ORIGINAL_CONSTANT_BUFFERS, []
+    return own.rules + _COMPILED_RULES, {**ORIGINAL_CONSTANT_BUFFERS, **own.constants}, own.dropped_patterns
+
+
+def _why_dropped(key: str, constants: Mapping[str, str], dropped_patterns: list[tuple[re.Pattern, str]]) -> str | None:
+    """Why checkpoint ``key`` is not loaded, or None when it is."""
+    if key in constants:
+        return constants[key]
+    return next((why for pattern, why in dropped_patterns if pattern.fullmatch(key)), None)
 
 
 @dataclass
@@ -184,8 +247,8 @@ class ExternalNameMapping:
             them as unexpected). Where several keys map onto one name the first one is kept.
         sources: model name -> the checkpoint keys mapped onto it (one, unless they collide).
         unmapped: checkpoint keys that are no model name and match no rule.
-        dropped: checkpoint key -> why it is not loaded (``ORIGINAL_CONSTANT_BUFFERS``, a model
-            family's renamer).
+        dropped: checkpoint key -> why it is not loaded (``ORIGINAL_CONSTANT_BUFFERS``, the
+            constants and dropped patterns registered for the model's architecture).
     """
 
     state_dict: dict[str, object] = field(default_factory=dict)
@@ -199,20 +262,20 @@ class ExternalNameMapping:
         return {name: keys for name, keys in self.sources.items() if len(keys) > 1}
 
 
-def _model_name(key: str, own: set[str]) -> str | None:
+def _model_name(key: str, own: set[str], rules: Rules) -> str | None:
     """The model's name for checkpoint ``key``: itself when the model has it, else the first
     rule's rename; None when no rule matches."""
     if key in own:
         return key
-    for pattern, replacement in _COMPILED_RULES:
+    for pattern, replacement in rules:
         if pattern.fullmatch(key):
             return pattern.sub(replacement, key)
     return None
 
 
-def _rename(state_dict: Mapping[str, object], own: set[str], mapping: ExternalNameMapping) -> None:
+def _rename(state_dict: Mapping[str, object], own: set[str], mapping: ExternalNameMapping, rules: Rules) -> None:
     for key, value in state_dict.items():
-        name = _model_name(key, own)
+        name = _model_name(key, own, rules)
         if name is None:
             mapping.state_dict.setdefault(key, value)
             mapping.unmapped.append(key)
@@ -224,7 +287,7 @@ def _rename(state_dict: Mapping[str, object], own: set[str], mapping: ExternalNa
 
 
 def convert_external_names(
-    state_dict: Mapping[str, object], model_keys: Iterable[str]
+    state_dict: Mapping[str, object], model_keys: Iterable[str], architecture: str | None = None
 ) -> tuple[dict[str, object], list[str]]:
     """Rename ``state_dict`` keys onto the model's names.
 
@@ -232,43 +295,30 @@ def convert_external_names(
     are. One value changes layout with its name: Swin's ``[W*W, W*W]`` relative position index
     (Mask2Former, the release) becomes torchvision's flattened ``[W^4]`` (same values). Returns
     the renamed dict and the external keys no rule could map (kept under their original names so
-    that the loader reports them as unexpected).
+    that the loader reports them as unexpected). ``architecture``: the model's meta-architecture
+    name, whose registered rules (``register_architecture_names``) come first.
     """
     mapping = ExternalNameMapping()
-    _rename(state_dict, set(model_keys), mapping)
+    _rename(state_dict, set(model_keys), mapping, _names_of(architecture)[0])
     return mapping.state_dict, mapping.unmapped
 
 
-# A model family's own renames, kept in the family's folder (e.g. TPAVI's release names in
-# ov_avss/modeling/tpavi/checkpoint_names.py) and registered with ``register_family_renamer``. A
-# renamer gets the checkpoint's state dict and the model's names; for a model of its family it
-# returns (the state dict renamed, {dropped key: why}), else None.
-FamilyRenamer = Callable[[Mapping[str, object], set[str]], "tuple[dict[str, object], dict[str, str]] | None"]
-FAMILY_RENAMERS: list[FamilyRenamer] = []
-
-
-def register_family_renamer(renamer: FamilyRenamer) -> FamilyRenamer:
-    """Add ``renamer`` to the renames ``map_external_names`` applies first."""
-    FAMILY_RENAMERS.append(renamer)
-    return renamer
-
-
-def map_external_names(state_dict: Mapping[str, object], model_keys: Iterable[str]) -> ExternalNameMapping:
+def map_external_names(
+    state_dict: Mapping[str, object], model_keys: Iterable[str], architecture: str | None = None
+) -> ExternalNameMapping:
     """What the checkpointer does to every state dict before loading it (and
-    ``tools/convert_checkpoint.py`` before writing one): the model family's own renames
-    (``FAMILY_RENAMERS``), then drop the original release's constants that this model rebuilds
-    (``ORIGINAL_CONSTANT_BUFFERS`` not among ``model_keys``), then rename the rest
-    (``convert_external_names``)."""
+    ``tools/convert_checkpoint.py`` before writing one): drop the original releases' entries
+    that this model does not load (``ORIGINAL_CONSTANT_BUFFERS``, and the constants and dropped
+    patterns registered for ``architecture``, when not among ``model_keys``), then rename the
+    rest (``convert_external_names``) with the architecture's rules first."""
     own = set(model_keys)
-    family_dropped: dict[str, str] = {}
-    for renamer in FAMILY_RENAMERS:
-        result = renamer(state_dict, own)
-        if result is not None:
-            state_dict, dropped = result
-            family_dropped.update(dropped)
+    rules, constants, dropped_patterns = _names_of(architecture)
     mapping = ExternalNameMapping(
-        dropped={key: ORIGINAL_CONSTANT_BUFFERS[key] for key in state_dict if key in ORIGINAL_CONSTANT_BUFFERS and key not in own}
+        dropped={
+            key: why
+            for key in state_dict
+            if key not in own and (why := _why_dropped(key, constants, dropped_patterns)) is not None
+        }
     )
-    mapping.dropped.update(family_dropped)
-    _rename({key: value for key, value in state_dict.items() if key not in mapping.dropped}, own, mapping)
+    _rename({key: value for key, value in state_dict.items() if key not in mapping.dropped}, own, mapping, rules)
     return mapping

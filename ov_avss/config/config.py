@@ -11,6 +11,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 from fvcore.common.config import CfgNode as _FvcoreCfgNode
 
+from ov_avss.utils.file_io import read_utf8_text
 from ov_avss.utils.logger import log_once
 
 BASE_KEY = "_BASE_"
@@ -95,11 +96,11 @@ class CfgNode(_FvcoreCfgNode):
         filename = os.fspath(filename)
         if not os.path.isfile(filename):
             raise FileNotFoundError(f"Config file not found: {filename}")
-        with open(filename, encoding="utf-8") as f:
-            try:
-                loaded = yaml.safe_load(f) or {}
-            except yaml.YAMLError as e:
-                raise ValueError(f"Config file {filename} is not valid YAML: {e}") from e
+        text = read_utf8_text(filename, "Config file")
+        try:
+            loaded = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            raise ValueError(f"Config file {filename} is not valid YAML: {e}") from e
         if not isinstance(loaded, dict):
             raise ValueError(
                 f"Config file {filename} must hold a mapping of keys, got {type(loaded).__name__}"

@@ -200,8 +200,10 @@ _C.MODEL.AVISM.PRE_NORM = False
 # Linear projection of the frame queries before the video module (the reference: True).
 _C.MODEL.AVISM.ENFORCE_INPUT_PROJ = True
 # Weight of the query similarity loss (loss_clip_sim, VITA's); > 0 also builds its frame / clip
-# embedding heads (sim_embed_frame / _clip, in the reference's checkpoints).
-_C.MODEL.AVISM.SIM_WEIGHT = 0.5
+# embedding heads (sim_embed_frame / _clip, in the reference's checkpoints). 1.0: what the release
+# trained with whatever its SIM_WEIGHT (its weight dict names the term loss_avism_sim, its
+# criterion returns loss_clip_sim, so the weighting skips it; docs/avis.md).
+_C.MODEL.AVISM.SIM_WEIGHT = 1.0
 # Weight of the no-object class in the video module's cross-entropy.
 _C.MODEL.AVISM.NO_OBJECT_WEIGHT = 0.1
 # Video-module predictions of every decoder round (True) or the last only, in training.

@@ -36,6 +36,7 @@ __all__ = [
     "AudioAblation",
     "audio_donors",
     "build_train_loader",
+    "check_train_data",
     "build_test_loader",
     "trivial_batch_collator",
 ]
@@ -195,18 +196,15 @@ class DatasetKind:
     Attributes:
         build: ``(cfg, dataset_name, records, is_train) -> Dataset`` of mapped samples.
         has_targets: whether a record has something to learn (``FILTER_EMPTY_ANNOTATIONS``).
-        check_files: whether ``DATALOADER.CHECK_FILES`` applies (the AVISeg reader checks its
-            files itself).
     """
 
     build: Callable[..., Dataset]
     has_targets: Callable[[dict], bool]
-    check_files: bool
 
 
 DATASET_KINDS: dict[str, DatasetKind] = {
-    "clip": DatasetKind(_clip_dataset, lambda record: bool(record["category_names"]), check_files=True),
-    "video": DatasetKind(_video_dataset, lambda record: bool(record["tracks"]), check_files=False),
+    "clip": DatasetKind(_clip_dataset, lambda record: bool(record["category_names"])),
+    "video": DatasetKind(_video_dataset, lambda record: bool(record["tracks"])),
 }
 
 
@@ -299,6 +297,37 @@ def _records(cfg, dataset_names: Sequence[str], is_train: bool) -> list[dict]:
     return records
 
 
+# (DATASETS.ROOT, DATASETS.TRAIN) whose files this process checked without finding a problem.
+_checked_train_data: set[tuple[str, tuple[str, ...]]] = set()
+
+
+def check_train_data(cfg) -> list[list[dict]]:
+    """Index every ``DATASETS.TRAIN`` dataset and, with ``DATALOADER.CHECK_FILES``, check every
+    file of every clip (``dataset_check``); returns the records of each dataset.
+
+    ``train_net.py`` runs this before it creates anything in ``OUTPUT_DIR`` (so that a missing
+    ``DATASETS.ROOT`` or a damaged file leaves no half-made run folder) and the train loader
+    again; the file check runs once per process for the same root and datasets.
+
+    Raises:
+        ValueError: ``DATASETS.TRAIN`` is empty.
+        FileNotFoundError: a dataset's files are not under ``DATASETS.ROOT``.
+        DatasetCheckError: files of clips are missing or malformed (all problems listed).
+    """
+    names = list(cfg.DATASETS.TRAIN)
+    if not names:
+        raise ValueError("Config DATASETS.TRAIN is empty")
+    records_per_dataset = _records(cfg, names, is_train=True)
+    key = (str(cfg.DATASETS.ROOT), tuple(names))
+    if cfg.DATALOADER.CHECK_FILES and key not in _checked_train_data:
+        # Before iteration 0: a bad file found later would stop training where it is sampled.
+        checked = [r for records in records_per_dataset for r in records]
+        if checked:
+            check_clip_files(checked, ", ".join(names))
+        _checked_train_data.add(key)
+    return records_per_dataset
+
+
 def build_train_loader(cfg, start_iter: int = 0) -> Iterator[list[dict]]:
     """Infinite iterator of ``list[clip dict]`` with ``SOLVER.IMS_PER_BATCH // world_size`` clips.
 
@@ -313,14 +342,7 @@ def build_train_loader(cfg, start_iter: int = 0) -> Iterator[list[dict]]:
             f"processes ({world_size})"
         )
     names = list(cfg.DATASETS.TRAIN)
-    if not names:
-        raise ValueError("Config DATASETS.TRAIN is empty")
-    records_per_dataset = _records(cfg, names, is_train=True)
-    if cfg.DATALOADER.CHECK_FILES:
-        # Before iteration 0: a bad file found later would stop training where it is sampled.
-        checked = [r for name, records in zip(names, records_per_dataset) if _kind(name).check_files for r in records]
-        if checked:
-            check_clip_files(checked, ", ".join(names))
+    records_per_dataset = check_train_data(cfg)
     datasets = [_kind(name).build(cfg, name, records, True) for name, records in zip(names, records_per_dataset)]
     dataset = datasets[0] if len(datasets) == 1 else _ConcatClipDataset(datasets)
     sampler = TrainingSampler(

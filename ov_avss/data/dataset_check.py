@@ -38,13 +38,15 @@ class DatasetCheckError(ValueError):
     def __init__(self, problems: Sequence[str], num_clips: int, truncated: bool) -> None:
         self.problems = list(problems)
         more = "at least " if truncated else ""
+        # One line, for the end of a command line's report (after the problems).
+        self.summary = (
+            f"{more}{len(self.problems)} problems in {num_clips} clips "
+            "(set DATALOADER.CHECK_FILES False to skip this check)"
+        )
         shown = "\n  ".join(self.problems[:_SHOWN_IN_ERROR])
         hidden = len(self.problems) - _SHOWN_IN_ERROR
         tail = f"\n  ... and {hidden} more" if hidden > 0 else ""
-        super().__init__(
-            f"{more}{len(self.problems)} problems in {num_clips} clips "
-            f"(set DATALOADER.CHECK_FILES False to skip this check):\n  {shown}{tail}"
-        )
+        super().__init__(f"{self.summary}:\n  {shown}{tail}")
 
 
 def _image_size(path: str) -> tuple[int, int]:
@@ -53,13 +55,25 @@ def _image_size(path: str) -> tuple[int, int]:
         return image.size
 
 
+def _record_files(record: dict) -> tuple[str, list[str], list[str | None], str | None, tuple[int, int] | None]:
+    """``(where, frame paths, mask paths, audio path, (width, height) or None)`` of a clip record
+    (AVSBench: ``uid``, ``frame_paths``, ``mask_paths``) or a video record (AVISeg: ``video_name``,
+    ``file_names``, masks as RLE in the annotation file, the size it states; the audio is the
+    ``FEATAudios`` file when the record has one, else the wav)."""
+    if "uid" in record:
+        frame_paths = list(record["frame_paths"])
+        mask_paths = list(record.get("mask_paths") or [None] * len(frame_paths))
+        return f"{record.get('dataset_name', '?')} clip {record['uid']}", frame_paths, mask_paths, record.get("audio_path"), None
+    frame_paths = list(record["file_names"])
+    audio_path = record.get("audio_feature_path") or record.get("audio_path")
+    size = (int(record["width"]), int(record["height"]))
+    return f"{record.get('dataset_name', '?')} video {record['video_name']}", frame_paths, [None] * len(frame_paths), audio_path, size
+
+
 def _check_clip(record: dict) -> list[str]:
-    """This clip's problems: ``<dataset> clip <uid>: <file> <what is wrong>``."""
+    """This clip's (or video's) problems: ``<dataset> clip <uid>: <file> <what is wrong>``."""
     problems: list[str] = []
-    where = f"{record.get('dataset_name', '?')} clip {record['uid']}"
-    frame_paths: list[str] = list(record["frame_paths"])
-    mask_paths: list[str | None] = list(record.get("mask_paths") or [None] * len(frame_paths))
-    audio_path: str | None = record.get("audio_path")
+    where, frame_paths, mask_paths, audio_path, stated_size = _record_files(record)
     paths = [*frame_paths, *(p for p in mask_paths if p is not None), *([audio_path] if audio_path else [])]
     listings: dict[str, set[str]] = {}
     for folder in {os.path.dirname(p) for p in paths}:
@@ -86,6 +100,11 @@ def _check_clip(record: dict) -> list[str]:
     if known and any(s != known[0] for s in known):
         sizes = sorted({f"{w}x{h}" for w, h in known})
         problems.append(f"{where}: frames differ in size ({', '.join(sizes)}); a clip's frames must share one size")
+    elif known and stated_size is not None and known[0] != stated_size:
+        problems.append(
+            f"{where}: frames are {known[0][0]}x{known[0][1]} but the annotation file states "
+            f"{stated_size[0]}x{stated_size[1]} (width x height); its masks are of that size"
+        )
 
     for t, path in enumerate(mask_paths):
         if path is None or path not in present:
@@ -114,7 +133,8 @@ def _check_clip(record: dict) -> list[str]:
 
 
 def check_records(records: Iterable[dict], max_problems: int = DEFAULT_MAX_PROBLEMS) -> tuple[list[str], int, bool]:
-    """Check the files of ``records`` (dataset records as ``get_dataset_records`` returns).
+    """Check the files of ``records`` (dataset records as ``get_dataset_records`` returns: the
+    AVSBench clips' or the AVISeg videos').
 
     Clips are checked by ``_IO_THREADS`` threads: the time goes into waiting for the disk
     (directory listings and header reads of files not in the page cache); 4 threads took 10k

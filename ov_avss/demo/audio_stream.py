@@ -93,6 +93,26 @@ class FrameAlignedAudio:
             except (FileNotFoundError, ValueError) as e:
                 raise DemoInputError(str(e)) from e
 
+    @classmethod
+    def from_waveform(
+        cls, waveform: torch.Tensor, sample_rate: int, front_end: AudioFrontEnd, padding: str
+    ) -> "FrameAlignedAudio":
+        """The same for audio already in memory: float ``[N]`` or ``[C, N]`` in [-1, 1] at
+        ``sample_rate``. Integer samples (e.g. int16 from ``scipy.io.wavfile``) are refused by the
+        front end's checks rather than cast, which would scale them by 32768.
+
+        Raises:
+            DemoInputError: not a float waveform of a usable shape and sample rate.
+        """
+        aligned = cls(None, front_end, padding)
+        try:
+            aligned._track = AudioTrackExamples.from_waveform(
+                torch.as_tensor(waveform), sample_rate, "the given waveform", front_end
+            )
+        except (TypeError, ValueError) as e:
+            raise DemoInputError(str(e)) from e
+        return aligned
+
     def examples_at(self, times: np.ndarray) -> torch.Tensor:
         """``times`` float ``[T]`` in seconds -> float32 ``[T, *front_end.example_shape]``."""
         if self._track is None:

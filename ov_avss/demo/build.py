@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
+from ov_avss.checkpoint.model_fit import is_pretrained_initialisation
 from ov_avss.data.catalog import DatasetMetadata, get_dataset_metadata
 from ov_avss.utils.registry import Registry
 
@@ -59,11 +60,22 @@ def test_dataset_metadata(cfg) -> DatasetMetadata:
 
 
 def untrained_reasons(cfg) -> list[str]:
-    """The settings of ``cfg`` that leave the model without learned weights, as sentences."""
-    return [
+    """The settings of ``cfg`` that leave the model without learned weights, as sentences.
+
+    None when ``MODEL.WEIGHTS`` is a trained checkpoint: it sets every trainable tensor (the
+    checkpointer refuses it otherwise) and its frozen encoders are the ones it was trained with,
+    whatever ``RANDOM_INIT`` says (``ov_avss.checkpoint``).
+    """
+    weights = cfg.MODEL.WEIGHTS
+    if weights and not is_pretrained_initialisation(weights):
+        return []
+    if weights:
+        reasons = [f"MODEL.WEIGHTS {weights} is a pretrained initialisation, not a trained model"]
+    else:
+        reasons = ["MODEL.WEIGHTS is empty (the model is untrained)"]
+    return reasons + [
         reason
         for reason, applies in (
-            ("MODEL.WEIGHTS is empty (the model is untrained)", not cfg.MODEL.WEIGHTS),
             ("MODEL.AUDIO.RANDOM_INIT is True (random VGGish)", cfg.MODEL.AUDIO.RANDOM_INIT),
             ("MODEL.CLIP_ADAPTER.RANDOM_INIT is True (random CLIP)", cfg.MODEL.CLIP_ADAPTER.RANDOM_INIT),
         )

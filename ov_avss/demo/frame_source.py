@@ -1,6 +1,7 @@
-"""Demo inputs: a video file decoded as a stream, or an AVSBench-style frame folder.
+"""Demo inputs: a video file decoded as a stream, an AVSBench-style frame folder, or frames
+already in memory.
 
-Both yield frames sampled at a fixed rate one at a time, so a long video is never held whole.
+All yield frames sampled at a fixed rate one at a time, so a long video is never held whole.
 """
 from __future__ import annotations
 
@@ -146,7 +147,38 @@ class FrameFolderSource:
             yield SampledFrame(index, index / self.fps, image)
 
 
-FrameSource = Union[VideoFrameSource, FrameFolderSource]
+class ArrayFrameSource:
+    """Frames already in memory (e.g. decoded by the caller in a notebook), taken as sampled
+    at ``fps``: frame ``k`` is at ``k / fps`` seconds.
+
+    Args:
+        frames: RGB uint8 ``[T, H, W, 3]`` (numpy array or tensor).
+        fps: frames per second, for the frame times (which pick each frame's audio example).
+
+    Raises:
+        DemoInputError: ``frames`` is not uint8 ``[T, H, W, 3]`` with ``T >= 1``, or ``fps`` is
+            not positive.
+    """
+
+    def __init__(self, frames, fps: float) -> None:
+        array = frames.numpy() if hasattr(frames, "numpy") else np.asarray(frames)
+        if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3 or array.shape[0] == 0:
+            raise DemoInputError(
+                f"frames must be RGB uint8 [T, H, W, 3] with T >= 1, got {array.dtype} {list(array.shape)}"
+            )
+        if not fps > 0:
+            raise DemoInputError(f"fps must be positive, got {fps}")
+        self.frames = array
+        self.name = f"the given frames ({array.shape[0]} of {array.shape[2]}x{array.shape[1]})"
+        self.fps = fps
+        self.estimated_num_frames = array.shape[0]
+
+    def __iter__(self) -> Iterator[SampledFrame]:
+        for index, image in enumerate(self.frames):
+            yield SampledFrame(index, index / self.fps, image)
+
+
+FrameSource = Union[VideoFrameSource, FrameFolderSource, ArrayFrameSource]
 
 
 def frame_windows(frames: Iterable[SampledFrame], window_size: int) -> Iterator[list[SampledFrame]]:

@@ -5,7 +5,7 @@ import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -13,12 +13,12 @@ from tqdm import tqdm
 
 from ov_avss.data.datasets.aviseg import encode_mask
 from ov_avss.data.image_io import write_palette_png
-from ov_avss.visualization import draw_segments, visible_frame_segments
+from ov_avss.visualization import FrameSegment, draw_segments, visible_frame_segments
 
 from .audio_stream import FrameAlignedAudio
 from .build import DEMO_REGISTRY, DemoRequest, empty_output_hint, test_dataset_metadata, untrained_reasons
 from .errors import DemoInputError
-from .frame_source import DemoInput, check_frame_sizes, frame_windows
+from .frame_source import DemoInput, SampledFrame, check_frame_sizes, frame_windows
 from .predictor import VideoPredictor
 from .staging import move_into_place, staging_folder
 from .vocabulary import parse_vocabulary
@@ -42,6 +42,7 @@ class DemoOutputs:
     num_frames: int
     segments_per_name: dict[str, int] = field(default_factory=dict)
     frames_without_segments: int = 0
+    silent: bool = False  # the input had no audio (--allow-silent): the model heard silence
 
 
 @DEMO_REGISTRY.register(name="OV_AVSS")
@@ -101,11 +102,13 @@ class SegmentDemo:
             f"frames with no segment: {outputs.frames_without_segments} of {outputs.num_frames}",
         ]
         if outputs.frames_without_segments == outputs.num_frames:
-            lines.append("hint: no frame has a segment; " + empty_output_hint(
-                self.untrained,
-                "the vocabulary may not name what sounds in the video, or "
-                "MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD / MASK_LOGIT_THRESHOLD may be too strict",
-            ))
+            trained_advice = (
+                "the model heard silence (no audio track, --allow-silent) and segments sounding objects only"
+                if outputs.silent
+                else "the vocabulary may not name what sounds in the video, or "
+                "MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD / MASK_LOGIT_THRESHOLD may be too strict"
+            )
+            lines.append("hint: no frame has a segment; " + empty_output_hint(self.untrained, trained_advice))
         return lines
 
 
@@ -153,7 +156,48 @@ def run_video_demo(
         video_path, mask_dir, json_path, len(frame_records),
         segments_per_name={name: counts[name] for name in vocabulary if counts[name]},
         frames_without_segments=sum(not frame["segments"] for frame in frame_records),
+        silent=demo_input.audio_path is None,
     )
+
+
+@dataclass(frozen=True)
+class FrameSegmentation:
+    """The demo's result for one sampled frame.
+
+    Attributes:
+        frame: the frame (index, time, RGB pixels).
+        label_map: int64 ``[H, W]``: 0 background, ``k`` the vocabulary's name ``k - 1``.
+        segments: the scored segments visible in ``label_map``, in descending score order.
+    """
+
+    frame: SampledFrame
+    label_map: torch.Tensor
+    segments: list[FrameSegment]
+
+
+def segment_frames(
+    predictor: VideoPredictor,
+    frames: Iterable[SampledFrame],
+    aligned_audio: FrameAlignedAudio,
+    vocabulary: Sequence[str],
+    window_size: int,
+) -> Iterator[FrameSegmentation]:
+    """Segment ``frames`` ``window_size`` at a time (one model call per window, each frame with
+    its audio example), yielding each frame's result in order; only one window is held.
+
+    Raises:
+        DemoInputError: frame sizes change within the input.
+    """
+    frame_size: Optional[tuple[int, int]] = None
+    for window in frame_windows(frames, window_size):
+        frame_size = check_frame_sizes(window, frame_size)
+        pixels = torch.from_numpy(np.stack([frame.image for frame in window]))
+        audio = aligned_audio.examples_at(np.array([frame.time for frame in window]))
+        output = predictor(pixels, audio, vocabulary)
+        sem_seg = output["sem_seg"].cpu()
+        for position, frame in enumerate(window):
+            segments = visible_frame_segments(sem_seg[position], output["segments"], position)
+            yield FrameSegmentation(frame, sem_seg[position], segments)
 
 
 def _predict_into(
@@ -178,33 +222,28 @@ def _predict_into(
     )
     try:
         with OverlayVideoWriter(video_path, demo_input.frames.fps, demo_input.audio_path) as writer:
-            for window in frame_windows(demo_input.frames, window_size):
-                frame_size = check_frame_sizes(window, frame_size)
-                frames = torch.from_numpy(np.stack([frame.image for frame in window]))
-                audio = aligned_audio.examples_at(np.array([frame.time for frame in window]))
-                output = predictor(frames, audio, vocabulary)
-                sem_seg = output["sem_seg"].cpu()
-                for position, frame in enumerate(window):
-                    segments = visible_frame_segments(sem_seg[position], output["segments"], position)
-                    label_map = sem_seg[position].numpy()
-                    png_name = f"{frame.index:06d}.png"
-                    write_palette_png(os.path.join(mask_dir, png_name), label_map)
-                    writer.write(draw_segments(frame.image, label_map, segments, vocabulary))
-                    frame_records.append({
-                        "index": frame.index,
-                        "time": frame.time,
-                        "png": f"{MASK_DIR_NAME}/{png_name}",
-                        "segments": [
-                            {
-                                "category": vocabulary[segment.label - 1],
-                                "label": segment.label,
-                                "score": segment.score,
-                                "mask": encode_mask(segment.mask.cpu().numpy()),
-                            }
-                            for segment in segments
-                        ],
-                    })
-                progress.update(len(window))
+            for result in segment_frames(predictor, demo_input.frames, aligned_audio, vocabulary, window_size):
+                frame = result.frame
+                frame_size = frame.image.shape[:2]
+                label_map = result.label_map.numpy()
+                png_name = f"{frame.index:06d}.png"
+                write_palette_png(os.path.join(mask_dir, png_name), label_map)
+                writer.write(draw_segments(frame.image, label_map, result.segments, vocabulary))
+                frame_records.append({
+                    "index": frame.index,
+                    "time": frame.time,
+                    "png": f"{MASK_DIR_NAME}/{png_name}",
+                    "segments": [
+                        {
+                            "category": vocabulary[segment.label - 1],
+                            "label": segment.label,
+                            "score": segment.score,
+                            "mask": encode_mask(segment.mask.cpu().numpy()),
+                        }
+                        for segment in result.segments
+                    ],
+                })
+                progress.update(1)
             if not frame_records:
                 raise DemoInputError(f"No frame could be read from {demo_input.frames.name}")
     finally:

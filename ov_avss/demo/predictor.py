@@ -21,8 +21,8 @@ class VideoPredictor:
     frames given as the test loader gives them.
 
     ``MODEL.WEIGHTS``, when set, is loaded through the project's checkpointer (our checkpoints,
-    converted OV-AVSS releases, or external files the name map knows); an OV-AVSS checkpoint that
-    leaves a trainable tensor of the configured model unset is an error.
+    converted OV-AVSS releases, or external files the name map knows); a trained checkpoint that
+    does not fit the configured model is an error (``ov_avss.checkpoint.model_fit``).
 
     With the published OV-AVSS configs this is the release's ``demo_video`` AVSBench mode: frames
     are resized as at test time (``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``, or ``FIXED_SIZE_TEST``), the caller feeds

@@ -14,7 +14,9 @@ logger = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def staging_folder(output_dir: str) -> Iterator[str]:
-    """A fresh hidden folder ``output_dir/.demo-*``, removed on exit whatever happened."""
+    """A fresh hidden folder ``output_dir/.demo-*``, removed on exit whatever happened; an
+    ``output_dir`` created here is removed too when it is left empty (the run failed)."""
+    created = not os.path.isdir(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     staging = tempfile.mkdtemp(dir=output_dir, prefix=".demo-")
     try:
@@ -22,6 +24,8 @@ def staging_folder(output_dir: str) -> Iterator[str]:
     finally:
         try:
             shutil.rmtree(staging)
+            if created and not os.listdir(output_dir):
+                os.rmdir(output_dir)
         except OSError as error:  # must not hide the run's own error, if any
             logger.warning("Could not remove the staging folder %s: %s", staging, error)
 

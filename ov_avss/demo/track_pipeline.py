@@ -15,7 +15,7 @@ from ov_avss.data.image_io import write_palette_png
 from ov_avss.data.label_space import RLE_TRACKS
 from ov_avss.evaluation.avis import track_predictions
 from ov_avss.utils.file_io import write_json_atomic
-from ov_avss.visualization import MAX_TRACK_ID, draw_segments, track_palette, visible_frame_segments
+from ov_avss.visualization import MAX_TRACK_ID, FrameSegment, draw_segments, track_palette, visible_frame_segments
 
 from .audio_stream import FrameAlignedAudio
 from .build import DEMO_REGISTRY, DemoRequest, empty_output_hint, test_dataset_metadata, untrained_reasons
@@ -172,18 +172,8 @@ def run_track_demo(
         disable=not show_progress,
     )
     try:
-        frames, times, (height, width) = _read_resized(predictor, demo_input.frames, progress)
-        audio = FrameAlignedAudio(
-            demo_input.audio_path, predictor.model.audio_encoder.front_end, audio_padding
-        ).examples_at(times)
-        output = predictor.predict(frames, audio, names, height, width, video_id=video_id)
-        del frames
-        order = sorted(range(len(output["pred_scores"])), key=lambda k: -output["pred_scores"][k])
-        tracks_output = {
-            "pred_scores": [float(output["pred_scores"][k]) for k in order],
-            "pred_labels": [int(output["pred_labels"][k]) for k in order],
-            "pred_masks": output["pred_masks"][order].cpu(),  # bool [K, T, H, W]
-        }
+        aligned_audio = FrameAlignedAudio(demo_input.audio_path, predictor.model.audio_encoder.front_end, audio_padding)
+        tracks_output, times = predict_tracks(predictor, demo_input.frames, aligned_audio, names, video_id, progress)
         with staging_folder(output_dir) as staging:
             frames_without_tracks = _draw_tracks(demo_input, tracks_output, names, staging, len(times), progress)
             # Compact, as the evaluator writes it: one RLE per frame and track adds up.
@@ -193,11 +183,7 @@ def run_track_demo(
             move_into_place(staging, output_dir, TRACK_MASK_DIR_NAME, (OVERLAY_VIDEO_NAME, RESULTS_JSON_NAME))
     finally:
         progress.close()
-    masks = tracks_output["pred_masks"]
-    tracks = tuple(
-        Track(track_id, names[label], score, int(masks[track_id - 1].flatten(1).any(1).sum()))
-        for track_id, (score, label) in enumerate(zip(tracks_output["pred_scores"], tracks_output["pred_labels"]), 1)
-    )
+    tracks = tracks_of(tracks_output, names)
     outputs = TrackDemoOutputs(
         video_path=os.path.join(output_dir, OVERLAY_VIDEO_NAME),
         mask_dir=os.path.join(output_dir, TRACK_MASK_DIR_NAME),
@@ -209,6 +195,75 @@ def run_track_demo(
     logger.info("Wrote %d frames, %d tracks: %s, %s/, %s", outputs.num_frames, len(tracks), outputs.video_path,
                 outputs.mask_dir, outputs.json_path)
     return outputs
+
+
+def predict_tracks(
+    predictor: VideoPredictor,
+    source: FrameSource,
+    aligned_audio: FrameAlignedAudio,
+    names: Sequence[str],
+    video_id: int,
+    progress: tqdm,
+) -> tuple[dict, np.ndarray]:
+    """Run AVISM's offline inference over all of ``source`` (frames at the test-time size, each
+    with its audio example).
+
+    Returns:
+        The tracks in descending score order (``pred_scores`` ``[K]`` floats, ``pred_labels``
+        ``[K]`` ints indexing ``names``, ``pred_masks`` bool ``[K, T, H, W]`` at the frames'
+        original size, on the CPU) and the frame times ``[T]`` in seconds.
+
+    Raises:
+        DemoInputError: no frame could be read, or frame sizes change within the input.
+    """
+    frames, times, (height, width) = _read_resized(predictor, source, progress)
+    audio = aligned_audio.examples_at(times)
+    output = predictor.predict(frames, audio, names, height, width, video_id=video_id)
+    del frames
+    order = sorted(range(len(output["pred_scores"])), key=lambda k: -output["pred_scores"][k])
+    tracks_output = {
+        "pred_scores": [float(output["pred_scores"][k]) for k in order],
+        "pred_labels": [int(output["pred_labels"][k]) for k in order],
+        "pred_masks": output["pred_masks"][order].cpu(),  # bool [K, T, H, W]
+    }
+    return tracks_output, times
+
+
+def tracks_of(tracks_output: dict, names: Sequence[str]) -> tuple[Track, ...]:
+    """``Track`` entries (ids 1, 2, ... in the output's order) of a ``predict_tracks`` result."""
+    masks = tracks_output["pred_masks"]
+    return tuple(
+        Track(track_id, names[label], score, int(masks[track_id - 1].flatten(1).any(1).sum()))
+        for track_id, (score, label) in enumerate(zip(tracks_output["pred_scores"], tracks_output["pred_labels"]), 1)
+    )
+
+
+# A track whose mask in a frame lies more than this fraction inside a higher-scoring labelled
+# track's is the same object (a near-duplicate clip query, many at a low threshold): its pixels
+# keep their colour, its label is not drawn again.
+DUPLICATE_COVERAGE = 0.5
+
+
+def object_labels(frame_masks: torch.Tensor, visible: Sequence[FrameSegment]) -> list[FrameSegment]:
+    """The segments to label in one frame: one per object.
+
+    Args:
+        frame_masks: bool ``[K, H, W]``, every track's whole mask in the frame (track k is row
+            k - 1; the tracks are the model's output, all scoring above
+            ``MODEL.AVISM.TEST_SCORE_THRESHOLD``).
+        visible: the frame's visible segments in descending score order, ``label`` = track id.
+
+    Returns:
+        ``visible`` without the tracks whose mask lies more than ``DUPLICATE_COVERAGE`` inside a
+        higher-scoring labelled track's.
+    """
+    labelled: list[FrameSegment] = []
+    for segment in visible:
+        mask = frame_masks[segment.label - 1]
+        area = int(mask.sum())
+        if not any(int((mask & frame_masks[kept.label - 1]).sum()) > DUPLICATE_COVERAGE * area for kept in labelled):
+            labelled.append(segment)
+    return labelled
 
 
 def track_id_map(masks: torch.Tensor) -> torch.Tensor:
@@ -267,7 +322,8 @@ def _draw_tracks(
             frames_without_tracks += int(not id_map.any())
             write_palette_png(os.path.join(mask_dir, f"{frame.index:06d}.png"), id_map.numpy(), palette)
             visible = visible_frame_segments(id_map.to(torch.int64), segments, frame.index)
-            writer.write(draw_segments(frame.image, id_map.numpy(), visible, labels, palette))
+            labelled = object_labels(masks[:, frame.index], visible)
+            writer.write(draw_segments(frame.image, id_map.numpy(), labelled, labels, palette))
             written += 1
             progress.update(1)
     if written != num_frames:

@@ -40,7 +40,8 @@ def parse_vocabulary(names: Iterable[str], source: str) -> list[str]:
 
 def read_vocabulary_file(path: str) -> list[str]:
     """One category name per line; blank lines and lines starting with ``#`` are ignored."""
-    if not os.path.isfile(path):
+    # Not only regular files: a pipe or /dev/stdin is read as well.
+    if not os.path.exists(path) or os.path.isdir(path):
         raise DemoInputError(f"Vocabulary file not found: {path}")
     try:
         with open(path, encoding="utf-8") as f:

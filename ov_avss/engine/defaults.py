@@ -7,18 +7,24 @@ import logging
 import os
 import random
 import sys
-import tempfile
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 import numpy as np
 import torch
 
+from ov_avss.checkpoint import check_checkpoint_complete
+from ov_avss.checkpoint.download import WeightDownloadError, fetch_weights, is_url
 from ov_avss.config import CfgNode, get_cfg
 from ov_avss.utils import comm
-from ov_avss.utils.file_io import atomic_open
+from ov_avss.utils.file_io import atomic_open, check_writable_folder
 from ov_avss.utils.logger import setup_logger
 
+from .output_lock import OutputDirInUseError, output_dir_lock
+
 logger = logging.getLogger(__name__)
+
+# Exit status of a run whose command line, files or data are wrong (as argparse's own errors).
+EXIT_BAD_INPUT = 2
 
 # A project's ``add_*_config(cfg)``: adds its own keys (with defaults) to the default config, as
 # Mask2Former's ``add_maskformer2_config``; run before any YAML file or override is merged.
@@ -92,8 +98,9 @@ def parse_and_check_args(
 ) -> argparse.Namespace:
     """Parse the command line (``default_argument_parser`` unless given) and check it before
     any expensive work: the config file, override keys and value types (against the defaults
-    plus the keys ``add_config_fns`` add, see ``setup_cfg``), that ``MODEL.WEIGHTS`` exists
-    when it will be read, and that ``OUTPUT_DIR`` can be written. Flags placed after the
+    plus the keys ``add_config_fns`` add, see ``setup_cfg``), that ``OUTPUT_DIR`` can be written,
+    and that ``MODEL.WEIGHTS`` exists and is not cut short when it will be read (an ``http(s)://``
+    address is downloaded into the cache here, before ``launch`` starts any worker). Flags placed after the
     overrides are accepted. A mistake ends the process with one ``error: ...`` line on stderr
     and exit status 2, like argparse's own errors."""
     parser = parser or default_argument_parser()
@@ -105,21 +112,25 @@ def parse_and_check_args(
     except (KeyError, ValueError, OSError) as error:
         message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
         print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(EXIT_BAD_INPUT) from None
     return args
 
 
 def _check_weights_and_output(cfg: CfgNode, args: argparse.Namespace) -> None:
     output_dir = cfg.OUTPUT_DIR
     resuming = args.resume and os.path.isfile(os.path.join(output_dir, "last_checkpoint"))
-    if cfg.MODEL.WEIGHTS and not resuming and not os.path.isfile(cfg.MODEL.WEIGHTS):
-        raise FileNotFoundError(f"MODEL.WEIGHTS: weight file '{cfg.MODEL.WEIGHTS}' not found")
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output_dir):
-            pass
-    except OSError as error:
-        raise OSError(f"OUTPUT_DIR '{output_dir}' cannot be written: {error.strerror or error}") from error
+    check_writable_folder(output_dir, "OUTPUT_DIR")  # first: before a download that may take long
+    if cfg.MODEL.WEIGHTS and not resuming:
+        weights = cfg.MODEL.WEIGHTS
+        if is_url(weights):
+            # Downloaded here: with --num-gpus once, before the workers start; they read the cache.
+            try:
+                weights = fetch_weights(weights)
+            except WeightDownloadError as error:
+                raise WeightDownloadError(f"MODEL.WEIGHTS: {error}") from error
+        elif not os.path.isfile(weights):
+            raise FileNotFoundError(f"MODEL.WEIGHTS: weight file '{weights}' not found")
+        check_checkpoint_complete(weights)
 
 
 def setup_cfg(args: argparse.Namespace, add_config_fns: Sequence[AddConfigFn] = ()) -> CfgNode:
@@ -206,12 +217,52 @@ def default_main(
     """
     from ov_avss.checkpoint import Checkpointer
 
-    cfg = setup_cfg(args, add_config_fns)
-    default_setup(cfg, args)
-    if args.eval_only:
-        model = trainer_cls.build_model(cfg)
-        Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-        return trainer_cls.test(cfg, model)
-    trainer = trainer_cls(cfg)
-    trainer.resume_or_load(resume=args.resume)
-    return trainer.train()
+    try:
+        cfg = setup_cfg(args, add_config_fns)
+        if not args.eval_only:
+            # Before default_setup: bad data leaves no config.yaml, log or events behind.
+            trainer_cls.check_train_data(cfg)
+        with output_dir_lock(cfg.OUTPUT_DIR):
+            default_setup(cfg, args)
+            if args.eval_only:
+                model = trainer_cls.build_model(cfg)
+                Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+                return trainer_cls.test(cfg, model)
+            trainer = trainer_cls(cfg)
+            trainer.resume_or_load(resume=args.resume)
+            return trainer.train()
+    except input_errors() as error:
+        exit_on_input_error(error, args.config_file)
+
+
+def input_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean the inputs of a run are wrong (a file missing, truncated or of another
+    model, bad training data, another run using ``OUTPUT_DIR``), not the program: the command
+    line reports them in one ``error:`` line and exits with ``EXIT_BAD_INPUT``."""
+    from ov_avss.checkpoint import CheckpointMismatchError, CheckpointReadError, FrozenWeightsError
+    from ov_avss.data.dataset_check import DatasetCheckError
+
+    return (
+        FileNotFoundError, CheckpointReadError, CheckpointMismatchError, DatasetCheckError, OutputDirInUseError,
+        FrozenWeightsError,
+    )
+
+
+def exit_on_input_error(error: Exception, config_file: str) -> NoReturn:
+    """Print ``error`` as the last line on stderr (the main process; other ranks log it) and
+    exit with ``EXIT_BAD_INPUT``. A checkpoint that does not fit the model names ``config_file``.
+    """
+    from ov_avss.checkpoint import CheckpointMismatchError
+    from ov_avss.data.dataset_check import DatasetCheckError
+
+    if isinstance(error, CheckpointMismatchError):
+        error.config_file = config_file
+    if isinstance(error, DatasetCheckError):
+        lines = [*error.problems, error.summary]
+    else:
+        lines = [str(error)]
+    if comm.is_main_process():
+        print("\n".join(lines[:-1] + [f"error: {lines[-1]}"]), file=sys.stderr)
+    else:
+        logger.error("Rank %d stops: %s", comm.get_rank(), lines[-1])
+    raise SystemExit(EXIT_BAD_INPUT) from None

@@ -8,12 +8,12 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from fvcore.common.checkpoint import PeriodicCheckpointer as _FvcorePeriodicCheckpointer
 
 from ov_avss.checkpoint import Checkpointer, preserved_rng_states
 from ov_avss.utils import comm
 from ov_avss.utils.events import EventWriter, flatten_metrics
 from ov_avss.utils.file_io import write_json_atomic
+from ov_avss.utils.memory import peak_memory_mib
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -56,6 +56,15 @@ class IterationTimer(HookBase):
         self.trainer.storage.put_scalar("time", time.perf_counter() - self._step_start)
 
 
+class PeakMemory(HookBase):
+    """Records the process's peak memory so far as ``max_mem_mib`` after every iteration
+    (``ov_avss.utils.memory.peak_memory_mib``: CUDA ``max_memory_allocated`` on a GPU, the peak
+    RSS on CPU); the console line prints it as detectron2's ``max_mem``."""
+
+    def after_step(self) -> None:
+        self.trainer.storage.put_scalar("max_mem_mib", peak_memory_mib(self.trainer.device))
+
+
 class LRScheduler(HookBase):
     """Steps the LR scheduler after every iteration and records the LR of the largest group."""
 
@@ -69,22 +78,26 @@ class LRScheduler(HookBase):
 class PeriodicCheckpointer(HookBase):
     """Saves ``model_NNNNNNN`` every ``period`` iterations and ``model_final`` at the end.
 
-    Runs on every rank (``Checkpointer.save`` gathers RNG states); the main process writes.
+    When the last iteration is also a periodic one, ``model_final.pth`` is a hard link to its
+    ``model_NNNNNNN.pth`` (one file on disk, not a second copy). Runs on every rank
+    (``Checkpointer.save`` gathers RNG states); the main process writes.
     """
 
-    def __init__(self, checkpointer: Checkpointer, period: int, max_to_keep: int | None = None) -> None:
+    def __init__(self, checkpointer: Checkpointer, period: int) -> None:
         self._checkpointer = checkpointer
         self._period = period
-        self._max_to_keep = max_to_keep
-        self._periodic: _FvcorePeriodicCheckpointer | None = None
-
-    def before_train(self) -> None:
-        self._periodic = _FvcorePeriodicCheckpointer(
-            self._checkpointer, self._period, max_iter=self.trainer.max_iter, max_to_keep=self._max_to_keep
-        )
 
     def after_step(self) -> None:
-        self._periodic.step(self.trainer.iter)
+        iteration = self.trainer.iter
+        periodic_name = f"model_{iteration:07d}"
+        periodic = (iteration + 1) % self._period == 0
+        if periodic:
+            self._checkpointer.save(periodic_name, iteration=iteration)
+        if iteration >= self.trainer.max_iter - 1:
+            if periodic:
+                self._checkpointer.save_alias(periodic_name, "model_final")
+            else:
+                self._checkpointer.save("model_final", iteration=iteration)
 
 
 class EvalHook(HookBase):

@@ -10,11 +10,13 @@ alone), see ``stop_signals``.
 from __future__ import annotations
 
 import datetime
+import faulthandler
 import logging
 import multiprocessing.connection
 import os
 import socket
-from typing import Any, Callable
+import time
+from typing import Any, Callable, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -22,6 +24,7 @@ import torch.multiprocessing as mp
 
 from ov_avss.utils import comm
 
+from .defaults import EXIT_BAD_INPUT
 from .stop_signals import STOP_SIGNALS, StopSignals, stop_exit_code
 
 logger = logging.getLogger(__name__)
@@ -113,7 +116,9 @@ def launch(
             except ProcessLookupError:  # that worker has already exited
                 pass
 
-    with StopSignals(forward) as stop:
+    # After a stop the launcher only reports the workers' statuses and exits: late signals are
+    # ignored so that its exit status stays 143 / 130.
+    with StopSignals(forward, ignore_after_stop=True) as stop:
         context = mp.start_processes(
             _spawned_worker,
             nprocs=num_gpus_per_machine,
@@ -141,6 +146,8 @@ def _wait_for_workers(context: mp.ProcessContext) -> list[int]:
     stopped_codes = {0} | {code for signum in STOP_SIGNALS for code in (128 + int(signum), -int(signum))}
     processes = context.processes
     while True:
+        if any(p.exitcode == EXIT_BAD_INPUT for p in processes):
+            _stop_after_input_error(processes)
         if any(p.exitcode is not None and p.exitcode not in stopped_codes for p in processes):
             while not context.join():
                 pass
@@ -148,6 +155,20 @@ def _wait_for_workers(context: mp.ProcessContext) -> list[int]:
         if not alive:
             return [p.exitcode for p in processes]
         multiprocessing.connection.wait([p.sentinel for p in alive])
+
+
+def _stop_after_input_error(processes: list, grace_seconds: float = 30.0) -> NoReturn:
+    """A worker printed an ``error:`` line about the run's inputs and exited ``EXIT_BAD_INPUT``:
+    the others (which normally meet the same error) get ``grace_seconds`` to exit, are then
+    killed, and the launcher exits ``EXIT_BAD_INPUT`` too, without a traceback of its own."""
+    deadline = time.monotonic() + grace_seconds
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.exitcode is None:
+            logger.warning("Worker %d did not exit after another one's input error; killing it", process.pid)
+            process.kill()
+            process.join()
+    raise SystemExit(EXIT_BAD_INPUT)
 
 
 def launch_from_args(main_func: Callable[..., Any], args: Any) -> Any:
@@ -200,6 +221,9 @@ def _run_worker(
     local_world_size: int,
     timeout: datetime.timedelta,
 ) -> None:
+    # A fatal signal in a worker (an abort in C++, a segfault) prints every thread's Python stack
+    # to its stderr, so that the launcher's report says where each thread was.
+    faulthandler.enable()
     # comm.get_local_rank() and tools that read the torchrun variables see the same values
     # whichever way the process was started.
     os.environ.update(

@@ -34,11 +34,19 @@ class StopSignals:
     ``on_signal(signum, first)`` runs in the handler for every signal (``first`` for the first
     one), e.g. to log or to forward it. Outside the main thread Python cannot install handlers;
     the block then runs without them and logs that signals keep their usual effect.
+
+    With ``ignore_after_stop``, leaving the block after a signal arrived ignores SIGTERM/SIGINT
+    for the rest of the process (which is exiting) instead of restoring the previous handlers:
+    a late signal of the same pre-emption (the process group's, a forwarded one) must not raise
+    ``KeyboardInterrupt`` in the middle of the teardown. Interrupting
+    ``dist.destroy_process_group`` that way leaves gloo's threads running into the
+    interpreter's finalization, where they can abort the process (SIGABRT).
     """
 
-    def __init__(self, on_signal: Callable[[int, bool], None] | None = None) -> None:
+    def __init__(self, on_signal: Callable[[int, bool], None] | None = None, *, ignore_after_stop: bool = False) -> None:
         self.received: list[int] = []
         self._on_signal = on_signal
+        self._ignore_after_stop = ignore_after_stop
         self._previous: dict[int, Any] = {}
 
     @property
@@ -64,6 +72,7 @@ class StopSignals:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
+        ignore = self._ignore_after_stop and self.requested
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_IGN if ignore else handler)
         self._previous.clear()

@@ -48,6 +48,29 @@ class TrainingInterrupted(SystemExit):
         self.iteration = iteration
 
 
+class GradientAccumulation:
+    """``SOLVER.GRAD_ACCUM_STEPS``, saved in every checkpoint: a resumed run restarts the train
+    loader at ``iteration x steps`` loader batches, which is where the saved run stopped only
+    when both count the same number of loader batches per optimizer step."""
+
+    def __init__(self, steps: int) -> None:
+        if steps < 1:
+            raise ValueError(f"SOLVER.GRAD_ACCUM_STEPS must be >= 1, got {steps}")
+        self.steps = steps
+
+    def state_dict(self) -> dict[str, int]:
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        if state["steps"] != self.steps:
+            logger.warning(
+                "The checkpoint was written with SOLVER.GRAD_ACCUM_STEPS %d, this run uses %d: the "
+                "train loader resumes at iteration x %d batches, so the clips it sees from here differ "
+                "from the ones the saved run would have seen.",
+                state["steps"], self.steps, self.steps,
+            )
+
+
 class Trainer:
     """detectron2-style trainer; subclass and override the ``build_*`` classmethods to change
     the model, data, optimizer, schedule or evaluation.
@@ -55,6 +78,13 @@ class Trainer:
     One iteration is one optimizer step over ``SOLVER.GRAD_ACCUM_STEPS`` loader batches of
     ``SOLVER.IMS_PER_BATCH // world_size`` clips each. The model in train mode takes a
     ``list[clip dict]`` and returns a dict of 0-dim loss tensors, which are summed.
+
+    Gradient accumulation: each micro-batch's loss is divided by ``GRAD_ACCUM_STEPS`` before its
+    backward pass, so with per-sample mean losses and no batch-dependent layers N micro-batches
+    of B clips give the update of one batch of N x B; DDP all-reduces the gradients only on the
+    last micro-batch (``no_sync`` before it); the fp16 gradient scaler scales every micro-batch's
+    loss with one scale and is unscaled, stepped and updated once per optimizer step; the LR
+    schedule, ``SOLVER.MAX_ITER``, checkpoints, logging and evaluation count optimizer steps.
     """
 
     def __init__(self, cfg: CfgNode) -> None:
@@ -66,9 +96,7 @@ class Trainer:
         self.scheduler = self.build_lr_scheduler(cfg, self.optimizer)
         self.device = next(model.parameters()).device
         self.model = self._wrap_ddp(model)
-        self.grad_accum_steps = int(cfg.SOLVER.GRAD_ACCUM_STEPS)
-        if self.grad_accum_steps < 1:
-            raise ValueError(f"SOLVER.GRAD_ACCUM_STEPS must be >= 1, got {self.grad_accum_steps}")
+        self.grad_accumulation = GradientAccumulation(int(cfg.SOLVER.GRAD_ACCUM_STEPS))
         self.amp_dtype: torch.dtype | None = None
         self.grad_scaler: torch.amp.GradScaler | None = None
         if cfg.SOLVER.AMP.ENABLED:
@@ -81,7 +109,11 @@ class Trainer:
                 self.grad_scaler = torch.amp.GradScaler(self.device.type)
         self.clip_gradients = build_gradient_clipper(cfg)
         self._trainable_params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        checkpointables: dict[str, Any] = {"optimizer": self.optimizer, "scheduler": self.scheduler}
+        checkpointables: dict[str, Any] = {
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "grad_accumulation": self.grad_accumulation,
+        }
         if self.grad_scaler is not None:
             checkpointables["grad_scaler"] = self.grad_scaler
         self.checkpointer = Checkpointer(model, cfg.OUTPUT_DIR, **checkpointables)
@@ -93,7 +125,8 @@ class Trainer:
         self.last_eval_results: dict[str, Any] = {}
         self.num_evaluations = 0
         self._rng_states_to_restore: list[dict[str, Any]] | None = None
-        self._stop_signals = StopSignals(self._on_stop_signal)
+        # With several processes a late signal must not interrupt the process group's teardown.
+        self._stop_signals = StopSignals(self._on_stop_signal, ignore_after_stop=comm.get_world_size() > 1)
         self._weights_at_iter = -1  # the iteration whose optimizer step produced the weights
         self._data_iter: Iterator[list[dict[str, Any]]] | None = None
         self._hooks: list[hooks.HookBase] = []
@@ -128,6 +161,18 @@ class Trainer:
         return build_train_loader(cfg, start_iter)
 
     @classmethod
+    def check_train_data(cls, cfg: CfgNode) -> None:
+        """Check the training data before anything is created in ``OUTPUT_DIR`` (``default_main``
+        runs it first); override together with ``build_train_loader`` for other data.
+
+        Raises:
+            FileNotFoundError, DatasetCheckError: see ``ov_avss.data.build.check_train_data``.
+        """
+        from ov_avss.data.build import check_train_data
+
+        check_train_data(cfg)
+
+    @classmethod
     def build_test_loader(cls, cfg: CfgNode, dataset_name: str):
         from ov_avss.data.build import build_test_loader
 
@@ -153,6 +198,7 @@ class Trainer:
         cfg = self.cfg
         hook_list: list[hooks.HookBase] = [
             hooks.IterationTimer(),
+            hooks.PeakMemory(),
             hooks.LRScheduler(),
             hooks.PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD),
             hooks.EvalHook(cfg.TEST.EVAL_PERIOD, self._evaluate),
@@ -249,7 +295,7 @@ class Trainer:
         """
         logger.info("Starting training from iteration %d to %d", self.start_iter, self.max_iter)
         self.model.train()
-        self._data_iter = iter(self.build_train_loader(self.cfg, self.start_iter * self.grad_accum_steps))
+        self._data_iter = iter(self.build_train_loader(self.cfg, self.start_iter * self.grad_accumulation.steps))
         # Restored after the loader exists: creating a DataLoader iterator draws from the global
         # torch generator, which the uninterrupted run did before its checkpoint was taken.
         if self._rng_states_to_restore is not None:
@@ -285,11 +331,11 @@ class Trainer:
         """One optimizer step over ``GRAD_ACCUM_STEPS`` loader batches."""
         data_time = 0.0
         loss_sums: dict[str, float] = {}
-        for micro_step in range(self.grad_accum_steps):
+        for micro_step in range(self.grad_accumulation.steps):
             data_start = time.perf_counter()
             batch = next(self._data_iter)
             data_time += time.perf_counter() - data_start
-            is_last = micro_step == self.grad_accum_steps - 1
+            is_last = micro_step == self.grad_accumulation.steps - 1
             # Gradients are all-reduced only on the last micro-batch of the step.
             sync = (
                 self.model.no_sync()
@@ -303,7 +349,7 @@ class Trainer:
                     except FloatingPointError as error:  # e.g. NaN predictions seen by the criterion
                         raise FloatingPointError(self._non_finite_message(str(error))) from error
                 total_loss = self._check_losses(loss_dict, loss_sums)
-                scaled_loss = total_loss / self.grad_accum_steps
+                scaled_loss = total_loss / self.grad_accumulation.steps
                 if self.grad_scaler is not None:
                     scaled_loss = self.grad_scaler.scale(scaled_loss)
                 scaled_loss.backward()
@@ -318,7 +364,7 @@ class Trainer:
             self.optimizer.step()
         self._weights_at_iter = self.iter
         self.optimizer.zero_grad(set_to_none=True)
-        means = {name: total / self.grad_accum_steps for name, total in loss_sums.items()}
+        means = {name: total / self.grad_accumulation.steps for name, total in loss_sums.items()}
         self.storage.put_scalars(total_loss=sum(means.values()), data_time=data_time, **means)
 
     def _non_finite_message(self, described: str) -> str:

@@ -107,7 +107,8 @@ class TensorboardWriter(EventWriter):
 
 
 class CommonMetricPrinter(EventWriter):
-    """Logs ``eta, iter, losses (median over the window), lr, time`` as one line."""
+    """Logs ``eta, iter, losses (median over the window), time, data_time, lr, max_mem`` as one
+    line (``max_mem``: the latest ``max_mem_mib``, in MiB, as detectron2 prints it)."""
 
     def __init__(self, max_iter: int, window: int = 20) -> None:
         self._max_iter = max_iter
@@ -137,6 +138,8 @@ class CommonMetricPrinter(EventWriter):
             parts.append(f"data_time: {storage.median('data_time', self._window):.4f}")
         if "lr" in names:
             parts.append(f"lr: {storage.history('lr')[-1][0]:.5g}")
+        if "max_mem_mib" in names:
+            parts.append(f"max_mem: {storage.history('max_mem_mib')[-1][0]:.0f}M")
         logger.info("  ".join(parts))
 
 

@@ -203,3 +203,28 @@ def test_frozen_self_loaded_weights_are_written_once_not_per_checkpoint(tmp_path
     frozen_files[0].unlink()
     with pytest.raises(FileNotFoundError, match=r"frozen audio_encoder weights .* is missing"):
         Checkpointer(_model_with_frozen_vggish(seed=2)).load(str(tmp_path / "model_0000001.pth"))
+
+
+def test_damaged_frozen_file_is_named_and_not_mistaken_for_a_bad_checkpoint(tmp_path):
+    from ov_avss.checkpoint import FrozenWeightsError
+
+    model = _model_with_frozen_vggish(seed=0)
+    checkpointer = Checkpointer(model, str(tmp_path))
+    checkpointer.save("model_0000000", iteration=0)
+    checkpointer.save("model_0000001", iteration=1)
+    frozen_file = next(tmp_path.glob("frozen_*.pth"))
+    _truncate(frozen_file)
+
+    # Built from the same seed: the frozen weights are rebuilt, the damaged file is not needed.
+    same = _model_with_frozen_vggish(seed=0)
+    assert Checkpointer(same, str(tmp_path)).resume_or_load("", resume=True)["iteration"] == 1
+    for name, value in model.state_dict().items():
+        assert torch.equal(same.state_dict()[name], value), name
+
+    # Other frozen weights: a clear error naming the frozen file, not a resume from an earlier
+    # checkpoint (which needs the same file) and never a silently random encoder.
+    with pytest.raises(FrozenWeightsError, match=rf"{frozen_file.name} \(\d+ bytes\): it is truncated.*model_0000001.pth needs it"):
+        Checkpointer(_model_with_frozen_vggish(seed=3), str(tmp_path)).resume_or_load("", resume=True)
+    frozen_file.unlink()
+    with pytest.raises(FileNotFoundError, match=rf"{frozen_file.name} is missing"):
+        Checkpointer(_model_with_frozen_vggish(seed=3), str(tmp_path)).resume_or_load("", resume=True)

@@ -2,6 +2,8 @@
 and shapes convert onto our backbone and pixel-decoder modules with nothing left unmapped."""
 import pickle
 
+import pytest
+
 import numpy as np
 import torch
 from torch import nn
@@ -213,3 +215,48 @@ def test_map_external_names_drops_rebuilt_constants_and_reports_collisions():
     assert mapping.collisions == {"backbone.stem.bn1.weight": ["backbone.stem.conv1.norm.weight", "backbone.stem.bn1.weight"]}
     assert mapping.state_dict == {"backbone.stem.bn1.weight": 1, "backbone.stem.conv1.weight": 3, "criterion.empty_weight": 4}
     assert mapping.unmapped == []
+
+
+def test_an_architecture_s_own_names_apply_to_its_models_only(monkeypatch):
+    """Rules registered for a meta-architecture come before the shared ones, for that
+    architecture only; its constants are dropped with their reason; names register once."""
+    from ov_avss.checkpoint import name_map
+
+    monkeypatch.setattr(name_map, "_ARCHITECTURE_NAMES", {})
+    name_map.register_architecture_names(
+        "Family", [(r"sem_seg_head\.predictor\.(.+)", r"frame_decoder.\1")], {"family_criterion.empty_weight": "rebuilt"}
+    )
+    state = {
+        "sem_seg_head.predictor.query_feat.weight": 1,
+        "sem_seg_head.pixel_decoder.transformer.level_embed": 2,
+        "family_criterion.empty_weight": 3,
+    }
+    ours = ["frame_decoder.query_feat.weight", "pixel_decoder.level_embed"]
+    mapping = map_external_names(state, ours, architecture="Family")
+    assert mapping.state_dict == {"frame_decoder.query_feat.weight": 1, "pixel_decoder.level_embed": 2}
+    assert mapping.unmapped == [] and mapping.dropped == {"family_criterion.empty_weight": "rebuilt"}
+    # Another architecture gets the shared map only: the predictor goes to the OV-AVSS decoder.
+    other = map_external_names(state, ours, architecture="Other")
+    assert "transformer_decoder.query_feat.weight" in other.state_dict
+    assert other.unmapped == ["family_criterion.empty_weight"]
+    with pytest.raises(ValueError, match="'Family' are already registered"):
+        name_map.register_architecture_names("Family", [])
+
+
+def test_an_architecture_s_rules_may_compute_names_and_drop_key_patterns(monkeypatch):
+    """A replacement may be a function of the match (a stage number shifted, a library's own
+    renaming); dropped patterns drop every key they fullmatch, with why, unless the model has it."""
+    from ov_avss.checkpoint import name_map
+
+    monkeypatch.setattr(name_map, "_ARCHITECTURE_NAMES", {})
+    name_map.register_architecture_names(
+        "Family",
+        [(r"stage([1-4])\.(.+)", lambda match: f"stages.{int(match.group(1)) - 1}.{match.group(2)}")],
+        dropped_patterns={r"branch2\..+": "never called"},
+    )
+    state = {"stage1.conv.weight": 1, "stage4.norm.bias": 2, "branch2.conv.weight": 3, "branch2.kept": 4}
+    ours = ["stages.0.conv.weight", "stages.3.norm.bias", "branch2.kept"]
+    mapping = map_external_names(state, ours, architecture="Family")
+    assert mapping.state_dict == {"stages.0.conv.weight": 1, "stages.3.norm.bias": 2, "branch2.kept": 4}
+    assert mapping.dropped == {"branch2.conv.weight": "never called"} and mapping.unmapped == []
+    assert map_external_names(state, ours, architecture="Other").dropped == {}

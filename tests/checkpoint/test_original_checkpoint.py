@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import functools
 import os
+import pickle
 
 import pytest
 import torch
 
 from helpers import original_release_layout
-from ov_avss.checkpoint import Checkpointer
+from ov_avss.checkpoint import CheckpointMismatchError, Checkpointer
 from ov_avss.checkpoint.name_map import map_external_names
 from ov_avss.config import get_cfg
 from ov_avss.modeling.meta_arch.build import build_model
@@ -128,12 +129,24 @@ def test_release_checkpoint_into_the_learned_head_extension_is_an_error(model_an
     cfg.merge_from_file(TINY_CONFIG)
     cfg.merge_from_list(RELEASE_OVERRIDES + ["MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED", True])
     model = build_model(cfg)
-    with pytest.raises(RuntimeError, match=r"random initialisation: classifier\.ensemble_head\.logit_scale, "):
+    with pytest.raises(CheckpointMismatchError, match=r"classifier\.ensemble_head\.logit_scale \(missing\)"):
         Checkpointer(model, save_to_disk=False)._load_model({"model": dict(original)})
 
 
-def test_an_initialisation_without_audio_parts_may_leave_layers_at_init(model_and_original):
+def test_an_initialisation_without_audio_parts_may_leave_layers_at_init(model_and_original, tmp_path):
     model, original = model_and_original
     backbone_and_decoder = {key: value for key, value in original.items() if "audio" not in key and "v2a" not in key}
-    incompatible = Checkpointer(model, save_to_disk=False)._load_model({"model": backbone_and_decoder})
-    assert any(key.startswith("transformer_decoder.audio_proj.") for key in incompatible.missing_keys)
+    # As a detectron2 pickle (a pretrained initialisation, like the Mask2Former COCO files).
+    initialisation = tmp_path / "model_final_3c8ec9.pkl"
+    initialisation.write_bytes(pickle.dumps({"model": {k: v.numpy() for k, v in backbone_and_decoder.items()}}))
+    audio_proj_before = {k: v.clone() for k, v in model.state_dict().items() if "audio_proj" in k}
+    Checkpointer(model, save_to_disk=False).load(str(initialisation))
+    model_state = model.state_dict()
+    assert audio_proj_before and all(torch.equal(model_state[k], v) for k, v in audio_proj_before.items())
+    assert torch.equal(model_state["transformer_decoder.query_feat.weight"], original["sem_seg_head.predictor.query_feat.weight"])
+    # The same tensors as a trained checkpoint (.pth) are refused: the audio parts would stay random.
+    trained = tmp_path / "model_final.pth"
+    torch.save({"model": backbone_and_decoder}, trained)
+    with pytest.raises(CheckpointMismatchError, match="does not fit") as caught:
+        Checkpointer(model, save_to_disk=False).load(str(trained))
+    assert "transformer_decoder.audio_proj.layers.0.weight (missing)" in caught.value.misfits

@@ -78,3 +78,17 @@ def test_train_loader_checks_before_the_first_batch_and_can_be_told_not_to(broke
 
 def test_clean_data_passes(data_cfg):
     assert check_records(get_dataset_records(TRAIN, data_cfg))[0] == []
+
+
+def test_training_on_aviseg_checks_its_files_first(tmp_path):
+    """The AVISeg loader runs the same up-front check: a frame whose size differs from the one
+    the annotation file states is named before iteration 0."""
+    from helpers import synthetic_aviseg_cfg
+
+    cfg = synthetic_aviseg_cfg(tmp_path, seed=2, num_videos={"train": 2, "val": 0, "test": 0})
+    records = get_dataset_records("aviseg_train", cfg)
+    frames = records[1]["file_names"]
+    for path in frames:
+        cv2.imwrite(path, np.zeros((20, 30, 3), np.uint8))
+    with pytest.raises(DatasetCheckError, match=rf"aviseg_train video {records[1]['video_name']}: frames are 30x20 but the annotation file states"):
+        next(iter(build_train_loader(cfg)))

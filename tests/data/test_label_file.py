@@ -75,3 +75,10 @@ def test_released_numbering_loads_and_maps_masks_as_the_0_based_file(data_cfg, t
     clip_0 = mapper(record_0, list(range(record_0["num_frames"])))
     clip_1 = mapper(record_1, list(range(record_1["num_frames"])))
     assert clip_0["sem_seg_gt"].equal(clip_1["sem_seg_gt"]) and int(clip_0["sem_seg_gt"].max()) > 0
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "label2idx.json"
+    path.write_bytes('{"background": 1, "caf\u00e9": 2}'.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"Label file .*label2idx.json is not UTF-8 text: byte 0xe9 at offset 22"):
+        check_label2idx(str(path))

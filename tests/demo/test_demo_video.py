@@ -12,6 +12,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from ov_avss.data.palette import PALETTE
+from weight_server import closed_port_url
 
 from .demo_cli import REPO_ROOT, load_demo_cli
 from .media_fixtures import encode_video, write_frame_folder
@@ -144,6 +145,15 @@ def test_unreadable_and_missing_inputs_exit_2(tmp_path, capsys):
     empty_folder.mkdir()
     assert _run(["--input", str(empty_folder), "--output", str(tmp_path / "out")]) == 2
     assert "No frame files" in capsys.readouterr().err
+
+
+def test_unreachable_weights_address_exits_2_with_one_error_line(media, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FVCORE_CACHE", str(tmp_path / "cache"))
+    url = closed_port_url("/model_final.pth")
+    assert _run(["--input", media["video"], "--output", str(tmp_path / "out"), "MODEL.WEIGHTS", url]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: MODEL.WEIGHTS: Cannot reach {url}")
+    assert not (tmp_path / "out").exists()
 
 
 def test_rerun_replaces_masks_and_files_are_ordinary(media, tmp_path, capsys):

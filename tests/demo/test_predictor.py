@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ov_avss.checkpoint import CheckpointMismatchError
 from ov_avss.config import get_cfg
 from ov_avss.demo.predictor import VideoPredictor
 
@@ -57,5 +58,5 @@ def test_release_checkpoint_runs_a_window_at_original_size(release_checkpoint):
 
 
 def test_release_checkpoint_with_the_learned_head_on_is_refused(release_checkpoint):
-    with pytest.raises(RuntimeError, match="classifier.ensemble_head"):
+    with pytest.raises(CheckpointMismatchError, match=r"classifier\.ensemble_head\.\S+ \(missing\)"):
         VideoPredictor(_cfg(release_checkpoint, "MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED", True))

@@ -3,6 +3,7 @@ built; flags placed after the overrides are accepted."""
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from ov_avss.config import CfgNode
 from ov_avss.engine import parse_and_check_args, setup_cfg
 
 from toy_task import REPO_ROOT
+from weight_server import Route, closed_port_url, weight_server
 
 TINY_CONFIG = os.path.join(REPO_ROOT, "configs", "tiny", "OV_AVSS_tiny.yaml")
 
@@ -49,6 +51,20 @@ def test_missing_config_file(capsys, tmp_path):
 def test_missing_model_weights(capsys, tmp_path):
     line = _error_line(capsys, ["--eval-only", "OUTPUT_DIR", str(tmp_path), "MODEL.WEIGHTS", str(tmp_path / "m.pth")])
     assert "MODEL.WEIGHTS" in line and "m.pth" in line
+
+
+def test_model_weights_address_is_downloaded_before_any_model_is_built(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("FVCORE_CACHE", str(tmp_path / "cache"))
+    unreachable = closed_port_url("/model_final.pth")
+    line = _error_line(capsys, ["--eval-only", "OUTPUT_DIR", str(tmp_path), "MODEL.WEIGHTS", unreachable])
+    assert f"Cannot reach {unreachable}" in line
+    with weight_server() as server:
+        server.routes["/model_final.pth"] = Route(b"<html>Sign in</html>", content_type="text/html")
+        line = _error_line(capsys, ["--eval-only", "OUTPUT_DIR", str(tmp_path), "MODEL.WEIGHTS", server.url("/model_final.pth")])
+        assert "an HTML page" in line
+        server.routes["/model_final.pth"] = Route(pickle.dumps({"model": {}}))
+        parse_and_check_args(argv=["--eval-only", "OUTPUT_DIR", str(tmp_path), "MODEL.WEIGHTS", server.url("/model_final.pth")])
+    assert (tmp_path / "cache" / "model_final.pth").is_file()
 
 
 def test_unwritable_output_folder(capsys, tmp_path):
@@ -97,3 +113,10 @@ def test_add_config_functions_add_keys_that_files_and_overrides_set(capsys, tmp_
     line = _error_line(capsys, argv)
     assert "MODEL.DEMO_HEAD" in line and str(config_file) in line
 
+
+
+def test_config_file_that_is_not_utf8_is_named(capsys, tmp_path):
+    config = tmp_path / "latin1.yaml"
+    config.write_bytes("# r\u00e9glages\nSOLVER:\n  MAX_ITER: 5\n".encode("latin-1"))
+    line = _error_line(capsys, ["--config-file", str(config), "OUTPUT_DIR", str(tmp_path)])
+    assert f"Config file {config} is not UTF-8 text: byte 0xe9" in line

@@ -39,3 +39,23 @@ def test_no_signal_has_no_exit_code():
     assert not stop.requested
     with pytest.raises(ValueError):
         stop_exit_code(stop.received)
+
+
+def test_signals_after_a_stop_are_ignored_when_asked():
+    """A late SIGINT must not raise KeyboardInterrupt in a worker's teardown (which left gloo's
+    threads to the interpreter's finalization, where they could abort the process)."""
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with StopSignals(ignore_after_stop=True) as stop:
+            os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)  # would raise KeyboardInterrupt with the old handler
+        os.kill(os.getpid(), signal.SIGTERM)  # would kill the process with the default handler
+        assert stop.received == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGINT) == signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+    with StopSignals(ignore_after_stop=True):  # no stop requested: the handlers come back
+        pass
+    assert {signum: signal.getsignal(signum) for signum in before} == before

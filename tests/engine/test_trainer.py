@@ -44,9 +44,12 @@ class SignalAt(HookBase):
                 os.kill(os.getpid(), signum)
 
 
-def test_sigterm_saves_and_resume_reproduces_losses(tmp_path):
+@pytest.mark.parametrize("accum_steps", [1, 2])
+def test_sigterm_saves_and_resume_reproduces_losses(tmp_path, accum_steps):
     # Dropout draws from the global torch generator, so equal losses need restored RNG states.
-    overrides = {"MODEL.MASK_FORMER.DROPOUT": 0.3, "DATASETS.TEST": "()"}
+    # With accumulation the checkpoint falls after a whole optimizer step and the loader resumes
+    # at iteration x GRAD_ACCUM_STEPS batches.
+    overrides = {"MODEL.MASK_FORMER.DROPOUT": 0.3, "DATASETS.TEST": "()", "SOLVER.GRAD_ACCUM_STEPS": accum_steps}
     make_trainer(tmp_path / "full", overrides).train()
     expected = logged_losses(tmp_path / "full")
     assert sorted(expected) == list(range(6))
@@ -170,8 +173,15 @@ def test_bf16_autocast_step_on_cpu(tmp_path):
     assert trainer.model.backbone.weight.dtype == torch.float32  # master weights stay fp32
 
 
+def logged_series(output_dir, name: str) -> dict[int, float]:
+    with open(os.path.join(output_dir, "metrics.json")) as f:
+        records = [json.loads(line) for line in f]
+    return {r["iteration"]: r[name] for r in records if name in r}
+
+
 def test_gradient_accumulation_matches_large_batch(tmp_path):
-    common = {"SOLVER.OPTIMIZER": "SGD", "SOLVER.MAX_ITER": 3, "DATASETS.TEST": "()"}
+    # 6 iterations cover the warmup (2 iterations) and the LR step at iteration 4.
+    common = {"SOLVER.OPTIMIZER": "SGD", "SOLVER.MAX_ITER": 6, "DATASETS.TEST": "()"}
     large = make_trainer(tmp_path / "large", {**common, "SOLVER.IMS_PER_BATCH": 4})
     large.train()
     accumulated = make_trainer(
@@ -182,8 +192,67 @@ def test_gradient_accumulation_matches_large_batch(tmp_path):
         torch.testing.assert_close(accumulated.model.state_dict()[name], value, rtol=1e-5, atol=1e-6)
     large_losses, accumulated_losses = logged_losses(tmp_path / "large"), logged_losses(tmp_path / "accum")
     assert large_losses == pytest.approx(accumulated_losses, rel=1e-5)
+    # The schedule counts optimizer steps, not micro-batches: the same LR at every iteration.
+    large_lrs, accumulated_lrs = logged_series(tmp_path / "large", "lr"), logged_series(tmp_path / "accum", "lr")
+    assert sorted(accumulated_lrs) == list(range(6))
+    assert accumulated_lrs == pytest.approx(large_lrs, rel=1e-12)
+    assert accumulated_lrs[0] < accumulated_lrs[2] and accumulated_lrs[5] < accumulated_lrs[3]  # warmup, step
     # A different batch would not match: the comparison is sensitive.
     assert large.model.state_dict()["backbone.weight"].abs().sum() > 0
+
+
+def test_peak_memory_in_the_log_line_metrics_json_and_tensorboard(tmp_path, caplog):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    with caplog.at_level(logging.INFO, logger="ov_avss.utils.events"):
+        make_trainer(tmp_path, {"SOLVER.MAX_ITER": 3, "DATASETS.TEST": "()"}).train()
+    peaks = logged_series(tmp_path, "max_mem_mib")
+    assert sorted(peaks) == [0, 1, 2]
+    # On CPU the peak resident set: at least the interpreter with torch loaded, and a peak.
+    assert all(value > 50 for value in peaks.values())
+    assert peaks[0] <= peaks[1] <= peaks[2]
+    lines = [record.getMessage() for record in caplog.records if "iter: 2" in record.getMessage()]
+    assert len(lines) == 1 and f"max_mem: {peaks[2]:.0f}M" in lines[0]
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [event.step for event in events.Scalars("max_mem_mib")] == [0, 1, 2]
+    assert events.Scalars("max_mem_mib")[-1].value == pytest.approx(peaks[2], rel=1e-6)
+
+
+def test_fp16_gradient_scaler_steps_once_per_accumulated_step(tmp_path):
+    common = {
+        "SOLVER.OPTIMIZER": "SGD", "SOLVER.MAX_ITER": 3, "DATASETS.TEST": "()",
+        "SOLVER.AMP.ENABLED": True, "SOLVER.AMP.DTYPE": "float16",
+    }
+    large = make_trainer(tmp_path / "large", {**common, "SOLVER.IMS_PER_BATCH": 4})
+    large.train()
+    accumulated = make_trainer(
+        tmp_path / "accum", {**common, "SOLVER.IMS_PER_BATCH": 2, "SOLVER.GRAD_ACCUM_STEPS": 2}
+    )
+    updates = []
+    real_update = accumulated.grad_scaler.update
+    accumulated.grad_scaler.update = lambda *args, **kwargs: (updates.append(accumulated.iter), real_update(*args, **kwargs))
+    accumulated.train()
+    assert accumulated.model.last_feature_dtype == torch.float16
+    assert updates == [0, 1, 2]  # once per optimizer step, after its last micro-batch
+    # No step was skipped (a skip would halve the scale), and the scaled micro-batch gradients
+    # were unscaled once: the update is the large batch's, to fp16 accuracy.
+    assert accumulated.grad_scaler.get_scale() == large.grad_scaler.get_scale() == 65536.0
+    for name, value in large.model.state_dict().items():
+        torch.testing.assert_close(accumulated.model.state_dict()[name], value, rtol=1e-3, atol=1e-4)
+    saved = torch.load(tmp_path / "accum" / "model_final.pth", weights_only=True)
+    assert saved["grad_scaler"]["scale"] == 65536.0 and saved["grad_accumulation"] == {"steps": 2}
+
+
+def test_resume_with_another_accumulation_count_warns(tmp_path, caplog):
+    overrides = {"SOLVER.IMS_PER_BATCH": 2, "SOLVER.GRAD_ACCUM_STEPS": 2, "DATASETS.TEST": "()", "SOLVER.MAX_ITER": 2}
+    make_trainer(tmp_path, overrides).train()
+    with caplog.at_level(logging.WARNING, logger="ov_avss.engine.trainer"):
+        make_trainer(tmp_path, {**overrides, "SOLVER.GRAD_ACCUM_STEPS": 2}, resume=True)
+    assert "GRAD_ACCUM_STEPS" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="ov_avss.engine.trainer"):
+        make_trainer(tmp_path, {**overrides, "SOLVER.GRAD_ACCUM_STEPS": 4}, resume=True)
+    assert "written with SOLVER.GRAD_ACCUM_STEPS 2, this run uses 4" in caplog.text
 
 
 def test_eval_only_writes_metrics_of_loaded_weights(tmp_path):

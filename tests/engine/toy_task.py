@@ -5,6 +5,7 @@ same flags as ``train_net.py``) for the multi-process and signal tests.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any, Iterator
@@ -12,6 +13,8 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+from torch.nn.parallel import DistributedDataParallel
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if REPO_ROOT not in sys.path:  # when run as a script from anywhere
@@ -147,7 +150,40 @@ class DumpWeightsHook(HookBase):
         torch.save(model.state_dict(), path)
 
 
+class GradientSyncCounter(HookBase):
+    """Under DDP, counts the gradient all-reduces (DDP comm-hook calls, one per bucket) of each
+    iteration and writes them to ``OUTPUT_DIR/gradient_syncs_rank<r>.json``."""
+
+    def __init__(self) -> None:
+        self._calls = 0
+        self._per_iteration: list[int] = []
+
+    def before_train(self) -> None:
+        model = self.trainer.model
+        if not isinstance(model, DistributedDataParallel):
+            return
+
+        def counting_allreduce(state, bucket):
+            self._calls += 1
+            return default_hooks.allreduce_hook(state, bucket)
+
+        model.register_comm_hook(None, counting_allreduce)
+
+    def after_step(self) -> None:
+        self._per_iteration.append(self._calls)
+        self._calls = 0
+
+    def after_train(self) -> None:
+        path = os.path.join(self.trainer.cfg.OUTPUT_DIR, f"gradient_syncs_rank{comm.get_rank()}.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self._per_iteration, f)
+
+
 class ToyTrainer(Trainer):
+    @classmethod
+    def check_train_data(cls, cfg) -> None:
+        """The toy clips are made in memory: there are no files to check."""
+
     @classmethod
     def build_train_loader(cls, cfg, start_iter: int):
         return ToyTrainLoader(cfg, start_iter)
@@ -158,7 +194,7 @@ class ToyTrainer(Trainer):
         return [[toy_clip(100 + index)] for index in shard]
 
     def build_hooks(self):
-        return super().build_hooks() + [DumpWeightsHook()]
+        return super().build_hooks() + [DumpWeightsHook(), GradientSyncCounter()]
 
 
 def toy_opts(output_dir: str, overrides: dict[str, Any] | None = None) -> list[str]:

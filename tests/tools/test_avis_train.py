@@ -4,7 +4,7 @@ audio zeroed. Slow: about 20 minutes on a 2-core CPU.
 
 What it defends: with the sound the model localises sounding instances well beyond what an empty
 prediction scores (FSLA counts silent frames as correct when nothing is predicted, so "predict
-nothing" is the floor to beat), and without the sound HOTA and FSLA both fall."""
+nothing" is the floor to beat), and without the sound HOTA, FSLA and mAP all fall."""
 from __future__ import annotations
 
 import json
@@ -23,8 +23,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = REPO_ROOT / "configs" / "avis" / "AVISM_tiny_synthetic.yaml"
 # The documented data: 48 training and 12 validation videos, seed 0.
 VIDEOS = {"train": 48, "val": 12, "test": 6}
-# Below the measured numbers of the documented run (docs/avis.md), with room for other CPUs.
-FLOORS = {"HOTA": 30.0, "FSLA": 25.0}
+# Below the measured numbers of the documented run (docs/avis.md: FSLA 45.4, HOTA 51.5, mAP 27.8
+# with the sound; 10.9 / 0.0 / 0.0 zeroed), with room for other CPUs.
+FLOORS = {"HOTA": 30.0, "FSLA": 25.0, "mAP": 10.0}
 
 
 def _train_net(output_dir: Path, *opts: str) -> dict:
@@ -53,9 +54,8 @@ def test_tiny_avism_trains_and_uses_audio(tmp_path):
     for key, floor in FLOORS.items():
         assert math.isfinite(trained[key]) and math.isfinite(zeroed[key])
         assert trained[key] > floor, (key, trained[key])
-    assert math.isfinite(trained["mAP"]) and trained["mAP"] > 0
     # An empty prediction scores exactly the silent frames in FSLA (and 0 HOTA).
     assert trained["FSLA"] > nothing["FSLA"] + 10.0, (trained["FSLA"], nothing["FSLA"])
-    # Without the sound nothing says which instances sound: both fall.
-    assert zeroed["HOTA"] < trained["HOTA"] - 10.0, (zeroed["HOTA"], trained["HOTA"])
-    assert zeroed["FSLA"] < trained["FSLA"] - 10.0, (zeroed["FSLA"], trained["FSLA"])
+    # Without the sound nothing says which instances sound: every metric falls.
+    for key in ("HOTA", "FSLA", "mAP"):
+        assert zeroed[key] < trained[key] - 10.0, (key, zeroed[key], trained[key])

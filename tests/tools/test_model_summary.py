@@ -65,3 +65,11 @@ def test_swin_b_config_builds_without_weight_files(capsys):
     assert tool.main(["--config-file", str(REPO_ROOT / "configs/avsbench/swin/OV_AVSS_SwinB.yaml")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert int(lines[-2].split()[1]) > 100_000_000
+
+
+def test_unknown_key_is_one_error_line(capsys):
+    summary = load_tool("model_summary")
+    config = str(REPO_ROOT / "configs" / "tiny" / "OV_AVSS_tiny.yaml")
+    assert summary.main(["--config-file", config, "MODEL.FOO", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: Unknown config key 'MODEL.FOO'")

@@ -163,3 +163,12 @@ def test_quickstart_end_to_end(tmp_path):
         assert (output_dir / folder / "avsbench_ov_test" / "metrics.json").is_file()
     # Predictions and overlays belong to the normal evaluation only.
     assert not (output_dir / "inference_audio_zero" / "avsbench_ov_test" / "overlays").exists()
+
+
+def test_misspelt_override_is_one_error_line_before_any_work(tmp_path, capsys):
+    config = str(REPO_ROOT / "configs" / "quickstart" / "OV_AVSS_tiny_synthetic.yaml")
+    argv = ["--config-file", config, "OUTPUT_DIR", str(tmp_path / "out"), "SOLVER.MAX_ITR", "5"]
+    assert quickstart.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "SOLVER.MAX_ITR" in err[0] and "SOLVER.MAX_ITER" in err[0]
+    assert not (tmp_path / "out").exists()

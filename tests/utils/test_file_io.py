@@ -1,5 +1,7 @@
 """Atomic writes: a file is replaced only by complete content, and no temporary file is left."""
+import errno
 import json
+import os
 import math
 
 import pytest
@@ -45,3 +47,41 @@ def test_write_json_atomic_refuses_nan_without_touching_the_file(tmp_path):
         write_json_atomic(target, {"mIoU": math.nan}, allow_nan=False)
     assert target.read_text() == "previous"
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+class _DeviceFull:
+    """A file object on a device with ``room`` bytes left: later writes fail with ENOSPC."""
+
+    def __init__(self, f, room: int) -> None:
+        self._f = f
+        self._room = room
+
+    def write(self, data):
+        if len(data) > self._room:
+            self._f.write(data[: self._room])
+            self._room = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._room -= len(data)
+        return self._f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return self._f.__exit__(*exc_info)
+
+
+def test_no_space_left_keeps_the_previous_file_and_names_the_file(tmp_path, monkeypatch):
+    target = tmp_path / "results.json"
+    target.write_text('["previous predictions"]')
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda *args, **kwargs: _DeviceFull(real_fdopen(*args, **kwargs), room=16))
+    with pytest.raises(OSError, match=rf"No space left on device while writing {target}; its previous content is unchanged") as info:
+        write_json_atomic(target, [{"video_id": 1, "score": 0.5}] * 100, indent=None)
+    assert info.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert target.read_text() == '["previous predictions"]'
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no partial temporary file

@@ -28,6 +28,7 @@ from pycocotools import mask as mask_utils
 from ...audio import audio_examples_for_frames
 from ..catalog import DatasetMetadata, DatasetSpec, register_dataset
 from ..label_space import RLE_TRACKS, LabelSpace
+from ...utils.file_io import read_utf8_text
 from .common import check_entries_exist
 
 AVISEG_DIR = "AVISeg"
@@ -122,11 +123,10 @@ def read_json(path: str, what: str) -> Any:
     """The parsed content of a JSON file; FileNotFoundError / ValueError name ``what`` and ``path``."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from e
+    try:
+        return json.loads(read_utf8_text(path, what))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from e
 
 
 def load_aviseg_json(path: str) -> tuple[list[AVISVideo], dict[int, str]]:

@@ -26,6 +26,7 @@ from ..categories import (
     LABEL_NAMES,
     NOVEL_CATEGORIES,
 )
+from ...utils.file_io import read_utf8_text
 from .common import check_entries_exist, read_csv_rows
 
 logger = logging.getLogger(__name__)
@@ -65,8 +66,7 @@ def check_label2idx(path: str) -> int:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Label file not found: {path}")
     try:
-        with open(path, encoding="utf-8") as f:
-            label_to_index = json.load(f)
+        label_to_index = json.loads(read_utf8_text(path, "Label file"))
     except json.JSONDecodeError as e:
         raise ValueError(f"Label file {path} is not valid JSON: {e}") from e
     if not isinstance(label_to_index, dict) or not label_to_index:

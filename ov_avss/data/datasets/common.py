@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections import defaultdict
 from typing import Iterable, Sequence
+
+from ...utils.file_io import read_utf8_text
 
 _MAX_LISTED = 5
 
@@ -18,7 +21,7 @@ def read_csv_rows(path: str, required_columns: Sequence[str]) -> tuple[list[str]
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Metadata file not found: {path}")
-    with open(path, newline="", encoding="utf-8") as f:
+    with io.StringIO(read_utf8_text(path, "Metadata file"), newline="") as f:
         reader = csv.DictReader(f)
         columns = [c.strip() for c in (reader.fieldnames or [])]
         missing = [c for c in required_columns if c not in columns]

@@ -59,7 +59,8 @@ def _gt_json(videos: list[AVISVideo], categories: dict[int, str]) -> dict:
 
 
 def hota_and_track_map(videos: list[AVISVideo], categories: dict[int, str], predictions: list[dict]) -> dict:
-    """Class-averaged HOTA (with DetA, AssA, LocA) and TrackMAP (AP, AP_s/m/l, AR) as fractions.
+    """Class-averaged HOTA (with DetA, AssA, LocA) and TrackMAP (AP, AP_s/m/l, AR) as fractions;
+    a TrackMAP score without ground truth (e.g. ``AP_l`` when no track is large) is None.
 
     Args:
         videos / categories: the ground truth (``load_aviseg_json``).
@@ -113,8 +114,15 @@ def hota_and_track_map(videos: list[AVISVideo], categories: dict[int, str], pred
         averaged[name] = metric.combine_classes_class_averaged(per_class)
     hota, track_map = averaged["HOTA"], averaged["TrackMAP"]
     out = {key: float(np.mean(hota[key])) for key in ("HOTA", "DetA", "AssA", "LocA")}
-    out["mAP"] = float(np.mean(track_map["AP_all"]))
+    out["mAP"] = _defined(track_map["AP_all"])
     for label in AREA_LABELS:
-        out[f"AP_{label[-1]}"] = float(np.mean(track_map[f"AP_{label}"]))
-    out["AR"] = float(np.mean(track_map["AR_all"]))
+        out[f"AP_{label[-1]}"] = _defined(track_map[f"AP_{label}"])
+    out["AR"] = _defined(track_map["AR_all"])
     return out
+
+
+def _defined(values) -> float | None:
+    """The mean over IoU thresholds of a TrackMAP score, or None where TrackEval marks it
+    undefined with -1 (no ground-truth track in that area range)."""
+    value = float(np.mean(values))
+    return None if value < 0 else value

@@ -1,5 +1,5 @@
 """AVISM parts: frame-level decoder, video-level module, track and similarity losses, release checkpoint names."""
-from .checkpoint_names import install_reference_name_map
+from . import checkpoint_names  # noqa: F401  (registers the release's names with the checkpoint name map)
 from .criterion import TrackSetCriterion
 from .frame_decoder import AVISMFrameDecoder
 from .similarity_loss import query_similarity_loss
@@ -9,7 +9,6 @@ __all__ = [
     "AVISMFrameDecoder",
     "AVISMVideoDecoder",
     "TrackSetCriterion",
-    "install_reference_name_map",
     "query_similarity_loss",
     "window_attention_mask",
 ]

@@ -23,7 +23,9 @@ class TrackSetCriterion(nn.Module):
     cost_dice * dice``, the mask terms on ``num_points`` random points shared by all frames and
     concatenated over the frames. Losses: cross-entropy over K+1 classes on every query (the
     no-object class weighted by ``no_object_weight``); BCE and dice of the matched queries'
-    masks on importance-sampled points of each frame, divided by the number of tracks. Returned
+    masks on importance-sampled points (``num_points`` drawn in each frame), each computed per
+    track over all of its ``T * num_points`` points (BCE their mean, dice over them all), summed
+    over tracks and divided by the number of tracks. Returned
     losses are weighted and carry ``prefix``; deep-supervision copies get the suffix ``_i``.
     """
 
@@ -119,6 +121,9 @@ class TrackSetCriterion(nn.Module):
                 )
                 point_targets = point_sample(target_masks, coords).squeeze(1)
             point_logits = point_sample(matched, coords).squeeze(1)
+            # Points are drawn per frame but scored per track: [M*T, P] -> [M, T*P] (the release's).
+            point_logits = point_logits.view(len(query_idx), -1)
+            point_targets = point_targets.view(len(query_idx), -1)
             losses["mask"] = sigmoid_ce_loss(point_logits, point_targets, num_masks)
             losses["dice"] = dice_loss(point_logits, point_targets, num_masks)
         return {f"{self.prefix}{name}{suffix}": value * self.weights[name] for name, value in losses.items()}, indices

@@ -144,9 +144,10 @@ class AVISMVideoDecoder(nn.Module):
             aux_loss=avism.DEEP_SUPERVISION,
         )
 
-    def project_mask_features(self, mask_features: torch.Tensor) -> torch.Tensor:
-        """``[N, conv_dim, h, w]`` -> ``[N, mask_dim, h, w]`` (the video masks' own features)."""
-        return self.mask_projection(mask_features)
+    def project_mask_features(self, fpn_features: torch.Tensor) -> torch.Tensor:
+        """The pixel decoder's last FPN output ``[N, conv_dim, h, w]`` -> the video masks' own
+        features ``[N, mask_dim, h, w]``."""
+        return self.mask_projection(fpn_features)
 
     def forward(self, frame_queries: torch.Tensor, audio: torch.Tensor, num_frames: int) -> dict:
         """Decode clips of ``num_frames`` frames.
@@ -160,7 +161,7 @@ class AVISMVideoDecoder(nn.Module):
             ``pred_logits [L, B, cQ, K+1]``, ``pred_mask_embed [L, B, cQ, mask_dim]`` of the last
             round, and ``aux_outputs`` (earlier rounds, in training with deep supervision); in
             training with the similarity heads also ``pred_fq_embed [L, B, T, fQ, C]`` (embedded
-            encoded frame queries) and ``pred_cq_embed [L, B, cQ, C]`` (embedded clip queries
+            encoded frame queries plus their fused audio tokens) and ``pred_cq_embed [L, B, cQ, C]`` (embedded clip queries
             of the last round), for ``query_similarity_loss``.
         """
         num_layers, batch_frames, num_fq, channels = frame_queries.shape
@@ -190,12 +191,6 @@ class AVISMVideoDecoder(nn.Module):
             shift = layer % 2 == 1 and not self.training
             windows = self.enc_self_attn[layer](self._to_windows(tokens, shift), attn_mask=masks[shift])
             tokens = self._from_windows(self.enc_ffn[layer](windows), padded, lb, shift)
-        similarity = self.training and self.similarity_heads
-        if similarity:
-            # Where VITA's module embeds them (after the window encoder, here before the audio
-            # fusion); read from VITA, AVISM's module source was not available.
-            frame_embed = self.sim_embed_frame(tokens[:frames]).permute(2, 0, 1, 3)  # [LB, T, fQ, C]
-            frame_embed = frame_embed.reshape(num_layers, batch, frames, num_fq, channels)
         for layer in range(self.enc_layers):
             shift = layer % 2 == 1
             fused = self.enc_av_cross_attn[layer](
@@ -203,7 +198,13 @@ class AVISMVideoDecoder(nn.Module):
             )
             audio_tokens = self._from_windows(self.enc_av_ffn[layer](fused), padded, lb, shift)
 
-        source = (tokens[:frames] + audio_tokens[:frames]).flatten(0, 1)  # [T*fQ, LB, C]
+        fused_tokens = tokens[:frames] + audio_tokens[:frames]  # [T, fQ, LB, C]
+        similarity = self.training and self.similarity_heads
+        if similarity:
+            # The release embeds the frame queries after the audio fusion (frame query + fused audio).
+            frame_embed = self.sim_embed_frame(fused_tokens).permute(2, 0, 1, 3)  # [LB, T, fQ, C]
+            frame_embed = frame_embed.reshape(num_layers, batch, frames, num_fq, channels)
+        source = fused_tokens.flatten(0, 1)  # [T*fQ, LB, C]
         source_pos = self.fq_pos.weight[None, :, None, :].expand(frames, -1, lb, -1).flatten(0, 1)
         query_pos = self.query_embed.weight.unsqueeze(1).repeat(1, lb, 1)  # [cQ, LB, C]
         output = self.query_feat.weight.unsqueeze(1).repeat(1, lb, 1)

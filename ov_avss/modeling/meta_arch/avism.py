@@ -9,7 +9,7 @@ from torch import nn
 
 from ..audio import build_audio_encoder
 from ..avism import (
-    AVISMFrameDecoder, AVISMVideoDecoder, TrackSetCriterion, install_reference_name_map, query_similarity_loss,
+    AVISMFrameDecoder, AVISMVideoDecoder, TrackSetCriterion, query_similarity_loss,
 )
 from ..backbone import Backbone, build_backbone
 from ..pixel_decoder import build_pixel_decoder
@@ -37,8 +37,9 @@ class AVISM(FramePreprocessing):
     with the tracks scoring above ``MODEL.AVISM.TEST_SCORE_THRESHOLD``.
 
     Checkpoints of the AVISM release (``sem_seg_head.pixel_decoder.*``, ``sem_seg_head.predictor.*``,
-    ``avism_module.*`` or ``vita_module.*``) load onto this model's names through
-    ``ov_avss.modeling.avism.checkpoint_names``.
+    ``avism_module.*`` or ``vita_module.*``) load onto this model's names through the
+    checkpointer and ``tools/convert_checkpoint.py``, with the renames that
+    ``ov_avss.modeling.avism.checkpoint_names`` registers for this architecture.
     """
 
     def __init__(
@@ -100,7 +101,6 @@ class AVISM(FramePreprocessing):
         if freeze_detector:
             for module in (self.backbone, self.pixel_decoder, self.frame_decoder):
                 module.requires_grad_(False)
-        install_reference_name_map(self)
         self.frame_criterion = frame_criterion
         self.video_criterion = video_criterion
         if similarity_weight > 0 and not video_decoder.similarity_heads:
@@ -195,11 +195,16 @@ class AVISM(FramePreprocessing):
 
     def _frame_level(self, images: torch.Tensor, audio: torch.Tensor) -> tuple[dict, torch.Tensor, torch.Tensor]:
         """Backbone, pixel decoder and frame decoder on ``images [N, 3, Hp, Wp]``: the frame
-        outputs, ``frame_queries [L, N, fQ, C]`` and the video mask features ``[N, mask_dim, h, w]``."""
+        outputs, ``frame_queries [L, N, fQ, C]`` and the video mask features ``[N, mask_dim, h, w]``.
+
+        As in the release, the frame masks read the pixel decoder's ``mask_features`` convolution
+        of its last FPN output, the video masks the video module's own 1x1 projection of that
+        same FPN output (not of the frame mask features)."""
         features = self.backbone(images)
-        mask_features, multi_scale, audio_tokens = self.pixel_decoder.forward_features(features, audio)
-        outputs, frame_queries = self.frame_decoder(multi_scale, mask_features, audio_tokens)
-        return outputs, frame_queries, self.video_decoder.project_mask_features(mask_features)
+        finest, multi_scale, audio_tokens = self.pixel_decoder.decode_levels(features, audio)
+        frame_mask_features = self.pixel_decoder.frame_mask_features(finest)
+        outputs, frame_queries = self.frame_decoder(multi_scale, frame_mask_features, audio_tokens)
+        return outputs, frame_queries, self.video_decoder.project_mask_features(finest)
 
     # ------------------------------------------------------------------------------- training
     def losses(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor]:

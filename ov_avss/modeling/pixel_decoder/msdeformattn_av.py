@@ -242,6 +242,27 @@ class MSDeformAttnPixelDecoderAV(nn.Module):
             ``[N, CONVS_DIM, h, w]`` ordered coarse (res5) to fine (res3); ``audio_tokens
             [N, audio_dim]`` (visually-aware when the fusion is enabled).
         """
+        finest, multi_scale_features, audio_tokens = self.decode_levels(features, audio_embeddings)
+        return self.frame_mask_features(finest), multi_scale_features, audio_tokens
+
+    def frame_mask_features(self, finest: torch.Tensor) -> torch.Tensor:
+        """The ``mask_features`` convolution of the last FPN output, ``[N, CONVS_DIM, H/4, W/4]`` ->
+        ``[N, MASK_DIM, H/4, W/4]``, in float32 like the rest of the decoder (autocast off, as
+        Mask2Former's ``forward_features``)."""
+        with torch.autocast(device_type=finest.device.type, enabled=False):
+            return self.mask_features(finest.float())
+
+    def decode_levels(
+        self, features: dict[str, torch.Tensor], audio_embeddings: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """:meth:`forward_features` before its ``mask_features`` convolution.
+
+        Returns:
+            ``finest [N, CONVS_DIM, H/4, W/4]``, the last FPN output (the input of the
+            ``mask_features`` convolution; AVISM's video masks read it through their own 1x1
+            projection), and ``multi_scale_features`` and ``audio_tokens`` as
+            :meth:`forward_features`.
+        """
         missing = [name for name in self.in_features if name not in features]
         if missing:
             raise KeyError(f"MSDeformAttnPixelDecoderAV: features {missing} missing, got {sorted(features)}")
@@ -291,8 +312,7 @@ class MSDeformAttnPixelDecoderAV(nn.Module):
             upsampled = F.interpolate(outputs[-1], size=lateral.shape[-2:], mode="bilinear", align_corners=False)
             outputs.append(self.output_convs[index](lateral + upsampled))
 
-        mask_features = self.mask_features(outputs[-1])
-        return mask_features, outputs[: self.num_feature_levels], audio_tokens[:, 0]
+        return outputs[-1], outputs[: self.num_feature_levels], audio_tokens[:, 0]
 
     def forward(
         self, features: dict[str, torch.Tensor], audio_embeddings: torch.Tensor

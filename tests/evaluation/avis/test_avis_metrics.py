@@ -198,3 +198,16 @@ def test_duplicate_of_the_first_prediction_is_a_false_positive(scene_files):
     expected = reference_map([scene], list(CATS))
     assert expected < 0.9  # the duplicate ranks between the two true positives
     assert metrics["mAP"] / 100 == pytest.approx(expected, abs=1e-4)
+
+
+def test_area_range_without_ground_truth_is_undefined_not_minus_100(scene_files):
+    from ov_avss.evaluation.testing import format_metrics_table
+
+    metrics = evaluate_avis(*scene_files(identity_scenes(), CATS))  # small tracks only
+    assert metrics["AP_s"] == pytest.approx(100.0)
+    assert metrics["AP_l"] is None  # TrackEval's -1: no ground-truth track in the range
+    table = format_metrics_table("aviseg_val", metrics)
+    header, _, row = table.splitlines()[1:4]
+    assert "group" not in header and "-100" not in table
+    cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in row.split("|")]))
+    assert cells["AP_l"] == "n/a" and cells["AP_s"] == "100.0000"

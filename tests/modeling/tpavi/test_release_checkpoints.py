@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ov_avss.checkpoint import Checkpointer
+from ov_avss.checkpoint import CheckpointMismatchError, Checkpointer
 from ov_avss.config import get_cfg
 from ov_avss.modeling.meta_arch.build import build_model_without_pretrained_files
 
@@ -90,6 +90,11 @@ def test_release_file_loads_through_model_weights_and_the_command_line(tmp_path,
     assert incompatible.unexpected_keys == []
     assert "resnet.layer3_2" in caplog.text  # dropped by name, with why
     assert torch.equal(model.state_dict()["tpavi_blocks.0.theta.weight"], state["tpavi_b1.theta.weight"])
+    # From the file, as MODEL.WEIGHTS is read: a trained .pth must fit (the frozen VGGish, built
+    # from its own file, is not required).
+    fresh = build_model_without_pretrained_files(cfg)
+    Checkpointer(fresh).load(str(path))
+    assert torch.equal(fresh.state_dict()["head.4.weight"], state["output_conv.4.weight"])
 
     output = tmp_path / "converted.pth"
     code = convert_tool.main(["--config-file", str(CONFIG_DIR / "TPAVI_S4_R50.yaml"), "--input", str(path), "--output", str(output)])
@@ -112,3 +117,24 @@ def test_torchvision_imagenet_file_initialises_the_backbone():
     assert set(dict(report.dropped)) == {"fc.weight", "fc.bias"} and report.unmapped == []
     backbone_keys = {k for k in model.state_dict() if k.startswith("backbone.")}
     assert backbone_keys == set(converted)
+
+
+def test_torchvision_imagenet_file_loads_through_model_weights(tmp_path):
+    """The R50 configs' MODEL.WEIGHTS, torchvision's resnet50-19c8e357.pth, is a pretrained
+    initialisation (a torch.hub model-zoo name): it sets the backbone and leaves the TPAVI parts
+    at their initial values instead of being refused as a trained checkpoint that does not fit."""
+    from torchvision.models import resnet50
+
+    imagenet = resnet50().state_dict()
+    path = tmp_path / "resnet50-19c8e357.pth"
+    torch.save(imagenet, path)
+    model = build_model_without_pretrained_files(_cfg("TPAVI_S4_R50.yaml"))
+    head_before = model.head[0].weight.detach().clone()
+    Checkpointer(model).load(str(path))
+    assert torch.equal(model.state_dict()["backbone.res4.5.conv2.weight"], imagenet["layer3.5.conv2.weight"])
+    assert torch.equal(model.head[0].weight, head_before)
+    # The same file under a trained checkpoint's name is refused: it lacks the TPAVI parts.
+    trained_name = tmp_path / "model_final.pth"
+    torch.save(imagenet, trained_name)
+    with pytest.raises(CheckpointMismatchError, match="reducers.0"):
+        Checkpointer(build_model_without_pretrained_files(_cfg("TPAVI_S4_R50.yaml"))).load(str(trained_name))
