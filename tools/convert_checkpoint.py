@@ -1,4 +1,4 @@
-"""Convert a checkpoint of the original OV-AVSS or AVISM release into this framework's names.
+"""Convert a checkpoint of an original release (OV-AVSS, AVISM, AVSBench's TPAVI) into this framework's names.
 
     python tools/convert_checkpoint.py --config-file configs/avsbench/OV_AVSS_R50.yaml \
         --input pre_models/model_ov_avss_r50.pth --output pre_models/ov_avss_r50_converted.pth
@@ -12,11 +12,14 @@ published configs build the release's model, so no override is needed; with an e
 The release's files are detectron2 checkpoints ``{"model": state_dict, ...}`` with the original
 module names. The file is read and its names mapped exactly as the checkpointer loads it
 (``ov_avss.checkpoint.read_checkpoint_file`` and ``ov_avss.checkpoint.name_map.map_external_names``
-with the rules the model's meta-architecture registers, e.g. AVISM's; ``--input`` may be an
+with the rules the model's meta-architecture registers, e.g. AVISM's and TPAVI's; ``--input`` may be an
 ``http(s)://`` address, downloaded once into the weight cache);
 the result must load into the model built from the config with ``strict=True`` (VGGish and CLIP
-are built with random weights: no pretrained file is read). Keys the release stores but this
-model does not use (constants, CLIP's mask-prompt embedding) are listed as dropped, with why. On
+are built with random weights: no pretrained file is read), except for frozen sub-networks the file
+does not hold at all and the model loads from their own files at build (the AVSBench release
+saves no VGGish): those are listed and left out of the output. TPAVI release files (a bare state
+dict): ``--config-file configs/avsbench/closed_set/TPAVI_<S4|MS3|AVSS>_<R50|PVTv2>.yaml``. Keys the
+release stores but this model does not use (constants, CLIP's mask-prompt embedding) are listed as dropped, with why. On
 any unmapped key, missing key, shape mismatch or name collision the tool lists them all and
 exits with code 1; on success it writes ``--output`` atomically and prints ``unmapped: 0``.
 """
@@ -37,6 +40,7 @@ from ov_avss.checkpoint import (  # noqa: E402
     is_url,
     read_checkpoint_file,
 )
+from ov_avss.checkpoint.checkpointer import self_loaded_frozen_modules  # noqa: E402
 from ov_avss.checkpoint.name_map import map_external_names  # noqa: E402
 from ov_avss.config import ConfigKeyError, get_cfg  # noqa: E402
 from ov_avss.modeling.meta_arch.build import build_model_without_pretrained_files  # noqa: E402
@@ -56,6 +60,9 @@ class ConversionReport:
     shape_mismatches: list[tuple[str, str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
     collisions: list[tuple[str, list[str]]] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)
+    # Frozen sub-networks the file does not hold at all and the model loads from their own files
+    # at build (e.g. VGGish from MODEL.AUDIO.WEIGHTS; the AVSBench release saves no VGGish).
+    built_from_own_files: list[str] = field(default_factory=list)
     # Set when the converted weights do not fit the model (the checkpointer's own check).
     misfit: CheckpointMismatchError | None = None
 
@@ -65,6 +72,8 @@ class ConversionReport:
 
     def lines(self) -> list[str]:
         out = [f"dropped: {len(self.dropped)}"] + [f"  {key} ({why})" for key, why in self.dropped]
+        if self.built_from_own_files:
+            out += [f"not in the file, loaded from their own weight files at build: {', '.join(self.built_from_own_files)}"]
         out += [f"unmapped: {len(self.unmapped)}"] + [f"  {key} {list(shape)}" for key, shape in self.unmapped]
         out += [f"missing: {len(self.missing)}"] + [f"  {key} {list(shape)}" for key, shape in self.missing]
         out += [f"shape mismatches: {len(self.shape_mismatches)}"] + [
@@ -91,7 +100,13 @@ def convert_state_dict(
         dropped=list(mapping.dropped.items()),
     )
     converted = {name: mapping.state_dict[name] for name in mapping.sources}
+    report.built_from_own_files = [
+        prefix for prefix in self_loaded_frozen_modules(model)
+        if not any(key.startswith(prefix + ".") for key in converted)
+    ]
     for ours, tensor in model_state.items():
+        if any(ours.startswith(prefix + ".") for prefix in report.built_from_own_files):
+            continue
         if ours not in converted:
             report.missing.append((ours, tuple(tensor.shape)))
         elif tuple(converted[ours].shape) != tuple(tensor.shape):
@@ -115,10 +130,13 @@ def convert_checkpoint(cfg, input_path: str, output_path: str) -> ConversionRepo
         report.misfit = error
     if not report.ok:
         return report
-    model.load_state_dict(converted, strict=True)
+    own_files = tuple(prefix + "." for prefix in report.built_from_own_files)
+    incompatible = model.load_state_dict(converted, strict=not own_files)
+    assert all(key.startswith(own_files) for key in incompatible.missing_keys) and not incompatible.unexpected_keys
+    state = {key: value for key, value in model.state_dict().items() if not key.startswith(own_files)}
     source = input_path if is_url(input_path) else os.path.abspath(input_path)
     with atomic_open(output_path, "wb") as f:
-        torch.save({"model": model.state_dict(), "__source__": source}, f)
+        torch.save({"model": state, "__source__": source}, f)
     return report
 
 

@@ -53,7 +53,7 @@ class FrozenWeightsError(ValueError):
     ``FileNotFoundError``)."""
 
 
-def _self_loaded_frozen_modules(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+def self_loaded_frozen_modules(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
     """``{prefix: module}`` of the frozen sub-networks that load their own weights at build:
     VGGish with ``MODEL.AUDIO.FREEZE`` and the open_clip CLIP model."""
     import open_clip
@@ -269,7 +269,7 @@ class Checkpointer(_FvcoreCheckpointer):
             return
         state_dict = self.model.state_dict()
         data: dict[str, Any] = {}
-        frozen = _self_loaded_frozen_modules(self.model)
+        frozen = self_loaded_frozen_modules(self.model)
         if frozen:
             frozen_state, digest = _frozen_state(frozen)
             frozen_file = f"frozen_{digest[:16]}.pth"
@@ -375,7 +375,7 @@ class Checkpointer(_FvcoreCheckpointer):
         record = checkpoint.pop(FROZEN_MODULES_KEY, None)
         if record is None:
             return []
-        modules = _self_loaded_frozen_modules(self.model)
+        modules = self_loaded_frozen_modules(self.model)
         prefixes = list(record["prefixes"])
         if sorted(modules) == prefixes and _frozen_state(modules)[1] == record["sha256"]:
             self.logger.info("Frozen %s: the weights built from their own files match the checkpoint's", ", ".join(prefixes))
@@ -406,7 +406,7 @@ class Checkpointer(_FvcoreCheckpointer):
         mapping = map_external_names(state_dict, model_keys, architecture=type(self.model).__name__)
         if mapping.dropped:
             self.logger.info(
-                "Dropping constants of the original release that this model rebuilds: %s",
+                "Dropping checkpoint entries this model does not load (constants it rebuilds, parts the release never used): %s",
                 "; ".join(f"{key} ({why})" for key, why in sorted(mapping.dropped.items())),
             )
         if mapping.unmapped:

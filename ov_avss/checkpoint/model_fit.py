@@ -7,11 +7,16 @@ AVISM checkpoint given to an OV-AVSS config, or the reverse) would produce a mos
 model. A *pretrained initialisation* (the detectron2 / Mask2Former ``.pkl`` files the published
 configs name in ``MODEL.WEIGHTS``: COCO Mask2Former, ImageNet ResNet and Swin) holds only some
 parts, so what it lacks keeps its initial value and a tensor of another shape is skipped with
-a warning. The file kind says which: configs name initialisations as ``.pkl`` files and trained
-weights as ``.pth`` files.
+a warning. The file kind says which: configs name initialisations as ``.pkl`` files, or as the
+model-zoo files ``torch.hub`` downloads (``<name>-<first 8 hex digits of its sha256>.pth``, e.g.
+torchvision's ``resnet50-19c8e357.pth``, which the TPAVI R50 configs start from as the AVSBench
+release does), and trained weights as other ``.pth`` files (``model_final.pth``, a release's
+``S4_best.pth``).
 """
 from __future__ import annotations
 
+import os
+import re
 from typing import Any, Mapping
 
 import torch
@@ -19,11 +24,16 @@ import torch
 # How many of the tensors that do not fit the error names.
 NUM_NAMED_MISFITS = 5
 PRETRAINED_INITIALISATION_SUFFIX = ".pkl"
+# torch.hub's model-zoo file name: <name>-<sha256 prefix>.pth (torch.hub.HASH_REGEX checks the same suffix).
+_MODEL_ZOO_FILE = re.compile(r"[A-Za-z0-9_.]+-[0-9a-f]{8,}\.pth")
 
 
 def is_pretrained_initialisation(filename: str) -> bool:
-    """Whether ``filename`` is read as a pretrained initialisation (a detectron2 ``.pkl``)."""
-    return filename.endswith(PRETRAINED_INITIALISATION_SUFFIX)
+    """Whether ``filename`` is read as a pretrained initialisation: a detectron2 ``.pkl``, or a
+    ``torch.hub`` model-zoo file named ``<name>-<sha256 prefix>.pth`` (torchvision's ImageNet files)."""
+    return filename.endswith(PRETRAINED_INITIALISATION_SUFFIX) or bool(
+        _MODEL_ZOO_FILE.fullmatch(os.path.basename(filename))
+    )
 
 
 class CheckpointMismatchError(ValueError):

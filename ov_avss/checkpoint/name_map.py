@@ -1,17 +1,18 @@
 """The one map from external parameter names (detectron2 / Mask2Former COCO pickles, the
-original OV-AVSS and AVISM releases) onto this framework's module names.
+original OV-AVSS, AVISM and TPAVI releases) onto this framework's module names.
 
 Each rule is ``(regex, replacement)`` applied with ``re.fullmatch`` to a key that is not already
 one of the model's own names; the first rule that matches wins. The shared rules below serve
-every model; a model family whose release names its own parts differently registers its rules
-and constants for its meta-architecture with ``register_architecture_names`` (from the family's
-own package, so this package imports no modeling code); they are tried before the shared ones.
+every model; a model family whose release names its own parts differently registers its rules,
+constants and dropped key patterns for its meta-architecture with
+``register_architecture_names`` (from the family's own package, so this package imports no
+modeling code); they are tried before the shared ones.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Union
 
 # Where the meta-architecture holds each part (Mask2Former's attribute paths).
 BACKBONE_PATH = "backbone"
@@ -175,7 +176,10 @@ NAME_RULES: list[tuple[str, str]] = (
 
 
 _RELATIVE_POSITION_INDEX = "attn.relative_position_index"
-Rules = list[tuple[re.Pattern, str]]
+# A replacement is a template string or, where a name needs more than a template (arithmetic on a
+# stage number, a library's own renaming), a function of the match: both as ``re.Pattern.sub``.
+Replacement = Union[str, Callable[["re.Match[str]"], str]]
+Rules = list[tuple[re.Pattern, Replacement]]
 _COMPILED_RULES: Rules = [(re.compile(pattern), replacement) for pattern, replacement in NAME_RULES]
 
 
@@ -183,6 +187,7 @@ _COMPILED_RULES: Rules = [(re.compile(pattern), replacement) for pattern, replac
 class _ArchitectureNames:
     rules: Rules
     constants: dict[str, str]
+    dropped_patterns: list[tuple[re.Pattern, str]]
 
 
 # Meta-architecture name (its class name, as META_ARCH_REGISTRY knows it) -> its own names.
@@ -190,15 +195,21 @@ _ARCHITECTURE_NAMES: dict[str, _ArchitectureNames] = {}
 
 
 def register_architecture_names(
-    architecture: str, rules: Iterable[tuple[str, str]], constants: Mapping[str, str] | None = None
+    architecture: str,
+    rules: Iterable[tuple[str, Replacement]],
+    constants: Mapping[str, str] | None = None,
+    dropped_patterns: Mapping[str, str] | None = None,
 ) -> None:
     """Give the models of ``architecture`` their release's own names.
 
     Args:
         architecture: the meta-architecture's class name (e.g. ``"AVISM"``).
-        rules: ``(regex, replacement)`` pairs, tried in order before the shared ``NAME_RULES``.
+        rules: ``(regex, replacement)`` pairs, tried in order before the shared ``NAME_RULES``;
+            a replacement is a template or a function of the match (as ``re.Pattern.sub``).
         constants: checkpoint key -> why it is not loaded (dropped like
             ``ORIGINAL_CONSTANT_BUFFERS``).
+        dropped_patterns: regex -> why, for whole groups of keys the model does not load (e.g.
+            a release's branch that its forward never calls); matched with ``re.fullmatch``.
 
     Raises:
         ValueError: ``architecture`` already has names registered.
@@ -206,16 +217,25 @@ def register_architecture_names(
     if architecture in _ARCHITECTURE_NAMES:
         raise ValueError(f"Checkpoint names of architecture {architecture!r} are already registered")
     _ARCHITECTURE_NAMES[architecture] = _ArchitectureNames(
-        rules=[(re.compile(pattern), replacement) for pattern, replacement in rules], constants=dict(constants or {})
+        rules=[(re.compile(pattern), replacement) for pattern, replacement in rules],
+        constants=dict(constants or {}),
+        dropped_patterns=[(re.compile(pattern), why) for pattern, why in (dropped_patterns or {}).items()],
     )
 
 
-def _names_of(architecture: str | None) -> tuple[Rules, dict[str, str]]:
-    """The rules (the architecture's, then the shared ones) and constants that apply."""
+def _names_of(architecture: str | None) -> tuple[Rules, dict[str, str], list[tuple[re.Pattern, str]]]:
+    """The rules (the architecture's, then the shared ones), constants and dropped patterns that apply."""
     own = _ARCHITECTURE_NAMES.get(architecture) if architecture is not None else None
     if own is None:
-        return _COMPILED_RULES, ORIGINAL_CONSTANT_BUFFERS
-    return own.rules + _COMPILED_RULES, {**ORIGINAL_CONSTANT_BUFFERS, **own.constants}
+        return _COMPILED_RULES, ORIGINAL_CONSTANT_BUFFERS, []
+    return own.rules + _COMPILED_RULES, {**ORIGINAL_CONSTANT_BUFFERS, **own.constants}, own.dropped_patterns
+
+
+def _why_dropped(key: str, constants: Mapping[str, str], dropped_patterns: list[tuple[re.Pattern, str]]) -> str | None:
+    """Why checkpoint ``key`` is not loaded, or None when it is."""
+    if key in constants:
+        return constants[key]
+    return next((why for pattern, why in dropped_patterns if pattern.fullmatch(key)), None)
 
 
 @dataclass
@@ -227,7 +247,8 @@ class ExternalNameMapping:
             them as unexpected). Where several keys map onto one name the first one is kept.
         sources: model name -> the checkpoint keys mapped onto it (one, unless they collide).
         unmapped: checkpoint keys that are no model name and match no rule.
-        dropped: checkpoint key -> why it is not loaded (``ORIGINAL_CONSTANT_BUFFERS``).
+        dropped: checkpoint key -> why it is not loaded (``ORIGINAL_CONSTANT_BUFFERS``, the
+            constants and dropped patterns registered for the model's architecture).
     """
 
     state_dict: dict[str, object] = field(default_factory=dict)
@@ -286,14 +307,18 @@ def map_external_names(
     state_dict: Mapping[str, object], model_keys: Iterable[str], architecture: str | None = None
 ) -> ExternalNameMapping:
     """What the checkpointer does to every state dict before loading it (and
-    ``tools/convert_checkpoint.py`` before writing one): drop the original releases' constants
-    that this model rebuilds (``ORIGINAL_CONSTANT_BUFFERS`` and those registered for
-    ``architecture``, when not among ``model_keys``), then rename the rest
-    (``convert_external_names``) with the architecture's rules first."""
+    ``tools/convert_checkpoint.py`` before writing one): drop the original releases' entries
+    that this model does not load (``ORIGINAL_CONSTANT_BUFFERS``, and the constants and dropped
+    patterns registered for ``architecture``, when not among ``model_keys``), then rename the
+    rest (``convert_external_names``) with the architecture's rules first."""
     own = set(model_keys)
-    rules, constants = _names_of(architecture)
+    rules, constants, dropped_patterns = _names_of(architecture)
     mapping = ExternalNameMapping(
-        dropped={key: constants[key] for key in state_dict if key in constants and key not in own}
+        dropped={
+            key: why
+            for key in state_dict
+            if key not in own and (why := _why_dropped(key, constants, dropped_patterns)) is not None
+        }
     )
     _rename({key: value for key, value in state_dict.items() if key not in mapping.dropped}, own, mapping, rules)
     return mapping

@@ -57,6 +57,17 @@ _C.MODEL.SWIN.APE = False
 _C.MODEL.SWIN.PATCH_NORM = True
 _C.MODEL.SWIN.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
 
+# PVT-v2 backbone (MODEL.BACKBONE.NAME "PVTv2Backbone"): timm's implementation, outputs
+# res2..res5 (strides 4..32) after each stage's norm.
+_C.MODEL.PVT_V2 = CN()
+# One of timm's pvt_v2_b0 .. pvt_v2_b5.
+_C.MODEL.PVT_V2.VARIANT = "pvt_v2_b5"
+# Stochastic depth, linear over all blocks (timm's default is 0; the AVSBench release uses 0.1).
+_C.MODEL.PVT_V2.DROP_PATH_RATE = 0.1
+# ImageNet weights of the original PVT-v2 release (e.g. pvt_v2_b5.pth), loaded at build through
+# timm's mapping of its names; '' keeps random weights.
+_C.MODEL.PVT_V2.WEIGHTS = ""
+
 # Audio encoder (VGGish; it declares its front end, ov_avss.audio.VGGISH_FRONT_END).
 _C.MODEL.AUDIO = CN()
 _C.MODEL.AUDIO.NAME = "VGGish"
@@ -212,6 +223,31 @@ _C.MODEL.AVISM.TEST_MAX_FRAMES_ON_DEVICE = 36
 _C.MODEL.AVISM.TEST_TOPK = 100
 _C.MODEL.AVISM.TEST_SCORE_THRESHOLD = 0.3
 
+# TPAVI (META_ARCHITECTURE "TPAVI", AVSBench's own baseline; docs/tpavi.md). Backbone from
+# MODEL.BACKBONE (res2..res5), frozen audio encoder from MODEL.AUDIO.
+_C.MODEL.TPAVI = CN()
+# Width of the dilated reducers, the TPAVI blocks and the decoder.
+_C.MODEL.TPAVI.CHANNELS = 256
+# Output channels: 1 = one sounding-object logit (S4 / MS3, sigmoid); K + 1 = background + the
+# dataset's K categories (AVSS, softmax; class k is the label space's label k).
+_C.MODEL.TPAVI.NUM_CLASSES = 1
+# Backbone stages (0 = res2 .. 3 = res5) whose features pass a TPAVI block.
+_C.MODEL.TPAVI.STAGES = [0, 1, 2, 3]
+# Frames per TPAVI window: a clip is cut into windows that attend independently (the release
+# hard-codes 5, also inside AVSS's 10-frame clips).
+_C.MODEL.TPAVI.WINDOW_FRAMES = 5
+# Clip length the model runs on: shorter clips are padded with frames of the mean colour whose
+# audio embeddings, features and outputs are zeroed (AVSS: 10, v1 clips padded 5 -> 10).
+_C.MODEL.TPAVI.CLIP_FRAMES = 5
+# Bias of the audio projection ("align_channel") in every TPAVI block (S4 / MS3: True; AVSS: False).
+_C.MODEL.TPAVI.AUDIO_PROJECTION_BIAS = True
+# The audio-visual matching (AVM) loss: "" (off, S4), "soft_mask_batch_sum" (MS3: sigmoid of the
+# pooled logits, KL summed over the batch) or "hard_mask_frame_mean" (AVSS: argmax != background,
+# KL averaged over the supervised frames); averaged over AVM_STAGES, weighted by AVM_WEIGHT.
+_C.MODEL.TPAVI.AVM_LOSS = ""
+_C.MODEL.TPAVI.AVM_STAGES = [0, 1, 2, 3]
+_C.MODEL.TPAVI.AVM_WEIGHT = 0.5
+
 # ---------------------------------------------------------------------------------------------
 # Input
 # ---------------------------------------------------------------------------------------------
@@ -223,8 +259,13 @@ _C.INPUT.MIN_SIZE_TEST = 360
 _C.INPUT.MAX_SIZE_TEST = 1333
 # "flip_by_clip" (one coin per clip), "flip_by_frame", "none".
 _C.INPUT.RANDOM_FLIP = "flip_by_clip"
+# (height, width): resize every frame to exactly this size, aspect ratio not kept, instead of
+# MIN_SIZE_TRAIN / MIN_SIZE_TEST (AVSBench's S4 / MS3 frames, AVSS test frames: (224, 224)); ().
+_C.INPUT.FIXED_SIZE_TRAIN = ()
+_C.INPUT.FIXED_SIZE_TEST = ()
 _C.INPUT.CROP = CN()
 _C.INPUT.CROP.ENABLED = False
+# "absolute" / "absolute_range" (random, detectron2's), "absolute_center" (centred (h, w)).
 _C.INPUT.CROP.TYPE = "absolute_range"
 _C.INPUT.CROP.SIZE = (600, 720)
 # Frames per training/testing clip.
@@ -255,7 +296,7 @@ _C.DATALOADER.CHECK_FILES = True
 # Solver
 # ---------------------------------------------------------------------------------------------
 _C.SOLVER = CN()
-_C.SOLVER.OPTIMIZER = "ADAMW"  # or "SGD"
+_C.SOLVER.OPTIMIZER = "ADAMW"  # or "ADAM", "SGD"
 # "WarmupMultiStepLR", "WarmupCosineLR", "WarmupPolyLR".
 _C.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"
 _C.SOLVER.MAX_ITER = 96228
@@ -299,6 +340,10 @@ _C.SOLVER.AMP.DTYPE = "float16"
 _C.TEST = CN()
 # Evaluate every N iterations during training; 0 disables (the final evaluation still runs).
 _C.TEST.EVAL_PERIOD = 0
+# Keep the checkpoint of the best evaluation during training as OUTPUT_DIR/model_best.pth: a
+# "<group>/<metric>" of DATASETS.TEST[0]'s results, higher is better (e.g. "binary_avs/mIoU",
+# "sem_seg/mIoU"); '' keeps none.
+_C.TEST.BEST_CHECKPOINT_METRIC = ""
 # Re-score with the audio removed: "none", "zero" (silence) or "shuffle" (audio of another
 # clip).
 _C.TEST.AUDIO_ABLATION = "none"

@@ -1,9 +1,10 @@
 """Turn a dataset record (plus the frames of one window) into a ``ClipInput`` (docs/architecture.md).
 
 Training: clip-consistent resize (short side per clip with ``choice_by_clip``, per frame with
-``choice``), flip (by clip or by frame), optional clip-consistent crop, and per-category binary
-targets in vocabulary positions. Testing: resize to ``MIN_SIZE_TEST`` and the ground truth at
-original size in the dataset's own labels.
+``choice``; or to ``INPUT.FIXED_SIZE_TRAIN`` exactly), flip (by clip or by frame), optional
+clip-consistent crop, and per-category binary targets in vocabulary positions. Testing: resize
+to ``MIN_SIZE_TEST`` (or ``FIXED_SIZE_TEST`` exactly) and the ground truth at original size in
+the dataset's own labels.
 """
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from ..structures import ClipInput, make_clip_input
 from .catalog import get_dataset_metadata
 from .image_io import read_frame
 from .label_space import LabelSpace
-from .transforms import crop_config, random_crop_box, resize_for_test, resize_frames, resize_labels, resized_shape
+from .transforms import (
+    crop_config, fixed_size, random_crop_box, resize_for_test, resize_frames, resize_labels, resized_shape,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +93,8 @@ class ClipMapper:
         self.max_size_train = int(cfg.INPUT.MAX_SIZE_TRAIN)
         self.min_size_test = int(cfg.INPUT.MIN_SIZE_TEST)
         self.max_size_test = int(cfg.INPUT.MAX_SIZE_TEST)
+        self.fixed_size_train = fixed_size(cfg, "FIXED_SIZE_TRAIN")
+        self.fixed_size_test = fixed_size(cfg, "FIXED_SIZE_TEST")
         self.flip_mode = cfg.INPUT.RANDOM_FLIP
         self.crop_enabled, self.crop_type, self.crop_size = crop_config(cfg)
         self.audio_front_end = audio_front_end(cfg.MODEL.AUDIO.NAME)
@@ -139,7 +144,7 @@ class ClipMapper:
             frames, labels = self._augment(frames, labels, rng)
             mode_keys = {"targets": self._targets(labels, record["category_names"])}
         else:
-            frames = resize_for_test(frames, self.min_size_test, self.max_size_test)
+            frames = resize_for_test(frames, self.min_size_test, self.max_size_test, self.fixed_size_test)
             mode_keys = {"sem_seg_gt": labels}
         return make_clip_input(
             uid=record["uid"],
@@ -173,11 +178,15 @@ class ClipMapper:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Clip-consistent resize, flip and crop of frames ``[T, 3, H, W]`` and labels ``[T, H, W]``."""
         num_frames, _, height, width = frames.shape
-        if self.size_sampling == "choice_by_clip":
+        if self.fixed_size_train is not None:
+            short_sides = np.zeros(num_frames, dtype=np.int64)  # one size for all: aspect not kept
+            sizes = {0: self.fixed_size_train}
+        elif self.size_sampling == "choice_by_clip":
             short_sides = np.full(num_frames, rng.choice(self.min_size_train))
         else:
             short_sides = rng.choice(self.min_size_train, size=num_frames)
-        sizes = {int(s): resized_shape(height, width, int(s), self.max_size_train) for s in np.unique(short_sides)}
+        if self.fixed_size_train is None:
+            sizes = {int(s): resized_shape(height, width, int(s), self.max_size_train) for s in np.unique(short_sides)}
         out_height = max(h for h, _ in sizes.values())
         out_width = max(w for _, w in sizes.values())
         # Frames that got a smaller scale ("choice") are padded at the bottom/right; padding is

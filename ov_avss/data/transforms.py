@@ -6,8 +6,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# INPUT.CROP.TYPE values (detectron2's RandomCrop types that take sizes in pixels).
-CROP_TYPES = ("absolute", "absolute_range")
+# INPUT.CROP.TYPE values: detectron2's RandomCrop types that take sizes in pixels, and a centred
+# crop of (h, w) (torchvision's CenterCrop; AVSBench's AVSS training frames).
+CROP_TYPES = ("absolute", "absolute_range", "absolute_center")
 
 
 def crop_config(cfg) -> tuple[bool, str, tuple[int, int]]:
@@ -32,11 +33,16 @@ def crop_config(cfg) -> tuple[bool, str, tuple[int, int]]:
 def random_crop_box(
     height: int, width: int, crop_type: str, crop_size: tuple[int, int], rng: np.random.Generator
 ) -> tuple[int, int, int, int]:
-    """A random crop ``(top, left, crop_height, crop_width)`` of a ``height x width`` image.
+    """A crop ``(top, left, crop_height, crop_width)`` of a ``height x width`` image.
 
     ``"absolute"``: ``crop_size`` is ``(h, w)``; ``"absolute_range"``: each side is drawn from
     ``[crop_size[0], crop_size[1]]`` (detectron2's ``RandomCrop``); never larger than the image.
+    ``"absolute_center"``: ``(h, w)`` at the centre, rounded as torchvision's ``CenterCrop``
+    (draws nothing from ``rng``).
     """
+    if crop_type == "absolute_center":
+        crop_h, crop_w = min(crop_size[0], height), min(crop_size[1], width)
+        return int(round((height - crop_h) / 2.0)), int(round((width - crop_w) / 2.0)), crop_h, crop_w
     if crop_type == "absolute":
         crop_h, crop_w = crop_size
     elif crop_type == "absolute_range":
@@ -76,9 +82,29 @@ def resize_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(labels[:, None].float(), size=size, mode="nearest")[:, 0].long()
 
 
-def resize_for_test(frames: torch.Tensor, min_size: int, max_size: int) -> torch.Tensor:
-    """The test-time resize (``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``) of uint8 frames
-    ``[T, 3, H, W]``: the same for dataset clips, AVISeg videos and demo windows, so that equal
-    frames give equal maps."""
+def fixed_size(cfg, key: str) -> tuple[int, int] | None:
+    """``INPUT.<key>`` (``FIXED_SIZE_TRAIN`` / ``FIXED_SIZE_TEST``) as ``(height, width)``, or
+    None when empty.
+
+    Raises:
+        ValueError: not two positive pixel counts (the message names the key).
+    """
+    size = tuple(cfg.INPUT[key])
+    if not size:
+        return None
+    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+        raise ValueError(f"Config INPUT.{key} = {size!r} must be () or (height, width) > 0")
+    return int(size[0]), int(size[1])
+
+
+def resize_for_test(
+    frames: torch.Tensor, min_size: int, max_size: int, fixed: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """The test-time resize of uint8 frames ``[T, 3, H, W]``: to ``fixed`` ``(h, w)`` exactly
+    (``INPUT.FIXED_SIZE_TEST``, aspect ratio not kept) when given, else the short side to
+    ``min_size`` within ``max_size`` (``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``); the same for
+    dataset clips, AVISeg videos and demo windows, so that equal frames give equal maps."""
+    if fixed is not None:
+        return resize_frames(frames, fixed)
     height, width = frames.shape[-2:]
     return resize_frames(frames, resized_shape(int(height), int(width), min_size, max_size))

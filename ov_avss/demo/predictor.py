@@ -9,7 +9,7 @@ import torch
 from ov_avss.checkpoint import Checkpointer
 # The evaluation's test-time resize, so that a demo window and an --eval-only clip holding the
 # same frames give the same maps.
-from ov_avss.data.transforms import resize_for_test
+from ov_avss.data.transforms import fixed_size, resize_for_test
 from ov_avss.modeling.meta_arch.build import build_model
 from ov_avss.structures import make_clip_input
 
@@ -25,7 +25,7 @@ class VideoPredictor:
     does not fit the configured model is an error (``ov_avss.checkpoint.model_fit``).
 
     With the published OV-AVSS configs this is the release's ``demo_video`` AVSBench mode: frames
-    are resized as at test time (``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``), the caller feeds
+    are resized as at test time (``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``, or ``FIXED_SIZE_TEST``), the caller feeds
     windows of ``INPUT.SAMPLING_FRAME_NUM`` frames (a 10-frame AVSBench v2 clip: two windows of
     5), and ``sem_seg`` paints the pairs scoring above ``MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD``
     in descending score order, first cover wins. An AVISM model gets the whole video in one call.
@@ -40,11 +40,12 @@ class VideoPredictor:
         else:
             logger.warning("MODEL.WEIGHTS is empty: the model runs with its initial weights.")
         self.min_size_test = int(cfg.INPUT.MIN_SIZE_TEST)
+        self.fixed_size_test = fixed_size(cfg, "FIXED_SIZE_TEST")
         self.max_size_test = int(cfg.INPUT.MAX_SIZE_TEST)
 
     def resize(self, frames: torch.Tensor) -> torch.Tensor:
         """RGB uint8 ``[T, H, W, 3]`` -> uint8 ``[T, 3, h, w]`` at the test-time size."""
-        return resize_for_test(frames.permute(0, 3, 1, 2).contiguous(), self.min_size_test, self.max_size_test)
+        return resize_for_test(frames.permute(0, 3, 1, 2).contiguous(), self.min_size_test, self.max_size_test, self.fixed_size_test)
 
     @torch.no_grad()
     def predict(

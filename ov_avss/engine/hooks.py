@@ -1,7 +1,10 @@
 """Training hooks: called by the ``Trainer`` around training and around every iteration."""
 from __future__ import annotations
 
+import json
 import logging
+import math
+import os
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -9,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ov_avss.checkpoint import Checkpointer, preserved_rng_states
 from ov_avss.utils import comm
 from ov_avss.utils.events import EventWriter, flatten_metrics
+from ov_avss.utils.file_io import write_json_atomic
 from ov_avss.utils.memory import peak_memory_mib
 
 if TYPE_CHECKING:
@@ -123,6 +127,55 @@ class EvalHook(HookBase):
     def after_train(self) -> None:
         if self.trainer.completed:
             self._do_eval()
+
+
+class BestCheckpointer(HookBase):
+    """After each evaluation during training, saves ``model_best`` when ``metric`` (a key of the
+    flattened results, ``<dataset>/<group>/<metric>``; higher is better) beats every earlier
+    evaluation, as the AVSBench release keeps its best validation mIoU. The best value and its
+    iteration are kept in ``model_best.json`` (read back when training resumes).
+
+    Register it after the ``EvalHook``; it must run on every rank (saving gathers RNG states).
+    """
+
+    def __init__(self, checkpointer: Checkpointer, metric: str) -> None:
+        self._checkpointer = checkpointer
+        self._metric = metric
+        self._best = -math.inf
+        self._seen_evaluations = 0
+        self._record = os.path.join(checkpointer.save_dir, "model_best.json") if checkpointer.save_dir else ""
+
+    def before_train(self) -> None:
+        self._seen_evaluations = self.trainer.num_evaluations
+        if self._record and os.path.isfile(self._record):
+            with open(self._record, encoding="utf-8") as f:
+                self._best = float(json.load(f)["value"])
+
+    def _check(self) -> None:
+        if self.trainer.num_evaluations == self._seen_evaluations:
+            return
+        self._seen_evaluations = self.trainer.num_evaluations
+        value = None
+        if comm.is_main_process():
+            flat = flatten_metrics(self.trainer.last_eval_results)
+            if self._metric not in flat:
+                raise KeyError(f"TEST.BEST_CHECKPOINT_METRIC: the evaluation has no '{self._metric}'; it has {sorted(flat)}")
+            value = flat[self._metric]
+        value = comm.all_gather(value)[0]
+        if not value > self._best:
+            return
+        self._best = value
+        iteration = self.trainer.iter
+        self._checkpointer.save("model_best", iteration=iteration, best_metric={self._metric: value})
+        if self._record and comm.is_main_process():
+            write_json_atomic(self._record, {"metric": self._metric, "value": value, "iteration": iteration})
+        logger.info("New best %s = %.6f at iteration %d: saved model_best.pth", self._metric, value, iteration)
+
+    def after_step(self) -> None:
+        self._check()
+
+    def after_train(self) -> None:
+        self._check()
 
 
 class PeriodicWriter(HookBase):

@@ -123,6 +123,7 @@ class Trainer:
         self.completed = False
         self.storage: EventStorage | None = None
         self.last_eval_results: dict[str, Any] = {}
+        self.num_evaluations = 0
         self._rng_states_to_restore: list[dict[str, Any]] | None = None
         # With several processes a late signal must not interrupt the process group's teardown.
         self._stop_signals = StopSignals(self._on_stop_signal, ignore_after_stop=comm.get_world_size() > 1)
@@ -202,6 +203,11 @@ class Trainer:
             hooks.PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD),
             hooks.EvalHook(cfg.TEST.EVAL_PERIOD, self._evaluate),
         ]
+        if cfg.TEST.BEST_CHECKPOINT_METRIC:
+            if not cfg.DATASETS.TEST:
+                raise ValueError("TEST.BEST_CHECKPOINT_METRIC needs a dataset in DATASETS.TEST to evaluate")
+            metric = f"{cfg.DATASETS.TEST[0]}/{cfg.TEST.BEST_CHECKPOINT_METRIC}"
+            hook_list.append(hooks.BestCheckpointer(self.checkpointer, metric))
         if comm.is_main_process():
             # Writers come last so that they see this iteration's evaluation results.
             hook_list.append(hooks.PeriodicWriter(self.build_writers(), period=cfg.LOG_PERIOD))
@@ -251,6 +257,7 @@ class Trainer:
     def _evaluate(self) -> dict[str, Any]:
         model = self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
         self.last_eval_results = self.test(self.cfg, model)
+        self.num_evaluations += 1
         return self.last_eval_results
 
     # ----------------------------------------------------------------------------------------

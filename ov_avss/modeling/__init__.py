@@ -1,6 +1,6 @@
 """Model components. Importing this package registers every backbone, audio encoder, pixel
-decoder, transformer decoder and meta-architecture under its config name."""
-from . import audio, backbone, classifier, criterion, pixel_decoder, transformer_decoder
+decoder, transformer decoder and meta-architecture (TPAVI's in ``tpavi``) under its config name."""
+from . import audio, backbone, classifier, criterion, pixel_decoder, tpavi, transformer_decoder
 from .meta_arch import META_ARCH_REGISTRY, OV_AVSS, build_model, build_model_without_pretrained_files
 
 __all__ = [
@@ -13,5 +13,6 @@ __all__ = [
     "classifier",
     "criterion",
     "pixel_decoder",
+    "tpavi",
     "transformer_decoder",
 ]

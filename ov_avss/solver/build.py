@@ -87,7 +87,10 @@ def get_default_optimizer_params(
 
 
 def build_optimizer(cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
-    """``SOLVER.OPTIMIZER`` (``ADAMW`` or ``SGD``) over ``get_default_optimizer_params``."""
+    """``SOLVER.OPTIMIZER`` (``ADAMW``, ``ADAM`` or ``SGD``) over ``get_default_optimizer_params``.
+
+    ``ADAM`` is ``torch.optim.Adam`` (weight decay, if any, added to the gradient; the AVSBench
+    release's TPAVI recipe uses it without weight decay)."""
     params = get_default_optimizer_params(
         model,
         base_lr=cfg.SOLVER.BASE_LR,
@@ -103,11 +106,13 @@ def build_optimizer(cfg: CfgNode, model: nn.Module) -> torch.optim.Optimizer:
     name = cfg.SOLVER.OPTIMIZER.upper()
     if name == "ADAMW":
         return torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR)
+    if name == "ADAM":
+        return torch.optim.Adam(params, lr=cfg.SOLVER.BASE_LR)
     if name == "SGD":
         return torch.optim.SGD(
             params, lr=cfg.SOLVER.BASE_LR, momentum=cfg.SOLVER.MOMENTUM, nesterov=cfg.SOLVER.NESTEROV
         )
-    raise ValueError(f"SOLVER.OPTIMIZER must be 'ADAMW' or 'SGD', got '{cfg.SOLVER.OPTIMIZER}'")
+    raise ValueError(f"SOLVER.OPTIMIZER must be 'ADAMW', 'ADAM' or 'SGD', got '{cfg.SOLVER.OPTIMIZER}'")
 
 
 def _clip_each_parameter_norm(params: list[torch.Tensor], max_norm: float, norm_type: float) -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from ov_avss.checkpoint import CheckpointMismatchError, Checkpointer
+from ov_avss.checkpoint import CheckpointMismatchError, Checkpointer, is_pretrained_initialisation
 
 
 class Segmenter(nn.Module):
@@ -84,3 +84,10 @@ def test_pretrained_initialisation_pickle_with_another_shape_is_skipped(tmp_path
     before = model.head.weight.detach().clone()
     Checkpointer(model, save_to_disk=False).load(str(path))
     assert torch.equal(model.head.weight, before)
+
+
+def test_model_zoo_file_names_are_initialisations_other_pth_files_trained():
+    assert is_pretrained_initialisation("pre_models/resnet50-19c8e357.pth")
+    assert is_pretrained_initialisation("R-50.pkl")
+    for trained in ("output/model_final.pth", "model_0000999.pth", "S4_best.pth", "model_ov_avss_r50.pth"):
+        assert not is_pretrained_initialisation(trained), trained

@@ -241,3 +241,22 @@ def test_an_architecture_s_own_names_apply_to_its_models_only(monkeypatch):
     assert other.unmapped == ["family_criterion.empty_weight"]
     with pytest.raises(ValueError, match="'Family' are already registered"):
         name_map.register_architecture_names("Family", [])
+
+
+def test_an_architecture_s_rules_may_compute_names_and_drop_key_patterns(monkeypatch):
+    """A replacement may be a function of the match (a stage number shifted, a library's own
+    renaming); dropped patterns drop every key they fullmatch, with why, unless the model has it."""
+    from ov_avss.checkpoint import name_map
+
+    monkeypatch.setattr(name_map, "_ARCHITECTURE_NAMES", {})
+    name_map.register_architecture_names(
+        "Family",
+        [(r"stage([1-4])\.(.+)", lambda match: f"stages.{int(match.group(1)) - 1}.{match.group(2)}")],
+        dropped_patterns={r"branch2\..+": "never called"},
+    )
+    state = {"stage1.conv.weight": 1, "stage4.norm.bias": 2, "branch2.conv.weight": 3, "branch2.kept": 4}
+    ours = ["stages.0.conv.weight", "stages.3.norm.bias", "branch2.kept"]
+    mapping = map_external_names(state, ours, architecture="Family")
+    assert mapping.state_dict == {"stages.0.conv.weight": 1, "stages.3.norm.bias": 2, "branch2.kept": 4}
+    assert mapping.dropped == {"branch2.conv.weight": "never called"} and mapping.unmapped == []
+    assert map_external_names(state, ours, architecture="Other").dropped == {}

@@ -297,3 +297,23 @@ def test_audio_ablation_eval_writes_beside_the_normal_evaluation(tmp_path):
     assert sorted(p.name for p in output_dir.iterdir() if p.name.startswith("inference")) == [
         "inference", "inference_audio_shuffle", "inference_audio_zero",
     ]
+
+
+def test_best_checkpoint_keeps_the_best_evaluation(tmp_path):
+    metric = f"{TEST_DATASET}/toy/pixel_acc"
+    trainer = make_trainer(tmp_path, {"TEST.EVAL_PERIOD": 1, "TEST.BEST_CHECKPOINT_METRIC": "toy/pixel_acc"})
+    trainer.train()
+    with open(tmp_path / "metrics.json") as f:
+        evaluated = [(r["iteration"], r[metric]) for r in map(json.loads, f) if metric in r]
+    assert len(evaluated) >= 5
+    best_iteration, best_value = max(evaluated, key=lambda pair: pair[1])  # first of equal values
+    record = json.loads((tmp_path / "model_best.json").read_text())
+    assert record == {"metric": metric, "value": pytest.approx(best_value), "iteration": best_iteration}
+    saved = torch.load(tmp_path / "model_best.pth", weights_only=False)
+    assert saved["iteration"] == best_iteration and saved["best_metric"] == {metric: pytest.approx(best_value)}
+
+
+def test_best_checkpoint_metric_must_exist(tmp_path):
+    trainer = make_trainer(tmp_path, {"TEST.EVAL_PERIOD": 2, "TEST.BEST_CHECKPOINT_METRIC": "toy/mIoU"})
+    with pytest.raises(KeyError, match="toy_clips_test/toy/mIoU"):
+        trainer.train()

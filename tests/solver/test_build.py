@@ -62,6 +62,10 @@ def test_sgd_and_unknown_optimizer():
     cfg.SOLVER.MOMENTUM = 0.8
     optimizer = build_optimizer(cfg, nn.Linear(2, 2))
     assert isinstance(optimizer, torch.optim.SGD) and optimizer.param_groups[0]["momentum"] == 0.8
+    cfg.SOLVER.OPTIMIZER = "ADAM"
+    cfg.SOLVER.WEIGHT_DECAY = 0.0
+    optimizer = build_optimizer(cfg, nn.Linear(2, 2))
+    assert type(optimizer) is torch.optim.Adam and optimizer.param_groups[0]["weight_decay"] == 0.0
     cfg.SOLVER.OPTIMIZER = "LAMB"
     with pytest.raises(ValueError, match="LAMB"):
         build_optimizer(cfg, nn.Linear(2, 2))

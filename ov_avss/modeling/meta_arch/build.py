@@ -52,10 +52,10 @@ def compile_heavy_parts(model: torch.nn.Module) -> None:
 
 
 def build_model_without_pretrained_files(cfg, device: str = "cpu") -> torch.nn.Module:
-    """The model of ``cfg`` on ``device`` with random VGGish and CLIP weights, reading no file.
+    """The model of ``cfg`` on ``device`` with random VGGish, CLIP and PVT-v2 weights, reading no file.
 
-    ``MODEL.WEIGHTS`` is cleared and ``MODEL.AUDIO.RANDOM_INIT`` / ``MODEL.CLIP_ADAPTER.RANDOM_INIT``
-    are forced on a copy of ``cfg``, so the published R50 / Swin-B configs build (for parameter
+    ``MODEL.WEIGHTS`` and ``MODEL.PVT_V2.WEIGHTS`` are cleared and ``MODEL.AUDIO.RANDOM_INIT`` /
+    ``MODEL.CLIP_ADAPTER.RANDOM_INIT`` are forced on a copy of ``cfg``, so the published R50 / Swin-B configs build (for parameter
     counts, timing, checkpoint conversion) where their weight files are absent.
     """
     cfg = cfg.clone()
@@ -64,5 +64,6 @@ def build_model_without_pretrained_files(cfg, device: str = "cpu") -> torch.nn.M
     cfg.MODEL.DEVICE = device
     cfg.MODEL.AUDIO.RANDOM_INIT = True
     cfg.MODEL.CLIP_ADAPTER.RANDOM_INIT = True
+    cfg.MODEL.PVT_V2.WEIGHTS = ""
     cfg.freeze()
     return build_model(cfg)
