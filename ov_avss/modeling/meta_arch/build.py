@@ -43,11 +43,16 @@ def build_model(cfg) -> torch.nn.Module:
 
 
 def compile_heavy_parts(model: torch.nn.Module) -> None:
-    """``torch.compile`` each sub-module named in ``model.COMPILED_PARTS``, in place
+    """``torch.compile`` each sub-module named in ``model.COMPILED_PARTS`` (each member of a
+    ``ModuleList`` / ``ModuleDict``), in place
     (``nn.Module.compile``), so parameter names, state dicts and checkpoints stay unchanged.
     The meta-architecture's own code (target preparation, losses, post-processing) stays eager."""
     for name in model.COMPILED_PARTS:
-        getattr(model, name).compile()
+        part = getattr(model, name)
+        # A container has no forward of its own: its members are what the model calls.
+        members = part.values() if isinstance(part, torch.nn.ModuleDict) else part
+        for module in members if isinstance(part, (torch.nn.ModuleList, torch.nn.ModuleDict)) else (part,):
+            module.compile()
     logger.info("MODEL.COMPILE: torch.compile of %s", ", ".join(model.COMPILED_PARTS))
 
 

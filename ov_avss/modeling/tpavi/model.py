@@ -41,6 +41,9 @@ class TPAVI(FramePreprocessing):
     ``masks`` bool [K, T, H0, W0]) for the demo and overlays.
     """
 
+    # Compiled by MODEL.COMPILE (meta_arch/build.py); not the frozen audio encoder (see OV_AVSS).
+    COMPILED_PARTS = ("backbone", "reducers", "tpavi_blocks", "fusion", "head")
+
     def __init__(
         self,
         *,
