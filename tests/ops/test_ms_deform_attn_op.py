@@ -122,8 +122,14 @@ def test_compile_fullgraph_with_backward_equals_eager(impl_name):
     def attend(value, shapes, starts, locations, weights):
         return ms_deform_attn(value * 2.0, shapes, starts, locations.clamp(0.0, 1.0), weights, impl=impl_name).sum()
 
-    compiled = torch.compile(attend, fullgraph=True, backend="aot_eager")
-    eager_args = _op_args(SHAPES[2], torch.float32, True, impl_name, seed=5)[:5]
+    _assert_compiled_backward_equals_eager(attend, "aot_eager", _op_args(SHAPES[2], torch.float32, True, impl_name, seed=5))
+
+
+def _assert_compiled_backward_equals_eager(attend, backend: str, op_args) -> None:
+    """``attend`` compiled with ``fullgraph=True`` on ``backend``: same loss and same gradients
+    of every input that requires them as eager, within 1e-5."""
+    compiled = torch.compile(attend, fullgraph=True, backend=backend)
+    eager_args = op_args[:5]
     compiled_args = [t.detach().requires_grad_(t.requires_grad) for t in eager_args]
     eager_loss, compiled_loss = attend(*eager_args), compiled(*compiled_args)
     torch.testing.assert_close(compiled_loss, eager_loss, rtol=1e-5, atol=1e-5)
@@ -142,16 +148,7 @@ def test_compile_fullgraph_inductor_backward_equals_eager(cpu_kernel):
     def attend(value, shapes, starts, locations, weights):
         return ms_deform_attn(value * 2.0, shapes, starts, locations.clamp(0.0, 1.0), weights).relu().sum()
 
-    compiled = torch.compile(attend, fullgraph=True, backend="inductor")
-    eager_args = _op_args(SHAPES[1], torch.float32, True, "auto", seed=6)[:5]
-    compiled_args = [t.detach().requires_grad_(t.requires_grad) for t in eager_args]
-    eager_loss, compiled_loss = attend(*eager_args), compiled(*compiled_args)
-    torch.testing.assert_close(compiled_loss, eager_loss, rtol=1e-5, atol=1e-5)
-    eager_loss.backward()
-    compiled_loss.backward()
-    for eager, compiled_tensor in zip(eager_args, compiled_args):
-        if eager.requires_grad:
-            torch.testing.assert_close(compiled_tensor.grad, eager.grad, rtol=1e-5, atol=1e-5)
+    _assert_compiled_backward_equals_eager(attend, "inductor", _op_args(SHAPES[1], torch.float32, True, "auto", seed=6))
 
 
 @pytest.mark.gpu
