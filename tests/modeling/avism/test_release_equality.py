@@ -84,11 +84,9 @@ def _clip(generator: torch.Generator, num_frames: int = 5) -> dict:
     )
 
 
-@pytest.fixture(scope="module")
-def training_step(tmp_path_factory):
-    """One training forward of two clips with what the reference needs recorded."""
-    model, state = _release_model(tmp_path_factory.mktemp("release"), train=True)
-    seen: dict = {}
+def _record_encoder_inputs(model, seen: dict) -> None:
+    """Record into ``seen`` what the reference's FPN level reads: the backbone's ``res2`` and the
+    deformable encoder's finest output (``encoder_finest``)."""
     model.backbone.register_forward_hook(lambda m, i, out: seen.__setitem__("res2", out["res2"]))
     decode_levels = model.pixel_decoder.decode_levels
 
@@ -98,6 +96,14 @@ def training_step(tmp_path_factory):
         return out
 
     model.pixel_decoder.decode_levels = recording_decode_levels
+
+
+@pytest.fixture(scope="module")
+def training_step(tmp_path_factory):
+    """One training forward of two clips with what the reference needs recorded."""
+    model, state = _release_model(tmp_path_factory.mktemp("release"), train=True)
+    seen: dict = {}
+    _record_encoder_inputs(model, seen)
     projection = model.video_decoder.project_mask_features
     model.video_decoder.project_mask_features = lambda x: seen.setdefault("video_mask_features", projection(x))
     model.video_decoder.register_forward_hook(lambda m, i, out: seen.__setitem__("video_outputs", out))
@@ -250,15 +256,7 @@ def test_training_step_equals_the_release(tmp_path):
     flow back through our layers from its own heads, FPN level and losses."""
     model, state = _release_model(tmp_path, train=True)
     seen: dict = {"decoder_outputs": []}
-    model.backbone.register_forward_hook(lambda m, i, out: seen.__setitem__("res2", out["res2"]))
-    decode_levels = model.pixel_decoder.decode_levels
-
-    def recording_decode_levels(*args):
-        out = decode_levels(*args)
-        seen["encoder_finest"] = out[1][-1]
-        return out
-
-    model.pixel_decoder.decode_levels = recording_decode_levels
+    _record_encoder_inputs(model, seen)
     model.frame_decoder.register_forward_hook(lambda m, i, out: seen.__setitem__("frame_outputs", out[0]))
     video = model.video_decoder
 
