@@ -181,11 +181,11 @@ class ClipMapper:
         if self.fixed_size_train is not None:
             short_sides = np.zeros(num_frames, dtype=np.int64)  # one size for all: aspect not kept
             sizes = {0: self.fixed_size_train}
-        elif self.size_sampling == "choice_by_clip":
-            short_sides = np.full(num_frames, rng.choice(self.min_size_train))
         else:
-            short_sides = rng.choice(self.min_size_train, size=num_frames)
-        if self.fixed_size_train is None:
+            if self.size_sampling == "choice_by_clip":
+                short_sides = np.full(num_frames, rng.choice(self.min_size_train))
+            else:
+                short_sides = rng.choice(self.min_size_train, size=num_frames)
             sizes = {int(s): resized_shape(height, width, int(s), self.max_size_train) for s in np.unique(short_sides)}
         out_height = max(h for h, _ in sizes.values())
         out_width = max(w for _, w in sizes.values())
