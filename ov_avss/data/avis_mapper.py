@@ -11,7 +11,7 @@ from ..structures import ClipInput, make_clip_input
 from .catalog import get_dataset_metadata
 from .datasets.aviseg import decode_rle, sample_clip, video_audio
 from .image_io import read_frame
-from .transforms import crop_config, random_crop_box, resize_for_test, resize_frames, resized_shape
+from .transforms import crop_config, fixed_size, random_crop_box, resize_for_test, resize_frames, resized_shape
 
 __all__ = ["AVISClipMapper"]
 
@@ -39,6 +39,8 @@ class AVISClipMapper:
         self.max_size_train = int(cfg.INPUT.MAX_SIZE_TRAIN)
         self.min_size_test = int(cfg.INPUT.MIN_SIZE_TEST)
         self.max_size_test = int(cfg.INPUT.MAX_SIZE_TEST)
+        # As the clip mapper and the demo predictor, so a demo and --eval-only resize alike.
+        self.fixed_size_test = fixed_size(cfg, "FIXED_SIZE_TEST")
         self.flip = cfg.INPUT.RANDOM_FLIP
         self.audio_ablation = "none" if is_train else cfg.TEST.AUDIO_ABLATION
         if self.audio_ablation not in ("none", "zero", "shuffle"):
@@ -99,7 +101,7 @@ class AVISClipMapper:
             "video_id": record["video_id"],
         }
         if not self.is_train:
-            return make_clip_input(frames=resize_for_test(frames, self.min_size_test, self.max_size_test), **fields)
+            return make_clip_input(frames=resize_for_test(frames, self.min_size_test, self.max_size_test, self.fixed_size_test), **fields)
 
         masks = torch.from_numpy(np.stack([
             np.stack([decode_rle(track["segmentations"][t], height, width) for t in frame_indices])
