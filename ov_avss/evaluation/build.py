@@ -27,6 +27,3 @@ def build_evaluator(cfg, dataset_name: str, output_dir: str):
         return evaluator
     return DatasetEvaluators([evaluator, PredictionOverlayWriter(dataset_name, cfg, output_dir)])
 
-
-# Registers "avis" (imported last: the module registers into EVALUATOR_REGISTRY above).
-from . import avis_evaluator  # noqa: E402,F401

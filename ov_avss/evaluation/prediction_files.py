@@ -13,7 +13,7 @@ import torch
 from ..data.catalog import get_dataset_metadata
 from ..data.clip_mapper import read_label_maps
 from ..data.image_io import read_palette_mask
-from .avss_evaluator import SemanticScorer
+from .semantic_scorer import SemanticScorer
 from .binary_evaluator import BinaryAVSEvaluator
 from .export import read_probability_png
 

@@ -15,7 +15,7 @@ from helpers import evaluation_clip
 from ov_avss.config import get_cfg
 from ov_avss.data.categories import BASE_CATEGORIES, CATEGORIES, CATEGORY_TO_INDEX, NOVEL_CATEGORIES
 from ov_avss.evaluation import AVSSEvaluator, BinaryAVSEvaluator
-from ov_avss.evaluation.avss_evaluator import SemSegAccumulator
+from ov_avss.evaluation.semseg_accumulator import SemSegAccumulator
 
 N = 71
 BETA2 = 0.3
