@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..data.catalog import get_dataset_metadata
-from ..data.clip_mapper import read_label_maps
+from ..data.label_maps import read_label_maps
 from ..data.image_io import read_palette_mask
 from .semantic_scorer import SemanticScorer
 from .binary_evaluator import BinaryAVSEvaluator

@@ -33,8 +33,9 @@ class AVISM(FramePreprocessing):
     video module (``loss_avism_{ce,mask,dice}[_i]``, per clip, for each of the last
     ``LAST_LAYER_NUM`` frame-decoder rounds) and, with ``SIM_WEIGHT > 0``, the query similarity
     loss ``loss_clip_sim``. Eval takes one video (batch of 1) of any
-    length and returns ``{image_size, pred_scores, pred_labels, pred_masks bool [K, T, H0, W0]}``
-    with the tracks scoring above ``MODEL.AVISM.TEST_SCORE_THRESHOLD``.
+    length and returns ``{"segments": {scores float32 [K], labels int64 [K], masks bool
+    [K, T, H0, W0]}}`` (on the CPU) with the tracks scoring above
+    ``MODEL.AVISM.TEST_SCORE_THRESHOLD``.
 
     Checkpoints of the AVISM release (``sem_seg_head.pixel_decoder.*``, ``sem_seg_head.predictor.*``,
     ``avism_module.*`` or ``vita_module.*``) load onto this model's names through the
@@ -341,9 +342,7 @@ class AVISM(FramePreprocessing):
         scores = scores * (soft_sum / (hard_count + 1e-6))
         keep = torch.nonzero(scores > self.score_threshold).squeeze(-1)
         pred_masks = torch.cat(masks, dim=1)[keep.to(store)]
+        # The output structure of every model (docs/architecture.md, "Model outputs").
         return {
-            "image_size": output_size,
-            "pred_scores": scores[keep].tolist(),
-            "pred_labels": labels[keep].tolist(),
-            "pred_masks": pred_masks.cpu(),
+            "segments": {"scores": scores[keep].cpu(), "labels": labels[keep].cpu(), "masks": pred_masks.cpu()}
         }
