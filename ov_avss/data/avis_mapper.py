@@ -101,7 +101,11 @@ class AVISClipMapper:
             "video_id": record["video_id"],
         }
         if not self.is_train:
-            return make_clip_input(frames=resize_for_test(frames, self.min_size_test, self.max_size_test, self.fixed_size_test), **fields)
+            return make_clip_input(
+                frames=resize_for_test(frames, self.min_size_test, self.max_size_test, self.fixed_size_test),
+                annotations_file=record["annotations_file"],
+                **fields,
+            )
 
         masks = torch.from_numpy(np.stack([
             np.stack([decode_rle(track["segmentations"][t], height, width) for t in frame_indices])

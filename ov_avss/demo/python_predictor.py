@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from ov_avss.config import get_cfg
+from ov_avss.structures import SEGMENTS
 
 from .audio_stream import FrameAlignedAudio
 from .build import DemoRequest, build_demo
@@ -229,7 +230,7 @@ class AudioVisualPredictor:
                 fps=source.fps,
                 times=times,
                 tracks=tracks_of(tracks_output, demo.names),
-                masks=tracks_output["pred_masks"].numpy(),
+                masks=tracks_output[SEGMENTS]["masks"].numpy(),
             )
         vocabulary = demo.vocabulary
         frames = tuple(

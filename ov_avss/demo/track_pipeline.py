@@ -14,6 +14,7 @@ from tqdm import tqdm
 from ov_avss.data.image_io import write_palette_png
 from ov_avss.data.label_space import RLE_TRACKS
 from ov_avss.evaluation.avis import track_predictions
+from ov_avss.structures import SEGMENTS, output_segments
 from ov_avss.utils.file_io import write_json_atomic
 from ov_avss.visualization import MAX_TRACK_ID, FrameSegment, draw_segments, track_palette, visible_frame_segments
 
@@ -209,8 +210,8 @@ def predict_tracks(
     with its audio example).
 
     Returns:
-        The tracks in descending score order (``pred_scores`` ``[K]`` floats, ``pred_labels``
-        ``[K]`` ints indexing ``names``, ``pred_masks`` bool ``[K, T, H, W]`` at the frames'
+        The model's output with its ``segments`` in descending score order (``scores`` ``[K]``,
+        ``labels`` ``[K]`` indexing ``names``, ``masks`` bool ``[K, T, H, W]`` at the frames'
         original size, on the CPU) and the frame times ``[T]`` in seconds.
 
     Raises:
@@ -220,21 +221,20 @@ def predict_tracks(
     audio = aligned_audio.examples_at(times)
     output = predictor.predict(frames, audio, names, height, width, video_id=video_id)
     del frames
-    order = sorted(range(len(output["pred_scores"])), key=lambda k: -output["pred_scores"][k])
-    tracks_output = {
-        "pred_scores": [float(output["pred_scores"][k]) for k in order],
-        "pred_labels": [int(output["pred_labels"][k]) for k in order],
-        "pred_masks": output["pred_masks"][order].cpu(),  # bool [K, T, H, W]
-    }
+    segments = output_segments(output, f"Video {video_id}")
+    # Stable: tracks of equal score keep the model's order.
+    order = torch.sort(segments["scores"].cpu(), descending=True, stable=True).indices
+    tracks_output = {SEGMENTS: {key: segments[key].cpu()[order] for key in ("scores", "labels", "masks")}}
     return tracks_output, times
 
 
 def tracks_of(tracks_output: dict, names: Sequence[str]) -> tuple[Track, ...]:
     """``Track`` entries (ids 1, 2, ... in the output's order) of a ``predict_tracks`` result."""
-    masks = tracks_output["pred_masks"]
+    segments = tracks_output[SEGMENTS]
+    masks = segments["masks"]
     return tuple(
         Track(track_id, names[label], score, int(masks[track_id - 1].flatten(1).any(1).sum()))
-        for track_id, (score, label) in enumerate(zip(tracks_output["pred_scores"], tracks_output["pred_labels"]), 1)
+        for track_id, (score, label) in enumerate(zip(segments["scores"].tolist(), segments["labels"].tolist()), 1)
     )
 
 
@@ -300,13 +300,14 @@ def _draw_tracks(
 ) -> int:
     """Write the overlay video and the track-id PNGs into ``output_dir``; returns the number of
     frames without any track."""
-    masks = tracks_output["pred_masks"]
+    tracks = tracks_output[SEGMENTS]
+    masks = tracks["masks"]
     segments = {
-        "scores": torch.tensor(tracks_output["pred_scores"]),
+        "scores": tracks["scores"],
         "labels": torch.arange(masks.shape[0]),  # track id - 1
         "masks": masks,
     }
-    labels = [f"#{k} {names[label]}" for k, label in enumerate(tracks_output["pred_labels"], 1)]
+    labels = [f"#{k} {names[label]}" for k, label in enumerate(tracks["labels"].tolist(), 1)]
     palette = track_palette()
     mask_dir = os.path.join(output_dir, TRACK_MASK_DIR_NAME)
     os.makedirs(mask_dir)

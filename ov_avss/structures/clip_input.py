@@ -30,7 +30,11 @@ class ClipInput(TypedDict):
       in the dataset's own labels (``DatasetMetadata.label_space``), ignore label on frames
       without ground truth.
     - ``video_id`` (AVISeg): the annotation file's video id; ``instances`` (AVISeg training):
-      ``labels`` int64 ``[N]`` (contiguous category), ``masks`` bool ``[N, T, H, W]``.
+      ``labels`` int64 ``[N]`` (contiguous category), ``masks`` bool ``[N, T, H, W]``;
+      ``annotations_file`` (AVISeg testing): the annotation file ``video_id`` refers to, which
+      the ``avis`` evaluator scores against.
+    - ``original_frames`` (testing with ``TEST.VISUALIZE_NUM_CLIPS`` > 0, label maps): uint8
+      ``[T, 3, H0, W0]``, the frames before the test resize, which the overlays are drawn on.
     """
 
     uid: str
@@ -47,9 +51,11 @@ class ClipInput(TypedDict):
     sem_seg_gt: NotRequired[torch.Tensor]
     video_id: NotRequired[int]
     instances: NotRequired[dict[str, torch.Tensor]]
+    annotations_file: NotRequired[str]
+    original_frames: NotRequired[torch.Tensor]
 
 
-_OPTIONAL_KEYS = ("targets", "sem_seg_gt", "video_id", "instances")
+_OPTIONAL_KEYS = ("targets", "sem_seg_gt", "video_id", "instances", "annotations_file", "original_frames")
 
 
 def make_clip_input(
@@ -68,7 +74,8 @@ def make_clip_input(
 ) -> ClipInput:
     """A checked ``ClipInput``; ``frame_valid`` ``None`` means every frame carries ground truth.
 
-    ``optional`` takes the mode keys (``targets``, ``sem_seg_gt``, ``video_id``, ``instances``).
+    ``optional`` takes the mode keys (``targets``, ``sem_seg_gt``, ``video_id``, ``instances``,
+    ``annotations_file``, ``original_frames``).
 
     Raises:
         ValueError: a shape disagrees with the number of frames T, or an unknown key is given.
@@ -91,6 +98,12 @@ def make_clip_input(
         )
     if "sem_seg_gt" in optional and optional["sem_seg_gt"].shape[0] != num_frames:
         raise ValueError(f"Clip {uid}: sem_seg_gt has {optional['sem_seg_gt'].shape[0]} frames, expected {num_frames}")
+    original = optional.get("original_frames")
+    if original is not None and (original.dtype, tuple(original.shape)) != (torch.uint8, (num_frames, 3, height, width)):
+        raise ValueError(
+            f"Clip {uid}: original_frames must be uint8 [T, 3, H0, W0] = [{num_frames}, 3, {height}, {width}], got "
+            f"{original.dtype} {tuple(original.shape)}"
+        )
     clip: ClipInput = {
         "uid": uid,
         "dataset_name": dataset_name,

@@ -75,13 +75,10 @@ def test_demo_tracks_equal_the_evaluators_for_the_same_video(aviseg, tmp_path):
     predictor = VideoPredictor(cfg)
     # The evaluation path: the test mapper's ClipInput, the model, the evaluator's entries.
     output = predictor.model([AVISClipMapper(cfg, is_train=False)(record)])[0]
-    assert len(output["pred_scores"]) == 3
-    order = np.argsort(-np.asarray(output["pred_scores"]), kind="stable")
-    expected = track_predictions(record["video_id"], {
-        "pred_scores": [output["pred_scores"][k] for k in order],
-        "pred_labels": [output["pred_labels"][k] for k in order],
-        "pred_masks": output["pred_masks"][torch.from_numpy(order)],
-    })
+    segments = output["segments"]
+    assert len(segments["scores"]) == 3
+    order = torch.from_numpy(np.argsort(-segments["scores"].numpy(), kind="stable"))
+    expected = track_predictions(record["video_id"], {"segments": {key: value[order] for key, value in segments.items()}})
 
     track_demo = TrackDemo.from_config(cfg, DemoRequest(video_id=record["video_id"]))
     demo_input = open_demo_input(aviseg["frames"], record["audio_path"], fps=1.0, allow_silent=False)

@@ -81,8 +81,8 @@ def avism_whole_video(config_file: str, seconds: list[int], device: torch.device
             "frames": length,
             "seconds_at_1_fps": length,
             **memory,
-            "output_mb": outputs[0]["pred_masks"].numel() * outputs[0]["pred_masks"].element_size() / 2**20,
-            "tracks": len(outputs[0]["pred_scores"]),
+            "output_mb": outputs[0]["segments"]["masks"].numel() * outputs[0]["segments"]["masks"].element_size() / 2**20,
+            "tracks": len(outputs[0]["segments"]["scores"]),
         })
     return {"config": config_file, "frame_size": [height, width], "runs": runs,
             "bound": _linear_bound(runs, "AVISM whole-video inference")}

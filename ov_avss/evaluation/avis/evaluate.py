@@ -1,27 +1,31 @@
-"""Score AVIS predictions (``results.json``) against an AVISeg annotation file: FSLA, HOTA, mAP."""
+"""Score AVIS predictions (in memory, or a ``results.json``) against an AVISeg annotation file:
+FSLA, HOTA, mAP."""
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from ...data.datasets.aviseg import AVISVideo, encode_mask, load_aviseg_json, read_json, segmentation_to_rle
+from ...structures import output_segments
 from ...utils.file_io import write_json_atomic
 from .fsla import FSLACounts, fsla_video_counts, summarize_fsla
 from .track_metrics import hota_and_track_map
 
 
 def track_predictions(video_id: int, output: dict) -> list[dict]:
-    """The tracks of one AVISM output as ``results.json`` entries, in the output's order.
+    """The tracks of one model output as ``results.json`` entries, in the output's order.
 
     Args:
         video_id: the annotation file's id of the video.
-        output: ``pred_scores [K]``, ``pred_labels [K]`` (contiguous labels, 0..25 for AVISeg)
-            and ``pred_masks`` bool ``[K, T, H, W]`` at the video's size.
+        output: a model output with ``segments`` (``ov_avss.structures.output_segments``):
+            labels contiguous (0..25 for AVISeg), masks ``[K, T, H, W]`` at the video's size.
 
     Returns:
         ``{video_id, score, category_id, segmentations}`` per track: ``category_id`` is AVISeg's
         (label + 1, the reader's ``label = category_id - 1``), one compressed RLE per frame.
     """
-    masks = output["pred_masks"].cpu().numpy()
+    segments = output_segments(output, f"Video {video_id}")
+    masks = segments["masks"].cpu().numpy()
     return [
         {
             "video_id": int(video_id),
@@ -29,23 +33,27 @@ def track_predictions(video_id: int, output: dict) -> list[dict]:
             "category_id": int(label) + 1,
             "segmentations": [encode_mask(frame) for frame in track],
         }
-        for score, label, track in zip(output["pred_scores"], output["pred_labels"], masks)
+        for score, label, track in zip(segments["scores"].tolist(), segments["labels"].tolist(), masks)
     ]
 
 
 def load_predictions(path: str, videos: list[AVISVideo], categories: dict[int, str]) -> list[dict]:
-    """Read and validate a ``results.json``: a list of ``{video_id, score, category_id, segmentations}``.
+    """Read and validate a ``results.json`` (``check_predictions``)."""
+    return check_predictions(read_json(path, "Predictions file"), videos, categories, path)
+
+
+def check_predictions(data: Any, videos: list[AVISVideo], categories: dict[int, str], source: str) -> list[dict]:
+    """Validate predicted tracks: a list of ``{video_id, score, category_id, segmentations}``.
 
     Segmentations are normalised to compressed RLE (None stays None). Raises ValueError naming
-    the entry and key on bad input.
+    ``source`` (a file, or the evaluator), the entry and the key on bad input.
     """
-    data = read_json(path, "Predictions file")
     if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of predicted tracks, got {type(data).__name__}")
+        raise ValueError(f"{source}: expected a JSON list of predicted tracks, got {type(data).__name__}")
     by_id = {v.video_id: v for v in videos}
     predictions = []
     for i, pred in enumerate(data):
-        where = f"{path}[{i}]"
+        where = f"{source}[{i}]"
         if not isinstance(pred, dict):
             raise ValueError(f"{where}: expected an object, got {type(pred).__name__}")
         missing = [k for k in ("video_id", "score", "category_id", "segmentations") if k not in pred]
@@ -83,8 +91,18 @@ def fsla(videos: list[AVISVideo], predictions: list[dict]) -> dict:
     return summarize_fsla(counts)
 
 
+def score_avis(videos: list[AVISVideo], categories: dict[int, str], predictions: list[dict]) -> dict:
+    """FSLA, HOTA and mAP (and their breakdowns) in percent, as published, of checked
+    predictions (``check_predictions``) against an annotation file's videos and categories."""
+    fractions = {**fsla(videos, predictions), **hota_and_track_map(videos, categories, predictions)}
+    counts = {k: fractions.pop(k) for k in ("frames_n", "frames_s", "frames_m")}
+    metrics = {k: (None if v is None else round(100.0 * v, 4)) for k, v in fractions.items()}
+    metrics.update(counts, num_videos=len(videos), num_predictions=len(predictions))
+    return metrics
+
+
 def evaluate_avis(gt_json: str, pred_json: str, output_path: str | None = None) -> dict:
-    """FSLA, HOTA and mAP (and their breakdowns) in percent, as published.
+    """``score_avis`` of a ``results.json`` against an annotation file.
 
     Args:
         gt_json: an AVISeg annotation file (``{split}.json``).
@@ -92,11 +110,7 @@ def evaluate_avis(gt_json: str, pred_json: str, output_path: str | None = None) 
         output_path: when given, the metrics are also written there as JSON (atomically).
     """
     videos, categories = load_aviseg_json(gt_json)
-    predictions = load_predictions(pred_json, videos, categories)
-    fractions = {**fsla(videos, predictions), **hota_and_track_map(videos, categories, predictions)}
-    counts = {k: fractions.pop(k) for k in ("frames_n", "frames_s", "frames_m")}
-    metrics = {k: (None if v is None else round(100.0 * v, 4)) for k, v in fractions.items()}
-    metrics.update(counts, num_videos=len(videos), num_predictions=len(predictions))
+    metrics = score_avis(videos, categories, load_predictions(pred_json, videos, categories))
     if output_path:
         write_json_atomic(output_path, metrics)
     return metrics

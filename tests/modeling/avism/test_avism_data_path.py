@@ -55,7 +55,7 @@ def test_test_videos_are_whole_and_keep_their_size(cfg):
     assert (video["height"], video["width"]) == (record["height"], record["width"])
     torch.manual_seed(0)
     output = build_model_without_pretrained_files(cfg).eval()([video])[0]
-    assert output["pred_masks"].shape[1:] == (record["length"], record["height"], record["width"])
+    assert output["segments"]["masks"].shape[1:] == (record["length"], record["height"], record["width"])
 
 
 def _with(cfg, *overrides):

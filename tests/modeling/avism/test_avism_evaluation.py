@@ -37,6 +37,7 @@ def _video(record: dict) -> ClipInput:
         audio=audio,
         vocabulary=get_dataset_metadata(record["dataset_name"]).vocabulary,
         video_id=record["video_id"],
+        annotations_file=record["annotations_file"],
     )
 
 
@@ -48,11 +49,11 @@ def test_ground_truth_tracks_score_100(cfg, tmp_path):
             np.stack([decode_rle(s, record["height"], record["width"]) for s in track["segmentations"]])
             for track in record["tracks"]
         ])).bool()
-        output = {
-            "pred_scores": [1.0] * len(record["tracks"]),
-            "pred_labels": [track["label"] for track in record["tracks"]],
-            "pred_masks": masks,
-        }
+        output = {"segments": {
+            "scores": torch.ones(len(record["tracks"])),
+            "labels": torch.tensor([track["label"] for track in record["tracks"]], dtype=torch.int64),
+            "masks": masks,
+        }}
         evaluator.process([_video(record)], [output])
     metrics = evaluator.evaluate()
     assert metrics["mAP"] == pytest.approx(100.0) and metrics["LocA"] == pytest.approx(100.0)
@@ -76,7 +77,7 @@ def test_model_outputs_flow_into_the_metrics(cfg, tmp_path):
     metrics = evaluator.evaluate()
     predictions = json.loads((tmp_path / "results.json").read_text())
     assert len(predictions) == metrics["num_predictions"]
-    categories = {c["id"] for c in json.loads(Path(evaluator.gt_json).read_text())["categories"]}
+    categories = {c["id"] for c in json.loads(Path(record["annotations_file"]).read_text())["categories"]}
     assert all(p["category_id"] in categories for p in predictions)
     for key in ("FSLA", "HOTA", "mAP"):
         assert 0.0 <= metrics[key] <= 100.0

@@ -34,16 +34,16 @@ def _video(num_frames: int, seed: int = 0) -> ClipInput:
 
 def test_output_layout_and_threshold():
     model = _model("MODEL.AVISM.TEST_SCORE_THRESHOLD", 0.0)
-    out = model([_video(11)])[0]
-    assert out["image_size"] == (35, 50)
-    num_tracks = len(out["pred_scores"])
+    out = model([_video(11)])[0]["segments"]
+    num_tracks = len(out["scores"])
     assert num_tracks == 20  # TEST_TOPK pairs, all above a 0 threshold
-    assert out["pred_masks"].shape == (num_tracks, 11, 35, 50) and out["pred_masks"].dtype == torch.bool
-    assert all(0 <= label < 26 for label in out["pred_labels"])
-    threshold = sorted(out["pred_scores"])[num_tracks // 2]
-    strict = _model("MODEL.AVISM.TEST_SCORE_THRESHOLD", threshold)([_video(11)])[0]
-    assert 0 < len(strict["pred_scores"]) < num_tracks
-    assert all(score > threshold for score in strict["pred_scores"])
+    assert out["scores"].dtype == torch.float32 and out["labels"].dtype == torch.int64
+    assert out["masks"].shape == (num_tracks, 11, 35, 50) and out["masks"].dtype == torch.bool
+    assert all(0 <= label < 26 for label in out["labels"].tolist())
+    threshold = sorted(out["scores"].tolist())[num_tracks // 2]
+    strict = _model("MODEL.AVISM.TEST_SCORE_THRESHOLD", threshold)([_video(11)])[0]["segments"]
+    assert 0 < len(strict["scores"]) < num_tracks
+    assert all(score > threshold for score in strict["scores"].tolist())
 
 
 def test_chunked_inference_matches_single_chunk():
@@ -51,19 +51,15 @@ def test_chunked_inference_matches_single_chunk():
     # versus every frame in one chunk on the device. Same weights (seeded build).
     video = _video(11)
     keep_all = ("MODEL.AVISM.TEST_SCORE_THRESHOLD", 0.0)  # an untrained model's tracks score low
-    chunked = _model(*keep_all)([video])[0]
+    chunked = _model(*keep_all)([video])[0]["segments"]
     whole = _model(
         *keep_all, "MODEL.AVISM.TEST_RUN_CHUNK_SIZE", 64, "MODEL.AVISM.TEST_INTERPOLATE_CHUNK_SIZE", 64,
         "MODEL.AVISM.TEST_MAX_FRAMES_ON_DEVICE", 64,
-    )([video])[0]
-    order_c = sorted(range(len(chunked["pred_scores"])), key=lambda i: chunked["pred_scores"][i])
-    order_w = sorted(range(len(whole["pred_scores"])), key=lambda i: whole["pred_scores"][i])
-    torch.testing.assert_close(
-        torch.tensor([chunked["pred_scores"][i] for i in order_c]),
-        torch.tensor([whole["pred_scores"][i] for i in order_w]),
-        rtol=1e-4, atol=1e-5,
-    )
-    agreement = (chunked["pred_masks"][order_c] == whole["pred_masks"][order_w]).float().mean()
+    )([video])[0]["segments"]
+    order_c = torch.argsort(chunked["scores"])
+    order_w = torch.argsort(whole["scores"])
+    torch.testing.assert_close(chunked["scores"][order_c], whole["scores"][order_w], rtol=1e-4, atol=1e-5)
+    agreement = (chunked["masks"][order_c] == whole["masks"][order_w]).float().mean()
     assert agreement > 0.999
 
 
@@ -71,8 +67,8 @@ def test_audio_changes_the_tracks():
     model = _model("MODEL.AVISM.TEST_SCORE_THRESHOLD", 0.0)
     video = _video(7)
     silent = dict(video, audio=torch.zeros_like(video["audio"]))
-    a, b = model([video])[0], model([silent])[0]
-    assert sorted(a["pred_scores"]) != pytest.approx(sorted(b["pred_scores"]), abs=1e-6)
+    a, b = model([video])[0]["segments"], model([silent])[0]["segments"]
+    assert sorted(a["scores"].tolist()) != pytest.approx(sorted(b["scores"].tolist()), abs=1e-6)
 
 
 def test_bad_inputs_are_named():

@@ -231,10 +231,11 @@ def test_chunked_inference_equals_the_release(tmp_path, run_chunk_size, interpol
             interpolate_chunk_size=interpolate_chunk_size, top_k=model.top_k, num_classes=26, out_size=(35, 50),
         )
     assert len(theirs["pred_scores"]) > 0, "the fixture keeps no track: nothing is compared"
-    assert ours["pred_labels"] == theirs["pred_labels"]
-    torch.testing.assert_close(torch.tensor(ours["pred_scores"]), torch.tensor(theirs["pred_scores"]), rtol=RTOL, atol=0)
-    assert torch.equal(ours["pred_masks"], theirs["pred_masks"])
-    assert ours["image_size"] == theirs["image_size"]
+    segments = ours["segments"]
+    assert segments["labels"].tolist() == theirs["pred_labels"]
+    torch.testing.assert_close(segments["scores"], torch.tensor(theirs["pred_scores"]), rtol=RTOL, atol=0)
+    assert torch.equal(segments["masks"], theirs["pred_masks"])
+    assert tuple(segments["masks"].shape[-2:]) == theirs["image_size"]
     for mine, release in zip(track_predictions(7, ours), reference.results_json_entries(7, theirs)):
         assert mine.keys() == release.keys()
         assert (mine["video_id"], mine["category_id"]) == (release["video_id"], release["category_id"])
