@@ -60,6 +60,8 @@ class ClipMapper:
         self.flip_mode = cfg.INPUT.RANDOM_FLIP
         self.crop_enabled, self.crop_type, self.crop_size = crop_config(cfg)
         self.audio_front_end = audio_front_end(cfg.MODEL.AUDIO.NAME)
+        # The overlay writer draws on the frames before the test resize.
+        self.keep_original_frames = not is_train and int(cfg.TEST.VISUALIZE_NUM_CLIPS) > 0
         for key, value, allowed in (
             ("INPUT.MIN_SIZE_TRAIN_SAMPLING", self.size_sampling, _SIZE_SAMPLING),
             ("INPUT.RANDOM_FLIP", self.flip_mode, _FLIP_MODES),
@@ -106,8 +108,10 @@ class ClipMapper:
             frames, labels = self._augment(frames, labels, rng)
             mode_keys = {"targets": self._targets(labels, record["category_names"])}
         else:
-            frames = resize_for_test(frames, self.min_size_test, self.max_size_test, self.fixed_size_test)
             mode_keys = {"sem_seg_gt": labels}
+            if self.keep_original_frames:
+                mode_keys["original_frames"] = frames
+            frames = resize_for_test(frames, self.min_size_test, self.max_size_test, self.fixed_size_test)
         return make_clip_input(
             uid=record["uid"],
             dataset_name=record["dataset_name"],

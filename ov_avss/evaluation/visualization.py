@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
-from ..data.catalog import get_dataset_metadata, get_dataset_records
-from ..data.image_io import read_frame
+from ..data.catalog import get_dataset_metadata
+from ..structures import output_segments
 from ..utils import comm
 from ..utils.file_io import atomic_open
 from ..visualization import draw_segments, visible_frame_segments
@@ -37,17 +37,17 @@ def write_jpeg(path: str, image: np.ndarray) -> None:
 
 
 class PredictionOverlayWriter(DatasetEvaluator):
-    """Writes ``<output_dir>/overlays/<uid>/<frame>.jpg`` for the first ``TEST.VISUALIZE_NUM_CLIPS``
-    clips of the dataset (in record order, whatever the number of processes).
+    """Writes ``<output_dir>/overlays/<uid>/<frame>.jpg`` for the clips of the first
+    ``TEST.VISUALIZE_NUM_CLIPS`` records (uids) the main process scores: with one process, the
+    dataset's first records (its shard starts the dataset; other processes write none).
 
-    Reads ``uid``, ``frame_indices`` and ``vocabulary`` from each input clip and ``sem_seg``
-    int64 ``[T, H0, W0]`` and ``segments`` (``scores [K]``, ``labels [K]``, ``masks`` bool
-    ``[K, T, H0, W0]``) from each output. The original frames are read from the files of the
-    clip's dataset record (``frame_paths``), at the size the predictions are returned at; labels
-    are drawn in the dataset's labels (``LabelSpace.dataset_lookup``), so overlays match the
-    exported palette PNGs and the ground-truth masks. Each
-    rank writes the overlays of the chosen clips in its shard; ``evaluate`` logs the count and
-    returns no metrics (``{}`` on the main process).
+    Reads ``uid``, ``frame_indices``, ``vocabulary`` and ``original_frames`` (the frames before
+    the test resize, which the clip mapper hands over when ``TEST.VISUALIZE_NUM_CLIPS`` > 0)
+    from each input clip and ``sem_seg`` int64 ``[T, H0, W0]`` and ``segments``
+    (``ov_avss.structures.output_segments``) from each output. Labels are drawn in the
+    dataset's labels (``LabelSpace.dataset_lookup``), so overlays match the exported palette
+    PNGs and the ground-truth masks. ``evaluate`` logs the count and returns no metrics (``{}``
+    on the main process).
     """
 
     def __init__(self, dataset_name: str, cfg, output_dir: str) -> None:
@@ -57,41 +57,48 @@ class PredictionOverlayWriter(DatasetEvaluator):
         if not output_dir:
             raise ValueError("TEST.VISUALIZE_NUM_CLIPS > 0 needs an output directory for the evaluator")
         self.dataset_name = dataset_name
+        self.num_clips = num_clips
         self.label_space = get_dataset_metadata(dataset_name).label_space
         self.overlay_dir = os.path.join(output_dir, OVERLAY_DIR)
-        records = get_dataset_records(dataset_name, cfg)[:num_clips]
-        self._frame_paths: dict[str, list[str]] = {record["uid"]: list(record["frame_paths"]) for record in records}
         self.reset()
 
     def reset(self) -> None:
         self._num_written = 0
+        self._uids: list[str] = []
+
+    def _chosen(self, uid: str) -> bool:
+        """Whether ``uid`` is one of the first ``num_clips`` uids seen (windows of a record share it)."""
+        if uid not in self._uids and len(self._uids) < self.num_clips:
+            self._uids.append(uid)
+        return uid in self._uids
 
     def process(self, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
+        if not comm.is_main_process():
+            return
         for clip, output in zip(inputs, outputs):
-            frame_paths = self._frame_paths.get(clip["uid"])
-            if frame_paths is None:
+            if not self._chosen(clip["uid"]):
                 continue
-            if "segments" not in output:
+            if "original_frames" not in clip:
                 raise KeyError(
-                    f"Clip {clip['uid']}: the model output has no 'segments' (keys {sorted(output)}); "
-                    "overlays need the scored segments to name the categories"
+                    f"Clip {clip['uid']}: the input has no 'original_frames' (the clip mapper hands them "
+                    "over in testing when TEST.VISUALIZE_NUM_CLIPS > 0); overlays are drawn on them"
                 )
+            segments = output_segments(output, f"Clip {clip['uid']}")
             lookup = torch.from_numpy(self.label_space.dataset_lookup(clip["vocabulary"]))
             label_maps = lookup[output["sem_seg"].cpu().long()]
-            segments = output["segments"]
             # Segments relabelled into the dataset's labels, so that they match ``label_maps``.
             palette_segments = {
                 "scores": segments["scores"].cpu(),
                 "labels": lookup[segments["labels"].cpu().long() + 1] - 1,
                 "masks": segments["masks"].cpu(),
             }
+            images = clip["original_frames"].permute(0, 2, 3, 1).cpu().numpy()  # [T, H0, W0, 3]
             for position, frame_index in enumerate(clip["frame_indices"]):
-                frame_path = frame_paths[frame_index]
-                image = read_frame(frame_path)
+                image = images[position]
                 label_map = label_maps[position]
                 if image.shape[:2] != tuple(label_map.shape):
                     raise ValueError(
-                        f"Clip {clip['uid']}: frame {frame_path} is {image.shape[1]}x{image.shape[0]} but "
+                        f"Clip {clip['uid']}: frame {frame_index} is {image.shape[1]}x{image.shape[0]} but "
                         f"its prediction is {label_map.shape[1]}x{label_map.shape[0]}; predictions must be "
                         "returned at the original frame size"
                     )
@@ -103,13 +110,12 @@ class PredictionOverlayWriter(DatasetEvaluator):
                 self._num_written += 1
 
     def evaluate(self) -> dict[str, Any] | None:
-        total = sum(comm.all_gather(self._num_written))
         if not comm.is_main_process():
             return None
         logger.info(
             "Wrote %d overlay images of %d clips of %s under %s",
-            total,
-            len(self._frame_paths),
+            self._num_written,
+            len(self._uids),
             self.dataset_name,
             self.overlay_dir,
         )
