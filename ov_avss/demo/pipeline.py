@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from ov_avss.data.datasets.aviseg import encode_mask
 from ov_avss.data.image_io import write_palette_png
+from ov_avss.structures import output_segments
 from ov_avss.visualization import FrameSegment, draw_segments, visible_frame_segments
 
 from .audio_stream import FrameAlignedAudio
@@ -195,8 +196,9 @@ def segment_frames(
         audio = aligned_audio.examples_at(np.array([frame.time for frame in window]))
         output = predictor(pixels, audio, vocabulary)
         sem_seg = output["sem_seg"].cpu()
+        window_segments = output_segments(output, f"Frames {window[0].index}..{window[-1].index}")
         for position, frame in enumerate(window):
-            segments = visible_frame_segments(sem_seg[position], output["segments"], position)
+            segments = visible_frame_segments(sem_seg[position], window_segments, position)
             yield FrameSegmentation(frame, sem_seg[position], segments)
 
 

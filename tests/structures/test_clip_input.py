@@ -43,6 +43,8 @@ def test_defaults_and_keys():
         ({"frame_valid": torch.ones(3, dtype=torch.bool)}, {}, r"frame_valid must be bool \[2\]"),
         ({}, {"sem_seg_gt": torch.zeros((1, 12, 16))}, "sem_seg_gt has 1 frames"),
         ({}, {"labels": torch.zeros(2)}, r"unknown clip input keys \['labels'\]"),
+        # Original frames are at the original size (12x16), not the resized one.
+        ({}, {"original_frames": torch.zeros((2, 3, 6, 8), dtype=torch.uint8)}, r"original_frames must be uint8 \[T, 3, H0, W0\] = \[2, 3, 12, 16\]"),
     ],
 )
 def test_inconsistent_inputs_are_refused_naming_the_clip(overrides, optional, message):
