@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from ..data.catalog import get_dataset_records
-from ..data.datasets.aviseg import load_aviseg_json
+from ..data.datasets.aviseg_annotations import load_aviseg_json
 from ..utils import comm
 from ..utils.file_io import write_json_atomic
 from .avis import evaluate_avis, track_predictions
@@ -33,7 +33,7 @@ class AVISEvaluator(DatasetEvaluator):
         if len(files) != 1:
             raise ValueError(f"Dataset '{dataset_name}': expected one AVISeg annotation file, got {files}")
         self.gt_json = files[0]
-        self.lengths = {record["video_id"]: record["length"] for record in records}
+        self.lengths = {record["video_id"]: record["num_frames"] for record in records}
         self.category_ids = set(load_aviseg_json(self.gt_json)[1])
         self.output_dir = output_dir
         self._predictions: list[dict] = []

@@ -1,4 +1,6 @@
-"""Data types passed between the data layer, the model, the evaluators and the demo."""
+"""Data types passed between the data layer, the model, the evaluators and the demo: the clip
+input, and the RLE codec of binary masks."""
 from .clip_input import ClipInput, make_clip_input
+from .rle import decode_rle, encode_mask, rle_area, segmentation_to_rle
 
-__all__ = ["ClipInput", "make_clip_input"]
+__all__ = ["ClipInput", "decode_rle", "encode_mask", "make_clip_input", "rle_area", "segmentation_to_rle"]

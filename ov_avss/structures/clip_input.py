@@ -24,13 +24,15 @@ class ClipInput(TypedDict):
 
     Keys by mode and dataset:
 
-    - ``targets`` (training, label maps): ``labels`` int64 ``[N]`` (0-based vocabulary index),
-      ``masks`` bool ``[N, T, H, W]``.
+    - ``targets`` (training): one mask track per target, ``labels`` int64 ``[N]`` and ``masks``
+      bool ``[N, T, H, W]`` (all False where the target is absent or has no ground truth). Label
+      maps (AVSBench): one target per vocabulary category present, ``labels`` its 0-based
+      vocabulary index. AVISeg: one target per sounding instance, ``labels`` its contiguous
+      category (the vocabulary index).
     - ``sem_seg_gt`` (testing, label maps): int64 ``[T, H0, W0]`` ground truth at original size
       in the dataset's own labels (``DatasetMetadata.label_space``), ignore label on frames
       without ground truth.
-    - ``video_id`` (AVISeg): the annotation file's video id; ``instances`` (AVISeg training):
-      ``labels`` int64 ``[N]`` (contiguous category), ``masks`` bool ``[N, T, H, W]``.
+    - ``video_id`` (AVISeg): the annotation file's video id.
     """
 
     uid: str
@@ -46,10 +48,9 @@ class ClipInput(TypedDict):
     targets: NotRequired[dict[str, torch.Tensor]]
     sem_seg_gt: NotRequired[torch.Tensor]
     video_id: NotRequired[int]
-    instances: NotRequired[dict[str, torch.Tensor]]
 
 
-_OPTIONAL_KEYS = ("targets", "sem_seg_gt", "video_id", "instances")
+_OPTIONAL_KEYS = ("targets", "sem_seg_gt", "video_id")
 
 
 def make_clip_input(
@@ -68,7 +69,7 @@ def make_clip_input(
 ) -> ClipInput:
     """A checked ``ClipInput``; ``frame_valid`` ``None`` means every frame carries ground truth.
 
-    ``optional`` takes the mode keys (``targets``, ``sem_seg_gt``, ``video_id``, ``instances``).
+    ``optional`` takes the mode keys (``targets``, ``sem_seg_gt``, ``video_id``).
 
     Raises:
         ValueError: a shape disagrees with the number of frames T, or an unknown key is given.
