@@ -113,10 +113,11 @@ class RecordAudio:
                 )
             # A shorter donor is repeated to cover the frames.
             record, frame_indices = donor, [t % int(donor["num_frames"]) for t in frame_indices]
-        audio = self._own_audio(record, frame_indices)
         if self.ablation == "zero":
-            audio = self.front_end.silence(len(frame_indices)) if audio.dim() > 2 else torch.zeros_like(audio)
-        return audio
+            if self.uses_embeddings(record):
+                return torch.zeros((len(frame_indices), self.front_end.embedding_dim), dtype=torch.float32)
+            return self.front_end.silence(len(frame_indices))
+        return self._own_audio(record, frame_indices)
 
     def uses_embeddings(self, record: dict) -> bool:
         """Whether ``record``'s audio input is its precomputed embeddings (else examples of the wav)."""

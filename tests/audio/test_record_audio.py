@@ -90,6 +90,8 @@ def test_zero_ablation_is_silence(tmp_path):
     assert torch.equal(RecordAudio("VGGish", "zero_examples", "zero")(record, range(4)), silence_log_mel(4))
     with_embeddings = _record(tmp_path, "b", 5.2, 5, seed=0, embeddings=np.ones((5, 128), np.float32))
     assert torch.equal(RecordAudio("VGGish", "zero_examples", "zero")(with_embeddings, range(4)), torch.zeros(4, 128))
+    # Another encoder's silence, even where the record ships VGGish embeddings.
+    assert torch.equal(RecordAudio(TEST_AUDIO_ENCODER, "zero_examples", "zero")(with_embeddings, range(3)), torch.zeros(3, 2))
     with pytest.raises(ValueError, match="TEST.AUDIO_ABLATION = 'mute'"):
         RecordAudio("VGGish", "zero_examples", "mute")
 
