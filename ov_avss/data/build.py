@@ -22,12 +22,12 @@ from ..audio import audio_donors
 from .catalog import get_dataset_metadata, get_dataset_records
 from .avis_mapper import AVISClipMapper
 from .clip_mapper import ClipMapper
+from .clip_sampling import clip_windows
 from .dataset_check import check_clip_files
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "clip_windows",
     "ClipDataset",
     "VideoDataset",
     "DATASET_KINDS",
@@ -38,23 +38,6 @@ __all__ = [
     "build_test_loader",
     "trivial_batch_collator",
 ]
-
-_LONG_CLIP_MODES = ("windows", "full")
-
-
-def clip_windows(num_frames: int, window: int, mode: str) -> list[list[int]]:
-    """Frame indices of the samples cut from a clip of ``num_frames`` frames.
-
-    ``"windows"``: consecutive non-overlapping windows of ``window`` frames (the last one may be
-    shorter when ``num_frames`` is not a multiple); ``"full"``: the whole clip as one sample.
-    """
-    if mode not in _LONG_CLIP_MODES:
-        raise ValueError(f"Config INPUT.LONG_CLIP_MODE = '{mode}' is not one of {_LONG_CLIP_MODES}")
-    if window < 1:
-        raise ValueError(f"Config INPUT.SAMPLING_FRAME_NUM must be >= 1, got {window}")
-    if mode == "full" or num_frames <= window:
-        return [list(range(num_frames))]
-    return [list(range(start, min(start + window, num_frames))) for start in range(0, num_frames, window)]
 
 
 class ClipDataset(Dataset):

@@ -123,18 +123,24 @@ def test_bad_annotations_are_named(tmp_path):
         get_dataset_records("aviseg_val", _cfg(str(tmp_path)))
 
 
-def test_missing_frames_are_reported(aviseg_root, tmp_path):
+@pytest.fixture
+def aviseg_copy(aviseg_root, tmp_path):
+    """A copy of the synthetic root that a test may change."""
     root = tmp_path / "copy"
     shutil.copytree(aviseg_root, root)
+    return root
+
+
+def test_missing_frames_are_reported(aviseg_copy):
+    root = aviseg_copy
     record = get_dataset_records("aviseg_val", _cfg(str(root)))[0]
     os.remove(record["frame_paths"][1])
     with pytest.raises(FileNotFoundError, match="AVISeg frame"):
         get_dataset_records("aviseg_val", _cfg(str(root)))
 
 
-def test_feataudios_are_recorded_as_vggish_embeddings(aviseg_root, tmp_path):
-    root = tmp_path / "copy"
-    shutil.copytree(aviseg_root, root)
+def test_feataudios_are_recorded_as_vggish_embeddings(aviseg_copy):
+    root = aviseg_copy
     record = get_dataset_records("aviseg_val", _cfg(str(root)))[0]
     feat_dir = root / "AVISeg" / "val" / "FEATAudios"
     feat_dir.mkdir()

@@ -1,10 +1,11 @@
-"""Training clips of a video: consecutive frames at a random start, the last frame repeated."""
+"""Samples of a record: a clip's windows, and a video's training clip (consecutive frames at a
+random start, the last frame repeated)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ov_avss.data.clip_sampling import sample_clip
+from ov_avss.data.clip_sampling import clip_windows, sample_clip
 
 
 def test_sample_clip():
@@ -18,3 +19,12 @@ def test_sample_clip():
     assert sample_clip(3, 5, rng) == [0, 1, 2, 2, 2]
     with pytest.raises(ValueError):
         sample_clip(0, 5, rng)
+
+
+def test_clip_windows():
+    assert clip_windows(10, 5, "windows") == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+    assert clip_windows(5, 5, "windows") == [[0, 1, 2, 3, 4]]
+    assert clip_windows(10, 5, "full") == [list(range(10))]
+    assert clip_windows(7, 5, "windows") == [[0, 1, 2, 3, 4], [5, 6]]
+    with pytest.raises(ValueError, match="INPUT.LONG_CLIP_MODE = 'all'"):
+        clip_windows(10, 5, "all")

@@ -13,19 +13,11 @@ from ov_avss.data.build import (
     TrainingSampler,
     build_test_loader,
     build_train_loader,
-    clip_windows,
 )
 
 
 def _signature(batch):
     return [(clip["uid"], tuple(clip["frame_indices"]), clip["frames"].shape, int(clip["frames"].float().sum())) for clip in batch]
-
-
-def test_clip_windows():
-    assert clip_windows(10, 5, "windows") == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
-    assert clip_windows(5, 5, "windows") == [[0, 1, 2, 3, 4]]
-    assert clip_windows(10, 5, "full") == [list(range(10))]
-    assert clip_windows(7, 5, "windows") == [[0, 1, 2, 3, 4], [5, 6]]
 
 
 def test_training_sampler_shards_and_resumes():
