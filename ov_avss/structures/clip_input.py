@@ -16,8 +16,10 @@ class ClipInput(TypedDict):
     - ``frame_indices``: which frames of the record the clip holds (the exported file names).
     - ``height`` / ``width``: original frame size; predictions are returned at this size.
     - ``frames``: uint8 ``[T, 3, H, W]`` RGB, after the mapper's resize / flip / crop.
-    - ``audio``: per-frame audio, ``[T, 1, 96, 64]`` float32 log-mel examples (or ``[T, 128]``
-      embeddings for AVISeg's ``FEATAudios``); entry t goes with frame t.
+    - ``audio``: per-frame audio input (``ov_avss.audio.RecordAudio``), float32: the
+      ``MODEL.AUDIO.NAME`` front end's examples ``[T, *example_shape]`` (VGGish log-mel
+      ``[T, 1, 96, 64]``) or precomputed embeddings ``[T, D]`` (AVISeg's ``FEATAudios``,
+      ``[T, 128]``); entry t goes with frame t.
     - ``vocabulary``: names the model classifies into; label k >= 1 means ``vocabulary[k-1]``.
     - ``frame_valid``: bool ``[T]``, the frames that carry ground truth.
     - ``sounding_categories``: the clip's sounding category names (may be empty).
