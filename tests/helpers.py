@@ -1,5 +1,5 @@
 """Helpers shared by tests of several folders: the tiny configs, a synthetic AVISeg config, clip
-inputs for evaluators, and loading a test-support file as a module.
+inputs for evaluators, a test-only audio front end, and loading a test-support file as a module.
 
 Importable as ``helpers``: ``tests/`` is on ``sys.path`` because ``tests/conftest.py`` lives
 there (pytest's default ``prepend`` import mode puts a root conftest's folder first).
@@ -14,6 +14,7 @@ from typing import Sequence
 
 import torch
 
+from ov_avss.audio import AUDIO_FRONT_END_REGISTRY, AudioFrontEnd
 from ov_avss.config import get_cfg
 from ov_avss.data.aviseg_synthetic import make_synthetic_aviseg
 from ov_avss.structures import ClipInput, make_clip_input
@@ -106,3 +107,26 @@ def original_release_layout() -> ModuleType:
 def avism_release_layout() -> ModuleType:
     """``tests/checkpoint/avism_release_layout.py``: the AVISM release's parameter names and shapes."""
     return load_module(REPO_ROOT / "tests" / "checkpoint" / "avism_release_layout.py")
+
+
+# A second audio front end, registered for tests only: what a new audio encoder would register.
+TEST_AUDIO_ENCODER = "TestRMSPerSecond"
+
+
+def rms_per_second(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """The test front end's examples: float32 ``[K, 2]``, the mean and RMS of each whole second
+    of ``waveform`` (float ``[N]`` or ``[C, N]``, channels averaged) at its own rate."""
+    mono = waveform.to(torch.float64).reshape(-1, waveform.shape[-1]).mean(dim=0)
+    seconds = mono[: mono.shape[0] // sample_rate * sample_rate].reshape(-1, sample_rate)
+    return torch.stack([seconds.mean(dim=1), seconds.pow(2).mean(dim=1).sqrt()], dim=1).to(torch.float32)
+
+
+if TEST_AUDIO_ENCODER not in AUDIO_FRONT_END_REGISTRY:
+    AUDIO_FRONT_END_REGISTRY.register(
+        AudioFrontEnd(
+            name="test mean and RMS per second", sample_rate=16000, example_span_samples=16000,
+            example_hop_samples=16000, example_shape=(2,), waveform_to_examples=rms_per_second,
+            silence=lambda n: torch.zeros((n, 2)),
+        ),
+        name=TEST_AUDIO_ENCODER,
+    )

@@ -25,7 +25,9 @@ from .vggish_front_end import VGGISH_FRONT_END
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AUDIO_PADDING_MODES", "AudioTrackExamples", "audio_examples_for_frames", "example_indices"]
+__all__ = [
+    "AUDIO_PADDING_MODES", "AudioTrackExamples", "audio_examples_for_frames", "check_audio_padding", "example_indices",
+]
 
 AUDIO_PADDING_MODES = ("zero_examples", "repeat_last")
 
@@ -36,7 +38,12 @@ SECONDS_PER_EXAMPLE = 1.0
 _TIME_TOLERANCE_S = 1e-6
 
 
-def _check_padding(padding: str) -> None:
+def check_audio_padding(padding: str) -> None:
+    """The one check of an audio padding mode.
+
+    Raises:
+        ValueError: ``padding`` is not one of :data:`AUDIO_PADDING_MODES`.
+    """
     if padding not in AUDIO_PADDING_MODES:
         raise ValueError(f"Audio padding '{padding}' is not one of {AUDIO_PADDING_MODES}")
 
@@ -96,7 +103,7 @@ class AudioTrackExamples:
             ValueError: ``padding`` is unknown, a time is negative, or ``"repeat_last"`` padding is
                 needed for a track without any whole example.
         """
-        _check_padding(padding)
+        check_audio_padding(padding)
         return self._examples_at(example_indices(frame_times), padding)
 
     def _examples_at(self, indices: np.ndarray, padding: str) -> torch.Tensor:
@@ -136,7 +143,7 @@ def audio_examples_for_frames(
     that ask for several windows of one track (the demo) keep the ``AudioTrackExamples``.
     """
     # Arguments are checked before the file is decoded.
-    _check_padding(padding)
+    check_audio_padding(padding)
     indices = example_indices(frame_times)
     track = AudioTrackExamples.from_file(path, front_end)
     if np.array_equal(indices, np.arange(track.examples.shape[0])):

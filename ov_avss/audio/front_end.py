@@ -1,7 +1,7 @@
 """What an audio encoder takes as input, and the registry the data layer finds it in.
 
 An audio encoder (``ov_avss.modeling.audio``) declares its ``front_end``; the same front end is
-registered here under the encoder's ``MODEL.AUDIO.NAME``, so that the data layer and the demo
+registered in ``AUDIO_FRONT_END_REGISTRY`` under the encoder's ``MODEL.AUDIO.NAME``, so that the data layer and the demo
 compute the encoder's input from the config without importing or building the model.
 ``build_audio_encoder`` checks that the two agree.
 """
@@ -12,7 +12,9 @@ from typing import Callable
 
 import torch
 
-__all__ = ["AudioFrontEnd", "register_audio_front_end", "audio_front_end"]
+from ..utils.registry import Registry
+
+__all__ = ["AUDIO_FRONT_END_REGISTRY", "AudioFrontEnd", "audio_front_end"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class AudioFrontEnd:
             tensor that the caller owns (``audio_examples_for_frames`` may return it as is).
         silence: ``num_examples -> float32 [num_examples, *example_shape]``, the examples of
             silence (what the ``zero`` audio ablation and a demo without audio feed).
+        embedding_dim: width of the encoder's output embedding when the encoder also takes its
+            embeddings precomputed (float32 ``[T, embedding_dim]``, e.g. AVISeg's
+            ``FEATAudios`` for VGGish: 128) in place of examples; ``None``: it does not.
     """
 
     name: str
@@ -43,27 +48,18 @@ class AudioFrontEnd:
     example_shape: tuple[int, ...]
     waveform_to_examples: Callable[[torch.Tensor, int], torch.Tensor]
     silence: Callable[[int], torch.Tensor]
+    embedding_dim: int | None = None
 
     @property
     def example_hop_seconds(self) -> float:
         return self.example_hop_samples / self.sample_rate
 
 
-# MODEL.AUDIO.NAME -> the front end of that encoder.
-_FRONT_ENDS: dict[str, AudioFrontEnd] = {}
-
-
-def register_audio_front_end(encoder_name: str, front_end: AudioFrontEnd) -> None:
-    """Register ``front_end`` as the input of the audio encoder registered as ``encoder_name``.
-
-    Raises:
-        ValueError: ``encoder_name`` already has a front end.
-    """
-    if encoder_name in _FRONT_ENDS:
-        raise ValueError(
-            f"Audio encoder '{encoder_name}' already has the front end '{_FRONT_ENDS[encoder_name].name}'"
-        )
-    _FRONT_ENDS[encoder_name] = front_end
+AUDIO_FRONT_END_REGISTRY = Registry("AUDIO_FRONT_END")
+AUDIO_FRONT_END_REGISTRY.__doc__ = """
+Registry of audio front ends, keyed by the ``MODEL.AUDIO.NAME`` of the encoder that takes their
+examples: ``AUDIO_FRONT_END_REGISTRY.register(front_end, name=encoder_name)``.
+"""
 
 
 def audio_front_end(encoder_name: str) -> AudioFrontEnd:
@@ -72,10 +68,10 @@ def audio_front_end(encoder_name: str) -> AudioFrontEnd:
     Raises:
         KeyError: no front end is registered for ``encoder_name``.
     """
-    if encoder_name not in _FRONT_ENDS:
+    if encoder_name not in AUDIO_FRONT_END_REGISTRY:
         raise KeyError(
             f"Config MODEL.AUDIO.NAME = '{encoder_name}': no audio front end is registered for this "
-            f"encoder (registered: {sorted(_FRONT_ENDS)}); see ov_avss.audio.register_audio_front_end"
+            f"encoder (registered: {AUDIO_FRONT_END_REGISTRY.names()}); see "
+            "ov_avss.audio.AUDIO_FRONT_END_REGISTRY"
         )
-    return _FRONT_ENDS[encoder_name]
-
+    return AUDIO_FRONT_END_REGISTRY.get(encoder_name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import vggish_params as P
-from .front_end import AudioFrontEnd, register_audio_front_end
+from .front_end import AUDIO_FRONT_END_REGISTRY, AudioFrontEnd
 from .log_mel import silence_log_mel, waveform_to_examples
 
 __all__ = ["VGGISH_FRONT_END"]
@@ -16,6 +16,7 @@ VGGISH_FRONT_END = AudioFrontEnd(
     example_shape=(1, P.NUM_FRAMES, P.NUM_BANDS),
     waveform_to_examples=waveform_to_examples,
     silence=silence_log_mel,
+    embedding_dim=P.EMBEDDING_SIZE,
 )
 
-register_audio_front_end("VGGish", VGGISH_FRONT_END)
+AUDIO_FRONT_END_REGISTRY.register(VGGISH_FRONT_END, name="VGGish")

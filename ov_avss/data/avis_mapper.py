@@ -6,10 +6,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..audio.log_mel import silence_log_mel
+from ..audio import RecordAudio
 from ..structures import ClipInput, make_clip_input
+from ..structures.rle import decode_rle
 from .catalog import get_dataset_metadata
-from .datasets.aviseg import decode_rle, sample_clip, video_audio
+from .clip_sampling import sample_clip
 from .image_io import read_frame
 from .transforms import crop_config, fixed_size, random_crop_box, resize_for_test, resize_frames, resized_shape
 
@@ -17,22 +18,25 @@ __all__ = ["AVISClipMapper"]
 
 
 class AVISClipMapper:
-    """Callable ``(record, rng=None) -> ClipInput`` (the input of ``META_ARCHITECTURE: AVISM``).
+    """Callable ``(record, rng=None, audio_donor=None) -> ClipInput`` (the input of ``META_ARCHITECTURE: AVISM``).
 
     Training: ``sample_clip`` picks ``INPUT.SAMPLING_FRAME_NUM`` frames; with
     ``INPUT.CROP.ENABLED`` one random crop (``CROP.TYPE`` / ``SIZE``, in the original pixels),
     then one short side from ``INPUT.MIN_SIZE_TRAIN`` (``choice_by_clip``, long side within
     ``MAX_SIZE_TRAIN``) and one horizontal flip (``flip_by_clip``), each for the whole clip;
-    ``instances``: the contiguous labels and bool masks ``[N, T, H, W]`` (empty where a track is
+    ``targets``: the contiguous labels and bool masks ``[N, T, H, W]`` (empty where a track is
     absent or silent). Testing: every frame resized to ``MIN_SIZE_TEST``, with ``height`` /
-    ``width`` the original size. ``audio`` is what ``video_audio`` gives (embeddings or log-mel
-    examples), per frame; in testing ``TEST.AUDIO_ABLATION: zero`` replaces it by silence (the
-    log-mel examples of silence, or zero embeddings) and ``shuffle`` by another video's
-    (``audio_donor``). ``vocabulary`` is the record's dataset's; ``sounding_categories`` the
-    categories of the video's tracks (AVISeg annotates sounding instances only).
+    ``width`` the original size. ``audio`` is what ``RecordAudio`` gives for the encoder
+    ``MODEL.AUDIO.NAME`` (the record's precomputed embeddings, or the front end's examples), per
+    frame, with the ``TEST.AUDIO_ABLATION`` in testing. ``vocabulary`` is the record's dataset's;
+    ``sounding_categories`` the categories of the video's tracks (AVISeg annotates sounding
+    instances only).
     """
 
-    def __init__(self, cfg, is_train: bool) -> None:
+    def __init__(self, cfg, dataset_name: str, is_train: bool) -> None:
+        """``dataset_name``: the registered dataset whose records it maps (vocabulary, label
+        space, audio padding)."""
+        self.metadata = get_dataset_metadata(dataset_name)
         self.is_train = is_train
         self.num_frames = int(cfg.INPUT.SAMPLING_FRAME_NUM)
         self.min_size_train = tuple(int(s) for s in cfg.INPUT.MIN_SIZE_TRAIN)
@@ -42,13 +46,8 @@ class AVISClipMapper:
         # As the clip mapper and the demo predictor, so a demo and --eval-only resize alike.
         self.fixed_size_test = fixed_size(cfg, "FIXED_SIZE_TEST")
         self.flip = cfg.INPUT.RANDOM_FLIP
-        self.audio_ablation = "none" if is_train else cfg.TEST.AUDIO_ABLATION
-        if self.audio_ablation not in ("none", "zero", "shuffle"):
-            raise ValueError(
-                f"AVISClipMapper: config TEST.AUDIO_ABLATION = {self.audio_ablation!r} is not supported; "
-                "expected one of ('none', 'zero', 'shuffle')"
-            )
         self.crop_enabled, self.crop_type, self.crop_size = crop_config(cfg)
+        self.audio = RecordAudio.from_config(cfg, self.metadata.audio_padding, is_train)
         checks = (
             ("INPUT.MIN_SIZE_TRAIN_SAMPLING", cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING, ("choice_by_clip",)),
             ("INPUT.RANDOM_FLIP", self.flip, ("flip_by_clip", "none")),
@@ -63,34 +62,23 @@ class AVISClipMapper:
         self, record: dict, rng: np.random.Generator | None = None, audio_donor: dict | None = None
     ) -> ClipInput:
         """``audio_donor``: with ``TEST.AUDIO_ABLATION: shuffle``, the record whose audio replaces
-        this video's (at the same seconds, the donor's audio repeated when it is shorter)."""
+        this video's (``RecordAudio``)."""
         if self.is_train and rng is None:
             raise ValueError("AVISClipMapper in training mode needs a random generator")
-        if self.audio_ablation == "shuffle" and audio_donor is None:
-            raise ValueError(
-                f"Video {record['video_name']}: TEST.AUDIO_ABLATION 'shuffle' needs the record of the video "
-                "that gives its audio (VideoDataset passes it)"
-            )
-        frame_indices = sample_clip(record["length"], self.num_frames, rng) if self.is_train else list(range(record["length"]))
-        frames = torch.from_numpy(np.stack([read_frame(record["file_names"][t]) for t in frame_indices]))
+        num_frames = record["num_frames"]
+        frame_indices = sample_clip(num_frames, self.num_frames, rng) if self.is_train else list(range(num_frames))
+        frames = torch.from_numpy(np.stack([read_frame(record["frame_paths"][t]) for t in frame_indices]))
         frames = frames.permute(0, 3, 1, 2).contiguous()  # [T, 3, H, W]
         height, width = frames.shape[-2:]
         if (height, width) != (record["height"], record["width"]):
             raise ValueError(
-                f"Video {record['video_name']}: frames are {width}x{height}, the annotations say "
+                f"Video {record['uid']}: frames are {width}x{height}, the annotations say "
                 f"{record['width']}x{record['height']}"
             )
-        if self.audio_ablation == "shuffle":
-            kind, audio = video_audio(audio_donor)
-            audio = audio[[t % audio.shape[0] for t in frame_indices]]
-        else:
-            kind, audio = video_audio(record)
-            audio = audio[frame_indices]
-        if self.audio_ablation == "zero":
-            audio = silence_log_mel(len(frame_indices)) if kind == "log_mel" else torch.zeros_like(audio)
-        metadata = get_dataset_metadata(record["dataset_name"])
+        audio = self.audio(record, frame_indices, audio_donor)
+        metadata = self.metadata
         fields = {
-            "uid": record["video_name"],
+            "uid": record["uid"],
             "dataset_name": record["dataset_name"],
             "frame_indices": frame_indices,
             "height": int(height),
@@ -123,8 +111,8 @@ class AVISClipMapper:
         masks = F.interpolate(masks.float(), size=size, mode="nearest") > 0.5  # [N, T, h, w]
         if self.flip == "flip_by_clip" and rng.random() < 0.5:
             frames, masks = frames.flip(-1), masks.flip(-1)
-        instances = {
+        targets = {
             "labels": torch.tensor([track["label"] for track in record["tracks"]], dtype=torch.int64),
             "masks": masks,
         }
-        return make_clip_input(frames=frames, instances=instances, **fields)
+        return make_clip_input(frames=frames, targets=targets, **fields)

@@ -23,7 +23,8 @@ from typing import Sequence
 import numpy as np
 
 from ..utils.file_io import atomic_open
-from .datasets.aviseg import AVISEG_CATEGORIES, AVISEG_DIR, encode_mask
+from ..structures.rle import encode_mask
+from .datasets.aviseg import AVISEG_CATEGORIES, AVISEG_DIR
 # The AVSBench generator's drawing and sound primitives, shared so both datasets look alike.
 from .synthetic import (
     SAMPLE_RATE, _rgb_jpg, _shape_mask, _sound, _step_bouncing, _texture_factor, category_styles, wav_bytes,

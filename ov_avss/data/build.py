@@ -18,93 +18,26 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..utils import comm
-from ..audio import AudioFrontEnd, audio_examples_for_frames, audio_front_end
+from ..audio import audio_donors
 from .catalog import get_dataset_metadata, get_dataset_records
 from .avis_mapper import AVISClipMapper
 from .clip_mapper import ClipMapper
+from .clip_sampling import clip_windows
 from .dataset_check import check_clip_files
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "clip_windows",
     "ClipDataset",
     "VideoDataset",
     "DATASET_KINDS",
     "TrainingSampler",
     "InferenceSampler",
-    "AudioAblation",
-    "audio_donors",
     "build_train_loader",
     "check_train_data",
     "build_test_loader",
     "trivial_batch_collator",
 ]
-
-_LONG_CLIP_MODES = ("windows", "full")
-_AUDIO_ABLATIONS = ("none", "zero", "shuffle")
-
-
-def clip_windows(num_frames: int, window: int, mode: str) -> list[list[int]]:
-    """Frame indices of the samples cut from a clip of ``num_frames`` frames.
-
-    ``"windows"``: consecutive non-overlapping windows of ``window`` frames (the last one may be
-    shorter when ``num_frames`` is not a multiple); ``"full"``: the whole clip as one sample.
-    """
-    if mode not in _LONG_CLIP_MODES:
-        raise ValueError(f"Config INPUT.LONG_CLIP_MODE = '{mode}' is not one of {_LONG_CLIP_MODES}")
-    if window < 1:
-        raise ValueError(f"Config INPUT.SAMPLING_FRAME_NUM must be >= 1, got {window}")
-    if mode == "full" or num_frames <= window:
-        return [list(range(num_frames))]
-    return [list(range(start, min(start + window, num_frames))) for start in range(0, num_frames, window)]
-
-
-def audio_donors(count: int) -> list[int]:
-    """The ``shuffle`` audio ablation's fixed derangement of ``count`` samples: sample i gets
-    the audio of sample ``donors[i] != i``.
-
-    Sattolo's algorithm draws a single cycle, hence a derangement; the fixed seed makes every run
-    (and every rank) use the same one.
-
-    Raises:
-        ValueError: fewer than two samples.
-    """
-    if count < 2:
-        raise ValueError(
-            f"TEST.AUDIO_ABLATION 'shuffle' needs at least two samples (clips or videos) in the dataset, got {count}"
-        )
-    donors = list(range(count))
-    rng = np.random.default_rng(0)
-    for i in range(count - 1, 0, -1):
-        j = int(rng.integers(0, i))
-        donors[i], donors[j] = donors[j], donors[i]
-    return donors
-
-
-class AudioAblation:
-    """Replaces the audio of test clips: ``"zero"`` = the front end's examples of silence,
-    ``"shuffle"`` = the audio of another clip under a fixed derangement of the dataset's clips
-    (by uid)."""
-
-    def __init__(self, mode: str, records: Sequence[dict], front_end: AudioFrontEnd):
-        if mode not in _AUDIO_ABLATIONS:
-            raise ValueError(f"Config TEST.AUDIO_ABLATION = '{mode}' is not one of {_AUDIO_ABLATIONS}")
-        self.mode = mode
-        self.front_end = front_end
-        self._donor = audio_donors(len(records)) if mode == "shuffle" else []
-
-    def audio(self, records: Sequence[dict], record_index: int, frame_indices: Sequence[int]) -> torch.Tensor | None:
-        """``[T, *example_shape]`` replacement audio (VGGish ``[T, 1, 96, 64]``), or ``None`` when
-        the clip keeps its own."""
-        if self.mode == "none":
-            return None
-        if self.mode == "zero":
-            return self.front_end.silence(len(frame_indices))
-        donor = records[self._donor[record_index]]
-        # A shorter donor clip is repeated to cover the frames (1 fps: frame t is at t s).
-        donor_times = [t % int(donor["num_frames"]) for t in frame_indices]
-        return audio_examples_for_frames(donor["audio_path"], donor_times, "zero_examples", self.front_end)
 
 
 class ClipDataset(Dataset):
@@ -120,11 +53,13 @@ class ClipDataset(Dataset):
         mapper: ClipMapper,
         frames_per_sample: int,
         long_clip_mode: str,
-        audio_ablation: AudioAblation | None = None,
+        donors: Sequence[int] | None = None,
     ):
+        """``donors``: with the ``shuffle`` audio ablation, the windows of record i get the
+        audio of record ``donors[i]`` (``audio_donors``)."""
         self.records = list(records)
         self.mapper = mapper
-        self.audio_ablation = audio_ablation
+        self.donors = list(donors) if donors is not None else None
         self.samples: list[tuple[int, list[int]]] = [
             (record_index, window)
             for record_index, record in enumerate(self.records)
@@ -139,10 +74,8 @@ class ClipDataset(Dataset):
         record_index, frame_indices = self.samples[index]
         record = self.records[record_index]
         rng = np.random.default_rng(seed) if seed is not None else None
-        audio = None
-        if self.audio_ablation is not None:
-            audio = self.audio_ablation.audio(self.records, record_index, frame_indices)
-        return self.mapper(record, frame_indices, rng, audio=audio)
+        donor = self.records[self.donors[record_index]] if self.donors is not None else None
+        return self.mapper(record, frame_indices, rng, audio_donor=donor)
 
 
 class VideoDataset(Dataset):
@@ -166,27 +99,25 @@ class VideoDataset(Dataset):
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         index, seed = item if isinstance(item, tuple) else (item, None)
         rng = np.random.default_rng(seed) if seed is not None else None
-        if self.donors is None:
-            return self.mapper(self.records[index], rng)
-        return self.mapper(self.records[index], rng, audio_donor=self.records[self.donors[index]])
+        donor = self.records[self.donors[index]] if self.donors is not None else None
+        return self.mapper(self.records[index], rng, audio_donor=donor)
+
+
+def _donors(mapper: ClipMapper | AVISClipMapper, records: list[dict]) -> list[int] | None:
+    """The shuffle ablation's donor of each record (by position), else None."""
+    return audio_donors(len(records)) if mapper.audio.ablation == "shuffle" else None
 
 
 def _clip_dataset(cfg, name: str, records: list[dict], is_train: bool) -> ClipDataset:
+    mapper = ClipMapper(cfg, name, is_train=is_train)
     return ClipDataset(
-        records,
-        ClipMapper(cfg, name, is_train=is_train),
-        cfg.INPUT.SAMPLING_FRAME_NUM,
-        cfg.INPUT.LONG_CLIP_MODE,
-        audio_ablation=None if is_train else AudioAblation(
-            cfg.TEST.AUDIO_ABLATION, records, audio_front_end(cfg.MODEL.AUDIO.NAME)
-        ),
+        records, mapper, cfg.INPUT.SAMPLING_FRAME_NUM, cfg.INPUT.LONG_CLIP_MODE, _donors(mapper, records)
     )
 
 
 def _video_dataset(cfg, name: str, records: list[dict], is_train: bool) -> VideoDataset:
-    # AVISClipMapper applies TEST.AUDIO_ABLATION itself (its audio may be embeddings).
-    mapper = AVISClipMapper(cfg, is_train=is_train)  # its audio_ablation is "none" in training
-    return VideoDataset(records, mapper, audio_donors(len(records)) if mapper.audio_ablation == "shuffle" else None)
+    mapper = AVISClipMapper(cfg, name, is_train=is_train)
+    return VideoDataset(records, mapper, _donors(mapper, records))
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ class DatasetMetadata:
             ``avsbench_binary``.
         is_train: whether the dataset is a training set (drives sampling and augmentation).
         audio_padding: how a clip whose audio is shorter than its frames is completed, one of
-            ``ov_avss.data.audio.AUDIO_PADDING_MODES`` (each release's rule: AVSBench-object
+            ``ov_avss.audio.AUDIO_PADDING_MODES`` (each release's rule: AVSBench-object
             repeats the last example, AVSBench-semantic appends examples of zeros).
         mapper: how the loaders cut and map its records, a key of
             ``ov_avss.data.build.DATASET_KINDS``: ``clip`` (clip windows through ``ClipMapper``)

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..audio import audio_examples_for_frames, audio_front_end
+from ..audio import RecordAudio
 from ..structures import ClipInput, make_clip_input
 from .catalog import get_dataset_metadata
 from .image_io import read_frame
@@ -30,7 +30,7 @@ _FLIP_MODES = ("flip_by_clip", "flip_by_frame", "none")
 
 
 class ClipMapper:
-    """Callable ``(record, frame_indices, rng, audio=None) -> ClipInput`` for one dataset.
+    """Callable ``(record, frame_indices, rng, audio_donor=None) -> ClipInput`` for one dataset.
 
     Args:
         cfg: the config (``INPUT.*``).
@@ -43,7 +43,6 @@ class ClipMapper:
         self.dataset_name = dataset_name
         self.vocabulary = list(metadata.vocabulary)
         self.label_space = metadata.label_space
-        self.audio_padding = metadata.audio_padding
         if not self.label_space.has_background:
             raise ValueError(
                 f"ClipMapper needs label-map ground truth; dataset {dataset_name} stores "
@@ -59,7 +58,7 @@ class ClipMapper:
         self.fixed_size_test = fixed_size(cfg, "FIXED_SIZE_TEST")
         self.flip_mode = cfg.INPUT.RANDOM_FLIP
         self.crop_enabled, self.crop_type, self.crop_size = crop_config(cfg)
-        self.audio_front_end = audio_front_end(cfg.MODEL.AUDIO.NAME)
+        self.audio = RecordAudio.from_config(cfg, metadata.audio_padding, is_train)
         # The overlay writer draws on the frames before the test resize.
         self.keep_original_frames = not is_train and int(cfg.TEST.VISUALIZE_NUM_CLIPS) > 0
         for key, value, allowed in (
@@ -77,14 +76,14 @@ class ClipMapper:
         record: dict,
         frame_indices: Sequence[int],
         rng: np.random.Generator | None = None,
-        audio: torch.Tensor | None = None,
+        audio_donor: dict | None = None,
     ) -> ClipInput:
         """Build the clip input of ``record``'s frames ``frame_indices``.
 
         Args:
             rng: source of augmentation randomness (training); ``None`` is allowed in testing.
-            audio: ``[T, 1, 96, 64]`` log-mel to use instead of the record's own (audio
-                ablations); ``None`` loads the record's audio.
+            audio_donor: with ``TEST.AUDIO_ABLATION: shuffle``, the record whose audio this
+                clip gets (``RecordAudio``).
         """
         frame_indices = [int(t) for t in frame_indices]
         if self.is_train and rng is None:
@@ -93,15 +92,7 @@ class ClipMapper:
         height, width = frames_np.shape[1:3]
         labels = torch.from_numpy(read_label_maps(record, frame_indices, self.label_space, (height, width)))
         frame_valid = torch.tensor([record["mask_paths"][t] is not None for t in frame_indices], dtype=torch.bool)
-        if audio is None:
-            # AVSBench frames are one per second: frame t is at t s.
-            audio = audio_examples_for_frames(
-                record["audio_path"], frame_indices, self.audio_padding, self.audio_front_end
-            )
-        if audio.shape[0] != len(frame_indices):
-            raise ValueError(
-                f"Clip {record['uid']}: audio has {audio.shape[0]} examples for {len(frame_indices)} frames"
-            )
+        audio = self.audio(record, frame_indices, audio_donor)
 
         frames = torch.from_numpy(frames_np).permute(0, 3, 1, 2).contiguous()
         if self.is_train:
@@ -119,7 +110,7 @@ class ClipMapper:
             height=height,
             width=width,
             frames=frames,
-            audio=audio.to(torch.float32),
+            audio=audio,
             vocabulary=self.vocabulary,
             frame_valid=frame_valid,
             sounding_categories=record["category_names"],

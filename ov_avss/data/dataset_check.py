@@ -56,18 +56,19 @@ def _image_size(path: str) -> tuple[int, int]:
 
 
 def _record_files(record: dict) -> tuple[str, list[str], list[str | None], str | None, tuple[int, int] | None]:
-    """``(where, frame paths, mask paths, audio path, (width, height) or None)`` of a clip record
-    (AVSBench: ``uid``, ``frame_paths``, ``mask_paths``) or a video record (AVISeg: ``video_name``,
-    ``file_names``, masks as RLE in the annotation file, the size it states; the audio is the
-    ``FEATAudios`` file when the record has one, else the wav)."""
-    if "uid" in record:
-        frame_paths = list(record["frame_paths"])
+    """``(where, frame paths, mask paths, audio path, (width, height) or None)`` of a record
+    (docs/architecture.md, "Records"): label-map records list ``mask_paths``; instance records
+    (with ``tracks``) hold masks as RLE in the annotation file and state their size. The audio is
+    the record's precomputed embedding file when it ships one, else the wav (as the reader checks).
+    """
+    frame_paths = list(record["frame_paths"])
+    embeddings = list(record["audio_embedding_paths"].values())
+    audio_path = embeddings[0] if embeddings else record["audio_path"]
+    if "tracks" not in record:
         mask_paths = list(record.get("mask_paths") or [None] * len(frame_paths))
-        return f"{record.get('dataset_name', '?')} clip {record['uid']}", frame_paths, mask_paths, record.get("audio_path"), None
-    frame_paths = list(record["file_names"])
-    audio_path = record.get("audio_feature_path") or record.get("audio_path")
+        return f"{record['dataset_name']} clip {record['uid']}", frame_paths, mask_paths, audio_path, None
     size = (int(record["width"]), int(record["height"]))
-    return f"{record.get('dataset_name', '?')} video {record['video_name']}", frame_paths, [None] * len(frame_paths), audio_path, size
+    return f"{record['dataset_name']} video {record['uid']}", frame_paths, [None] * len(frame_paths), audio_path, size
 
 
 def _check_clip(record: dict) -> list[str]:

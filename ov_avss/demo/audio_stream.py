@@ -11,7 +11,7 @@ import av
 import numpy as np
 import torch
 
-from ov_avss.audio import AUDIO_PADDING_MODES, AudioFrontEnd, AudioTrackExamples
+from ov_avss.audio import AudioFrontEnd, AudioTrackExamples, check_audio_padding
 
 from .errors import DemoInputError
 
@@ -82,8 +82,7 @@ class FrameAlignedAudio:
     """
 
     def __init__(self, path: Optional[str], front_end: AudioFrontEnd, padding: str) -> None:
-        if padding not in AUDIO_PADDING_MODES:
-            raise ValueError(f"Audio padding '{padding}' is not one of {AUDIO_PADDING_MODES}")
+        check_audio_padding(padding)
         self.front_end = front_end
         self.padding = padding
         self._track: Optional[AudioTrackExamples] = None

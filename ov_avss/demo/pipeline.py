@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ov_avss.data.datasets.aviseg import encode_mask
+from ov_avss.structures.rle import encode_mask
 from ov_avss.data.image_io import write_palette_png
 from ov_avss.structures import output_segments
 from ov_avss.visualization import FrameSegment, draw_segments, visible_frame_segments

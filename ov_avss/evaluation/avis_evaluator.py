@@ -6,7 +6,7 @@ import logging
 import os
 from typing import Any
 
-from ..data.datasets.aviseg import load_aviseg_json
+from ..data.datasets.aviseg_annotations import load_aviseg_json
 from ..structures import output_segments
 from ..utils import comm
 from ..utils.file_io import write_json_atomic

@@ -16,23 +16,27 @@ class ClipInput(TypedDict):
     - ``frame_indices``: which frames of the record the clip holds (the exported file names).
     - ``height`` / ``width``: original frame size; predictions are returned at this size.
     - ``frames``: uint8 ``[T, 3, H, W]`` RGB, after the mapper's resize / flip / crop.
-    - ``audio``: per-frame audio, ``[T, 1, 96, 64]`` float32 log-mel examples (or ``[T, 128]``
-      embeddings for AVISeg's ``FEATAudios``); entry t goes with frame t.
+    - ``audio``: per-frame audio input (``ov_avss.audio.RecordAudio``), float32: the
+      ``MODEL.AUDIO.NAME`` front end's examples ``[T, *example_shape]`` (VGGish log-mel
+      ``[T, 1, 96, 64]``) or precomputed embeddings ``[T, D]`` (AVISeg's ``FEATAudios``,
+      ``[T, 128]``); entry t goes with frame t.
     - ``vocabulary``: names the model classifies into; label k >= 1 means ``vocabulary[k-1]``.
     - ``frame_valid``: bool ``[T]``, the frames that carry ground truth.
     - ``sounding_categories``: the clip's sounding category names (may be empty).
 
     Keys by mode and dataset:
 
-    - ``targets`` (training, label maps): ``labels`` int64 ``[N]`` (0-based vocabulary index),
-      ``masks`` bool ``[N, T, H, W]``.
+    - ``targets`` (training): one mask track per target, ``labels`` int64 ``[N]`` and ``masks``
+      bool ``[N, T, H, W]`` (all False where the target is absent or has no ground truth). Label
+      maps (AVSBench): one target per vocabulary category present, ``labels`` its 0-based
+      vocabulary index. AVISeg: one target per sounding instance, ``labels`` its contiguous
+      category (the vocabulary index).
     - ``sem_seg_gt`` (testing, label maps): int64 ``[T, H0, W0]`` ground truth at original size
       in the dataset's own labels (``DatasetMetadata.label_space``), ignore label on frames
       without ground truth.
-    - ``video_id`` (AVISeg): the annotation file's video id; ``instances`` (AVISeg training):
-      ``labels`` int64 ``[N]`` (contiguous category), ``masks`` bool ``[N, T, H, W]``;
-      ``annotations_file`` (AVISeg testing): the annotation file ``video_id`` refers to, which
-      the ``avis`` evaluator scores against.
+    - ``video_id`` (AVISeg): the annotation file's video id; ``annotations_file`` (AVISeg
+      testing): the annotation file ``video_id`` refers to, which the ``avis`` evaluator scores
+      against.
     - ``original_frames`` (testing with ``TEST.VISUALIZE_NUM_CLIPS`` > 0, label maps): uint8
       ``[T, 3, H0, W0]``, the frames before the test resize, which the overlays are drawn on.
     """
@@ -50,12 +54,11 @@ class ClipInput(TypedDict):
     targets: NotRequired[dict[str, torch.Tensor]]
     sem_seg_gt: NotRequired[torch.Tensor]
     video_id: NotRequired[int]
-    instances: NotRequired[dict[str, torch.Tensor]]
     annotations_file: NotRequired[str]
     original_frames: NotRequired[torch.Tensor]
 
 
-_OPTIONAL_KEYS = ("targets", "sem_seg_gt", "video_id", "instances", "annotations_file", "original_frames")
+_OPTIONAL_KEYS = ("targets", "sem_seg_gt", "video_id", "annotations_file", "original_frames")
 
 
 def make_clip_input(
@@ -74,7 +77,7 @@ def make_clip_input(
 ) -> ClipInput:
     """A checked ``ClipInput``; ``frame_valid`` ``None`` means every frame carries ground truth.
 
-    ``optional`` takes the mode keys (``targets``, ``sem_seg_gt``, ``video_id``, ``instances``,
+    ``optional`` takes the mode keys (``targets``, ``sem_seg_gt``, ``video_id``,
     ``annotations_file``, ``original_frames``).
 
     Raises:

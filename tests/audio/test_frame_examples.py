@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from ov_avss.audio import (
+    AUDIO_FRONT_END_REGISTRY,
     VGGISH_FRONT_END,
     AudioTrackExamples,
     audio_examples_for_frames,
     audio_front_end,
     example_indices,
-    register_audio_front_end,
 )
 from ov_avss.audio.log_mel import load_audio, silence_log_mel, waveform_to_examples
 from wav_files import write_wav
@@ -122,5 +122,6 @@ def test_vggish_front_end_is_registered_for_its_encoder():
     assert VGGISH_FRONT_END.example_span_samples == 15600  # 0.975 s
     with pytest.raises(KeyError, match="MODEL.AUDIO.NAME = 'PANNs'"):
         audio_front_end("PANNs")
-    with pytest.raises(ValueError, match="already has the front end"):
-        register_audio_front_end("VGGish", VGGISH_FRONT_END)
+    with pytest.raises(KeyError, match="'VGGish' is already registered"):
+        AUDIO_FRONT_END_REGISTRY.register(VGGISH_FRONT_END, name="VGGish")
+    assert VGGISH_FRONT_END.embedding_dim == 128  # takes AVISeg's precomputed VGGish embeddings

@@ -1,29 +1,21 @@
-"""AVISeg: the JSON reader, registered datasets, audio inputs, clip sampling, synthetic generator."""
+"""AVISeg: the annotation-file parser, the reader and its records, the synthetic generator."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
 import shutil
-import wave
 
 import numpy as np
 import pytest
-from pycocotools import mask as mask_utils
 
 from ov_avss.config import get_cfg
 from ov_avss.data.aviseg_synthetic import make_synthetic_aviseg
 from ov_avss.data.catalog import get_dataset_metadata, get_dataset_records
-from ov_avss.data.datasets.aviseg import (
-    AVISEG_CATEGORIES,
-    decode_rle,
-    load_aviseg_json,
-    sample_clip,
-    segmentation_to_rle,
-    video_audio,
-)
+from ov_avss.data.datasets.aviseg import AVISEG_CATEGORIES
+from ov_avss.data.datasets.aviseg_annotations import load_aviseg_json
+from ov_avss.structures.rle import decode_rle
 from ov_avss.evaluation.avis import evaluate_avis
 
 COUNTS = {"train": 3, "val": 1, "test": 2}
@@ -66,12 +58,14 @@ def test_records_index_frames_audio_and_tracks(aviseg_root):
         records = get_dataset_records(f"aviseg_{split}", _cfg(aviseg_root))
         assert len(records) == count
         for r in records:
-            assert len(r["file_names"]) == r["length"] and all(os.path.isfile(f) for f in r["file_names"])
-            assert os.path.isfile(r["audio_path"]) and r["audio_feature_path"] is None
+            assert len(r["frame_paths"]) == r["num_frames"] and all(os.path.isfile(f) for f in r["frame_paths"])
+            assert r["frame_times"] == [float(t) for t in range(r["num_frames"])]  # 1 fps
+            assert r["uid"] == os.path.basename(os.path.dirname(r["frame_paths"][0]))
+            assert os.path.isfile(r["audio_path"]) and r["audio_embedding_paths"] == {}
             assert r["tracks"], "every synthetic video has a sounding track"
             for track in r["tracks"]:
                 assert AVISEG_CATEGORIES[track["label"]] == AVISEG_CATEGORIES[track["category_id"] - 1]
-                assert len(track["segmentations"]) == r["length"]
+                assert len(track["segmentations"]) == r["num_frames"]
                 masks = [decode_rle(s, r["height"], r["width"]) for s in track["segmentations"] if s is not None]
                 assert masks and all(m.shape == (48, 64) and m.any() for m in masks)
 
@@ -104,23 +98,6 @@ def test_ground_truth_as_predictions_scores_100(aviseg_root, tmp_path):
     assert metrics["FSLA"] == pytest.approx(100.0) and metrics["mAP"] == pytest.approx(100.0)
 
 
-def test_polygon_uncompressed_and_compressed_rle_agree():
-    mask = np.zeros((20, 30), np.uint8)
-    mask[5:15, 10:20] = 1
-    compressed = mask_utils.encode(np.asfortranarray(mask))
-    flat = mask.flatten(order="F")
-    runs = np.diff(np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1, [flat.size]])).tolist()
-    polygon = [[10, 5, 20, 5, 20, 15, 10, 15]]
-    from_compressed = segmentation_to_rle({"size": [20, 30], "counts": compressed["counts"].decode()}, 20, 30, "x")
-    from_list = segmentation_to_rle({"size": [20, 30], "counts": runs}, 20, 30, "x")
-    from_polygon = segmentation_to_rle(polygon, 20, 30, "x")
-    assert np.array_equal(decode_rle(from_compressed, 20, 30), mask.astype(bool))
-    assert np.array_equal(decode_rle(from_list, 20, 30), mask.astype(bool))
-    # Polygon rasterisation covers the boundary pixels too: it contains the box.
-    assert decode_rle(from_polygon, 20, 30)[mask.astype(bool)].all()
-    assert segmentation_to_rle(None, 20, 30, "x") is None
-
-
 def test_bad_annotations_are_named(tmp_path):
     good = {"videos": [{"id": 1, "file_names": ["v/0.jpg", "v/1.jpg"], "height": 4, "width": 5}],
             "categories": [{"id": 3, "name": "guitar"}],
@@ -146,58 +123,28 @@ def test_bad_annotations_are_named(tmp_path):
         get_dataset_records("aviseg_val", _cfg(str(tmp_path)))
 
 
-def test_missing_frames_are_reported(aviseg_root, tmp_path):
+@pytest.fixture
+def aviseg_copy(aviseg_root, tmp_path):
+    """A copy of the synthetic root that a test may change."""
     root = tmp_path / "copy"
     shutil.copytree(aviseg_root, root)
+    return root
+
+
+def test_missing_frames_are_reported(aviseg_copy):
+    root = aviseg_copy
     record = get_dataset_records("aviseg_val", _cfg(str(root)))[0]
-    os.remove(record["file_names"][1])
+    os.remove(record["frame_paths"][1])
     with pytest.raises(FileNotFoundError, match="AVISeg frame"):
         get_dataset_records("aviseg_val", _cfg(str(root)))
 
 
-def _stereo_copy(src: str, dst: str) -> None:
-    with wave.open(src, "rb") as r:
-        rate, pcm = r.getframerate(), np.frombuffer(r.readframes(r.getnframes()), "<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(np.stack([pcm, pcm], axis=1).tobytes())
-    with open(dst, "wb") as f:
-        f.write(buffer.getvalue())
-
-
-def test_audio_from_features_when_present_else_from_wav(aviseg_root, tmp_path):
-    root = tmp_path / "copy"
-    shutil.copytree(aviseg_root, root)
+def test_feataudios_are_recorded_as_vggish_embeddings(aviseg_copy):
+    root = aviseg_copy
     record = get_dataset_records("aviseg_val", _cfg(str(root)))[0]
-    kind, log_mel = video_audio(record)
-    assert kind == "log_mel" and tuple(log_mel.shape) == (record["length"], 1, 96, 64)
-    # A stereo file with the same signal in both channels gives the same examples.
-    _stereo_copy(record["audio_path"], record["audio_path"])
-    kind, stereo = video_audio(get_dataset_records("aviseg_val", _cfg(str(root)))[0])
-    assert kind == "log_mel" and np.allclose(stereo.numpy(), log_mel.numpy(), atol=1e-4)
-    features = np.random.default_rng(0).standard_normal((record["length"] + 2, 128)).astype(np.float32)
     feat_dir = root / "AVISeg" / "val" / "FEATAudios"
     feat_dir.mkdir()
-    np.save(feat_dir / f"{record['video_name']}.npy", features)
-    record = get_dataset_records("aviseg_val", _cfg(str(root)))[0]
-    kind, emb = video_audio(record)
-    assert kind == "embedding" and np.array_equal(emb.numpy(), features[: record["length"]])
-    np.save(feat_dir / f"{record['video_name']}.npy", features[:, :64])
-    with pytest.raises(ValueError, match=r"\[T, 128\]"):
-        video_audio(record)
-
-
-def test_sample_clip():
-    rng = np.random.default_rng(0)
-    starts = set()
-    for _ in range(50):
-        clip = sample_clip(12, 5, rng)
-        assert len(clip) == 5 and clip == list(range(clip[0], clip[0] + 5)) and clip[-1] <= 11
-        starts.add(clip[0])
-    assert starts == set(range(8))
-    assert sample_clip(3, 5, rng) == [0, 1, 2, 2, 2]
-    with pytest.raises(ValueError):
-        sample_clip(0, 5, rng)
+    np.save(feat_dir / f"{record['uid']}.npy", np.zeros((record["num_frames"], 128), np.float32))
+    os.remove(record["audio_path"])  # the wav is then optional
+    again = get_dataset_records("aviseg_val", _cfg(str(root)))[0]
+    assert again["audio_embedding_paths"] == {"VGGish": str(feat_dir / f"{record['uid']}.npy")}

@@ -87,8 +87,8 @@ def test_training_on_aviseg_checks_its_files_first(tmp_path):
 
     cfg = synthetic_aviseg_cfg(tmp_path, seed=2, num_videos={"train": 2, "val": 0, "test": 0})
     records = get_dataset_records("aviseg_train", cfg)
-    frames = records[1]["file_names"]
+    frames = records[1]["frame_paths"]
     for path in frames:
         cv2.imwrite(path, np.zeros((20, 30, 3), np.uint8))
-    with pytest.raises(DatasetCheckError, match=rf"aviseg_train video {records[1]['video_name']}: frames are 30x20 but the annotation file states"):
+    with pytest.raises(DatasetCheckError, match=rf"aviseg_train video {records[1]['uid']}: frames are 30x20 but the annotation file states"):
         next(iter(build_train_loader(cfg)))

@@ -18,11 +18,14 @@ from ov_avss.config import get_cfg
 from ov_avss.data.catalog import DATASET_REGISTRY, DatasetMetadata, DatasetSpec, get_dataset_records, register_dataset
 from ov_avss.data.clip_mapper import ClipMapper
 from ov_avss.data.image_io import read_palette_mask
+from ov_avss.data.datasets.common import frame_times
 from ov_avss.data.label_space import PALETTE_PNG, LabelSpace
 from ov_avss.evaluation import build_evaluator
 
 # --- the "reader file" of the new dataset ---------------------------------------------------
 KITCHEN_DIR = "Kitchen"
+# The test dataset's frames are one per second of its audio.
+FRAMES_PER_SECOND = 1.0
 NAMES = ("background", "kettle", "drum", "gong")
 BACKGROUND, KETTLE, DRUM, GONG = range(4)
 KITCHEN_PALETTE = np.zeros((256, 3), dtype=np.uint8)
@@ -43,7 +46,9 @@ def load_kitchen(datasets_root: str, split: str, dataset_name: str) -> list[dict
                 os.path.join(base, clip["uid"], f"{t}.png") if t in clip["annotated"] else None
                 for t in range(clip["num_frames"])
             ],
+            "frame_times": frame_times(clip["num_frames"], FRAMES_PER_SECOND),
             "audio_path": os.path.join(base, clip["uid"], "audio.wav"),
+            "audio_embedding_paths": {},
             "num_frames": clip["num_frames"],
             "category_names": clip["sounding"],
             "dataset_name": dataset_name,

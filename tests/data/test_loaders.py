@@ -2,27 +2,22 @@
 from __future__ import annotations
 
 import itertools
+import shutil
+import wave
 
 import torch
 
 from ov_avss.audio.log_mel import silence_log_mel
+from ov_avss.data.catalog import get_dataset_metadata, get_dataset_records
 from ov_avss.data.build import (
     TrainingSampler,
     build_test_loader,
     build_train_loader,
-    clip_windows,
 )
 
 
 def _signature(batch):
     return [(clip["uid"], tuple(clip["frame_indices"]), clip["frames"].shape, int(clip["frames"].float().sum())) for clip in batch]
-
-
-def test_clip_windows():
-    assert clip_windows(10, 5, "windows") == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
-    assert clip_windows(5, 5, "windows") == [[0, 1, 2, 3, 4]]
-    assert clip_windows(10, 5, "full") == [list(range(10))]
-    assert clip_windows(7, 5, "windows") == [[0, 1, 2, 3, 4], [5, 6]]
 
 
 def test_training_sampler_shards_and_resumes():
@@ -83,3 +78,30 @@ def test_audio_ablations(data_cfg):
     for clip, repeat in zip(shuffled, again):
         assert torch.equal(clip["audio"], repeat["audio"])  # a fixed derangement
         assert not any(torch.equal(clip["audio"], own) for own in by_uid[clip["uid"]])
+
+
+def _truncate_wav(path: str, seconds: float) -> None:
+    with wave.open(path, "rb") as r:
+        params, pcm = r.getparams(), r.readframes(int(seconds * r.getframerate()))
+    with wave.open(path, "wb") as w:
+        w.setparams(params)
+        w.writeframes(pcm)
+
+
+def test_shuffled_audio_is_padded_as_the_donors_own_on_a_repeat_last_dataset(data_cfg, tmp_path):
+    """S4 repeats a short track's last example; a clip given a short donor's audio gets that
+    donor's audio exactly as the donor's own clip does (before: zero-padded)."""
+    root = tmp_path / "datasets"
+    shutil.copytree(data_cfg.DATASETS.ROOT, root)
+    data_cfg.DATASETS.ROOT = str(root)
+    records = get_dataset_records("avsbench_s4_test", data_cfg)
+    assert get_dataset_metadata("avsbench_s4_test").audio_padding == "repeat_last" and len(records) == 2
+    for record in records:
+        _truncate_wav(record["audio_path"], 3.2)  # 3 whole examples for 5 frames
+    normal = {b[0]["uid"]: b[0]["audio"] for b in build_test_loader(data_cfg, "avsbench_s4_test")}
+    data_cfg.TEST.AUDIO_ABLATION = "shuffle"
+    shuffled = {b[0]["uid"]: b[0]["audio"] for b in build_test_loader(data_cfg, "avsbench_s4_test")}
+    first, second = (r["uid"] for r in records)
+    assert torch.equal(shuffled[first], normal[second]) and torch.equal(shuffled[second], normal[first])
+    for audio in shuffled.values():
+        assert torch.equal(audio[3], audio[2]) and torch.equal(audio[4], audio[2]) and audio[4].any()

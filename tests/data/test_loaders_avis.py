@@ -7,11 +7,11 @@ import itertools
 import pytest
 import torch
 
-from helpers import synthetic_aviseg_cfg
-from ov_avss.audio.log_mel import silence_log_mel
+from helpers import TEST_AUDIO_ENCODER, rms_per_second, synthetic_aviseg_cfg
+from ov_avss.audio import audio_examples_for_frames
+from ov_avss.audio.log_mel import load_audio, silence_log_mel
 from ov_avss.data.build import DATASET_KINDS, build_test_loader, build_train_loader
 from ov_avss.data.catalog import get_dataset_metadata, get_dataset_records
-from ov_avss.data.datasets.aviseg import video_audio
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +30,13 @@ def test_metadata_names_the_mapper():
 
 def test_avis_train_loader_gives_clips_with_tracks(avis_cfg):
     batches = list(itertools.islice(build_train_loader(avis_cfg), 3))
-    records = {r["video_name"]: r for r in get_dataset_records("aviseg_train", avis_cfg)}
+    records = {r["uid"]: r for r in get_dataset_records("aviseg_train", avis_cfg)}
     for batch in batches:
         assert len(batch) == avis_cfg.SOLVER.IMS_PER_BATCH
         for video in batch:
             assert video["frames"].shape[:2] == (5, 3) and min(video["frames"].shape[-2:]) == 32
             assert video["audio"].shape == (5, 1, 96, 64)  # log-mel: the synthetic set has no FEATAudios
-            masks = video["instances"]["masks"]
+            masks = video["targets"]["masks"]
             assert masks.shape[:2] == (len(records[video["uid"]]["tracks"]), 5)
     # Seeded like the clip loader: the same config gives the same batches.
     again = list(itertools.islice(build_train_loader(avis_cfg), 3))
@@ -46,8 +46,8 @@ def test_avis_train_loader_gives_clips_with_tracks(avis_cfg):
 def test_avis_test_loader_gives_whole_videos_and_zeroes_audio(avis_cfg):
     records = get_dataset_records("aviseg_val", avis_cfg)
     videos = [batch[0] for batch in build_test_loader(avis_cfg, "aviseg_val")]
-    assert [v["uid"] for v in videos] == [r["video_name"] for r in records]
-    assert [v["frame_indices"] for v in videos] == [list(range(r["length"])) for r in records]
+    assert [v["uid"] for v in videos] == [r["uid"] for r in records]
+    assert [v["frame_indices"] for v in videos] == [list(range(r["num_frames"])) for r in records]
     cfg = avis_cfg.clone()
     cfg.TEST.AUDIO_ABLATION = "zero"
     zeroed = [batch[0] for batch in build_test_loader(cfg, "aviseg_val")]
@@ -65,7 +65,7 @@ def test_avis_shuffle_gives_each_video_another_videos_audio(tmp_path):
         tmp_path, seed=4, num_videos={"train": 1, "val": 3, "test": 0}, overrides=["INPUT.MIN_SIZE_TEST", 32],
     )
     records = get_dataset_records("aviseg_val", cfg)
-    own = [video_audio(record)[1] for record in records]
+    own = [audio_examples_for_frames(r["audio_path"], range(r["num_frames"])) for r in records]
     videos = [batch[0] for batch in build_test_loader(cfg, "aviseg_val")]
     cfg.TEST.AUDIO_ABLATION = "shuffle"
     shuffled = [batch[0] for batch in build_test_loader(cfg, "aviseg_val")]
@@ -81,3 +81,16 @@ def test_avis_shuffle_gives_each_video_another_videos_audio(tmp_path):
         donors.append(matches[0])
     assert sorted(donors) == [0, 1, 2]  # a permutation: every video gives its audio once
     assert [b[0]["uid"] for b in build_test_loader(cfg, "aviseg_val")] == [v["uid"] for v in videos]
+
+
+def test_avis_audio_is_the_front_end_of_model_audio_name(avis_cfg):
+    """A second registered audio front end reaches the AVIS loader through MODEL.AUDIO.NAME alone."""
+    cfg = avis_cfg.clone()
+    cfg.MODEL.AUDIO.NAME = TEST_AUDIO_ENCODER
+    records = get_dataset_records("aviseg_val", cfg)
+    videos = [batch[0] for batch in build_test_loader(cfg, "aviseg_val")]
+    for record, video in zip(records, videos):
+        waveform, rate = load_audio(record["audio_path"])
+        expected = rms_per_second(waveform, rate)[: record["num_frames"]]
+        assert video["audio"].shape == (record["num_frames"], 2)
+        torch.testing.assert_close(video["audio"], expected)

@@ -18,7 +18,8 @@ from ov_avss.config import get_cfg
 from ov_avss.data.avis_mapper import AVISClipMapper
 from ov_avss.data.aviseg_synthetic import make_synthetic_aviseg
 from ov_avss.data.catalog import get_dataset_metadata, get_dataset_records
-from ov_avss.data.datasets.aviseg import AVISEG_CATEGORIES, load_aviseg_json
+from ov_avss.data.datasets.aviseg import AVISEG_CATEGORIES
+from ov_avss.data.datasets.aviseg_annotations import load_aviseg_json
 from ov_avss.demo import DemoInputError, DemoRequest, TrackDemo, VideoPredictor, build_demo, open_demo_input, track_id_map, writers
 from ov_avss.evaluation.avis import load_predictions, track_predictions
 from ov_avss.visualization import MASK_OPACITY, track_color, track_palette
@@ -54,7 +55,7 @@ def aviseg(tmp_path_factory):
     cfg = _cfg(root)
     (record,) = get_dataset_records(DATASET, cfg)
     return {"root": str(root), "gt_json": os.path.join(aviseg_dir, "val.json"), "record": record,
-            "frames": os.path.dirname(record["file_names"][0])}
+            "frames": os.path.dirname(record["frame_paths"][0])}
 
 
 def _cfg(root, *overrides):
@@ -74,7 +75,7 @@ def test_demo_tracks_equal_the_evaluators_for_the_same_video(aviseg, tmp_path):
     torch.manual_seed(0)
     predictor = VideoPredictor(cfg)
     # The evaluation path: the test mapper's ClipInput, the model, the evaluator's entries.
-    output = predictor.model([AVISClipMapper(cfg, is_train=False)(record)])[0]
+    output = predictor.model([AVISClipMapper(cfg, DATASET, is_train=False)(record)])[0]
     segments = output["segments"]
     assert len(segments["scores"]) == 3
     order = torch.from_numpy(np.argsort(-segments["scores"].numpy(), kind="stable"))

@@ -60,7 +60,7 @@ def test_aviseg_datasets_are_checked_like_avsbench_ones(tmp_path, capsys):
     cfg = get_cfg()
     cfg.DATASETS.ROOT = str(tmp_path)
     records = get_dataset_records("aviseg_train", cfg)
-    not_an_image, wrong_size = records[0]["file_names"][2], records[1]["file_names"][0]
+    not_an_image, wrong_size = records[0]["frame_paths"][2], records[1]["frame_paths"][0]
     with open(not_an_image, "wb") as f:
         f.write(b"not a jpeg")
     cv2.imwrite(wrong_size, np.zeros((10, 12, 3), np.uint8))
@@ -68,7 +68,7 @@ def test_aviseg_datasets_are_checked_like_avsbench_ones(tmp_path, capsys):
         f.write(b"ID3\x03 an mp3 renamed to wav")
     assert tool.main(["--dataset", "aviseg_train", "DATASETS.ROOT", str(tmp_path)]) == 2
     out, err = capsys.readouterr()
-    name = lambda r: f"aviseg_train video {r['video_name']}: "  # noqa: E731
+    name = lambda r: f"aviseg_train video {r['uid']}: "  # noqa: E731
     assert f"{name(records[0])}frame {not_an_image} is not a readable image" in out
     assert f"{name(records[1])}frames differ in size (12x10, 64x48)" in out
     assert f"{name(records[2])}audio " in out and "not a RIFF/WAVE file" in out

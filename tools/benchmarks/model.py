@@ -79,7 +79,7 @@ def _avism_video(cfg, num_frames: int, with_targets: bool) -> dict[str, Any]:
     if with_targets:
         masks = torch.zeros(1, num_frames, height, width, dtype=torch.bool)
         masks[:, :, height // 4 : 3 * height // 4, width // 4 : width // 2] = True
-        video["instances"] = {"labels": torch.tensor([0]), "masks": masks}
+        video["targets"] = {"labels": torch.tensor([0]), "masks": masks}
     return video
 
 

@@ -1,5 +1,7 @@
 """Dataset readers; importing this package imports every module in it, and each reader module
-registers its datasets in ``DATASET_REGISTRY``: a new dataset is one new file here."""
+registers its datasets in ``DATASET_REGISTRY``: a new dataset is one new file here. The helper
+modules (``common.py``; ``aviseg_annotations.py``, the AVISeg annotation-file parser) register
+nothing."""
 import importlib
 import pkgutil
 

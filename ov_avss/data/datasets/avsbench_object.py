@@ -21,11 +21,13 @@ from functools import partial
 from ..catalog import DatasetMetadata, DatasetSpec, register_dataset
 from ..categories import BACKGROUND
 from ..label_space import BINARY_PNG, LabelSpace
-from .common import check_entries_exist, pick_column, read_csv_rows
+from .common import check_entries_exist, frame_times, pick_column, read_csv_rows
 
 OBJECT_DIR = "AVSBench-object"
 SOUNDING_OBJECT = "sounding object"
 NUM_FRAMES = 5
+# Frame k (1..5) is second k - 1 of the 5 s clip's audio.
+FRAMES_PER_SECOND = 1.0
 SPLITS = ("train", "val", "test")
 # The first column holds the clip id; releases call it "name" (S4) or "video_id" (MS3).
 _ID_COLUMNS = ("name", "video_id", "vid", "uid")
@@ -92,7 +94,9 @@ def load_avsbench_object(datasets_root: str, subset: str, split: str, dataset_na
             "split": split,
             "frame_paths": frames,
             "mask_paths": [m if t < annotated else None for t, m in enumerate(masks)],
+            "frame_times": frame_times(NUM_FRAMES, FRAMES_PER_SECOND),
             "audio_path": audio,
+            "audio_embedding_paths": {},
             "num_frames": NUM_FRAMES,
             "category_names": [SOUNDING_OBJECT],
             "dataset_name": dataset_name,

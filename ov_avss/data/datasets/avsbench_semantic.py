@@ -27,7 +27,7 @@ from ..categories import (
     NOVEL_CATEGORIES,
 )
 from ...utils.file_io import read_utf8_text
-from .common import check_entries_exist, read_csv_rows
+from .common import check_entries_exist, frame_times, read_csv_rows
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,9 @@ SEMANTIC_DIR = "AVSBench-semantic"
 METADATA_FILE = "metadata.csv"
 LABEL_FILE = "label2idx.json"
 REQUIRED_COLUMNS = ("uid", "a_obj", "split", "label")
-# Clip length in seconds (= frames at 1 fps) of each subset.
+# Frames are extracted at 1 fps from the start of the clip's audio.
+FRAMES_PER_SECOND = 1.0
+# Frames of a clip of each subset (5 s and 10 s clips).
 SUBSET_NUM_FRAMES = {"v1s": 5, "v1m": 5, "v2": 10}
 SPLITS = ("train", "val", "test")
 CATEGORY_SEPARATOR = "_"
@@ -174,7 +176,9 @@ def load_avsbench_semantic(
                     os.path.join(clip_dir, "labels_rgb", f"{t}.png") if t < annotated else None
                     for t in range(num_frames)
                 ],
+                "frame_times": frame_times(num_frames, FRAMES_PER_SECOND),
                 "audio_path": os.path.join(clip_dir, "audio.wav"),
+                "audio_embedding_paths": {},
                 "num_frames": num_frames,
                 "category_names": category_names,
                 "dataset_name": dataset_name,

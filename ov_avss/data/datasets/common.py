@@ -1,4 +1,4 @@
-"""Helpers shared by the dataset readers: csv indexing and cheap existence checks."""
+"""Helpers shared by the dataset readers: csv indexing, frame times and cheap existence checks."""
 from __future__ import annotations
 
 import csv
@@ -67,3 +67,9 @@ def check_entries_exist(paths: Iterable[str], what: str) -> None:
     if missing:
         shown = ", ".join(missing[:_MAX_LISTED])
         raise FileNotFoundError(f"{len(missing)} {what} missing, e.g. {shown}")
+
+
+def frame_times(num_frames: int, frames_per_second: float) -> list[float]:
+    """The times in seconds of a record's frames ``0..num_frames-1`` sampled at
+    ``frames_per_second`` from the start of its audio: record key ``frame_times``."""
+    return [t / frames_per_second for t in range(num_frames)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ...data.datasets.aviseg import AVISVideo, encode_mask, load_aviseg_json, read_json, segmentation_to_rle
+from ...data.datasets.aviseg_annotations import AVISVideo, load_aviseg_json, read_json
+from ...structures.rle import encode_mask, segmentation_to_rle
 from ...structures import output_segments
 from ...utils.file_io import write_json_atomic
 from .fsla import FSLACounts, fsla_video_counts, summarize_fsla

@@ -33,7 +33,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from scipy.optimize import linear_sum_assignment
 
-from ...data.datasets.aviseg import rle_area
+from ...structures.rle import rle_area
 
 # The reference's grid: np.arange(0.05, 0.99, 0.05), 19 values 0.05..0.95.
 ALPHAS = np.arange(0.05, 0.99, 0.05)

@@ -18,7 +18,8 @@ import tempfile
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ...data.datasets.aviseg import AVISVideo, rle_area
+from ...data.datasets.aviseg_annotations import AVISVideo
+from ...structures.rle import rle_area
 
 # The reference's TrackMAP area ranges (pixels²) and their labels.
 AREA_RANGES = [[0 ** 2, 128 ** 2], [128 ** 2, 256 ** 2], [256 ** 2, 1e5 ** 2]]

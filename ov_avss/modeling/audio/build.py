@@ -10,7 +10,7 @@ An encoder class declares
 
 - ``front_end``: the ``ov_avss.audio.AudioFrontEnd`` that computes its input examples
   ``[N, *front_end.example_shape]`` from a waveform; the same front end is registered under the
-  encoder's name with ``ov_avss.audio.register_audio_front_end``, which is where the data layer
+  encoder's name in ``ov_avss.audio.AUDIO_FRONT_END_REGISTRY``, which is where the data layer
   and the demo find it without building the model;
 - ``embedding_size``: the width of its output embeddings ``[N, embedding_size]``; the
   meta-architecture sizes the decoders' audio inputs by the built encoder's ``embedding_size``.

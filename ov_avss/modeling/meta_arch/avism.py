@@ -27,7 +27,7 @@ class AVISM(FramePreprocessing):
     embeddings ``[T, AUDIO_DIM]`` (AVISeg's ``FEATAudios``), or VGGish log-mel examples
     ``[T, 1, 96, 64]`` when ``MODEL.AVISM.AUDIO_ENCODER_ON`` (a frozen VGGish embeds them);
     optional ``height`` / ``width`` (output size). Training takes clips of
-    ``INPUT.SAMPLING_FRAME_NUM`` frames with ``instances``: ``labels`` int64 ``[N]`` (0..K-1) and
+    ``INPUT.SAMPLING_FRAME_NUM`` frames with ``targets``: ``labels`` int64 ``[N]`` (0..K-1) and
     ``masks`` bool ``[N, T, H, W]`` (empty where the instance is absent or silent), and returns
     the weighted losses of the frame decoder (``loss_{ce,mask,dice}[_i]``, per frame) and of the
     video module (``loss_avism_{ce,mask,dice}[_i]``, per clip, for each of the last
@@ -222,8 +222,8 @@ class AVISM(FramePreprocessing):
                     f"Video '{uid}': training clips must have INPUT.SAMPLING_FRAME_NUM = {self.num_frames} "
                     f"frames, got {video['frames'].shape[0]}"
                 )
-            if "instances" not in video:
-                raise KeyError(f"Video '{uid}' lacks the key 'instances' training needs")
+            if "targets" not in video:
+                raise KeyError(f"Video '{uid}' lacks the key 'targets' training needs")
             sizes.add(tuple(video["frames"].shape[-2:]))
         padded_size = self.padded_size(sizes)
         images = self.preprocess_frames([v["frames"] for v in batched_inputs], padded_size)
@@ -275,17 +275,17 @@ class AVISM(FramePreprocessing):
 
     def _clip_targets(self, video: dict, padded_size: tuple[int, int]) -> dict:
         """Tracks present in at least one frame of the clip, masks zero-padded like the frames."""
-        instances = video["instances"]
-        masks = torch.as_tensor(instances["masks"]).to(self.device, torch.bool)
-        labels = torch.as_tensor(instances["labels"]).to(self.device, torch.int64)
+        targets = video["targets"]
+        masks = torch.as_tensor(targets["masks"]).to(self.device, torch.bool)
+        labels = torch.as_tensor(targets["labels"]).to(self.device, torch.int64)
         uid = video.get("uid", video.get("video_id", "?"))
         if masks.dim() != 4 or tuple(masks.shape[1:]) != tuple(video["frames"].shape[:1]) + tuple(video["frames"].shape[-2:]):
             raise ValueError(
-                f"Video '{uid}': instances.masks must be [N, T, H, W] = [N, {tuple(video['frames'].shape[:1]) + tuple(video['frames'].shape[-2:])}], "
+                f"Video '{uid}': targets.masks must be [N, T, H, W] = [N, {tuple(video['frames'].shape[:1]) + tuple(video['frames'].shape[-2:])}], "
                 f"got {tuple(masks.shape)}"
             )
         if labels.shape != masks.shape[:1] or bool(((labels < 0) | (labels >= self.num_classes)).any()):
-            raise ValueError(f"Video '{uid}': instances.labels must be [N] in 0..{self.num_classes - 1}, got {labels.tolist()}")
+            raise ValueError(f"Video '{uid}': targets.labels must be [N] in 0..{self.num_classes - 1}, got {labels.tolist()}")
         present = masks.flatten(1).any(1)
         return {"labels": labels[present], "masks": pad_to(masks[present], padded_size).float()}
 

@@ -17,19 +17,19 @@ def cfg(synthetic_cfg):
 
 
 def test_training_clips_are_consistent_and_train(cfg):
-    mapper = AVISClipMapper(cfg, is_train=True)
+    mapper = AVISClipMapper(cfg, "aviseg_train", is_train=True)
     records = get_dataset_records("aviseg_train", cfg)
     rng = np.random.default_rng(0)
     clips = [mapper(record, rng) for record in records]
     for record, clip in zip(records, clips):
-        frames, masks = clip["frames"], clip["instances"]["masks"]
+        frames, masks = clip["frames"], clip["targets"]["masks"]
         assert frames.shape[:2] == (5, 3) and min(frames.shape[-2:]) == cfg.INPUT.MIN_SIZE_TRAIN[0]
         assert masks.shape == (len(record["tracks"]), 5, *frames.shape[-2:]) and masks.dtype == torch.bool
         assert clip["audio"].shape == (5, 1, 96, 64)
-        assert clip["instances"]["labels"].tolist() == [t["label"] for t in record["tracks"]]
+        assert clip["targets"]["labels"].tolist() == [t["label"] for t in record["tracks"]]
     # Flipping is per clip: the same record and seed with and without a flip give mirrored masks.
     flipped = unflipped = None
-    plain = AVISClipMapper(_with(cfg, "INPUT.RANDOM_FLIP", "none"), is_train=True)
+    plain = AVISClipMapper(_with(cfg, "INPUT.RANDOM_FLIP", "none"), "aviseg_train", is_train=True)
     for seed in range(20):
         clip = mapper(records[0], np.random.default_rng(seed))
         reference = plain(records[0], np.random.default_rng(seed))
@@ -37,7 +37,7 @@ def test_training_clips_are_consistent_and_train(cfg):
             flipped, unflipped = clip, reference
             break
     assert flipped is not None
-    assert torch.equal(flipped["instances"]["masks"], unflipped["instances"]["masks"].flip(-1))
+    assert torch.equal(flipped["targets"]["masks"], unflipped["targets"]["masks"].flip(-1))
 
     torch.manual_seed(0)
     model = build_model_without_pretrained_files(cfg).train()
@@ -48,14 +48,14 @@ def test_training_clips_are_consistent_and_train(cfg):
 
 
 def test_test_videos_are_whole_and_keep_their_size(cfg):
-    mapper = AVISClipMapper(cfg, is_train=False)
+    mapper = AVISClipMapper(cfg, "aviseg_val", is_train=False)
     record = get_dataset_records("aviseg_val", cfg)[0]
     video = mapper(record)
-    assert video["frames"].shape[0] == record["length"] and min(video["frames"].shape[-2:]) == cfg.INPUT.MIN_SIZE_TEST
+    assert video["frames"].shape[0] == record["num_frames"] and min(video["frames"].shape[-2:]) == cfg.INPUT.MIN_SIZE_TEST
     assert (video["height"], video["width"]) == (record["height"], record["width"])
     torch.manual_seed(0)
     output = build_model_without_pretrained_files(cfg).eval()([video])[0]
-    assert output["segments"]["masks"].shape[1:] == (record["length"], record["height"], record["width"])
+    assert output["segments"]["masks"].shape[1:] == (record["num_frames"], record["height"], record["width"])
 
 
 def _with(cfg, *overrides):
@@ -69,10 +69,13 @@ def _with(cfg, *overrides):
 def test_crop_is_one_box_for_the_whole_clip(cfg):
     """CROP before the resize, the same box in every frame and in the masks."""
     record = get_dataset_records("aviseg_train", cfg)[0]
-    plain = AVISClipMapper(_with(cfg, "INPUT.RANDOM_FLIP", "none", "INPUT.MIN_SIZE_TRAIN", (48,)), is_train=True)
+    plain = AVISClipMapper(
+        _with(cfg, "INPUT.RANDOM_FLIP", "none", "INPUT.MIN_SIZE_TRAIN", (48,)), "aviseg_train", is_train=True
+    )
     cropping = AVISClipMapper(
         _with(cfg, "INPUT.RANDOM_FLIP", "none", "INPUT.MIN_SIZE_TRAIN", (32,), "INPUT.CROP.ENABLED", True,
               "INPUT.CROP.TYPE", "absolute", "INPUT.CROP.SIZE", (32, 40)),
+        "aviseg_train",
         is_train=True,
     )
     boxes = set()
@@ -87,14 +90,14 @@ def test_crop_is_one_box_for_the_whole_clip(cfg):
         ]
         assert found, "no single box gives every cropped frame"
         top, left = found[0]
-        expected = whole["instances"]["masks"][..., top : top + 32, left : left + 40]
-        assert torch.equal(cropped["instances"]["masks"], expected)
+        expected = whole["targets"]["masks"][..., top : top + 32, left : left + 40]
+        assert torch.equal(cropped["targets"]["masks"], expected)
         boxes.add((top, left))
     assert len(boxes) > 1  # the box is random
 
 
 def test_unsupported_augmentation_is_named(cfg):
     with pytest.raises(ValueError, match="INPUT.CROP.TYPE"):
-        AVISClipMapper(_with(cfg, "INPUT.CROP.ENABLED", True, "INPUT.CROP.TYPE", "relative_range"), is_train=True)
+        AVISClipMapper(_with(cfg, "INPUT.CROP.ENABLED", True, "INPUT.CROP.TYPE", "relative_range"), "aviseg_train", is_train=True)
     with pytest.raises(ValueError, match="INPUT.RANDOM_FLIP"):
-        AVISClipMapper(_with(cfg, "INPUT.RANDOM_FLIP", "flip_by_frame"), is_train=True)
+        AVISClipMapper(_with(cfg, "INPUT.RANDOM_FLIP", "flip_by_frame"), "aviseg_train", is_train=True)

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from ov_avss.data.catalog import get_dataset_metadata, get_dataset_records
-from ov_avss.data.datasets.aviseg import decode_rle, video_audio
+from ov_avss.audio import RecordAudio
+from ov_avss.structures.rle import decode_rle
 from ov_avss.data.image_io import read_frame
 from ov_avss.evaluation import build_evaluator
 from ov_avss.modeling import build_model_without_pretrained_files
@@ -25,12 +26,12 @@ def cfg(synthetic_cfg):
 
 def _video(record: dict) -> ClipInput:
     """The whole video at its original size, audio from the wav (no FEATAudios in the synthetic set)."""
-    _, audio = video_audio(record)
-    frames = torch.from_numpy(np.stack([read_frame(path) for path in record["file_names"]])).permute(0, 3, 1, 2)
+    audio = RecordAudio("VGGish", "zero_examples")(record, range(record["num_frames"]))
+    frames = torch.from_numpy(np.stack([read_frame(path) for path in record["frame_paths"]])).permute(0, 3, 1, 2)
     return make_clip_input(
-        uid=record["video_name"],
+        uid=record["uid"],
         dataset_name=record["dataset_name"],
-        frame_indices=range(len(record["file_names"])),
+        frame_indices=range(len(record["frame_paths"])),
         height=frames.shape[-2],
         width=frames.shape[-1],
         frames=frames.contiguous(),

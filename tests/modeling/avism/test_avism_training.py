@@ -33,7 +33,7 @@ def _clip(generator: torch.Generator) -> ClipInput:
         frames=frames,
         audio=torch.randn(5, 128, generator=generator),
         vocabulary=get_dataset_metadata("aviseg_train").vocabulary,
-        instances={"labels": torch.tensor([3, 7, 1]), "masks": masks},
+        targets={"labels": torch.tensor([3, 7, 1]), "masks": masks},
     )
 
 
@@ -104,10 +104,10 @@ def test_sim_weight_zero_builds_no_similarity_heads():
 def test_bad_targets_are_named():
     model = _model()
     clip = _clip(torch.Generator().manual_seed(1))
-    bad_labels = dict(clip, instances={"labels": torch.tensor([3, 7, 26]), "masks": clip["instances"]["masks"]})
+    bad_labels = dict(clip, targets={"labels": torch.tensor([3, 7, 26]), "masks": clip["targets"]["masks"]})
     with pytest.raises(ValueError, match=r"labels must be \[N\] in 0..25"):
         model([bad_labels])
-    bad_masks = dict(clip, instances={"labels": torch.tensor([3]), "masks": torch.zeros(1, 4, 64, 96, dtype=torch.bool)})
+    bad_masks = dict(clip, targets={"labels": torch.tensor([3]), "masks": torch.zeros(1, 4, 64, 96, dtype=torch.bool)})
     with pytest.raises(ValueError, match=r"masks must be \[N, T, H, W\]"):
         model([bad_masks])
     with pytest.raises(ValueError, match="SAMPLING_FRAME_NUM = 5"):

@@ -80,7 +80,7 @@ def _clip(generator: torch.Generator, num_frames: int = 5) -> dict:
         frames=torch.randint(0, 256, (num_frames, 3, 64, 96), dtype=torch.uint8, generator=generator),
         audio=torch.randn(num_frames, 128, generator=generator),
         vocabulary=get_dataset_metadata("aviseg_train").vocabulary,
-        instances={"labels": torch.tensor([3, 7, 1]), "masks": masks},
+        targets={"labels": torch.tensor([3, 7, 1]), "masks": masks},
     )
 
 
@@ -296,7 +296,7 @@ def test_training_step_equals_the_release(tmp_path):
     heads = {k: v.clone().requires_grad_(True) for k, v in state.items() if k.startswith("avism_module.")}
     num_frames, padded = 5, (64, 96)
     assert model.padded_size({padded}) == padded
-    frame_targets, clip_targets = reference.prepare_targets([c["instances"] for c in clips], padded, num_frames)
+    frame_targets, clip_targets = reference.prepare_targets([c["targets"] for c in clips], padded, num_frames)
     # The reference's last FPN level reads our FPN parameters (the release's adapter_1 / layer_1):
     # the gradient of its video masks reaches them, as the release's reaches its own.
     pixel = "sem_seg_head.pixel_decoder"
