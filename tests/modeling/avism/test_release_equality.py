@@ -18,7 +18,7 @@ from ov_avss.data.catalog import get_dataset_metadata
 from ov_avss.evaluation.avis import track_predictions
 from ov_avss.modeling import build_model_without_pretrained_files
 from ov_avss.modeling.avism import TrackSetCriterion
-from ov_avss.modeling.avism import criterion as criterion_module
+from ov_avss.modeling.criterion import set_criterion as criterion_module
 from ov_avss.modeling.meta_arch import avism as avism_module
 from ov_avss.structures import make_clip_input
 
