@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...data.catalog import get_dataset_metadata
 from .clip_loader import build_clip_model
 from .ensemble_head import TextSpaceQueryHead, geometric_ensemble
 from .region_classifier import ClipRegionClassifier
@@ -13,20 +12,16 @@ from .templates import get_prompt_templates
 
 
 def _seen_names(cfg) -> tuple[str, ...]:
-    """The names the learned head was trained on: ``LEARNED_HEAD.SEEN_CATEGORIES``, or else the
-    vocabularies of the ``DATASETS.TRAIN`` datasets."""
-    learned = cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD
-    if learned.SEEN_CATEGORIES:
-        return tuple(learned.SEEN_CATEGORIES)
-    seen: dict[str, None] = {}
-    for name in cfg.DATASETS.TRAIN:
-        seen.update(dict.fromkeys(get_dataset_metadata(name).vocabulary))
+    """The names the learned head was trained on: ``LEARNED_HEAD.SEEN_CATEGORIES``, which the
+    builder fills from the training datasets (``ov_avss.data.catalog.with_seen_categories``)."""
+    seen = tuple(cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.SEEN_CATEGORIES)
     if not seen:
         raise ValueError(
-            "MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED needs the names the head was trained on: "
-            "DATASETS.TRAIN is empty and LEARNED_HEAD.SEEN_CATEGORIES is []; set either"
+            "MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED needs SEEN_CATEGORIES, the names the head was trained on; "
+            "the trainer and the demo fill it from DATASETS.TRAIN (ov_avss.data.catalog.with_seen_categories), "
+            "a model built otherwise needs it set"
         )
-    return tuple(seen)
+    return seen
 
 
 class OpenVocabularyClassifier(nn.Module):

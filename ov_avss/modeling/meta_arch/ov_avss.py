@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...data.catalog import get_dataset_metadata
 from ..audio import build_audio_encoder
 from ..backbone import Backbone, build_backbone
 from ..classifier import OpenVocabularyClassifier
@@ -177,9 +176,7 @@ class OV_AVSS(FramePreprocessing):
         return targets
 
     def _vocabulary(self, clip: dict) -> list[str]:
-        if "vocabulary" in clip:
-            return list(clip["vocabulary"])
-        return list(get_dataset_metadata(self._field(clip, "dataset_name")).vocabulary)
+        return list(self._field(clip, "vocabulary"))
 
     # ------------------------------------------------------------------------------- training
     def _losses(self, batched_inputs: list[dict], outputs: dict, padded_size) -> dict[str, torch.Tensor]:
