@@ -87,12 +87,12 @@ class OpenVocabularyClassifier(nn.Module):
         device = query_embeddings.device
         total = query_embeddings.new_zeros(())
         count = 0
-        for clip_index, ((query_idx, target_idx), labels, vocabulary) in enumerate(
+        for window_index, ((query_idx, target_idx), labels, vocabulary) in enumerate(
             zip(matched, target_labels, vocabularies)
         ):
             # Per clip: each clip may carry its own vocabulary.
             logits = self.ensemble_head(
-                query_embeddings[clip_index, query_idx.to(device)], self.text_embeddings(vocabulary)
+                query_embeddings[window_index, query_idx.to(device)], self.text_embeddings(vocabulary)
             )
             total = total + F.cross_entropy(logits, labels.to(device)[target_idx.to(device)], reduction="sum")
             count += int(query_idx.numel())
@@ -121,10 +121,10 @@ class OpenVocabularyClassifier(nn.Module):
             frame, CLIP saw nothing; without the learned head ``probs`` is 0 there).
         """
         text = self.text_embeddings(vocabulary)
-        clip_probs, has_region = self.region_classifier(frames, mask_probs, text)
+        clip_model_probs, has_region = self.region_classifier(frames, mask_probs, text)
         if self.ensemble_head is None:
-            return clip_probs, has_region
+            return clip_model_probs, has_region
         learned_probs = self.ensemble_head(query_embeddings, text).float().softmax(dim=-1)
-        seen = torch.tensor([name in self.seen_categories for name in vocabulary], device=clip_probs.device)
-        probs = geometric_ensemble(learned_probs, clip_probs, seen, self.seen_clip_weight, self.novel_clip_weight)
+        seen = torch.tensor([name in self.seen_categories for name in vocabulary], device=clip_model_probs.device)
+        probs = geometric_ensemble(learned_probs, clip_model_probs, seen, self.seen_clip_weight, self.novel_clip_weight)
         return probs, has_region
