@@ -5,8 +5,8 @@ registered checkpointables (optimizer, scheduler, grad scaler), ``iteration`` an
 ``rng_states`` (one entry per rank). ``last_checkpoint`` names the newest complete file.
 
 Frozen sub-networks that load their own weights when the model is built (modules declaring
-``self_loaded_weights = True``: a frozen VGGish, the CLIP model) never change in training, so their tensors are not repeated in every checkpoint:
-they are written once per folder to ``frozen_<sha256 prefix>.pth`` and each checkpoint records
+``self_loaded_weights = True``: a frozen VGGish, the CLIP model) never change in training, so
+their tensors are not repeated in every checkpoint: they are written once per folder to ``frozen_<sha256 prefix>.pth`` and each checkpoint records
 ``frozen_modules`` (their key prefixes, the sha256 of their tensors and that file's name). On
 load, the model's rebuilt frozen weights are used when their sha256 matches; otherwise (random
 init with another seed, other weight files) the side file next to the checkpoint is loaded.

@@ -61,6 +61,17 @@ class SetCriterion(nn.Module):
         importance_sample_ratio: float,
         mask_loss_unit: Literal["frame", "track"],
     ) -> None:
+        """
+        Args:
+            matcher: the Hungarian matcher (its ``class_agnostic`` sets the matched classes).
+            num_classes: ``K``; the logits have ``K + 1`` classes, the last "no object".
+            prefix: of every loss name, e.g. ``"loss_"``.
+            weights: loss weights under ``ce``, ``mask`` and ``dice``.
+            no_object_weight: cross-entropy weight of the no-object class.
+            num_points, oversample_ratio, importance_sample_ratio: point sampling of the mask
+                losses (``uncertain_point_coords_with_randomness``).
+            mask_loss_unit: ``"frame"`` or ``"track"`` (class docstring).
+        """
         super().__init__()
         if set(weights) != {"ce", "mask", "dice"}:
             raise ValueError(f"SetCriterion: weights must have the keys ce, mask, dice, got {sorted(weights)}")
@@ -90,6 +101,7 @@ class SetCriterion(nn.Module):
                 ``[N]`` and (``"frame"`` unit) optional ``frame_valid`` bool ``[T]``.
 
         Raises:
+            ValueError: per-track losses with targets carrying ``frame_valid``.
             FloatingPointError: a prediction holds NaN/inf, which the Hungarian matcher cannot
                 cost (the trainer adds the iteration to the message).
 
@@ -98,13 +110,15 @@ class SetCriterion(nn.Module):
             used: the ``aux_outputs`` in order, then the final one (per round, per set
             ``(query_indices, target_indices)``).
         """
+        if self.mask_loss_unit == "track" and any("frame_valid" in t for t in targets):
+            raise ValueError("SetCriterion: per-track mask losses score every frame; targets must not carry frame_valid")
         _check_finite(outputs)
         device = outputs["pred_logits"].device
         num_masks = torch.tensor([float(sum(t["masks"].shape[0] for t in targets))], device=device)
         num_masks = float(torch.clamp(comm.all_reduce_sum(num_masks) / comm.get_world_size(), min=1).item())
 
-        final_losses, final_indices = self._round(outputs, targets, num_masks, suffix="")
-        losses, rounds = dict(final_losses), []
+        losses, final_indices = self._round(outputs, targets, num_masks, suffix="")
+        rounds = []
         for aux_index, aux in enumerate(outputs.get("aux_outputs", [])):
             aux_losses, aux_indices = self._round(aux, targets, num_masks, suffix=f"_{aux_index}")
             losses.update(aux_losses)
@@ -140,9 +154,8 @@ class SetCriterion(nn.Module):
         if self.matcher.class_agnostic:
             matched_classes = torch.zeros(len(query_idx), dtype=torch.int64, device=device)
         else:
-            matched_classes = torch.cat(
-                [self.matcher.target_classes(t)[j.to(t["masks"].device)].to(device) for t, (_, j) in zip(targets, indices)]
-            )
+            classes = [self.matcher.target_classes(t) for t in targets]  # per set [N]
+            matched_classes = torch.cat([c[j.to(c.device)].to(device) for c, (_, j) in zip(classes, indices)])
         target_classes[set_idx.to(device), query_idx.to(device)] = matched_classes
         return F.cross_entropy(logits.transpose(1, 2), target_classes, self.empty_weight)
 
@@ -153,7 +166,9 @@ class SetCriterion(nn.Module):
             return target["frame_valid"]
         return torch.ones(num_frames, dtype=torch.bool)
 
-    def loss_masks(self, outputs: dict, targets: list[dict], indices: Indices, num_masks: float) -> dict[str, torch.Tensor]:
+    def loss_masks(
+        self, outputs: dict, targets: list[dict], indices: Indices, num_masks: float
+    ) -> dict[str, torch.Tensor]:
         """Point-sampled BCE and dice of matched masks (``mask_loss_unit``, class docstring)."""
         pred_masks = outputs["pred_masks"]
         device = pred_masks.device
@@ -167,14 +182,14 @@ class SetCriterion(nn.Module):
         )  # [M, T, H, W]
         if self.mask_loss_unit == "frame":
             frame_valid = torch.stack([self._frame_valid(t, pred_masks.shape[2]).to(device) for t in targets])[set_idx]
-            pred_frames, target_frames = matched_masks[frame_valid], target_masks[frame_valid]  # [V, h, w], [V, H, W]
+            pred_frames = matched_masks[frame_valid]  # [V, h, w]
+            target_frames = target_masks[frame_valid]  # [V, H, W]
             num_rows = pred_frames.shape[0]
             if num_rows == 0:
                 return _zero_mask_losses(pred_masks)
         else:
-            if any("frame_valid" in t for t in targets):
-                raise ValueError("SetCriterion: per-track mask losses score every frame; targets must not carry frame_valid")
-            pred_frames, target_frames = matched_masks.flatten(0, 1), target_masks.flatten(0, 1)  # [M*T, h, w], [M*T, H, W]
+            pred_frames = matched_masks.flatten(0, 1)  # [M*T, h, w]
+            target_frames = target_masks.flatten(0, 1)  # [M*T, H, W]
             num_rows = matched_masks.shape[0]
         pred_frames = pred_frames[:, None].float()  # [F, 1, h, w]
         target_frames = target_frames[:, None].float()  # [F, 1, H, W]

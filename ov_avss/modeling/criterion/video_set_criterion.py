@@ -43,7 +43,9 @@ class VideoSetCriterion(SetCriterion):
         if not matcher.class_agnostic:
             raise ValueError("VideoSetCriterion: the matcher must be class-agnostic (2-way objectness logits)")
         if not all(name.startswith(_PREFIX) for name in weight_dict):
-            raise ValueError(f"VideoSetCriterion: weight_dict keys must be loss_ce/loss_mask/loss_dice, got {sorted(weight_dict)}")
+            raise ValueError(
+                f"VideoSetCriterion: weight_dict keys must be loss_ce/loss_mask/loss_dice, got {sorted(weight_dict)}"
+            )
         super().__init__(
             matcher, num_classes=1, prefix=_PREFIX,
             weights={name[len(_PREFIX):]: weight for name, weight in weight_dict.items()},

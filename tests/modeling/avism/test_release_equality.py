@@ -334,7 +334,8 @@ def test_training_step_equals_the_release(tmp_path):
     # other parameters ours (the reference's gradients reach them through our layers).
     release_names = {
         name: "avism_module."
-        + name[len("video_decoder."):].replace("mask_projection", "avism_mask_features").replace("sim_embed_video", "sim_embed_clip")
+        + name[len("video_decoder."):].replace("mask_projection", "avism_mask_features")
+        .replace("sim_embed_video", "sim_embed_clip")
         for name in params if name.startswith("video_decoder.")
     }
     assert set(release_names.values()) == {k for k in state if k.startswith("avism_module.")}
