@@ -43,6 +43,7 @@ from ov_avss.checkpoint import (  # noqa: E402
 from ov_avss.checkpoint.checkpointer import self_loaded_frozen_modules  # noqa: E402
 from ov_avss.checkpoint.name_map import map_external_names  # noqa: E402
 from ov_avss.config import ConfigKeyError, get_cfg  # noqa: E402
+from ov_avss.data.catalog import with_seen_categories  # noqa: E402
 from ov_avss.modeling.meta_arch.build import build_model_without_pretrained_files  # noqa: E402
 from ov_avss.utils.file_io import atomic_open  # noqa: E402
 
@@ -121,7 +122,7 @@ def convert_checkpoint(cfg, input_path: str, output_path: str) -> ConversionRepo
     result loads into the model of ``cfg`` with ``strict=True``."""
     checkpoint = read_checkpoint_file(input_path)
     state_dict = {key: torch.as_tensor(value) for key, value in checkpoint.pop("model").items()}
-    model = build_model_without_pretrained_files(cfg)
+    model = build_model_without_pretrained_files(with_seen_categories(cfg))
     converted, report = convert_state_dict(state_dict, model)
     report.dropped += [(key, "not model weights") for key in sorted(checkpoint)]
     try:

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
 
+    from ov_avss.data.catalog import with_seen_categories
     from ov_avss.modeling import build_model_without_pretrained_files
 
     cfg = get_cfg()
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigKeyError, ValueError, OSError) as error:  # before the model is built
         print(f"error: {error}", file=sys.stderr)
         return 2
-    model = build_model_without_pretrained_files(cfg)
+    model = build_model_without_pretrained_files(with_seen_categories(cfg))
     lines, trainable, frozen = component_lines(model)
     for line in lines:
         print(line)

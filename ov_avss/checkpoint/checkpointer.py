@@ -4,9 +4,9 @@ Files are ``OUTPUT_DIR/model_NNNNNNN.pth`` / ``model_final.pth`` holding ``model
 registered checkpointables (optimizer, scheduler, grad scaler), ``iteration`` and
 ``rng_states`` (one entry per rank). ``last_checkpoint`` names the newest complete file.
 
-Frozen sub-networks that load their own weights when the model is built (a frozen VGGish, the
-CLIP model) never change in training, so their tensors are not repeated in every checkpoint:
-they are written once per folder to ``frozen_<sha256 prefix>.pth`` and each checkpoint records
+Frozen sub-networks that load their own weights when the model is built (modules declaring
+``self_loaded_weights = True``: a frozen VGGish, the CLIP model) never change in training, so
+their tensors are not repeated in every checkpoint: they are written once per folder to ``frozen_<sha256 prefix>.pth`` and each checkpoint records
 ``frozen_modules`` (their key prefixes, the sha256 of their tensors and that file's name). On
 load, the model's rebuilt frozen weights are used when their sha256 matches; otherwise (random
 init with another seed, other weight files) the side file next to the checkpoint is loaded.
@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 LAST_CHECKPOINT_FILE = "last_checkpoint"
 FROZEN_MODULES_KEY = "frozen_modules"
+# The attribute by which a module declares that it loads its own weights when built.
+SELF_LOADED_WEIGHTS = "self_loaded_weights"
 _ITERATION_FILE = re.compile(r"model_(\d{7})\.pth$")
 
 
@@ -54,16 +56,16 @@ class FrozenWeightsError(ValueError):
 
 
 def self_loaded_frozen_modules(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
-    """``{prefix: module}`` of the frozen sub-networks that load their own weights at build:
-    VGGish with ``MODEL.AUDIO.FREEZE`` and the open_clip CLIP model."""
-    import open_clip
+    """``{prefix: module}`` of the frozen sub-networks that load their own weights at build.
 
-    from ov_avss.modeling.audio.vggish import VGGish
-
-    kinds = (VGGish, open_clip.model.CLIP, open_clip.model.CustomTextCLIP)
+    A module says it builds its own weights (from its own weight key, e.g. ``MODEL.AUDIO.WEIGHTS``)
+    with the attribute ``self_loaded_weights = True`` (VGGish, the open_clip CLIP model); it
+    counts when it has parameters and none is trainable (a VGGish trained along is checkpointed
+    like any other part). The outermost such module is taken.
+    """
     found: dict[str, torch.nn.Module] = {}
     for name, module in model.named_modules():
-        if not name or not isinstance(module, kinds) or any(name.startswith(p + ".") for p in found):
+        if not name or not getattr(module, SELF_LOADED_WEIGHTS, False) or any(name.startswith(p + ".") for p in found):
             continue
         parameters = list(module.parameters())
         if parameters and not any(p.requires_grad for p in parameters):

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Union
 
+from ov_avss.utils.registry import Registry
+
 # Where the meta-architecture holds each part (Mask2Former's attribute paths).
 BACKBONE_PATH = "backbone"
 PIXEL_DECODER_PATH = "pixel_decoder"
@@ -191,7 +193,7 @@ class _ArchitectureNames:
 
 
 # Meta-architecture name (its class name, as META_ARCH_REGISTRY knows it) -> its own names.
-_ARCHITECTURE_NAMES: dict[str, _ArchitectureNames] = {}
+_ARCHITECTURE_NAMES = Registry("CHECKPOINT_NAMES")
 
 
 def register_architecture_names(
@@ -216,18 +218,21 @@ def register_architecture_names(
     """
     if architecture in _ARCHITECTURE_NAMES:
         raise ValueError(f"Checkpoint names of architecture {architecture!r} are already registered")
-    _ARCHITECTURE_NAMES[architecture] = _ArchitectureNames(
-        rules=[(re.compile(pattern), replacement) for pattern, replacement in rules],
-        constants=dict(constants or {}),
-        dropped_patterns=[(re.compile(pattern), why) for pattern, why in (dropped_patterns or {}).items()],
+    _ARCHITECTURE_NAMES.register(
+        _ArchitectureNames(
+            rules=[(re.compile(pattern), replacement) for pattern, replacement in rules],
+            constants=dict(constants or {}),
+            dropped_patterns=[(re.compile(pattern), why) for pattern, why in (dropped_patterns or {}).items()],
+        ),
+        name=architecture,
     )
 
 
 def _names_of(architecture: str | None) -> tuple[Rules, dict[str, str], list[tuple[re.Pattern, str]]]:
     """The rules (the architecture's, then the shared ones), constants and dropped patterns that apply."""
-    own = _ARCHITECTURE_NAMES.get(architecture) if architecture is not None else None
-    if own is None:
+    if architecture is None or architecture not in _ARCHITECTURE_NAMES:
         return _COMPILED_RULES, ORIGINAL_CONSTANT_BUFFERS, []
+    own = _ARCHITECTURE_NAMES.get(architecture)
     return own.rules + _COMPILED_RULES, {**ORIGINAL_CONSTANT_BUFFERS, **own.constants}, own.dropped_patterns
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ov_avss.utils.registry import Registry
 
@@ -104,3 +104,37 @@ def get_dataset_metadata(name: str) -> DatasetMetadata:
 def get_dataset_records(name: str, cfg=None) -> list[dict]:
     """Index dataset ``name`` under the configured root; returns per-clip records."""
     return _spec(name).load(datasets_root(cfg))
+
+
+def training_vocabulary(dataset_names: Sequence[str]) -> tuple[str, ...]:
+    """The names of the given datasets' vocabularies, each once, in first-seen order."""
+    names: dict[str, None] = {}
+    for name in dataset_names:
+        names.update(dict.fromkeys(get_dataset_metadata(name).vocabulary))
+    return tuple(names)
+
+
+def with_seen_categories(cfg):
+    """``cfg``, or with the learned head on and ``MODEL.OV_EXTENSIONS.LEARNED_HEAD.SEEN_CATEGORIES``
+    empty a copy (frozen if ``cfg`` was) naming there the vocabularies of ``DATASETS.TRAIN``: the
+    names the head was trained on, which the model cannot look up itself (it does not read the
+    data catalog). The trainer and the demo build their models from this.
+
+    Raises:
+        ValueError: the learned head is on and both keys are empty.
+    """
+    learned = cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD
+    if not learned.ENABLED or learned.SEEN_CATEGORIES:
+        return cfg
+    seen = training_vocabulary(cfg.DATASETS.TRAIN)
+    if not seen:
+        raise ValueError(
+            "MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED needs the names the head was trained on: "
+            "DATASETS.TRAIN is empty and LEARNED_HEAD.SEEN_CATEGORIES is []; set either"
+        )
+    filled = cfg.clone()
+    filled.defrost()
+    filled.MODEL.OV_EXTENSIONS.LEARNED_HEAD.SEEN_CATEGORIES = list(seen)
+    if cfg.is_frozen():
+        filled.freeze()
+    return filled

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import torch
 
 from ov_avss.checkpoint import Checkpointer
+from ov_avss.data.catalog import with_seen_categories
 # The evaluation's test-time resize, so that a demo window and an --eval-only clip holding the
 # same frames give the same maps.
 from ov_avss.data.transforms import fixed_size, resize_for_test
@@ -32,7 +33,8 @@ class VideoPredictor:
     """
 
     def __init__(self, cfg) -> None:
-        self.model = build_model(cfg)
+        # The learned head's seen names come from DATASETS.TRAIN, as in training.
+        self.model = build_model(with_seen_categories(cfg))
         self.model.eval()
         if cfg.MODEL.WEIGHTS:
             logger.info("Loading weights from %s", cfg.MODEL.WEIGHTS)

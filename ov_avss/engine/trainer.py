@@ -137,9 +137,11 @@ class Trainer:
     # ----------------------------------------------------------------------------------------
     @classmethod
     def build_model(cls, cfg: CfgNode) -> torch.nn.Module:
+        """The model of ``cfg``, told the names of its training data (``with_seen_categories``)."""
+        from ov_avss.data.catalog import with_seen_categories
         from ov_avss.modeling.meta_arch.build import build_model
 
-        model = build_model(cfg)
+        model = build_model(with_seen_categories(cfg))
         num_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         num_total = sum(p.numel() for p in model.parameters())
         logger.info("Model %s: %d parameters, %d trainable", type(model).__name__, num_total, num_trainable)

@@ -55,6 +55,7 @@ def test_release_checkpoint_loads_with_no_missing_or_unexpected_keys(cfg, coco, 
         "video_decoder.mask_projection.weight": f"{video}.{'vita' if coco else 'avism'}_mask_features.weight",
         "video_decoder.enc_av_cross_attn.1.norm.weight": f"{video}.enc_av_cross_attn.1.norm.weight",
         "video_decoder.fq_pos.weight": f"{video}.fq_pos.weight",
+        "video_decoder.sim_embed_video.weight": f"{video}.sim_embed_clip.weight",  # VITA's "clip" queries
         "pixel_decoder.level_embed": "sem_seg_head.pixel_decoder.transformer.level_embed",
         "backbone.stem.conv1.weight": "backbone.stem.conv1.weight",
     }
@@ -65,3 +66,16 @@ def test_release_checkpoint_loads_with_no_missing_or_unexpected_keys(cfg, coco, 
     loaded_total = sum(float(v.double().sum()) for k, v in state.items())
     file_total = sum(float(v.double().sum()) for k, v in reference.items() if not k.endswith("criterion.empty_weight"))
     assert loaded_total == pytest.approx(file_total, rel=1e-9)
+
+
+def test_own_checkpoint_from_before_the_video_query_rename_loads(cfg, tmp_path):
+    """Our AVISM checkpoints written while the video-level query embedding was ``sim_embed_clip``
+    load with 0 missing and 0 unexpected keys, the values under ``sim_embed_video``."""
+    torch.manual_seed(0)
+    model = build_model_without_pretrained_files(cfg)
+    old = {key.replace("sim_embed_video", "sim_embed_clip"): value for key, value in model.state_dict().items()}
+    assert "video_decoder.sim_embed_clip.weight" in old
+    fresh = build_model_without_pretrained_files(cfg)
+    incompatible = Checkpointer(fresh, save_to_disk=False)._load_model({"model": old})
+    assert incompatible.missing_keys == [] and incompatible.unexpected_keys == []
+    torch.testing.assert_close(fresh.video_decoder.sim_embed_video.weight, old["video_decoder.sim_embed_clip.weight"])

@@ -205,6 +205,34 @@ def test_frozen_self_loaded_weights_are_written_once_not_per_checkpoint(tmp_path
         Checkpointer(_model_with_frozen_vggish(seed=2)).load(str(tmp_path / "model_0000001.pth"))
 
 
+class _FrozenEncoder(nn.Module):
+    """A test-only encoder that builds its own weights (as a new frozen audio or text encoder would)."""
+
+    self_loaded_weights = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(8, 8)
+        self.requires_grad_(False)
+
+
+def test_any_module_declaring_self_loaded_weights_is_kept_out_of_checkpoints(tmp_path):
+    """Found by the declaration and its frozen parameters, not by class name; a frozen module that
+    does not declare it (e.g. a frozen detector part, loaded from MODEL.WEIGHTS), and a declaring
+    one being trained, stay in every checkpoint."""
+    model = TinyModel()
+    model.encoder = nn.Sequential(_FrozenEncoder())  # nested: found under its full prefix
+    model.frozen_part = nn.Linear(4, 4).requires_grad_(False)
+    model.trained_encoder = _FrozenEncoder().requires_grad_(True)
+    Checkpointer(model, str(tmp_path)).save("model_0000000", iteration=0)
+    checkpoint = torch.load(tmp_path / "model_0000000.pth", weights_only=True)
+    assert checkpoint["frozen_modules"]["prefixes"] == ["encoder.0"]
+    assert not any(key.startswith("encoder.") for key in checkpoint["model"])
+    assert {"frozen_part.weight", "trained_encoder.proj.weight"} <= set(checkpoint["model"])
+    frozen = torch.load(tmp_path / checkpoint["frozen_modules"]["file"], weights_only=True)
+    assert set(frozen) == {"encoder.0.proj.weight", "encoder.0.proj.bias"}
+
+
 def test_damaged_frozen_file_is_named_and_not_mistaken_for_a_bad_checkpoint(tmp_path):
     from ov_avss.checkpoint import FrozenWeightsError
 

@@ -13,6 +13,7 @@ from ov_avss.config import get_cfg
 from ov_avss.audio.vggish_params import EMBEDDING_SIZE as AUDIO_DIM
 from ov_avss.modeling.backbone import ResNetBackbone, SwinBackbone
 from ov_avss.modeling.pixel_decoder import build_pixel_decoder
+from ov_avss.utils.registry import Registry
 
 torch.set_num_threads(1)
 RNG = np.random.default_rng(0)
@@ -222,7 +223,7 @@ def test_an_architecture_s_own_names_apply_to_its_models_only(monkeypatch):
     architecture only; its constants are dropped with their reason; names register once."""
     from ov_avss.checkpoint import name_map
 
-    monkeypatch.setattr(name_map, "_ARCHITECTURE_NAMES", {})
+    monkeypatch.setattr(name_map, "_ARCHITECTURE_NAMES", Registry("CHECKPOINT_NAMES"))
     name_map.register_architecture_names(
         "Family", [(r"sem_seg_head\.predictor\.(.+)", r"frame_decoder.\1")], {"family_criterion.empty_weight": "rebuilt"}
     )
@@ -248,7 +249,7 @@ def test_an_architecture_s_rules_may_compute_names_and_drop_key_patterns(monkeyp
     renaming); dropped patterns drop every key they fullmatch, with why, unless the model has it."""
     from ov_avss.checkpoint import name_map
 
-    monkeypatch.setattr(name_map, "_ARCHITECTURE_NAMES", {})
+    monkeypatch.setattr(name_map, "_ARCHITECTURE_NAMES", Registry("CHECKPOINT_NAMES"))
     name_map.register_architecture_names(
         "Family",
         [(r"stage([1-4])\.(.+)", lambda match: f"stages.{int(match.group(1)) - 1}.{match.group(2)}")],

@@ -14,6 +14,7 @@ from helpers import original_release_layout
 from ov_avss.checkpoint import CheckpointMismatchError, Checkpointer
 from ov_avss.checkpoint.name_map import map_external_names
 from ov_avss.config import get_cfg
+from ov_avss.data.catalog import with_seen_categories
 from ov_avss.modeling.meta_arch.build import build_model
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -128,7 +129,7 @@ def test_release_checkpoint_into_the_learned_head_extension_is_an_error(model_an
     cfg = get_cfg()
     cfg.merge_from_file(TINY_CONFIG)
     cfg.merge_from_list(RELEASE_OVERRIDES + ["MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED", True])
-    model = build_model(cfg)
+    model = build_model(with_seen_categories(cfg))
     with pytest.raises(CheckpointMismatchError, match=r"classifier\.ensemble_head\.logit_scale \(missing\)"):
         Checkpointer(model, save_to_disk=False)._load_model({"model": dict(original)})
 

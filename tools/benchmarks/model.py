@@ -130,7 +130,7 @@ def _benchmark_model_config(
     config_file: str, args: argparse.Namespace, device: torch.device, amp_mode: str, compile_mode: str
 ) -> dict[str, Any]:
     from ov_avss.config import get_cfg
-    from ov_avss.data.catalog import get_dataset_metadata
+    from ov_avss.data.catalog import get_dataset_metadata, with_seen_categories
     from ov_avss.modeling import build_model_without_pretrained_files
 
     cfg = get_cfg()
@@ -145,7 +145,7 @@ def _benchmark_model_config(
     # Random weights (the same for every AMP / compile setting): timings do not depend on the
     # values, and the published configs' weight files need not be present.
     torch.manual_seed(0)
-    model = build_model_without_pretrained_files(cfg, device.type)
+    model = build_model_without_pretrained_files(with_seen_categories(cfg), device.type)
     num_frames = int(cfg.INPUT.SAMPLING_FRAME_NUM)
     if cfg.MODEL.META_ARCHITECTURE == "AVISM":
         train_clip = _avism_video(cfg, num_frames, with_targets=True)

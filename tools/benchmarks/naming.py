@@ -98,7 +98,7 @@ def _captured_classifier_inputs(model, clip: dict) -> tuple[torch.Tensor, torch.
 
 def benchmark_naming(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     from ov_avss.config import get_cfg
-    from ov_avss.data.catalog import get_dataset_metadata
+    from ov_avss.data.catalog import get_dataset_metadata, with_seen_categories
     from ov_avss.modeling import build_model_without_pretrained_files
 
     from .model import _profile_top_ops, _training_clip
@@ -110,7 +110,7 @@ def benchmark_naming(args: argparse.Namespace, device: torch.device) -> dict[str
         cfg.merge_from_file(args.naming_config)
         cfg.freeze()
         torch.manual_seed(0)
-        model = build_model_without_pretrained_files(cfg, "cpu").eval()
+        model = build_model_without_pretrained_files(with_seen_categories(cfg), "cpu").eval()
         vocabulary = list(get_dataset_metadata(cfg.DATASETS.TEST[0]).vocabulary)
         clip = _training_clip(cfg, tuple(vocabulary), int(cfg.INPUT.SAMPLING_FRAME_NUM), with_targets=False)
         frames, mask_probs, text = _captured_classifier_inputs(model, clip)

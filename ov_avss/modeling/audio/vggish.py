@@ -67,6 +67,10 @@ class VGGish(nn.Module):
     ``no_grad``. ``embedding_size`` (128) is the width the decoders size their audio inputs by.
     """
 
+    # Builds its weights from MODEL.AUDIO.WEIGHTS: frozen, checkpoints need not carry them
+    # (ov_avss.checkpoint.checkpointer.self_loaded_frozen_modules).
+    self_loaded_weights = True
+
     # The input the data layer computes for this encoder (also registered for its name).
     front_end = VGGISH_FRONT_END
     embedding_size = vggish_params.EMBEDDING_SIZE

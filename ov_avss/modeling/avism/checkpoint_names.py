@@ -21,6 +21,9 @@ AVISM_NAME_RULES: list[tuple[str, str]] = [
     (r"sem_seg_head\.predictor\.(.+)", r"frame_decoder.\1"),
     # ImageNet family: avism_module.*; COCO family: vita_module.* (the VITA code it grew from).
     (r"(?:avism_module\.avism|vita_module\.vita)_mask_features\.(weight|bias)", r"video_decoder.mask_projection.\1"),
+    # VITA's "clip" queries are this framework's video-level queries (also this framework's own
+    # checkpoints written before the rename).
+    (r"(?:avism_module|vita_module|video_decoder)\.sim_embed_clip\.(weight|bias)", r"video_decoder.sim_embed_video.\1"),
     (r"(?:avism_module|vita_module)\.(.+)", r"video_decoder.\1"),
 ]
 

@@ -1,5 +1,5 @@
 """AVISM's video-level module: window attention over the frame queries of the whole video,
-fused with the audio by cross-attention, decoded by clip queries into per-instance tracks."""
+fused with the audio by cross-attention, decoded by video queries into per-instance tracks."""
 from __future__ import annotations
 
 import math
@@ -43,7 +43,7 @@ def window_attention_mask(
 
 
 class AVISMVideoDecoder(nn.Module):
-    """Object tokens over time, audio fusion and clip queries.
+    """Object tokens over time, audio fusion and video queries.
 
     Submodule names are the reference's (``avism_module.*``; ``vita_module.*`` in its
     COCO-initialised family), except ``mask_projection`` (its ``avism_mask_features`` /
@@ -56,7 +56,7 @@ class AVISMVideoDecoder(nn.Module):
     2. Audio fusion: each frame's projected audio token, one copy per frame query, attends in
        ``enc_layers`` cross-attention layers (windows as above, shifted on odd layers) to the
        encoded frame queries; the result is added to them.
-    3. ``num_queries`` clip queries decode the fused tokens of all frames (cross-attention,
+    3. ``num_queries`` video queries decode the fused tokens of all frames (cross-attention,
        self-attention, FFN; ``dec_layers`` rounds) into class logits and mask embeddings that
        apply to every frame: one query is one track.
     """
@@ -113,9 +113,9 @@ class AVISMVideoDecoder(nn.Module):
         self.class_embed = nn.Linear(hidden_dim, num_classes + 1)
         self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
         if similarity_heads:
-            # Frame / clip query embeddings for the similarity loss (SIM_WEIGHT; similarity_loss.py).
+            # Frame / video query embeddings for the similarity loss (SIM_WEIGHT; similarity_loss.py).
             self.sim_embed_frame = nn.Linear(hidden_dim, hidden_dim)
-            self.sim_embed_clip = nn.Linear(hidden_dim, hidden_dim)
+            self.sim_embed_video = nn.Linear(hidden_dim, hidden_dim)
 
     @classmethod
     def from_config(cls, cfg, audio_dim: int) -> "AVISMVideoDecoder":
@@ -153,7 +153,7 @@ class AVISMVideoDecoder(nn.Module):
         return self.mask_projection(fpn_features)
 
     def forward(self, frame_queries: torch.Tensor, audio: torch.Tensor, num_frames: int) -> dict:
-        """Decode clips of ``num_frames`` frames.
+        """Decode windows of ``num_frames`` frames.
 
         Args:
             frame_queries: ``[L, B*T, fQ, C]``.
@@ -164,12 +164,12 @@ class AVISMVideoDecoder(nn.Module):
             ``pred_logits [L, B, cQ, K+1]``, ``pred_mask_embed [L, B, cQ, mask_dim]`` of the last
             round, and ``aux_outputs`` (earlier rounds, in training with deep supervision); in
             training with the similarity heads also ``pred_fq_embed [L, B, T, fQ, C]`` (embedded
-            encoded frame queries plus their fused audio tokens) and ``pred_cq_embed [L, B, cQ, C]`` (embedded clip queries
+            encoded frame queries plus their fused audio tokens) and ``pred_cq_embed [L, B, cQ, C]`` (embedded video queries
             of the last round), for ``query_similarity_loss``.
         """
         num_layers, batch_frames, num_fq, channels = frame_queries.shape
         if batch_frames % num_frames != 0:
-            raise ValueError(f"AVISMVideoDecoder: {batch_frames} frames are not clips of {num_frames}")
+            raise ValueError(f"AVISMVideoDecoder: {batch_frames} frames are not windows of {num_frames}")
         batch, frames = batch_frames // num_frames, num_frames
         lb = num_layers * batch
         tokens = frame_queries.reshape(lb, frames, num_fq, channels).permute(1, 2, 0, 3)  # [T, fQ, LB, C]
@@ -231,7 +231,7 @@ class AVISMVideoDecoder(nn.Module):
         }
         if similarity:
             outputs["pred_fq_embed"] = frame_embed
-            outputs["pred_cq_embed"] = self.sim_embed_clip(rounds[-1])
+            outputs["pred_cq_embed"] = self.sim_embed_video(rounds[-1])
         return outputs
 
     # ------------------------------------------------------------------------------ windows

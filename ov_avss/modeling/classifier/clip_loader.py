@@ -120,4 +120,7 @@ def build_clip_model(cfg) -> tuple[nn.Module, str]:
             ) from error
     model.eval()
     model.requires_grad_(False)
+    # Built from MODEL.CLIP_ADAPTER.CLIP_PRETRAINED: checkpoints need not carry its weights
+    # (ov_avss.checkpoint.checkpointer.self_loaded_frozen_modules).
+    model.self_loaded_weights = True
     return model, arch

@@ -32,26 +32,26 @@ class TextSpaceQueryHead(nn.Module):
 
 def geometric_ensemble(
     learned_probs: torch.Tensor,
-    clip_probs: torch.Tensor,
+    clip_model_probs: torch.Tensor,
     seen: torch.Tensor,
     seen_clip_weight: float,
     novel_clip_weight: float,
 ) -> torch.Tensor:
     """Combine the learned head and CLIP per category, renormalised over the vocabulary.
 
-    ``p_k ∝ p_learned_k^(1 - w_k) * p_clip_k^(w_k)``, ``w_k = seen_clip_weight`` for names seen in
+    ``p_k ∝ p_learned_k^(1 - w_k) * p_CLIP_k^(w_k)``, ``w_k = seen_clip_weight`` for names seen in
     training and ``novel_clip_weight`` for the others (the learned head is only trusted where it
     was trained).
 
     Args:
-        learned_probs, clip_probs: ``[Q, K]`` probabilities over the vocabulary.
+        learned_probs, clip_model_probs: ``[Q, K]`` probabilities over the vocabulary.
         seen: bool ``[K]``.
 
     Returns:
         ``[Q, K]`` probabilities (rows sum to 1 unless both inputs are 0 there).
     """
-    clip_weight = torch.where(
+    clip_model_weight = torch.where(
         seen, torch.tensor(seen_clip_weight, device=seen.device), torch.tensor(novel_clip_weight, device=seen.device)
     )
-    combined = learned_probs.pow(1 - clip_weight) * clip_probs.pow(clip_weight)
+    combined = learned_probs.pow(1 - clip_model_weight) * clip_model_probs.pow(clip_model_weight)
     return combined / combined.sum(dim=-1, keepdim=True).clamp(min=torch.finfo(combined.dtype).tiny)

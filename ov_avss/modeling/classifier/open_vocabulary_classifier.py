@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...data.catalog import get_dataset_metadata
 from .clip_loader import build_clip_model
 from .ensemble_head import TextSpaceQueryHead, geometric_ensemble
 from .region_classifier import ClipRegionClassifier
@@ -13,20 +12,16 @@ from .templates import get_prompt_templates
 
 
 def _seen_names(cfg) -> tuple[str, ...]:
-    """The names the learned head was trained on: ``LEARNED_HEAD.SEEN_CATEGORIES``, or else the
-    vocabularies of the ``DATASETS.TRAIN`` datasets."""
-    learned = cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD
-    if learned.SEEN_CATEGORIES:
-        return tuple(learned.SEEN_CATEGORIES)
-    seen: dict[str, None] = {}
-    for name in cfg.DATASETS.TRAIN:
-        seen.update(dict.fromkeys(get_dataset_metadata(name).vocabulary))
+    """The names the learned head was trained on: ``LEARNED_HEAD.SEEN_CATEGORIES``, which the
+    builder fills from the training datasets (``ov_avss.data.catalog.with_seen_categories``)."""
+    seen = tuple(cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.SEEN_CATEGORIES)
     if not seen:
         raise ValueError(
-            "MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED needs the names the head was trained on: "
-            "DATASETS.TRAIN is empty and LEARNED_HEAD.SEEN_CATEGORIES is []; set either"
+            "MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED needs SEEN_CATEGORIES, the names the head was trained on; "
+            "the trainer and the demo fill it from DATASETS.TRAIN (ov_avss.data.catalog.with_seen_categories), "
+            "a model built otherwise needs it set"
         )
-    return tuple(seen)
+    return seen
 
 
 class OpenVocabularyClassifier(nn.Module):
@@ -92,12 +87,12 @@ class OpenVocabularyClassifier(nn.Module):
         device = query_embeddings.device
         total = query_embeddings.new_zeros(())
         count = 0
-        for clip_index, ((query_idx, target_idx), labels, vocabulary) in enumerate(
+        for window_index, ((query_idx, target_idx), labels, vocabulary) in enumerate(
             zip(matched, target_labels, vocabularies)
         ):
             # Per clip: each clip may carry its own vocabulary.
             logits = self.ensemble_head(
-                query_embeddings[clip_index, query_idx.to(device)], self.text_embeddings(vocabulary)
+                query_embeddings[window_index, query_idx.to(device)], self.text_embeddings(vocabulary)
             )
             total = total + F.cross_entropy(logits, labels.to(device)[target_idx.to(device)], reduction="sum")
             count += int(query_idx.numel())
@@ -126,10 +121,10 @@ class OpenVocabularyClassifier(nn.Module):
             frame, CLIP saw nothing; without the learned head ``probs`` is 0 there).
         """
         text = self.text_embeddings(vocabulary)
-        clip_probs, has_region = self.region_classifier(frames, mask_probs, text)
+        clip_model_probs, has_region = self.region_classifier(frames, mask_probs, text)
         if self.ensemble_head is None:
-            return clip_probs, has_region
+            return clip_model_probs, has_region
         learned_probs = self.ensemble_head(query_embeddings, text).float().softmax(dim=-1)
-        seen = torch.tensor([name in self.seen_categories for name in vocabulary], device=clip_probs.device)
-        probs = geometric_ensemble(learned_probs, clip_probs, seen, self.seen_clip_weight, self.novel_clip_weight)
+        seen = torch.tensor([name in self.seen_categories for name in vocabulary], device=clip_model_probs.device)
+        probs = geometric_ensemble(learned_probs, clip_model_probs, seen, self.seen_clip_weight, self.novel_clip_weight)
         return probs, has_region

@@ -1,5 +1,8 @@
-"""Set-prediction losses for video queries: class-agnostic objectness and point-sampled masks."""
+"""The set-criterion core: Hungarian-matched class and point-sampled mask losses with deep
+supervision, which OV-AVSS's ``VideoSetCriterion`` and AVISM's ``TrackSetCriterion`` specialise."""
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -8,6 +11,8 @@ from torch import nn
 from ...utils import comm
 from .matcher import VideoHungarianMatcher
 from .point_sampling import point_sample, uncertain_point_coords_with_randomness
+
+Indices = list[tuple[torch.Tensor, torch.Tensor]]
 
 
 def sigmoid_ce_loss(logits: torch.Tensor, targets: torch.Tensor, num_masks: float) -> torch.Tensor:
@@ -24,134 +29,188 @@ def dice_loss(logits: torch.Tensor, targets: torch.Tensor, num_masks: float) -> 
     return (1 - (numerator + 1) / (denominator + 1)).sum() / num_masks
 
 
-class VideoSetCriterion(nn.Module):
-    """Hungarian-matched losses over a clip, with deep supervision.
+class SetCriterion(nn.Module):
+    """Hungarian-matched losses over sets of video queries, with deep supervision.
 
-    - ``loss_ce``: 2-way cross-entropy (sounding object / no object) on every query, the
-      no-object class weighted by ``no_object_weight``.
-    - ``loss_mask`` / ``loss_dice``: on matched queries, per valid frame, on ``num_points``
-      importance-sampled points; summed over frames and divided by the number of ground-truth
-      objects in the batch (all processes).
+    For the final prediction and each of its ``aux_outputs`` (in that order, which is the order
+    of the random point draws): match with ``matcher``, then
 
-    Frames with ``frame_valid == False`` enter neither the matching cost nor the mask losses.
-    Returned losses are already multiplied by their weights; deep-supervision copies carry the
-    suffix ``_i`` (``i`` = index of the auxiliary prediction).
+    - ``ce``: cross-entropy over ``num_classes + 1`` classes on every query: a matched query's
+      target is its object's class (``matcher.target_classes``), the others the no-object class
+      ``num_classes``, weighted by ``no_object_weight``;
+    - ``mask`` / ``dice``: on matched queries, BCE and dice on ``num_points`` importance-sampled
+      points drawn in each frame, scored per ``mask_loss_unit``: ``"frame"`` (each valid frame
+      of each match on its own ``P`` points; frames with ``frame_valid == False`` are left out)
+      or ``"track"`` (each match over all ``T * P`` points of its frames);
+
+    each summed and divided by the number of ground-truth objects in the batch (averaged over
+    processes, at least 1). Returned losses are multiplied by ``weights`` and named
+    ``{prefix}{ce|mask|dice}``; deep-supervision copies carry the suffix ``_i`` (``i`` = index
+    of the auxiliary prediction).
     """
 
     def __init__(
         self,
         matcher: VideoHungarianMatcher,
-        weight_dict: dict[str, float],
+        num_classes: int,
+        prefix: str,
+        weights: dict[str, float],
         no_object_weight: float,
         num_points: int,
         oversample_ratio: float,
         importance_sample_ratio: float,
+        mask_loss_unit: Literal["frame", "track"],
     ) -> None:
+        """
+        Args:
+            matcher: the Hungarian matcher (its ``class_agnostic`` sets the matched classes).
+            num_classes: ``K``; the logits have ``K + 1`` classes, the last "no object".
+            prefix: of every loss name, e.g. ``"loss_"``.
+            weights: loss weights under ``ce``, ``mask`` and ``dice``.
+            no_object_weight: cross-entropy weight of the no-object class.
+            num_points, oversample_ratio, importance_sample_ratio: point sampling of the mask
+                losses (``uncertain_point_coords_with_randomness``).
+            mask_loss_unit: ``"frame"`` or ``"track"`` (class docstring).
+        """
         super().__init__()
+        if set(weights) != {"ce", "mask", "dice"}:
+            raise ValueError(f"SetCriterion: weights must have the keys ce, mask, dice, got {sorted(weights)}")
+        if mask_loss_unit not in ("frame", "track"):
+            raise ValueError(f"SetCriterion: mask_loss_unit must be 'frame' or 'track', got {mask_loss_unit!r}")
         self.matcher = matcher
-        self.weight_dict = dict(weight_dict)
+        self.num_classes = num_classes
+        self.prefix = prefix
+        self.weights = dict(weights)
         self.num_points = num_points
         self.oversample_ratio = oversample_ratio
         self.importance_sample_ratio = importance_sample_ratio
-        # Not persistent: the COCO checkpoints carry an 81-class version of this buffer.
-        self.register_buffer("empty_weight", torch.tensor([1.0, no_object_weight]), persistent=False)
+        self.mask_loss_unit = mask_loss_unit
+        class_weights = torch.ones(num_classes + 1)
+        class_weights[-1] = no_object_weight
+        # Not persistent: a constant rebuilt from the config (release checkpoints store their own,
+        # e.g. an 81-class one from COCO; the name map drops it).
+        self.register_buffer("empty_weight", class_weights, persistent=False)
 
-    @classmethod
-    def from_config(cls, cfg) -> "VideoSetCriterion":
-        mf = cfg.MODEL.MASK_FORMER
-        matcher = VideoHungarianMatcher(
-            cost_class=mf.CLASS_WEIGHT, cost_mask=mf.MASK_WEIGHT, cost_dice=mf.DICE_WEIGHT,
-            num_points=mf.TRAIN_NUM_POINTS,
-        )
-        weights = {"loss_ce": mf.CLASS_WEIGHT, "loss_mask": mf.MASK_WEIGHT, "loss_dice": mf.DICE_WEIGHT}
-        return cls(
-            matcher, weights, mf.NO_OBJECT_WEIGHT, mf.TRAIN_NUM_POINTS, mf.OVERSAMPLE_RATIO,
-            mf.IMPORTANCE_SAMPLE_RATIO,
-        )
-
-    def forward(self, outputs: dict, targets: list[dict]) -> tuple[dict[str, torch.Tensor], list]:
+    def losses_and_indices(self, outputs: dict, targets: list[dict]) -> tuple[dict[str, torch.Tensor], list[Indices]]:
         """Losses for a batch.
 
         Args:
-            outputs: the transformer decoder's output (``pred_logits [B, Q, 2]``, ``pred_masks
-                [B, Q, T, h, w]``, ``aux_outputs``).
-            targets: per clip ``masks`` bool ``[N, T, H, W]`` and ``frame_valid`` bool ``[T]``.
+            outputs: ``pred_logits [S, Q, K+1]``, ``pred_masks [S, Q, T, h, w]`` and optional
+                ``aux_outputs`` (same keys), S sets.
+            targets: per set ``masks`` ``[N, T, H, W]``, (class-aware matcher) ``labels`` int64
+                ``[N]`` and (``"frame"`` unit) optional ``frame_valid`` bool ``[T]``.
 
         Raises:
+            ValueError: per-track losses with targets carrying ``frame_valid``.
             FloatingPointError: a prediction holds NaN/inf, which the Hungarian matcher cannot
                 cost (the trainer adds the iteration to the message).
 
         Returns:
-            ``(losses, indices)``: the weighted loss dict and the final prediction's matching
-            (per clip ``(query_indices, target_indices)``), reused by the ensemble head.
+            ``(losses, rounds)``: the weighted loss dict and the matching each prediction round
+            used: the ``aux_outputs`` in order, then the final one (per round, per set
+            ``(query_indices, target_indices)``).
         """
+        if self.mask_loss_unit == "track" and any("frame_valid" in t for t in targets):
+            raise ValueError("SetCriterion: per-track mask losses score every frame; targets must not carry frame_valid")
         _check_finite(outputs)
         device = outputs["pred_logits"].device
-        num_masks = torch.tensor(
-            [float(sum(t["masks"].shape[0] for t in targets))], device=device
-        )
+        num_masks = torch.tensor([float(sum(t["masks"].shape[0] for t in targets))], device=device)
         num_masks = float(torch.clamp(comm.all_reduce_sum(num_masks) / comm.get_world_size(), min=1).item())
 
-        indices = self.matcher(outputs, targets)
-        losses = self._weighted_losses(outputs, targets, indices, num_masks, suffix="")
+        losses, final_indices = self._round(outputs, targets, num_masks, suffix="")
+        rounds = []
         for aux_index, aux in enumerate(outputs.get("aux_outputs", [])):
-            aux_indices = self.matcher(aux, targets)
-            losses.update(self._weighted_losses(aux, targets, aux_indices, num_masks, suffix=f"_{aux_index}"))
-        return losses, indices
+            aux_losses, aux_indices = self._round(aux, targets, num_masks, suffix=f"_{aux_index}")
+            losses.update(aux_losses)
+            rounds.append(aux_indices)
+        return losses, rounds + [final_indices]
 
-    def _weighted_losses(self, outputs, targets, indices, num_masks: float, suffix: str) -> dict[str, torch.Tensor]:
-        losses = {"loss_ce": self.loss_labels(outputs, indices)}
+    def match(self, outputs: dict, targets: list[dict]) -> Indices:
+        """Per set ``(query_indices, target_indices)`` (no losses)."""
+        return self.matcher(outputs, targets)
+
+    def _round(self, outputs: dict, targets: list[dict], num_masks: float, suffix: str) -> tuple[dict, Indices]:
+        indices = self.match(outputs, targets)
+        losses = {"ce": self.loss_labels(outputs, indices, targets)}
         losses.update(self.loss_masks(outputs, targets, indices, num_masks))
-        return {f"{name}{suffix}": value * self.weight_dict[name] for name, value in losses.items()}
+        return {f"{self.prefix}{name}{suffix}": value * self.weights[name] for name, value in losses.items()}, indices
 
     @staticmethod
-    def _flat_indices(indices) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per-clip matchings -> (clip index, query index, target index) of every matched pair."""
-        clip_idx = torch.cat([torch.full_like(query, i) for i, (query, _) in enumerate(indices)])
+    def _flat_indices(indices: Indices) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-set matchings -> (set index, query index, target index) of every matched pair."""
+        set_idx = torch.cat([torch.full_like(query, i) for i, (query, _) in enumerate(indices)])
         query_idx = torch.cat([query for query, _ in indices])
         target_idx = torch.cat([target for _, target in indices])
-        return clip_idx, query_idx, target_idx
+        return set_idx, query_idx, target_idx
 
-    def loss_labels(self, outputs: dict, indices) -> torch.Tensor:
-        """Cross-entropy of ``pred_logits [B, Q, 2]``: matched queries -> class 0, others -> 1."""
+    def loss_labels(self, outputs: dict, indices: Indices, targets: list[dict] | None = None) -> torch.Tensor:
+        """Weighted cross-entropy of ``pred_logits [S, Q, K+1]``: matched queries -> their
+        object's class, the others -> no object. ``targets`` may be None with a class-agnostic
+        matcher (every object is class 0)."""
         logits = outputs["pred_logits"].float()
-        clip_idx, query_idx, _ = self._flat_indices(indices)
-        target_classes = torch.ones(logits.shape[:2], dtype=torch.int64, device=logits.device)
-        target_classes[clip_idx.to(logits.device), query_idx.to(logits.device)] = 0
+        device = logits.device
+        set_idx, query_idx, _ = self._flat_indices(indices)
+        target_classes = torch.full(logits.shape[:2], self.num_classes, dtype=torch.int64, device=device)
+        if self.matcher.class_agnostic:
+            matched_classes = torch.zeros(len(query_idx), dtype=torch.int64, device=device)
+        else:
+            classes = [self.matcher.target_classes(t) for t in targets]  # per set [N]
+            matched_classes = torch.cat([c[j.to(c.device)].to(device) for c, (_, j) in zip(classes, indices)])
+        target_classes[set_idx.to(device), query_idx.to(device)] = matched_classes
         return F.cross_entropy(logits.transpose(1, 2), target_classes, self.empty_weight)
 
-    def loss_masks(self, outputs: dict, targets: list[dict], indices, num_masks: float) -> dict[str, torch.Tensor]:
-        """Point-sampled BCE and dice of matched masks, on valid frames only."""
+    @staticmethod
+    def _frame_valid(target: dict, num_frames: int) -> torch.Tensor:
+        """The frames of a set that carry ground truth: bool ``[T]`` (all without ``frame_valid``)."""
+        if "frame_valid" in target:
+            return target["frame_valid"]
+        return torch.ones(num_frames, dtype=torch.bool)
+
+    def loss_masks(
+        self, outputs: dict, targets: list[dict], indices: Indices, num_masks: float
+    ) -> dict[str, torch.Tensor]:
+        """Point-sampled BCE and dice of matched masks (``mask_loss_unit``, class docstring)."""
         pred_masks = outputs["pred_masks"]
         device = pred_masks.device
-        clip_idx, query_idx, target_idx = self._flat_indices(indices)
-        clip_idx, query_idx = clip_idx.to(device), query_idx.to(device)
-        matched_masks = pred_masks[clip_idx, query_idx]  # [M, T, h, w]
+        set_idx, query_idx, _ = self._flat_indices(indices)
+        set_idx, query_idx = set_idx.to(device), query_idx.to(device)
+        matched_masks = pred_masks[set_idx, query_idx]  # [M, T, h, w]
         if matched_masks.shape[0] == 0:
-            # Keep the graph connected so every rank runs the same backward.
-            zero = pred_masks.sum() * 0.0
-            return {"loss_mask": zero, "loss_dice": zero}
+            return _zero_mask_losses(pred_masks)
         target_masks = torch.cat(
-            [target["masks"][target_ids.to(target["masks"].device)].to(device) for target, (_, target_ids)
-             in zip(targets, indices)]
+            [t["masks"][j.to(t["masks"].device)].to(device) for t, (_, j) in zip(targets, indices)]
         )  # [M, T, H, W]
-        frame_valid = torch.stack([target["frame_valid"].to(device) for target in targets])[clip_idx]  # [M, T]
-
-        pred_frames = matched_masks[frame_valid][:, None].float()  # [V, 1, h, w]
-        target_frames = target_masks[frame_valid][:, None].float()  # [V, 1, H, W]
-        if pred_frames.shape[0] == 0:
-            zero = pred_masks.sum() * 0.0
-            return {"loss_mask": zero, "loss_dice": zero}
+        if self.mask_loss_unit == "frame":
+            frame_valid = torch.stack([self._frame_valid(t, pred_masks.shape[2]).to(device) for t in targets])[set_idx]
+            pred_frames = matched_masks[frame_valid]  # [V, h, w]
+            target_frames = target_masks[frame_valid]  # [V, H, W]
+            num_rows = pred_frames.shape[0]
+            if num_rows == 0:
+                return _zero_mask_losses(pred_masks)
+        else:
+            pred_frames = matched_masks.flatten(0, 1)  # [M*T, h, w]
+            target_frames = target_masks.flatten(0, 1)  # [M*T, H, W]
+            num_rows = matched_masks.shape[0]
+        pred_frames = pred_frames[:, None].float()  # [F, 1, h, w]
+        target_frames = target_frames[:, None].float()  # [F, 1, H, W]
         with torch.no_grad():
             coords = uncertain_point_coords_with_randomness(
                 pred_frames, self.num_points, self.oversample_ratio, self.importance_sample_ratio
             )
-            point_targets = point_sample(target_frames, coords).squeeze(1)  # [V, P]
+            point_targets = point_sample(target_frames, coords).squeeze(1)  # [F, P]
         point_logits = point_sample(pred_frames, coords).squeeze(1)
+        # Points drawn per frame, scored per unit: [F, P] -> [R, F/R * P].
+        point_logits, point_targets = point_logits.view(num_rows, -1), point_targets.view(num_rows, -1)
         return {
-            "loss_mask": sigmoid_ce_loss(point_logits, point_targets, num_masks),
-            "loss_dice": dice_loss(point_logits, point_targets, num_masks),
+            "mask": sigmoid_ce_loss(point_logits, point_targets, num_masks),
+            "dice": dice_loss(point_logits, point_targets, num_masks),
         }
+
+
+def _zero_mask_losses(pred_masks: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Zero mask losses still connected to the graph, so every rank runs the same backward."""
+    zero = pred_masks.sum() * 0.0
+    return {"mask": zero, "dice": zero}
 
 
 def _check_finite(outputs: dict) -> None:

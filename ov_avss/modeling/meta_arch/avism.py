@@ -88,7 +88,7 @@ class AVISM(FramePreprocessing):
             run_chunk_size, interpolate_chunk_size, max_frames_on_device: whole-video inference
                 chunking (see ``inference``).
             score_threshold: tracks scoring at or below this are dropped.
-            top_k: (clip query, class) pairs kept by score before thresholding.
+            top_k: (video query, class) pairs kept by score before thresholding.
         """
         super().__init__(
             pixel_mean=pixel_mean,
@@ -263,12 +263,12 @@ class AVISM(FramePreprocessing):
         video_sets["aux_outputs"] = [clip_sets(aux) for aux in video_outputs["aux_outputs"]]
         # Each of the L frame-decoder rounds gives the video module its own clip: targets repeat.
         repeated = [target for _ in range(rounds) for target in clip_targets]
-        video_losses, clip_indices = self.video_criterion.losses_and_indices(video_sets, repeated)
+        video_losses, video_indices = self.video_criterion.losses_and_indices(video_sets, repeated)
         losses.update(video_losses)
         if self.similarity_weight > 0:
             similarity = query_similarity_loss(
                 video_outputs["pred_fq_embed"], frame_indices[-rounds:],
-                [t["ids"] for t in frame_targets], video_outputs["pred_cq_embed"], clip_indices[-1],
+                [t["ids"] for t in frame_targets], video_outputs["pred_cq_embed"], video_indices[-1],
             )
             losses["loss_clip_sim"] = similarity * self.similarity_weight
         return losses

@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...data.catalog import get_dataset_metadata
 from ..audio import build_audio_encoder
 from ..backbone import Backbone, build_backbone
 from ..classifier import OpenVocabularyClassifier
@@ -131,8 +130,8 @@ class OV_AVSS(FramePreprocessing):
         if self.training:
             return self._losses(batched_inputs, outputs, images.shape[-2:])
         return [
-            self._inference_clip(clip, outputs, clip_index, image_sizes[clip_index], images.shape[-2:])
-            for clip_index, clip in enumerate(batched_inputs)
+            self._inference_clip(clip, outputs, window_index, image_sizes[window_index], images.shape[-2:])
+            for window_index, clip in enumerate(batched_inputs)
         ]
 
     # ------------------------------------------------------------------------------- inputs
@@ -177,9 +176,7 @@ class OV_AVSS(FramePreprocessing):
         return targets
 
     def _vocabulary(self, clip: dict) -> list[str]:
-        if "vocabulary" in clip:
-            return list(clip["vocabulary"])
-        return list(get_dataset_metadata(self._field(clip, "dataset_name")).vocabulary)
+        return list(self._field(clip, "vocabulary"))
 
     # ------------------------------------------------------------------------------- training
     def _losses(self, batched_inputs: list[dict], outputs: dict, padded_size) -> dict[str, torch.Tensor]:
@@ -203,7 +200,7 @@ class OV_AVSS(FramePreprocessing):
         return F.interpolate(cropped, size=output_size, mode="bilinear", align_corners=False)
 
     @torch.no_grad()
-    def _inference_clip(self, clip: dict, outputs: dict, clip_index: int, image_size, padded_size) -> dict:
+    def _inference_clip(self, clip: dict, outputs: dict, window_index: int, image_size, padded_size) -> dict:
         """Name the queries of one clip, keep the top ``TOP_K`` (query, name) pairs and paint them.
 
         As the release (``open_vocabulary_inference`` + ``inference_video`` + the test script's
@@ -214,9 +211,9 @@ class OV_AVSS(FramePreprocessing):
         """
         vocabulary = self._vocabulary(clip)
         output_size = (int(clip.get("height", image_size[0])), int(clip.get("width", image_size[1])))
-        objectness = outputs["pred_logits"][clip_index].float().softmax(-1)[:, 0]  # [Q]
-        mask_logits = outputs["pred_masks"][clip_index].float()  # [Q, T, h, w]
-        query_embeddings = outputs["query_embeddings"][clip_index]
+        objectness = outputs["pred_logits"][window_index].float().softmax(-1)[:, 0]  # [Q]
+        mask_logits = outputs["pred_masks"][window_index].float()  # [Q, T, h, w]
+        query_embeddings = outputs["query_embeddings"][window_index]
         frames = clip["frames"].to(self.device, torch.float32)
 
         if self.num_candidate_queries is None:

@@ -90,7 +90,7 @@ def test_similarity_loss_gets_the_rounds_and_tracks_of_the_model(monkeypatch, de
     assert all(sorted(targets.tolist()) == [0, 1] for _, targets in clip_indices)
     assert torch.isfinite(losses["loss_clip_sim"])
     assert any(name.endswith("_0") and name.startswith("loss_ce") for name in losses) == deep_supervision
-    with pytest.raises(ValueError, match="clip_indices is 3, expected 4"):
+    with pytest.raises(ValueError, match="video_indices is 3, expected 4"):
         original(frame_embed, frame_indices, track_ids, clip_embed, clip_indices[:3])
 
 

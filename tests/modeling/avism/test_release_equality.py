@@ -18,7 +18,7 @@ from ov_avss.data.catalog import get_dataset_metadata
 from ov_avss.evaluation.avis import track_predictions
 from ov_avss.modeling import build_model_without_pretrained_files
 from ov_avss.modeling.avism import TrackSetCriterion
-from ov_avss.modeling.avism import criterion as criterion_module
+from ov_avss.modeling.criterion import set_criterion as criterion_module
 from ov_avss.modeling.meta_arch import avism as avism_module
 from ov_avss.structures import make_clip_input
 
@@ -334,7 +334,9 @@ def test_training_step_equals_the_release(tmp_path):
     # The release's names of our video-module parameters; its heads are the reference's leaves, the
     # other parameters ours (the reference's gradients reach them through our layers).
     release_names = {
-        name: "avism_module." + name[len("video_decoder."):].replace("mask_projection", "avism_mask_features")
+        name: "avism_module."
+        + name[len("video_decoder."):].replace("mask_projection", "avism_mask_features")
+        .replace("sim_embed_video", "sim_embed_clip")
         for name in params if name.startswith("video_decoder.")
     }
     assert set(release_names.values()) == {k for k in state if k.startswith("avism_module.")}

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ov_avss.config import get_cfg
-from ov_avss.data.catalog import get_dataset_metadata
+from ov_avss.data.catalog import get_dataset_metadata, with_seen_categories
 from ov_avss.modeling.classifier import (
     IMAGENET_TEMPLATES,
     VILD_TEMPLATES,
@@ -32,7 +32,7 @@ def _cfg(ensemble: bool = True):
 @pytest.fixture(scope="module")
 def classifier():
     torch.manual_seed(0)
-    return OpenVocabularyClassifier.from_config(_cfg(ensemble=True), query_dim=16)
+    return OpenVocabularyClassifier.from_config(with_seen_categories(_cfg(ensemble=True)), query_dim=16)
 
 
 def _frames_and_masks():
@@ -153,23 +153,33 @@ def test_ensemble_off_is_exactly_clip(classifier):
     assert torch.equal(probs, expected)
 
 
-def test_seen_names_are_the_training_datasets_vocabularies(classifier):
-    # The default DATASETS.TRAIN is the AVSBench-OV base split.
-    assert classifier.seen_categories == set(get_dataset_metadata("avsbench_ov_train_base").vocabulary)
-    cfg = _cfg()
+def test_seen_names_are_the_training_datasets_vocabularies():
+    """The builders' fill (``with_seen_categories``) names the DATASETS.TRAIN vocabularies; the
+    classifier reads them from the config, not from the data catalog."""
+    cfg = _cfg()  # the default DATASETS.TRAIN is the AVSBench-OV base split
+    filled = with_seen_categories(cfg)
+    assert filled.MODEL.OV_EXTENSIONS.LEARNED_HEAD.SEEN_CATEGORIES == list(get_dataset_metadata("avsbench_ov_train_base").vocabulary)
+    assert cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.SEEN_CATEGORIES == []  # a copy is filled
+    assert OpenVocabularyClassifier.from_config(filled, query_dim=16).seen_categories == set(
+        get_dataset_metadata("avsbench_ov_train_base").vocabulary
+    )
     cfg.DATASETS.TRAIN = ("avsbench_ov_train_base", "avsbench_semantic_train")
-    both = OpenVocabularyClassifier.from_config(cfg, query_dim=16)
+    both = OpenVocabularyClassifier.from_config(with_seen_categories(cfg), query_dim=16)
     assert both.seen_categories == set(get_dataset_metadata("avsbench_semantic_train").vocabulary)
     cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.SEEN_CATEGORIES = ["dog"]
+    assert with_seen_categories(cfg) is cfg  # set names are kept
     assert OpenVocabularyClassifier.from_config(cfg, query_dim=16).seen_categories == {"dog"}
 
 
 def test_learned_head_without_training_datasets_or_seen_names_is_an_error():
     cfg = _cfg()
+    with pytest.raises(ValueError, match="needs SEEN_CATEGORIES, the names the head was trained on"):
+        OpenVocabularyClassifier.from_config(cfg, query_dim=16)
     cfg.DATASETS.TRAIN = ()
     with pytest.raises(ValueError, match="DATASETS.TRAIN is empty and LEARNED_HEAD.SEEN_CATEGORIES"):
-        OpenVocabularyClassifier.from_config(cfg, query_dim=16)
+        with_seen_categories(cfg)
     cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED = False  # without the head no names are needed
+    assert with_seen_categories(cfg) is cfg
     assert OpenVocabularyClassifier.from_config(cfg, query_dim=16).seen_categories == set()
 
 

@@ -1,10 +1,11 @@
-"""Matcher and criterion: correct matching of perfect predictions, frame validity, losses."""
+"""Matcher and criteria: correct matching of perfect predictions, frame validity, losses; the
+set-criterion core's two mask-loss units and class-aware matching."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from ov_avss.modeling.criterion import VideoHungarianMatcher, VideoSetCriterion
+from ov_avss.modeling.criterion import SetCriterion, VideoHungarianMatcher, VideoSetCriterion
 from ov_avss.modeling.criterion.point_sampling import point_sample, uncertain_point_coords_with_randomness
 
 QUERIES, FRAMES, SIZE = 5, 3, 16
@@ -129,3 +130,55 @@ def test_non_finite_predictions_are_named_before_matching():
     target = {"masks": targets_masks, "frame_valid": torch.ones(FRAMES, dtype=torch.bool)}
     with pytest.raises(FloatingPointError, match=r"before Hungarian matching: aux_outputs\[1\]\.pred_masks has 1 NaN and 1 inf"):
         _criterion()(outputs, [target])
+
+
+def _core(unit: str, class_agnostic: bool, num_classes: int = 3) -> SetCriterion:
+    matcher = VideoHungarianMatcher(2.0, 5.0, 5.0, num_points=64, class_agnostic=class_agnostic)
+    return SetCriterion(
+        matcher, num_classes=num_classes, prefix="loss_", weights={"ce": 2.0, "mask": 5.0, "dice": 5.0},
+        no_object_weight=0.1, num_points=64, oversample_ratio=3.0, importance_sample_ratio=0.75, mask_loss_unit=unit,
+    )
+
+
+def test_frame_and_track_units_agree_on_one_frame_and_differ_on_several():
+    """A one-frame track is one frame: both units score it alike. Over several frames "track"
+    averages BCE over all of a track's points and takes one dice, "frame" sums per-frame terms."""
+    generator = torch.Generator().manual_seed(0)
+    outputs = {"pred_logits": torch.randn(2, QUERIES, 4, generator=generator),
+               "pred_masks": torch.randn(2, QUERIES, FRAMES, SIZE, SIZE, generator=generator) * 3}
+    targets = [{"labels": torch.tensor([0, 2]), "masks": _square_masks(2)},
+               {"labels": torch.tensor([1]), "masks": _square_masks(1)}]
+    one_frame = {"pred_logits": outputs["pred_logits"], "pred_masks": outputs["pred_masks"][:, :, :1]}
+    one_frame_targets = [{**t, "masks": t["masks"][:, :1]} for t in targets]
+    torch.manual_seed(0)
+    per_frame, _ = _core("frame", class_agnostic=False).losses_and_indices(one_frame, one_frame_targets)
+    torch.manual_seed(0)
+    per_track, _ = _core("track", class_agnostic=False).losses_and_indices(one_frame, one_frame_targets)
+    for name in per_frame:
+        torch.testing.assert_close(per_frame[name], per_track[name], rtol=1e-6, atol=0)
+    torch.manual_seed(0)
+    per_frame, _ = _core("frame", class_agnostic=False).losses_and_indices(outputs, targets)
+    torch.manual_seed(0)
+    per_track, _ = _core("track", class_agnostic=False).losses_and_indices(outputs, targets)
+    assert per_frame["loss_ce"] == per_track["loss_ce"]  # same draws, same matching
+    assert per_frame["loss_mask"] > 2 * per_track["loss_mask"]  # FRAMES terms per track, not their mean
+    with pytest.raises(ValueError, match="per-track mask losses score every frame"):
+        _core("track", class_agnostic=False).losses_and_indices(outputs, [{**t, "frame_valid": torch.ones(FRAMES, dtype=torch.bool)} for t in targets])
+
+
+def test_class_aware_matching_follows_the_labels_class_agnostic_ignores_them():
+    """Two identical perfect masks of different classes: the class-aware matcher pairs each
+    target with the query confident in its class; the class-agnostic one cannot tell them apart
+    by class (both queries are equally "objects")."""
+    masks = _square_masks(1).repeat(2, 1, 1, 1)
+    pred_masks = torch.where(masks, 20.0, -20.0)[None]  # queries 0 and 1 predict the same mask
+    pred_logits = torch.tensor([[[-5.0, 5.0, -5.0, -5.0], [5.0, -5.0, -5.0, -5.0]]])  # q0: class 1, q1: class 0
+    outputs = {"pred_logits": pred_logits, "pred_masks": pred_masks}
+    target = {"labels": torch.tensor([0, 1]), "masks": masks}
+    torch.manual_seed(0)
+    ((queries, targets),) = VideoHungarianMatcher(2.0, 5.0, 5.0, 64, class_agnostic=False)(outputs, [target])
+    assert dict(zip(targets.tolist(), queries.tolist())) == {0: 1, 1: 0}
+    core = _core("track", class_agnostic=False)
+    ce_right = core.loss_labels(outputs, [(torch.tensor([1, 0]), torch.tensor([0, 1]))], [target])
+    ce_wrong = core.loss_labels(outputs, [(torch.tensor([0, 1]), torch.tensor([0, 1]))], [target])
+    assert ce_right < 1e-3 < ce_wrong

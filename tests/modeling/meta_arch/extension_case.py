@@ -13,6 +13,7 @@ import torch
 
 from helpers import inference_clip
 from ov_avss.config import get_cfg
+from ov_avss.data.catalog import with_seen_categories
 from ov_avss.data.categories import CATEGORIES
 from ov_avss.modeling import build_model
 from ov_avss.structures import ClipInput
@@ -74,7 +75,7 @@ def run_case() -> dict:
     cfg = get_cfg()
     cfg.merge_from_file(str(QUICKSTART_CONFIG))
     cfg.MODEL.DEVICE = "cpu"
-    model = build_model(cfg).eval()
+    model = build_model(with_seen_categories(cfg)).eval()
     seeded_classifier_weights(model)
     model.transformer_decoder = FixedDecoder(
         decoder_outputs(cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES, cfg.MODEL.MASK_FORMER.HIDDEN_DIM)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from helpers import TINY_OV_AVSS_CONFIG, load_config
+from ov_avss.data.catalog import with_seen_categories
 from ov_avss.modeling import build_model
 
 EXPECTED_BASE_LOSSES = ("loss_ce", "loss_mask", "loss_dice")
@@ -17,7 +18,7 @@ def trained_step(request, make_clip):
     torch.manual_seed(0)
     cfg = load_config(TINY_OV_AVSS_CONFIG)
     cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED = request.param
-    model = build_model(cfg)
+    model = build_model(with_seen_categories(cfg))
     model.train()
     clips = [
         make_clip(num_objects=2, height=64, width=64, seed=0),
