@@ -10,9 +10,11 @@
 2. Trains in this process (``Trainer``); the trainer's final evaluation is the ``audio`` row and
    writes palette predictions and overlay images of the first ``TEST.VISUALIZE_NUM_CLIPS`` clips.
 3. Re-evaluates the final model with ``TEST.AUDIO_ABLATION`` ``zero`` and ``shuffle``.
-4. Prints the metrics table, the per-class table and the target checks; writes
+4. Prints the per-class table, the metrics table and one line with the target checks; writes
    ``OUTPUT_DIR/quickstart_metrics.json``. Exits 0 whether or not the targets are met (it is a
    report) and non-zero on errors.
+
+Each stage starts with a ``[k/4]`` line and the time since the start; training logs its ETA.
 
 This is a pipeline check on synthetic data, not a benchmark. See docs/quickstart.md.
 """
@@ -54,8 +56,9 @@ QUICKSTART_DEFAULTS = ("TEST.EXPORT_PREDICTIONS", "True", "TEST.VISUALIZE_NUM_CL
 AUDIO_ROW, ZEROED_ROW, SHUFFLED_ROW = "audio", "audio zeroed", "audio shuffled"
 EVALUATIONS = ((AUDIO_ROW, "none"), (ZEROED_ROW, "zero"), (SHUFFLED_ROW, "shuffle"))
 COLUMNS = ("mIoU_base", "mIoU_novel", "mIoU_harmonic", "mIoU", "F_score")
-BASE_MIOU_TARGET = 0.50
+BASE_MIOU_TARGET = 0.55
 ABLATION_DROP_TARGET = 0.15
+NUM_STAGES = 4
 
 
 # ------------------------------------------------------------------------------------------------
@@ -116,6 +119,12 @@ def caveat_lines(cfg: CfgNode) -> list[str]:
 def print_banner(lines: Sequence[str]) -> None:
     rule = "=" * 96
     print("\n".join([rule, *(f"NOTE: {line}" for line in lines), rule]), flush=True)
+
+
+def print_stage(number: int, text: str, start: float) -> None:
+    """``[k/4] text (m:ss since the start)``: where the job is, for a user watching it."""
+    minutes, seconds = divmod(int(time.perf_counter() - start), 60)
+    print(f"\n[{number}/{NUM_STAGES}] {text} ({minutes}:{seconds:02d} since the start)", flush=True)
 
 
 def ensure_dataset(cfg: CfgNode) -> dict[str, Any]:
@@ -223,7 +232,8 @@ def metric_row(results: dict[str, Any], name: str) -> dict[str, float]:
 
 
 def check_targets(rows: dict[str, dict[str, float]]) -> dict[str, dict[str, Any]]:
-    """Base mIoU >= 0.50 with audio; each ablation lowers base mIoU by >= 0.15 (absolute)."""
+    """Base mIoU >= 0.55 with audio ("it learns"); each ablation lowers base mIoU by >= 0.15
+    (absolute: "it listens")."""
     base = rows[AUDIO_ROW]["mIoU_base"]
     targets = {
         "base_mIoU": {
@@ -312,28 +322,18 @@ def _text_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
 
 
 def format_report(report: dict[str, Any]) -> str:
-    """The metrics table, the per-class table of the ``audio`` row and the target checks."""
-    sections = [
-        f"Results on {report['dataset']} (fractions in [0, 1]):",
-        _text_table(
-            ("row", *COLUMNS),
-            [(name, *(f"{metrics[column]:.4f}" for column in COLUMNS)) for name, metrics in report["rows"].items()],
-        ),
-        "",
-        f"Per class ('{AUDIO_ROW}' row; classes that occur in prediction or ground truth):",
-    ]
+    """The per-class table of the ``audio`` row, the training loss, then the metrics table and,
+    last, one line with every target check."""
     split_order = {"background": 0, "base": 1, "novel": 2, "other": 3}
     per_class = sorted(report["per_class"].items(), key=lambda item: (split_order[item[1]["split"]], item[0]))
-    sections.append(
+    sections = [
+        f"Per class ('{AUDIO_ROW}' row; classes that occur in prediction or ground truth):",
         _text_table(
             ("class", "split", "IoU", "F"),
             [(name, values["split"], f"{values['iou']:.4f}", f"{values['f_score']:.4f}") for name, values in per_class],
-        )
-    )
-    sections += ["", "Targets:"]
-    for target in report["targets"].values():
-        verdict = "PASS" if target["met"] else "FAIL"
-        sections.append(f"  {verdict}  {target['description']}: {target['value']:.4f}")
+        ),
+        "",
+    ]
     loss = report["training_loss"]
     if loss is not None:
         sections.append(
@@ -342,8 +342,28 @@ def format_report(report: dict[str, Any]) -> str:
         )
     else:
         sections.append("Training loss: no training records found in OUTPUT_DIR/metrics.json")
-    sections.append(f"Wall time: {report['elapsed_seconds']:.1f} s")
+    sections += [
+        f"Wall time: {report['elapsed_seconds']:.1f} s",
+        "",
+        f"Results on {report['dataset']} (fractions in [0, 1]):",
+        _text_table(
+            ("row", *COLUMNS),
+            [(name, *(f"{metrics[column]:.4f}" for column in COLUMNS)) for name, metrics in report["rows"].items()],
+        ),
+        "",
+        targets_line(report),
+    ]
     return "\n".join(sections)
+
+
+def targets_line(report: dict[str, Any]) -> str:
+    """One line: each target with its value and verdict, then whether all were met."""
+    checks = "; ".join(
+        f"{'PASS' if target['met'] else 'FAIL'} {target['description']}: {target['value']:.4f}"
+        for target in report["targets"].values()
+    )
+    verdict = "all targets met" if report["all_targets_met"] else "TARGETS MISSED"
+    return f"Targets: {checks} -> {verdict}"
 
 
 def write_report(path: str, report: dict[str, Any]) -> None:
@@ -371,6 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     caveat = caveat_lines(cfg)
     print_banner(caveat)
+    print_stage(1, "Data", start)
     synthetic_data = ensure_dataset(cfg)
     default_setup(cfg, args)
 
@@ -380,15 +401,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     metrics_path = os.path.join(cfg.OUTPUT_DIR, "metrics.json")
     results: dict[str, dict[str, Any]] = {}
     if args.skip_train:
+        print_stage(2, f"Training skipped: loading {os.path.join(cfg.OUTPUT_DIR, FINAL_MODEL_FILE)}", start)
         model, iterations = load_final_model(cfg)
         loss_offset = 0
+        print_stage(3, f"Evaluating on {dataset_name}: row '{AUDIO_ROW}'", start)
         results[AUDIO_ROW] = evaluate(cfg, model)
     else:
+        print_stage(
+            2,
+            f"Training {cfg.SOLVER.MAX_ITER} iterations of {cfg.SOLVER.IMS_PER_BATCH} clips on {cfg.DATASETS.TRAIN[0]} "
+            f"(the log lines show the ETA), then evaluating on {dataset_name}: row '{AUDIO_ROW}'",
+            start,
+        )
         loss_offset = os.path.getsize(metrics_path) if os.path.isfile(metrics_path) else 0
         # The trainer's final evaluation writes OUTPUT_DIR/inference/<dataset>: the audio row.
         model, results[AUDIO_ROW], iterations = train(cfg)
+        print_stage(3, f"Evaluating on {dataset_name} with the audio ablations", start)
     for name, row_cfg in row_cfgs.items():
         if name != AUDIO_ROW:
+            print(f"Row '{name}' (TEST.AUDIO_ABLATION {row_cfg.TEST.AUDIO_ABLATION})", flush=True)
             results[name] = evaluate(row_cfg, model)
 
     normal_dir = output_dirs[AUDIO_ROW]
@@ -415,8 +446,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     report_path = os.path.join(cfg.OUTPUT_DIR, REPORT_FILE)
     write_report(report_path, report)
-    print("", format_report(report), f"Report written to {report_path}", sep="\n")
-    print_banner(caveat)
+    print_stage(4, f"Report (written to {report_path}; {caveat[0]})", start)
+    print(format_report(report), flush=True)
     return 0
 
 

@@ -169,11 +169,13 @@ _C.MODEL.OV_EXTENSIONS.LEARNED_HEAD.SEEN_CATEGORIES = []
 _C.MODEL.OV_EXTENSIONS.LEARNED_HEAD.LOSS_WEIGHT = 2.0
 # Ranking by objectness: only the NUM_CANDIDATE_QUERIES queries (at least TEST.TOP_K) with the
 # highest "sounding object" probability are named, and only if their mask logits at the decoder's
-# resolution are positive somewhere; a pair scores objectness * name probability, and all
-# TEST.TOP_K kept pairs are painted (no SCORE_THRESHOLD: products are on another scale).
+# resolution are positive somewhere; a pair scores objectness * name probability, and the
+# TEST.TOP_K kept pairs scoring above SCORE_THRESHOLD (not TEST.SCORE_THRESHOLD: products are on
+# another scale) are painted. 0.0 paints every pair with a region.
 _C.MODEL.OV_EXTENSIONS.OBJECTNESS_RANKING = CN()
 _C.MODEL.OV_EXTENSIONS.OBJECTNESS_RANKING.ENABLED = False
 _C.MODEL.OV_EXTENSIONS.OBJECTNESS_RANKING.NUM_CANDIDATE_QUERIES = 20
+_C.MODEL.OV_EXTENSIONS.OBJECTNESS_RANKING.SCORE_THRESHOLD = 0.0
 # Prompts spell "emergency-car" as "emergency car" (the release writes names as given).
 _C.MODEL.OV_EXTENSIONS.SPLIT_NAME_WORDS = False
 

@@ -58,7 +58,8 @@ class OV_AVSS(FramePreprocessing):
             size_divisibility: frames are padded to a multiple of this and of the backbone's.
             top_k: (query, name) pairs kept per clip (``TEST.TOP_K``).
             mask_logit_threshold: mask logits above this are foreground.
-            score_threshold: kept pairs at or below this name probability are not painted.
+            score_threshold: kept pairs scoring at or below this are not painted (the name
+                probability; under ``OBJECTNESS_RANKING`` objectness times name probability).
             ensemble_loss_weight: weight of the learned head's loss (with the head only).
             num_candidate_queries: queries named under ``OBJECTNESS_RANKING``; None: the
                 release's ranking (every query with a region, by CLIP probability alone).
@@ -104,7 +105,11 @@ class OV_AVSS(FramePreprocessing):
             size_divisibility=mask_former.SIZE_DIVISIBILITY,
             top_k=mask_former.TEST.TOP_K,
             mask_logit_threshold=mask_former.TEST.MASK_LOGIT_THRESHOLD,
-            score_threshold=mask_former.TEST.SCORE_THRESHOLD,
+            score_threshold=(
+                extensions.OBJECTNESS_RANKING.SCORE_THRESHOLD
+                if extensions.OBJECTNESS_RANKING.ENABLED
+                else mask_former.TEST.SCORE_THRESHOLD
+            ),
             ensemble_loss_weight=extensions.LEARNED_HEAD.LOSS_WEIGHT,
             num_candidate_queries=(
                 max(extensions.OBJECTNESS_RANKING.NUM_CANDIDATE_QUERIES, mask_former.TEST.TOP_K)
@@ -223,13 +228,11 @@ class OV_AVSS(FramePreprocessing):
             ranked = has_region.nonzero()[:, 0]
             pair_scores = probs[ranked]
             mask_rows = ranked  # rows of `upsampled` for the ranked queries
-            score_threshold = self.score_threshold
         else:
             ranked, pair_scores, upsampled = self._objectness_ranking(
                 frames, mask_logits, objectness, query_embeddings, vocabulary, image_size, padded_size
             )
             mask_rows = torch.arange(ranked.numel(), device=ranked.device)
-            score_threshold = None
         num_pairs = min(self.top_k, pair_scores.numel())
         scores, flat_index = pair_scores.flatten().topk(num_pairs)  # descending
         labels = flat_index % len(vocabulary)
@@ -242,7 +245,7 @@ class OV_AVSS(FramePreprocessing):
         else:
             masks = self._to_original_size(upsampled[mask_rows[position]], image_size, output_size)
             masks = masks > self.mask_logit_threshold  # [K, T, H0, W0]
-            painted = masks if score_threshold is None else masks & (scores > score_threshold)[:, None, None, None]
+            painted = masks & (scores > self.score_threshold)[:, None, None, None]
             # Descending score order, first cover wins = the highest-scoring mask covering a pixel.
             top_cover = painted.to(torch.uint8).argmax(dim=0)  # first True along K
             sem_seg = torch.where(painted.any(dim=0), labels[top_cover] + 1, torch.zeros_like(top_cover))
@@ -265,7 +268,8 @@ class OV_AVSS(FramePreprocessing):
         self, frames, mask_logits, objectness, query_embeddings, vocabulary, image_size, padded_size
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Extension ``OBJECTNESS_RANKING``: name only the top queries by objectness, score pairs
-        by ``objectness * probability``; a candidate whose mask logits (decoder resolution, over
+        by ``objectness * probability`` (painted above ``OBJECTNESS_RANKING.SCORE_THRESHOLD``); a
+        candidate whose mask logits (decoder resolution, over
         the unpadded frame) are nowhere positive scores 0.
 
         Returns the candidates ``[C]``, pair scores ``[C, K]`` and their upsampled mask logits
