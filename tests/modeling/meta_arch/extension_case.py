@@ -70,11 +70,14 @@ class FixedDecoder(torch.nn.Module):
         return self.outputs
 
 
-def run_case() -> dict:
-    """The quickstart config's model (CPU) on the case: its output for the one clip."""
+def run_case(score_threshold: float | None = None) -> dict:
+    """The quickstart config's model (CPU) on the case: its output for the one clip.
+    ``score_threshold`` replaces ``OBJECTNESS_RANKING.SCORE_THRESHOLD`` (None: the config's)."""
     cfg = get_cfg()
     cfg.merge_from_file(str(QUICKSTART_CONFIG))
     cfg.MODEL.DEVICE = "cpu"
+    if score_threshold is not None:
+        cfg.MODEL.OV_EXTENSIONS.OBJECTNESS_RANKING.SCORE_THRESHOLD = score_threshold
     model = build_model(with_seen_categories(cfg)).eval()
     seeded_classifier_weights(model)
     model.transformer_decoder = FixedDecoder(

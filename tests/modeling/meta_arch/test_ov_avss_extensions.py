@@ -1,7 +1,8 @@
 """The extensions (learned head + objectness ranking + split name words), as the quickstart
 config turns them on, compute what the framework computed before they became optional: the
 same queries, names and painted map, scores to float32 rounding (fixture written at commit
-e62f34f by make_extension_fixture.py)."""
+e62f34f by make_extension_fixture.py, when every kept pair was painted: score threshold 0.0).
+With the quickstart's threshold, the pairs at or below it paint nothing."""
 from __future__ import annotations
 
 import torch
@@ -10,7 +11,7 @@ from extension_case import FIXTURE, run_case
 
 
 def test_quickstart_extension_path_reproduces_the_recorded_naming():
-    output = run_case()
+    output = run_case(score_threshold=0.0)
     recorded = torch.load(FIXTURE, weights_only=True)
     segments = output["segments"]
     assert torch.equal(segments["query_indices"], recorded["query_indices"])
@@ -20,6 +21,22 @@ def test_quickstart_extension_path_reproduces_the_recorded_naming():
     torch.testing.assert_close(segments["scores"], recorded["scores"], rtol=1e-5, atol=1e-7)
     assert torch.equal(output["sem_seg"], recorded["sem_seg"].to(torch.int64))
     assert len(recorded["sem_seg"].unique()) > 2  # several names painted: the case is not trivial
+
+
+def test_kept_pairs_at_or_below_the_score_threshold_paint_nothing():
+    threshold = 0.1  # the quickstart config's OBJECTNESS_RANKING.SCORE_THRESHOLD
+    every_pair = run_case(score_threshold=0.0)
+    output = run_case()
+    segments = every_pair["segments"]
+    # The same kept pairs either way: the threshold changes only what is painted.
+    for key in ("query_indices", "labels", "scores"):
+        assert torch.equal(output["segments"][key], segments[key])
+    # Pairs are in descending score order and a pixel takes the first mask covering it, so the
+    # map without the low pairs is the full map with their pixels made background.
+    top_cover = segments["masks"].to(torch.uint8).argmax(dim=0)
+    expected = torch.where(segments["scores"][top_cover] > threshold, every_pair["sem_seg"], 0)
+    assert torch.equal(output["sem_seg"], expected)
+    assert (segments["scores"] <= threshold).any() and not torch.equal(expected, every_pair["sem_seg"])
 
 
 def test_published_configs_are_the_release_and_extension_configs_differ_only_by_extensions():
