@@ -12,7 +12,7 @@ Settings, the ground truth they read and their protocol (docs/evaluation.md):
 - ``avss``: AVSBench-semantic, closed set, ``avsbench_avss``; JSON ``mIoU``, ``F_score`` and the
   ``ov_avss`` numbers beside them under ``ov_avss``.
 - ``s4`` / ``ms3``: AVSBench-object, ``avsbench_binary``; JSON ``mIoU``, ``F_score`` (per batch of
-  ``--batch-clips`` test clips) and ``mIoU_pooled``, ``F_score_pooled``.
+  ``--batch-clips`` test windows) and ``mIoU_pooled``, ``F_score_pooled``.
 - ``avis``: AVISeg instance tracks, ``--gt-json {split}.json --pred-json results.json`` (the
   AVISM reference's format) instead of the two roots; JSON ``FSLA``, ``HOTA``, ``mAP`` in percent
   as published, with the FAn / FAs / FAm breakdown (docs/avis.md). ``--output`` defaults to
@@ -22,7 +22,7 @@ Settings, the ground truth they read and their protocol (docs/evaluation.md):
         --pred-json output/inference/aviseg_test/results.json
 
 ``--gt-root`` is the datasets root (or the ``AVSBench-semantic`` / ``AVSBench-object`` folder
-itself). Predictions are ``<pred-root>/<uid>/<t>.png``, ``t`` the frame's position in the clip
+itself). Predictions are ``<pred-root>/<uid>/<t>.png``, ``t`` the frame's position in the window
 from 0 (what ``TEST.EXPORT_PREDICTIONS`` writes): palette images (RGB or indexed) of the dataset's
 labels for the semantic settings, 8-bit grey images holding the sounding probability x 255 for
 S4 / MS3. Semantic results also hold ``per_class``, with a bar chart saved as
@@ -80,7 +80,7 @@ def resolve_datasets_root(gt_root: str, folder: str) -> str:
 
 
 def _dataset_name(prefix: str, split: str) -> str:
-    # The OV training set is the base-only clips; the OV validation set holds all 70 names.
+    # The OV training set is the base-only windows; the OV validation set holds all 70 names.
     if prefix == "avsbench_ov" and split != "test":
         return {"train": "avsbench_ov_train_base", "val": "avsbench_ov_val_all"}[split]
     return f"{prefix}_{split}"
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split-file", default=str(SPLIT_FILE), help="base/novel split JSON (avsbench_ov)")
     parser.add_argument(
         "--batch-clips", type=int, default=None,
-        help="S4 / MS3: clips per max-F batch (default TEST.AVSBENCH_BINARY_BATCH_CLIPS, the release's "
+        help="S4 / MS3: windows per max-F batch (default TEST.AVSBENCH_BINARY_BATCH_CLIPS, the release's "
         "--test_batch_size)",
     )
     parser.add_argument("--allow-missing", action="store_true", help="score only the frames that have a prediction")

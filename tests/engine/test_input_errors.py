@@ -45,7 +45,7 @@ def test_training_on_damaged_data_lists_the_problems_and_creates_nothing(capsys,
     os.remove(record["frame_paths"][0])
     output_dir = tmp_path / "out"
     lines = _run_to_error(capsys, ["--config-file", TINY_CONFIG, "DATASETS.ROOT", str(root), "OUTPUT_DIR", str(output_dir)])
-    assert f"clip {record['uid']}: {record['frame_paths'][0]} is missing" in lines[0]
+    assert f"video {record['uid']}: {record['frame_paths'][0]} is missing" in lines[0]
     assert lines[-1].startswith("error: 1 problems in ")
     assert not output_dir.exists()
 
