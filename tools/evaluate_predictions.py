@@ -22,7 +22,7 @@ Settings, the ground truth they read and their protocol (docs/evaluation.md):
         --pred-json output/inference/aviseg_test/results.json
 
 ``--gt-root`` is the datasets root (or the ``AVSBench-semantic`` / ``AVSBench-object`` folder
-itself). Predictions are ``<pred-root>/<uid>/<t>.png``, ``t`` the frame's position in the window
+itself). Predictions are ``<pred-root>/<uid>/<t>.png``, ``t`` the frame's position in the video
 from 0 (what ``TEST.EXPORT_PREDICTIONS`` writes): palette images (RGB or indexed) of the dataset's
 labels for the semantic settings, 8-bit grey images holding the sounding probability x 255 for
 S4 / MS3. Semantic results also hold ``per_class``, with a bar chart saved as
@@ -80,7 +80,7 @@ def resolve_datasets_root(gt_root: str, folder: str) -> str:
 
 
 def _dataset_name(prefix: str, split: str) -> str:
-    # The OV training set is the base-only windows; the OV validation set holds all 70 names.
+    # The OV training set is the base-only videos; the OV validation set holds all 70 names.
     if prefix == "avsbench_ov" and split != "test":
         return {"train": "avsbench_ov_train_base", "val": "avsbench_ov_val_all"}[split]
     return f"{prefix}_{split}"

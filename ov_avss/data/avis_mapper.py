@@ -1,4 +1,4 @@
-"""AVISeg video records -> AVISM ``VideoInput``s: 5-frame training videos with video-consistent
+"""AVISeg video records -> AVISM ``VideoInput``s: 5-frame training windows with window-consistent
 augmentation and instance targets, or whole videos for testing."""
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class AVISVideoMapper:
     Training: ``sample_window`` picks ``INPUT.SAMPLING_FRAME_NUM`` frames; with
     ``INPUT.CROP.ENABLED`` one random crop (``CROP.TYPE`` / ``SIZE``, in the original pixels),
     then one short side from ``INPUT.MIN_SIZE_TRAIN`` (``choice_by_clip``, long side within
-    ``MAX_SIZE_TRAIN``) and one horizontal flip (``flip_by_clip``), each for the whole video;
+    ``MAX_SIZE_TRAIN``) and one horizontal flip (``flip_by_clip``), each for the whole window;
     ``targets``: the contiguous labels and bool masks ``[N, T, H, W]`` (empty where a track is
     absent or silent). Testing: every frame resized to ``MIN_SIZE_TEST``, with ``height`` /
     ``width`` the original size. ``audio`` is what ``RecordAudio`` gives for the encoder

@@ -222,7 +222,7 @@ def _records(cfg, dataset_names: Sequence[str], is_train: bool) -> list[dict]:
             has_targets = _kind(name).has_targets
             kept = [r for r in dataset_records if has_targets(r)]
             if len(kept) < len(dataset_records):
-                logger.info("Dataset %s: dropped %d windows without sounding categories", name, len(dataset_records) - len(kept))
+                logger.info("Dataset %s: dropped %d videos without sounding categories", name, len(dataset_records) - len(kept))
             dataset_records = kept
         records.append(dataset_records)
     return records
@@ -234,7 +234,7 @@ _checked_train_data: set[tuple[str, tuple[str, ...]]] = set()
 
 def check_train_data(cfg) -> list[list[dict]]:
     """Index every ``DATASETS.TRAIN`` dataset and, with ``DATALOADER.CHECK_FILES``, check every
-    file of every window (``dataset_check``); returns the records of each dataset.
+    file of every video (``dataset_check``); returns the records of each dataset.
 
     ``train_net.py`` runs this before it creates anything in ``OUTPUT_DIR`` (so that a missing
     ``DATASETS.ROOT`` or a damaged file leaves no half-made run folder) and the train loader
@@ -243,7 +243,7 @@ def check_train_data(cfg) -> list[list[dict]]:
     Raises:
         ValueError: ``DATASETS.TRAIN`` is empty.
         FileNotFoundError: a dataset's files are not under ``DATASETS.ROOT``.
-        DatasetCheckError: files of windows are missing or malformed (all problems listed).
+        DatasetCheckError: files of videos are missing or malformed (all problems listed).
     """
     names = list(cfg.DATASETS.TRAIN)
     if not names:
@@ -264,7 +264,7 @@ def build_train_loader(cfg, start_iter: int = 0) -> Iterator[list[dict]]:
 
     Uses every dataset of ``DATASETS.TRAIN`` (concatenated), ``DATALOADER.NUM_WORKERS`` workers
     and pinned memory when ``DATALOADER.PIN_MEMORY`` and CUDA is available. With
-    ``DATALOADER.CHECK_FILES`` every file of every window is checked first (``dataset_check``).
+    ``DATALOADER.CHECK_FILES`` every file of every video is checked first (``dataset_check``).
     """
     world_size, rank = comm.get_world_size(), comm.get_rank()
     if cfg.SOLVER.IMS_PER_BATCH % world_size != 0:

@@ -39,7 +39,7 @@ class DatasetMetadata:
             ``ov_avss.audio.AUDIO_PADDING_MODES`` (each release's rule: AVSBench-object
             repeats the last example, AVSBench-semantic appends examples of zeros).
         mapper: how the loaders cut and map its records, a key of
-            ``ov_avss.data.build.DATASET_KINDS``: ``video`` (video windows through ``WindowMapper``)
+            ``ov_avss.data.build.DATASET_KINDS``: ``window`` (windows of a video through ``WindowMapper``)
             or ``video`` (one sample per video through ``AVISVideoMapper``).
     """
 

@@ -10,10 +10,10 @@ _LONG_CLIP_MODES = ("windows", "full")
 
 
 def video_windows(num_frames: int, window: int, mode: str) -> list[list[int]]:
-    """Frame indices of the samples cut from a window of ``num_frames`` frames.
+    """Frame indices of the samples cut from a video of ``num_frames`` frames.
 
     ``"windows"``: consecutive non-overlapping windows of ``window`` frames (the last one may be
-    shorter when ``num_frames`` is not a multiple); ``"full"``: the whole window as one sample.
+    shorter when ``num_frames`` is not a multiple); ``"full"``: the whole video as one sample.
     """
     if mode not in _LONG_CLIP_MODES:
         raise ValueError(f"Config INPUT.LONG_CLIP_MODE = '{mode}' is not one of {_LONG_CLIP_MODES}")

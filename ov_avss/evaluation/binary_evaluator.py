@@ -95,7 +95,7 @@ def binary_frame_scores(
 
 class WindowScores:
     """Per-window sums, in the order windows arrive: Jaccard sum and frame count, F-curve sum over
-    the frames with non-empty ground truth and their count. Windows of one window (same uid, in a
+    the frames with non-empty ground truth and their count. Windows of one video (same uid, in a
     row) are merged."""
 
     def __init__(self) -> None:

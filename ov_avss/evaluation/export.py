@@ -48,7 +48,7 @@ def export_predictions(
 
     Args:
         out_dir: root of the exported predictions.
-        uid: window folder name.
+        uid: the video folder name (the window's record).
         frame_indices: frame number of each map (the file name, as in ``labels_rgb/<t>.png``).
         label_maps: int ``[T, H, W]`` in the dataset's labels (palette index = label).
         palette: the label space's colours, uint8 ``[256, 3]``.

@@ -17,12 +17,12 @@ from .semantic_scorer import SemanticScorer
 from .binary_evaluator import BinaryAVSEvaluator
 from .export import read_probability_png
 
-# One record and the frames (positions t in the window) whose prediction file exists.
+# One record and the frames (positions t in the video) whose prediction file exists.
 PredictionJob = tuple[dict, list[int]]
 
 
 def prediction_path(pred_root: str, uid: str, frame: int) -> str:
-    """Where the prediction of frame ``frame`` of window ``uid`` lies."""
+    """Where the prediction of frame ``frame`` of video ``uid`` lies."""
     return os.path.join(pred_root, uid, f"{int(frame)}.png")
 
 

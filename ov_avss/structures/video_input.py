@@ -8,7 +8,7 @@ import torch
 
 
 class VideoInput(TypedDict):
-    """One window (a window of a record's frames) or one whole video.
+    """One window of a record's frames, or one whole video.
 
     Keys every producer sets:
 

@@ -67,7 +67,7 @@ def test_padding_is_the_datasets(tmp_path):
 def test_shuffle_donor_is_padded_as_its_own_audio(tmp_path, padding):
     """A 5-frame video given a donor with 3.2 s of audio: the donor's examples padded with the
     dataset's padding (repeat-last on S4/MS3), exactly the donor's own audio."""
-    video = _record(tmp_path, "clip", 5.2, 5, seed=2)
+    video = _record(tmp_path, "video", 5.2, 5, seed=2)
     donor = _record(tmp_path, "donor", 3.2, 5, seed=3)
     shuffled = RecordAudio("VGGish", padding, "shuffle")(video, range(5), donor)
     own_of_donor = RecordAudio("VGGish", padding)(donor, range(5))

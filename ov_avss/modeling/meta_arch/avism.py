@@ -23,10 +23,10 @@ logger = logging.getLogger(__name__)
 class AVISM(FramePreprocessing):
     """Backbone + pixel decoder + audio-conditioned frame decoder + video-level module.
 
-    Input: ``list[video dict]`` with ``frames`` uint8 ``[T, 3, H, W]`` and ``audio``: per-frame
+    Input: ``list[VideoInput]`` with ``frames`` uint8 ``[T, 3, H, W]`` and ``audio``: per-frame
     embeddings ``[T, AUDIO_DIM]`` (AVISeg's ``FEATAudios``), or VGGish log-mel examples
     ``[T, 1, 96, 64]`` when ``MODEL.AVISM.AUDIO_ENCODER_ON`` (a frozen VGGish embeds them);
-    optional ``height`` / ``width`` (output size). Training takes videos of
+    optional ``height`` / ``width`` (output size). Training takes windows of
     ``INPUT.SAMPLING_FRAME_NUM`` frames with ``targets``: ``labels`` int64 ``[N]`` (0..K-1) and
     ``masks`` bool ``[N, T, H, W]`` (empty where the instance is absent or silent), and returns
     the weighted losses of the frame decoder (``loss_{ce,mask,dice}[_i]``, per frame) and of the
@@ -82,7 +82,7 @@ class AVISM(FramePreprocessing):
             frame_deep_supervision: frame-decoder losses on every round.
             pixel_mean, pixel_std: RGB normalisation (0-255 scale).
             size_divisibility: frames are padded to a multiple of this and of the backbone's.
-            num_frames: frames per training video.
+            num_frames: frames per training window.
             audio_dim: width of the per-frame audio embeddings.
             num_classes: ``K``.
             run_chunk_size, interpolate_chunk_size, max_frames_on_device: whole-video inference
@@ -219,7 +219,7 @@ class AVISM(FramePreprocessing):
             uid = video.get("uid", video.get("video_id", "?"))
             if video["frames"].shape[0] != self.num_frames:
                 raise ValueError(
-                    f"Video '{uid}': training videos must have INPUT.SAMPLING_FRAME_NUM = {self.num_frames} "
+                    f"Video '{uid}': training windows must have INPUT.SAMPLING_FRAME_NUM = {self.num_frames} "
                     f"frames, got {video['frames'].shape[0]}"
                 )
             if "targets" not in video:
@@ -261,7 +261,7 @@ class AVISM(FramePreprocessing):
 
         video_sets = as_video_sets(video_outputs)
         video_sets["aux_outputs"] = [as_video_sets(aux) for aux in video_outputs["aux_outputs"]]
-        # Each of the L frame-decoder rounds gives the video module its own video: targets repeat.
+        # Each of the L frame-decoder rounds gives the video module its own window: targets repeat.
         repeated = [target for _ in range(rounds) for target in window_targets]
         video_losses, video_indices = self.video_criterion.losses_and_indices(video_sets, repeated)
         losses.update(video_losses)
