@@ -92,12 +92,12 @@ def evaluate_predictions(
     pred_root: str,
     split: str = "test",
     split_file: str = str(SPLIT_FILE),
-    batch_clips: int | None = None,
+    batch_windows: int | None = None,
     allow_missing: bool = False,
 ) -> dict[str, Any]:
     """Score every annotated frame of ``split``; returns the metrics dict (see module docstring).
 
-    ``batch_clips`` defaults to ``TEST.AVSBENCH_BINARY_BATCH_CLIPS``. For ``avsbench_ov`` the
+    ``batch_windows`` defaults to ``TEST.AVSBENCH_BINARY_BATCH_CLIPS``. For ``avsbench_ov`` the
     result holds ``base`` and ``novel``, the split's names (for the chart).
 
     Raises:
@@ -108,8 +108,8 @@ def evaluate_predictions(
     if setting not in SETTINGS:
         raise ValueError(f"Unknown setting '{setting}'; expected one of {sorted(SETTINGS)}")
     cfg = get_cfg()
-    if batch_clips is not None:
-        cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS = batch_clips
+    if batch_windows is not None:
+        cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS = batch_windows
     if cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS < 1:
         raise ValueError(f"--batch-clips must be >= 1, got {cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS}")
     folder, prefix = SETTINGS[setting]

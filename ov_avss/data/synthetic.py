@@ -293,9 +293,9 @@ def _check_categories(categories: Sequence[str]) -> tuple[list[str], list[str]]:
 def make_synthetic_avsbench(
     out_dir: str,
     seed: int = 0,
-    num_train_clips: int = 80,
-    num_val_clips: int = 8,
-    num_test_clips: int = 24,
+    num_train_videos: int = 80,
+    num_val_videos: int = 8,
+    num_test_videos: int = 24,
     categories: Sequence[str] = DEFAULT_CATEGORIES,
     size: tuple[int, int] = DEFAULT_SIZE,
 ) -> str:
@@ -314,7 +314,7 @@ def make_synthetic_avsbench(
 
     rows = []
     alphabet = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"))
-    for split, num_videos in (("train", num_train_clips), ("val", num_val_clips), ("test", num_test_clips)):
+    for split, num_videos in (("train", num_train_videos), ("val", num_val_videos), ("test", num_test_videos)):
         pool = base if split == "train" else base + novel
         for _ in range(num_videos):
             subset = str(rng.choice(_SUBSETS, p=_SUBSET_PROBABILITIES))
@@ -345,7 +345,7 @@ def make_synthetic_avsbench(
 def make_synthetic_avsbench_object(
     out_dir: str,
     seed: int = 0,
-    clips_per_split: int = 4,
+    videos_per_split: int = 4,
     categories: Sequence[str] = DEFAULT_CATEGORIES,
     size: tuple[int, int] = DEFAULT_SIZE,
 ) -> str:
@@ -361,7 +361,7 @@ def make_synthetic_avsbench_object(
     num_frames = 5
     s4_rows, ms3_rows = [], []
     for split in ("train", "val", "test"):
-        for index in range(clips_per_split):
+        for index in range(videos_per_split):
             for subset in ("s4", "ms3"):
                 names = _video_categories(rng, list(categories), ())
                 video = render_video(rng, [styles[n] for n in names], num_frames, size, single_source=subset == "s4")

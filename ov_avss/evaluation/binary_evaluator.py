@@ -132,7 +132,7 @@ def _merge_in_order(shards: list[tuple[list[str], list[torch.Tensor]]]) -> list[
     return rows
 
 
-def batch_metrics(rows: list[torch.Tensor], batch_clips: int) -> dict[str, Any]:
+def batch_metrics(rows: list[torch.Tensor], batch_windows: int) -> dict[str, Any]:
     """The protocol's metrics from per-window rows (see ``WindowScores``) in dataset order."""
 
     def one_batch(batch: torch.Tensor) -> tuple[float, float]:
@@ -146,10 +146,10 @@ def batch_metrics(rows: list[torch.Tensor], batch_clips: int) -> dict[str, Any]:
     if not rows:
         return {
             "mIoU": 0.0, "F_score": 0.0, "mIoU_pooled": 0.0, "F_score_pooled": 0.0, "num_frames": 0, "num_clips": 0,
-            "batch_clips": batch_clips,
+            "batch_clips": batch_windows,
         }
     table = torch.stack(rows)
-    batches = [one_batch(table[start : start + batch_clips]) for start in range(0, len(table), batch_clips)]
+    batches = [one_batch(table[start : start + batch_windows]) for start in range(0, len(table), batch_windows)]
     pooled_miou, pooled_f = one_batch(table)
     return {
         "mIoU": sum(m for m, _ in batches) / len(batches),
@@ -158,7 +158,7 @@ def batch_metrics(rows: list[torch.Tensor], batch_clips: int) -> dict[str, Any]:
         "F_score_pooled": pooled_f,
         "num_frames": int(round(float(table[:, 1].sum()))),
         "num_clips": len(table),
-        "batch_clips": batch_clips,
+        "batch_clips": batch_windows,
     }
 
 
@@ -176,9 +176,9 @@ class BinaryAVSEvaluator(DatasetEvaluator):
         self.ignore_label = get_dataset_metadata(dataset_name).label_space.ignore_label
         self.output_dir = output_dir
         # The batch size has one default: the config's (the release's --test_batch_size).
-        self.batch_clips = int((cfg if cfg is not None else get_cfg()).TEST.AVSBENCH_BINARY_BATCH_CLIPS)
-        if self.batch_clips < 1:
-            raise ValueError(f"Config TEST.AVSBENCH_BINARY_BATCH_CLIPS must be >= 1, got {self.batch_clips}")
+        self.batch_windows = int((cfg if cfg is not None else get_cfg()).TEST.AVSBENCH_BINARY_BATCH_CLIPS)
+        if self.batch_windows < 1:
+            raise ValueError(f"Config TEST.AVSBENCH_BINARY_BATCH_CLIPS must be >= 1, got {self.batch_windows}")
         self.export = bool(cfg.TEST.EXPORT_PREDICTIONS) if cfg is not None else False
         if self.export and not output_dir:
             raise ValueError("TEST.EXPORT_PREDICTIONS needs an output directory for the evaluator")
@@ -208,7 +208,7 @@ class BinaryAVSEvaluator(DatasetEvaluator):
         shards = comm.all_gather((self._windows.uids, self._windows.rows))
         if not comm.is_main_process():
             return None
-        results = {"protocol": PROTOCOL, **batch_metrics(_merge_in_order(shards), self.batch_clips)}
+        results = {"protocol": PROTOCOL, **batch_metrics(_merge_in_order(shards), self.batch_windows)}
         if results["num_frames"] == 0:
             logger.warning("BinaryAVSEvaluator on %s saw no annotated frames; metrics are 0", self.dataset_name)
         if self.output_dir:

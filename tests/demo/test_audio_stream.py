@@ -27,7 +27,7 @@ DATASET = "avsbench_semantic_test"
 @pytest.fixture(scope="module")
 def avss_cfg(tmp_path_factory):
     root = tmp_path_factory.mktemp("datasets")
-    make_synthetic_avsbench(str(root), seed=3, num_train_clips=1, num_val_clips=1, num_test_clips=6, size=(48, 64))
+    make_synthetic_avsbench(str(root), seed=3, num_train_videos=1, num_val_videos=1, num_test_videos=6, size=(48, 64))
     cfg = get_cfg()
     cfg.DATASETS.ROOT = str(root)
     cfg.INPUT.MIN_SIZE_TEST = 48

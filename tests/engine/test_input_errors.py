@@ -36,7 +36,7 @@ def test_training_without_the_dataset_root_creates_nothing(capsys, tmp_path):
 
 def test_training_on_damaged_data_lists_the_problems_and_creates_nothing(capsys, tmp_path):
     root = tmp_path / "data"
-    make_synthetic_avsbench(str(root), seed=3, num_train_clips=3, num_val_clips=0, num_test_clips=1, size=(32, 48))
+    make_synthetic_avsbench(str(root), seed=3, num_train_videos=3, num_val_videos=0, num_test_videos=1, size=(32, 48))
     from ov_avss.config import get_cfg
 
     cfg = get_cfg()

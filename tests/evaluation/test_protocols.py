@@ -220,11 +220,11 @@ def _eval_fmeasure(probs, gts) -> float:
     return float((score / count).max()) if count else 0.0
 
 
-def reference_binary(windows, batch_clips: int) -> tuple[float, float]:
-    """AVSBench test.py: per batch of ``batch_clips`` windows, then the mean of the batch values."""
+def reference_binary(windows, batch_windows: int) -> tuple[float, float]:
+    """AVSBench test.py: per batch of ``batch_windows`` windows, then the mean of the batch values."""
     mious, fs = [], []
-    for start in range(0, len(windows), batch_clips):
-        batch = windows[start : start + batch_clips]
+    for start in range(0, len(windows), batch_windows):
+        batch = windows[start : start + batch_windows]
         probs = [frame for window in batch for frame in window["prob"]]
         gts = [frame for window in batch for frame in window["gt"]]
         mious.append(_mask_iou(probs, gts))

@@ -29,7 +29,7 @@ JPEG_TOLERANCE = 14
 @pytest.fixture(scope="module")
 def dataset_root(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("datasets")
-    make_synthetic_avsbench(str(root), seed=3, num_train_clips=1, num_val_clips=0, num_test_clips=3, size=(HEIGHT, WIDTH))
+    make_synthetic_avsbench(str(root), seed=3, num_train_videos=1, num_val_videos=0, num_test_videos=3, size=(HEIGHT, WIDTH))
     return str(root)
 
 

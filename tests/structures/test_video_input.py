@@ -53,7 +53,7 @@ def test_inconsistent_inputs_are_refused_naming_the_window(overrides, optional, 
 
 
 def test_window_mapper_outputs_are_video_inputs(tmp_path):
-    make_synthetic_avsbench(str(tmp_path), seed=0, num_train_clips=2, num_val_clips=0, num_test_clips=2, size=(32, 40))
+    make_synthetic_avsbench(str(tmp_path), seed=0, num_train_videos=2, num_val_videos=0, num_test_videos=2, size=(32, 40))
     cfg = get_cfg()
     cfg.DATASETS.ROOT = str(tmp_path)
     cfg.INPUT.MIN_SIZE_TRAIN = (32,)

@@ -17,7 +17,7 @@ TRAIN = "avsbench_ov_train_base"
 
 
 def test_problems_are_listed_and_exit_2_then_clean_data_passes(tmp_path, capsys):
-    make_synthetic_avsbench(str(tmp_path), seed=3, num_train_clips=4, num_val_clips=0, num_test_clips=2, size=(32, 48))
+    make_synthetic_avsbench(str(tmp_path), seed=3, num_train_videos=4, num_val_videos=0, num_test_videos=2, size=(32, 48))
     cfg = get_cfg()
     cfg.DATASETS.ROOT = str(tmp_path)
     records = get_dataset_records(TRAIN, cfg)

@@ -24,8 +24,8 @@ from tool_loader import load_tool
 @pytest.fixture(scope="module")
 def datasets_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("gt")
-    make_synthetic_avsbench(str(root), seed=2, num_train_clips=2, num_val_clips=0, num_test_clips=5, size=(56, 56))  # 224 = 4 x 56: both resizes agree
-    make_synthetic_avsbench_object(str(root), seed=2, clips_per_split=5, size=(40, 56))
+    make_synthetic_avsbench(str(root), seed=2, num_train_videos=2, num_val_videos=0, num_test_videos=5, size=(56, 56))  # 224 = 4 x 56: both resizes agree
+    make_synthetic_avsbench_object(str(root), seed=2, videos_per_split=5, size=(40, 56))
     return root
 
 

@@ -17,7 +17,7 @@ def _benchmark_loader(args: argparse.Namespace, work_dir: str) -> dict[str, Any]
     from ov_avss.data.build import build_train_loader
     from ov_avss.data.synthetic import make_synthetic_avsbench
 
-    make_synthetic_avsbench(work_dir, seed=0, num_train_clips=args.data_clips, num_val_clips=1, num_test_clips=1)
+    make_synthetic_avsbench(work_dir, seed=0, num_train_videos=args.data_clips, num_val_videos=1, num_test_videos=1)
     cfg = get_cfg()
     if args.config:
         cfg.merge_from_file(args.config[0])
@@ -50,7 +50,7 @@ def evaluator_input_window(index: int, ground_truth: torch.Tensor, sounding: Seq
 
     num_frames, height, width = ground_truth.shape
     return make_video_input(
-        uid=f"clip{index}",
+        uid=f"window{index}",
         dataset_name="avsbench_ov_test",
         frame_indices=range(num_frames),
         height=height,
