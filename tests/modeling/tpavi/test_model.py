@@ -62,7 +62,7 @@ def test_every_trainable_parameter_gets_a_gradient(overrides):
 
 
 def test_padding_frames_do_not_change_the_real_frames():
-    """A 5-frame window in a 10-frame model (AVSS's v1 windows) gives, in eval, the 5-frame model's
+    """A 5-frame window in a 10-frame model (AVSS's v1 videos) gives, in eval, the 5-frame model's
     outputs: the windows are independent and the padding window is zeroed."""
     short = _model()
     padded = _model(["MODEL.TPAVI.CLIP_FRAMES", 10])

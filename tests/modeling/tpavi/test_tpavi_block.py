@@ -66,7 +66,7 @@ def test_at_release_initialisation_the_block_is_layer_norm():
 
 
 def test_ten_frame_video_is_two_independent_windows():
-    """AVSS quirk: a 10-frame window attends as two 5-frame halves."""
+    """AVSS quirk: a 10-frame input attends as two 5-frame halves."""
     block = _block(False).eval()
     visual, audio = torch.randn(10, 32, 4, 4), torch.randn(10, 16)
     whole = block(visual, audio)[0]
