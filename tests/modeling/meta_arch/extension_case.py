@@ -71,7 +71,7 @@ class FixedDecoder(torch.nn.Module):
 
 
 def run_case() -> dict:
-    """The quickstart config's model (CPU) on the case: its output for the one window."""
+    """The quickstart config's model (CPU) on the case: its output for the one clip."""
     cfg = get_cfg()
     cfg.merge_from_file(str(QUICKSTART_CONFIG))
     cfg.MODEL.DEVICE = "cpu"
