@@ -1,4 +1,4 @@
-"""Helpers shared by tests of several folders: the tiny configs, a synthetic AVISeg config, clip
+"""Helpers shared by tests of several folders: the tiny configs, a synthetic AVISeg config, window
 inputs for evaluators, a test-only audio front end, and loading a test-support file as a module.
 
 Importable as ``helpers``: ``tests/`` is on ``sys.path`` because ``tests/conftest.py`` lives
@@ -17,7 +17,7 @@ import torch
 from ov_avss.audio import AUDIO_FRONT_END_REGISTRY, AudioFrontEnd
 from ov_avss.config import get_cfg
 from ov_avss.data.aviseg_synthetic import make_synthetic_aviseg
-from ov_avss.structures import ClipInput, make_clip_input
+from ov_avss.structures import VideoInput, make_video_input
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_OV_AVSS_CONFIG = REPO_ROOT / "configs" / "tiny" / "OV_AVSS_tiny.yaml"
@@ -39,18 +39,18 @@ def synthetic_aviseg_cfg(root: Path, seed: int, num_videos: dict[str, int], over
     return load_config(TINY_AVISM_CONFIG, ["DATASETS.ROOT", str(root), *overrides])
 
 
-def evaluation_clip(
+def evaluation_window(
     uid: str,
     sem_seg_gt: torch.Tensor,
     frame_indices: Sequence[int],
     vocabulary: Sequence[str],
     sounding_categories: Sequence[str] = (),
     dataset_name: str = "avsbench_ov_test",
-) -> ClipInput:
-    """A test-time ``ClipInput`` with ground truth ``sem_seg_gt`` ``[T, H0, W0]``; its frames
+) -> VideoInput:
+    """A test-time ``VideoInput`` with ground truth ``sem_seg_gt`` ``[T, H0, W0]``; its frames
     (black, ``[T, 3, H0, W0]``) and audio (zeros) are there for the type: evaluators read neither."""
     num_frames, height, width = sem_seg_gt.shape
-    return make_clip_input(
+    return make_video_input(
         uid=uid,
         dataset_name=dataset_name,
         frame_indices=frame_indices,
@@ -64,14 +64,14 @@ def evaluation_clip(
     )
 
 
-def inference_clip(
+def inference_window(
     uid: str, frames: torch.Tensor, vocabulary: Sequence[str], output_size: tuple[int, int], generator: torch.Generator
-) -> ClipInput:
-    """A test-time ``ClipInput`` of ``frames`` uint8 ``[T, 3, H, W]`` whose original size is
+) -> VideoInput:
+    """A test-time ``VideoInput`` of ``frames`` uint8 ``[T, 3, H, W]`` whose original size is
     ``output_size`` (height, width), with random log-mel audio ``[T, 1, 96, 64]`` drawn from
     ``generator``."""
     num_frames = frames.shape[0]
-    return make_clip_input(
+    return make_video_input(
         uid=uid,
         dataset_name="synthetic",
         frame_indices=range(num_frames),

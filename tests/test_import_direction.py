@@ -1,6 +1,6 @@
 """Imports run one way (docs/architecture.md): the audio input needs neither the data layer nor
 the model; the model (every module of ``ov_avss.modeling``) does not import the data layer at all:
-what it needs of a dataset comes in the clip input or the config; evaluation and drawing do not
+what it needs of a dataset comes in the video input or the config; evaluation and drawing do not
 import the demo, and evaluation takes what the mappers hand over without importing them."""
 from __future__ import annotations
 
@@ -52,4 +52,4 @@ def test_imports_run_one_way():
     assert _under(steps["ov_avss.visualization"], "ov_avss.demo") == []
     assert _under(steps["ov_avss.evaluation"], "ov_avss.demo") == []
     # No earlier step loads a mapper: neither the audio input nor the model imports the data layer.
-    assert _under(steps["ov_avss.evaluation"], "ov_avss.data.clip_mapper", "ov_avss.data.avis_mapper") == []
+    assert _under(steps["ov_avss.evaluation"], "ov_avss.data.window_mapper", "ov_avss.data.avis_mapper") == []

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "separated (repeatable; default: the R50 preset on CPU, both presets on GPU)")
     parser.add_argument("--op-dtypes", type=parse_dtypes, default=None,
                         help="comma list of float32,float16,bfloat16 (default: float32 on CPU, all on GPU)")
-    parser.add_argument("--op-batch", type=int, default=5, help="batch of the op (frames of one clip)")
+    parser.add_argument("--op-batch", type=int, default=5, help="batch of the op (frames of one window)")
     parser.add_argument("--op-heads", type=int, default=8)
     parser.add_argument("--op-head-dim", type=int, default=32)
     parser.add_argument("--op-points", type=int, default=4)
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile-config", default="configs/avsbench/OV_AVSS_R50.yaml")
     parser.add_argument("--profile-amp", choices=("off", "float16", "bfloat16"), default="bfloat16",
                         help="the AMP mode whose training step --profile profiles")
-    parser.add_argument("--data-clips", type=int, default=8, help="synthetic training clips for the loader")
+    parser.add_argument("--data-clips", type=int, default=8, help="synthetic training windows for the loader")
     parser.add_argument("--loader-batches", type=int, default=24,
                         help="timed loader batches after the first; workers prefetch 2 batches each, so "
                              "use many more batches than workers")

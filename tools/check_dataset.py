@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Check every file of every clip (AVSBench) or video (AVISeg) of registered datasets, without training.
+"""Check every file of every video (AVSBench) or video (AVISeg) of registered datasets, without training.
 
     python tools/check_dataset.py --config-file configs/avsbench/OV_AVSS_R50.yaml [KEY VALUE ...]
     python tools/check_dataset.py --dataset avsbench_ov_train_base --dataset avsbench_ov_test \\
@@ -41,13 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = args.dataset or list(dict.fromkeys([*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST]))
         start = time.perf_counter()
         problems: list[str] = []
-        num_clips = 0
+        num_videos = 0
         truncated = False
         for name in names:
             found, checked, truncated = check_records(get_dataset_records(name, cfg), args.max_problems - len(problems))
-            print(f"{name}: {checked} clips checked, {len(found)} problems")
+            print(f"{name}: {checked} videos checked, {len(found)} problems")
             problems.extend(found)
-            num_clips += checked
+            num_videos += checked
             if truncated:
                 break
     except (KeyError, ValueError, OSError) as error:
@@ -59,9 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     if problems:
         more = "at least " if truncated else ""
-        print(f"error: {more}{len(problems)} problems in {num_clips} clips of {', '.join(names)}", file=sys.stderr)
+        print(f"error: {more}{len(problems)} problems in {num_videos} videos of {', '.join(names)}", file=sys.stderr)
         return 2
-    print(f"all files of {num_clips} clips are fine ({seconds:.1f} s)")
+    print(f"all files of {num_videos} videos are fine ({seconds:.1f} s)")
     return 0
 
 

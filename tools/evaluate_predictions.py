@@ -12,7 +12,7 @@ Settings, the ground truth they read and their protocol (docs/evaluation.md):
 - ``avss``: AVSBench-semantic, closed set, ``avsbench_avss``; JSON ``mIoU``, ``F_score`` and the
   ``ov_avss`` numbers beside them under ``ov_avss``.
 - ``s4`` / ``ms3``: AVSBench-object, ``avsbench_binary``; JSON ``mIoU``, ``F_score`` (per batch of
-  ``--batch-clips`` test clips) and ``mIoU_pooled``, ``F_score_pooled``.
+  ``--batch-clips`` test windows) and ``mIoU_pooled``, ``F_score_pooled``.
 - ``avis``: AVISeg instance tracks, ``--gt-json {split}.json --pred-json results.json`` (the
   AVISM reference's format) instead of the two roots; JSON ``FSLA``, ``HOTA``, ``mAP`` in percent
   as published, with the FAn / FAs / FAm breakdown (docs/avis.md). ``--output`` defaults to
@@ -22,7 +22,7 @@ Settings, the ground truth they read and their protocol (docs/evaluation.md):
         --pred-json output/inference/aviseg_test/results.json
 
 ``--gt-root`` is the datasets root (or the ``AVSBench-semantic`` / ``AVSBench-object`` folder
-itself). Predictions are ``<pred-root>/<uid>/<t>.png``, ``t`` the frame's position in the clip
+itself). Predictions are ``<pred-root>/<uid>/<t>.png``, ``t`` the frame's position in the video
 from 0 (what ``TEST.EXPORT_PREDICTIONS`` writes): palette images (RGB or indexed) of the dataset's
 labels for the semantic settings, 8-bit grey images holding the sounding probability x 255 for
 S4 / MS3. Semantic results also hold ``per_class``, with a bar chart saved as
@@ -80,7 +80,7 @@ def resolve_datasets_root(gt_root: str, folder: str) -> str:
 
 
 def _dataset_name(prefix: str, split: str) -> str:
-    # The OV training set is the base-only clips; the OV validation set holds all 70 names.
+    # The OV training set is the base-only videos; the OV validation set holds all 70 names.
     if prefix == "avsbench_ov" and split != "test":
         return {"train": "avsbench_ov_train_base", "val": "avsbench_ov_val_all"}[split]
     return f"{prefix}_{split}"
@@ -92,12 +92,12 @@ def evaluate_predictions(
     pred_root: str,
     split: str = "test",
     split_file: str = str(SPLIT_FILE),
-    batch_clips: int | None = None,
+    batch_windows: int | None = None,
     allow_missing: bool = False,
 ) -> dict[str, Any]:
     """Score every annotated frame of ``split``; returns the metrics dict (see module docstring).
 
-    ``batch_clips`` defaults to ``TEST.AVSBENCH_BINARY_BATCH_CLIPS``. For ``avsbench_ov`` the
+    ``batch_windows`` defaults to ``TEST.AVSBENCH_BINARY_BATCH_CLIPS``. For ``avsbench_ov`` the
     result holds ``base`` and ``novel``, the split's names (for the chart).
 
     Raises:
@@ -108,8 +108,8 @@ def evaluate_predictions(
     if setting not in SETTINGS:
         raise ValueError(f"Unknown setting '{setting}'; expected one of {sorted(SETTINGS)}")
     cfg = get_cfg()
-    if batch_clips is not None:
-        cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS = batch_clips
+    if batch_windows is not None:
+        cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS = batch_windows
     if cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS < 1:
         raise ValueError(f"--batch-clips must be >= 1, got {cfg.TEST.AVSBENCH_BINARY_BATCH_CLIPS}")
     folder, prefix = SETTINGS[setting]
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split-file", default=str(SPLIT_FILE), help="base/novel split JSON (avsbench_ov)")
     parser.add_argument(
         "--batch-clips", type=int, default=None,
-        help="S4 / MS3: clips per max-F batch (default TEST.AVSBENCH_BINARY_BATCH_CLIPS, the release's "
+        help="S4 / MS3: windows per max-F batch (default TEST.AVSBENCH_BINARY_BATCH_CLIPS, the release's "
         "--test_batch_size)",
     )
     parser.add_argument("--allow-missing", action="store_true", help="score only the frames that have a prediction")

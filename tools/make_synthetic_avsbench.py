@@ -51,13 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         root = make_synthetic_avsbench(
-            args.out, seed=args.seed, num_train_clips=args.num_train_clips, num_val_clips=args.num_val_clips,
-            num_test_clips=args.num_test_clips, categories=categories, size=tuple(args.size),
+            args.out, seed=args.seed, num_train_videos=args.num_train_clips, num_val_videos=args.num_val_clips,
+            num_test_videos=args.num_test_clips, categories=categories, size=tuple(args.size),
         )
         print(f"wrote {root}")
         if args.with_object:
             object_root = make_synthetic_avsbench_object(
-                args.out, seed=args.seed, clips_per_split=args.object_clips_per_split,
+                args.out, seed=args.seed, videos_per_split=args.object_clips_per_split,
                 categories=categories, size=tuple(args.size),
             )
             print(f"wrote {object_root}")

@@ -44,7 +44,7 @@ def audio_donors(count: int) -> list[int]:
     """
     if count < 2:
         raise ValueError(
-            f"TEST.AUDIO_ABLATION 'shuffle' needs at least two samples (clips or videos) in the dataset, got {count}"
+            f"TEST.AUDIO_ABLATION 'shuffle' needs at least two samples (windows or videos) in the dataset, got {count}"
         )
     donors = list(range(count))
     rng = np.random.default_rng(0)

@@ -127,7 +127,7 @@ _C.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 32
 _C.MODEL.MASK_FORMER.TRAIN_NUM_POINTS = 112 * 112
 _C.MODEL.MASK_FORMER.OVERSAMPLE_RATIO = 3.0
 _C.MODEL.MASK_FORMER.IMPORTANCE_SAMPLE_RATIO = 0.75
-# Size of the learned per-frame audio position table: the longest clip (frames) the decoder takes.
+# Size of the learned per-frame audio position table: the longest window (frames) the decoder takes.
 _C.MODEL.MASK_FORMER.MAX_NUM_FRAMES = 10
 
 _C.MODEL.MASK_FORMER.TEST = CN()
@@ -157,7 +157,7 @@ _C.MODEL.CLIP_ADAPTER.RANDOM_INIT = False
 _C.MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD = 0.3
 _C.MODEL.OV_EXTENSIONS = CN()
 # A learned head maps each final query embedding into CLIP's text space (cross-entropy over the
-# clip's training vocabulary on matched queries, weight LOSS_WEIGHT); at test time its
+# window's training vocabulary on matched queries, weight LOSS_WEIGHT); at test time its
 # probabilities are combined with CLIP's per name: p ∝ p_head^(1 - w) * p_clip^w, w =
 # CLIP_WEIGHT_SEEN for names in SEEN_CATEGORIES ([] = the vocabularies of DATASETS.TRAIN), else
 # CLIP_WEIGHT_NOVEL.
@@ -193,19 +193,19 @@ _C.MODEL.AVISM.AUDIO_ENCODER_ON = False
 _C.MODEL.AVISM.FREEZE_DETECTOR = False
 # Video-level module.
 _C.MODEL.AVISM.HIDDEN_DIM = 256  # must equal MODEL.MASK_FORMER.HIDDEN_DIM
-_C.MODEL.AVISM.NUM_OBJECT_QUERIES = 100  # clip queries = tracks
+_C.MODEL.AVISM.NUM_OBJECT_QUERIES = 100  # video queries = tracks
 _C.MODEL.AVISM.NHEADS = 8
 _C.MODEL.AVISM.DIM_FEEDFORWARD = 2048
 # Window self-attention layers over the frame queries, and as many audio cross-attention layers.
 _C.MODEL.AVISM.ENC_LAYERS = 6
 # Window length in frames; odd layers shift windows by half a window (frame queries: at inference).
 _C.MODEL.AVISM.ENC_WINDOW_SIZE = 6
-# Clip-query decoder rounds.
+# Video-query decoder rounds.
 _C.MODEL.AVISM.DEC_LAYERS = 3
 _C.MODEL.AVISM.PRE_NORM = False
 # Linear projection of the frame queries before the video module (the reference: True).
 _C.MODEL.AVISM.ENFORCE_INPUT_PROJ = True
-# Weight of the query similarity loss (loss_clip_sim, VITA's); > 0 also builds its frame / clip
+# Weight of the query similarity loss (loss_clip_sim, VITA's); > 0 also builds its frame / video
 # embedding heads (sim_embed_frame / _clip, in the reference's checkpoints). 1.0: what the release
 # trained with whatever its SIM_WEIGHT (its weight dict names the term loss_avism_sim, its
 # criterion returns loss_clip_sim, so the weighting skips it; docs/avis.md).
@@ -221,7 +221,7 @@ _C.MODEL.AVISM.LAST_LAYER_NUM = 3
 _C.MODEL.AVISM.TEST_RUN_CHUNK_SIZE = 18
 _C.MODEL.AVISM.TEST_INTERPOLATE_CHUNK_SIZE = 5
 _C.MODEL.AVISM.TEST_MAX_FRAMES_ON_DEVICE = 36
-# (clip query, class) pairs kept by score before thresholding, and the track score threshold.
+# (video query, class) pairs kept by score before thresholding, and the track score threshold.
 _C.MODEL.AVISM.TEST_TOPK = 100
 _C.MODEL.AVISM.TEST_SCORE_THRESHOLD = 0.3
 
@@ -235,11 +235,11 @@ _C.MODEL.TPAVI.CHANNELS = 256
 _C.MODEL.TPAVI.NUM_CLASSES = 1
 # Backbone stages (0 = res2 .. 3 = res5) whose features pass a TPAVI block.
 _C.MODEL.TPAVI.STAGES = [0, 1, 2, 3]
-# Frames per TPAVI window: a clip is cut into windows that attend independently (the release
-# hard-codes 5, also inside AVSS's 10-frame clips).
+# Frames per TPAVI attention window: an input window is cut into attention windows that attend
+# independently (the release hard-codes 5, also inside AVSS's 10-frame videos).
 _C.MODEL.TPAVI.WINDOW_FRAMES = 5
-# Clip length the model runs on: shorter clips are padded with frames of the mean colour whose
-# audio embeddings, features and outputs are zeroed (AVSS: 10, v1 clips padded 5 -> 10).
+# Window length the model runs on: shorter windows are padded with frames of the mean colour whose
+# audio embeddings, features and outputs are zeroed (AVSS: 10, v1 videos padded 5 -> 10).
 _C.MODEL.TPAVI.CLIP_FRAMES = 5
 # Bias of the audio projection ("align_channel") in every TPAVI block (S4 / MS3: True; AVSS: False).
 _C.MODEL.TPAVI.AUDIO_PROJECTION_BIAS = True
@@ -259,7 +259,7 @@ _C.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice_by_clip"
 _C.INPUT.MAX_SIZE_TRAIN = 1333
 _C.INPUT.MIN_SIZE_TEST = 360
 _C.INPUT.MAX_SIZE_TEST = 1333
-# "flip_by_clip" (one coin per clip), "flip_by_frame", "none".
+# "flip_by_clip" (one coin per window), "flip_by_frame", "none".
 _C.INPUT.RANDOM_FLIP = "flip_by_clip"
 # (height, width): resize every frame to exactly this size, aspect ratio not kept, instead of
 # MIN_SIZE_TRAIN / MIN_SIZE_TEST (AVSBench's S4 / MS3 frames, AVSS test frames: (224, 224)); ().
@@ -270,10 +270,10 @@ _C.INPUT.CROP.ENABLED = False
 # "absolute" / "absolute_range" (random, detectron2's), "absolute_center" (centred (h, w)).
 _C.INPUT.CROP.TYPE = "absolute_range"
 _C.INPUT.CROP.SIZE = (600, 720)
-# Frames per training/testing clip.
+# Frames per training/testing window.
 _C.INPUT.SAMPLING_FRAME_NUM = 5
-# How 10-frame (v2) clips are cut: "windows" gives SAMPLING_FRAME_NUM-frame windows,
-# "full" keeps the whole clip.
+# How 10-frame (v2) videos are cut: "windows" gives SAMPLING_FRAME_NUM-frame windows,
+# "full" keeps the whole video.
 _C.INPUT.LONG_CLIP_MODE = "windows"
 
 # ---------------------------------------------------------------------------------------------
@@ -290,7 +290,7 @@ _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4
 _C.DATALOADER.FILTER_EMPTY_ANNOTATIONS = True
 _C.DATALOADER.PIN_MEMORY = True
-# Check every file of every training clip (presence, image and wav headers, mask sizes) when the
+# Check every file of every training video (presence, image and wav headers, mask sizes) when the
 # train loader is built, before iteration 0 (ov_avss/data/dataset_check.py).
 _C.DATALOADER.CHECK_FILES = True
 
@@ -321,7 +321,7 @@ _C.SOLVER.WARMUP_METHOD = "linear"
 _C.SOLVER.POLY_LR_POWER = 0.9
 _C.SOLVER.POLY_LR_CONSTANT_ENDING = 0.0
 _C.SOLVER.CHECKPOINT_PERIOD = 5000
-# Clips per iteration summed over all processes.
+# Windows per iteration summed over all processes.
 _C.SOLVER.IMS_PER_BATCH = 1
 # Accumulate gradients over this many micro-batches before each optimizer step.
 _C.SOLVER.GRAD_ACCUM_STEPS = 1
@@ -347,15 +347,15 @@ _C.TEST.EVAL_PERIOD = 0
 # "sem_seg/mIoU"); '' keeps none.
 _C.TEST.BEST_CHECKPOINT_METRIC = ""
 # Re-score with the audio removed: "none", "zero" (silence) or "shuffle" (audio of another
-# clip).
+# window).
 _C.TEST.AUDIO_ABLATION = "none"
 # Write palette PNG predictions under OUTPUT_DIR/inference/<dataset>/predictions.
 _C.TEST.EXPORT_PREDICTIONS = False
-# Write overlay JPEGs (frame + predicted masks + category names) of the dataset's first N clips
+# Write overlay JPEGs (frame + predicted masks + category names) of the dataset's first N videos
 # under OUTPUT_DIR/inference/<dataset>/overlays/<uid>/<frame>.jpg; 0 disables.
 _C.TEST.VISUALIZE_NUM_CLIPS = 0
 # Evaluation protocols (docs/evaluation.md). avsbench_binary (S4 / MS3) takes the max-F over
-# thresholds per batch of this many consecutive test clips and averages the batch values, as
+# thresholds per batch of this many consecutive test windows and averages the batch values, as
 # AVSBench's test.sh (--test_batch_size 4) does; the pooled variant (one batch) is reported too.
 _C.TEST.AVSBENCH_BINARY_BATCH_CLIPS = 4
 

@@ -1,4 +1,4 @@
-"""AVISeg video records -> AVISM ``ClipInput``s: 5-frame training clips with clip-consistent
+"""AVISeg video records -> AVISM ``VideoInput``s: 5-frame training windows with window-consistent
 augmentation and instance targets, or whole videos for testing."""
 from __future__ import annotations
 
@@ -7,23 +7,23 @@ import torch
 import torch.nn.functional as F
 
 from ..audio import RecordAudio
-from ..structures import ClipInput, make_clip_input
+from ..structures import VideoInput, make_video_input
 from ..structures.rle import decode_rle
 from .catalog import get_dataset_metadata
-from .clip_sampling import sample_clip
+from .window_sampling import sample_window
 from .image_io import read_frame
 from .transforms import crop_config, fixed_size, random_crop_box, resize_for_test, resize_frames, resized_shape
 
-__all__ = ["AVISClipMapper"]
+__all__ = ["AVISVideoMapper"]
 
 
-class AVISClipMapper:
-    """Callable ``(record, rng=None, audio_donor=None) -> ClipInput`` (the input of ``META_ARCHITECTURE: AVISM``).
+class AVISVideoMapper:
+    """Callable ``(record, rng=None, audio_donor=None) -> VideoInput`` (the input of ``META_ARCHITECTURE: AVISM``).
 
-    Training: ``sample_clip`` picks ``INPUT.SAMPLING_FRAME_NUM`` frames; with
+    Training: ``sample_window`` picks ``INPUT.SAMPLING_FRAME_NUM`` frames; with
     ``INPUT.CROP.ENABLED`` one random crop (``CROP.TYPE`` / ``SIZE``, in the original pixels),
     then one short side from ``INPUT.MIN_SIZE_TRAIN`` (``choice_by_clip``, long side within
-    ``MAX_SIZE_TRAIN``) and one horizontal flip (``flip_by_clip``), each for the whole clip;
+    ``MAX_SIZE_TRAIN``) and one horizontal flip (``flip_by_clip``), each for the whole window;
     ``targets``: the contiguous labels and bool masks ``[N, T, H, W]`` (empty where a track is
     absent or silent). Testing: every frame resized to ``MIN_SIZE_TEST``, with ``height`` /
     ``width`` the original size. ``audio`` is what ``RecordAudio`` gives for the encoder
@@ -43,7 +43,7 @@ class AVISClipMapper:
         self.max_size_train = int(cfg.INPUT.MAX_SIZE_TRAIN)
         self.min_size_test = int(cfg.INPUT.MIN_SIZE_TEST)
         self.max_size_test = int(cfg.INPUT.MAX_SIZE_TEST)
-        # As the clip mapper and the demo predictor, so a demo and --eval-only resize alike.
+        # As the video mapper and the demo predictor, so a demo and --eval-only resize alike.
         self.fixed_size_test = fixed_size(cfg, "FIXED_SIZE_TEST")
         self.flip = cfg.INPUT.RANDOM_FLIP
         self.crop_enabled, self.crop_type, self.crop_size = crop_config(cfg)
@@ -54,19 +54,19 @@ class AVISClipMapper:
         )
         for key, value, allowed in checks:
             if is_train and value not in allowed:
-                raise ValueError(f"AVISClipMapper: config {key} = {value!r} is not supported; expected one of {allowed}")
+                raise ValueError(f"AVISVideoMapper: config {key} = {value!r} is not supported; expected one of {allowed}")
         if is_train and not self.min_size_train:
             raise ValueError("Config INPUT.MIN_SIZE_TRAIN must list at least one size")
 
     def __call__(
         self, record: dict, rng: np.random.Generator | None = None, audio_donor: dict | None = None
-    ) -> ClipInput:
+    ) -> VideoInput:
         """``audio_donor``: with ``TEST.AUDIO_ABLATION: shuffle``, the record whose audio replaces
         this video's (``RecordAudio``)."""
         if self.is_train and rng is None:
-            raise ValueError("AVISClipMapper in training mode needs a random generator")
+            raise ValueError("AVISVideoMapper in training mode needs a random generator")
         num_frames = record["num_frames"]
-        frame_indices = sample_clip(num_frames, self.num_frames, rng) if self.is_train else list(range(num_frames))
+        frame_indices = sample_window(num_frames, self.num_frames, rng) if self.is_train else list(range(num_frames))
         frames = torch.from_numpy(np.stack([read_frame(record["frame_paths"][t]) for t in frame_indices]))
         frames = frames.permute(0, 3, 1, 2).contiguous()  # [T, 3, H, W]
         height, width = frames.shape[-2:]
@@ -89,7 +89,7 @@ class AVISClipMapper:
             "video_id": record["video_id"],
         }
         if not self.is_train:
-            return make_clip_input(
+            return make_video_input(
                 frames=resize_for_test(frames, self.min_size_test, self.max_size_test, self.fixed_size_test),
                 annotations_file=record["annotations_file"],
                 **fields,
@@ -102,7 +102,7 @@ class AVISClipMapper:
         crop_h, crop_w = height, width
         if self.crop_enabled:
             # Before the resize, as the reference's augmentation list; one crop for the whole
-            # clip (the reference's per-frame RandomCrop draws one per frame).
+            # video (the reference's per-frame RandomCrop draws one per frame).
             top, left, crop_h, crop_w = random_crop_box(int(height), int(width), self.crop_type, self.crop_size, rng)
             frames = frames[..., top : top + crop_h, left : left + crop_w]
             masks = masks[..., top : top + crop_h, left : left + crop_w]
@@ -115,4 +115,4 @@ class AVISClipMapper:
             "labels": torch.tensor([track["label"] for track in record["tracks"]], dtype=torch.int64),
             "masks": masks,
         }
-        return make_clip_input(frames=frames, targets=targets, **fields)
+        return make_video_input(frames=frames, targets=targets, **fields)

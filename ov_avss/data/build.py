@@ -1,4 +1,4 @@
-"""Datasets of clip windows, samplers and the train / test loaders.
+"""Datasets of video windows, samplers and the train / test loaders.
 
 Training sampling is a pure function of ``(seed, global position)``: the global stream of sample
 indices is a sequence of seeded permutations, rank r takes positions r, r + W, r + 2W, ... and a
@@ -20,15 +20,15 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..utils import comm
 from ..audio import audio_donors
 from .catalog import get_dataset_metadata, get_dataset_records
-from .avis_mapper import AVISClipMapper
-from .clip_mapper import ClipMapper
-from .clip_sampling import clip_windows
-from .dataset_check import check_clip_files
+from .avis_mapper import AVISVideoMapper
+from .window_mapper import WindowMapper
+from .window_sampling import video_windows
+from .dataset_check import check_video_files
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "ClipDataset",
+    "WindowDataset",
     "VideoDataset",
     "DATASET_KINDS",
     "TrainingSampler",
@@ -40,8 +40,8 @@ __all__ = [
 ]
 
 
-class ClipDataset(Dataset):
-    """Map-style dataset of clip windows: one sample per (record, window).
+class WindowDataset(Dataset):
+    """Map-style dataset of video windows: one sample per (record, window).
 
     Items are indexed by ``int`` (testing) or ``(int, seed)`` (training: the seed drives the
     augmentation of that sample).
@@ -50,7 +50,7 @@ class ClipDataset(Dataset):
     def __init__(
         self,
         records: Sequence[dict],
-        mapper: ClipMapper,
+        mapper: WindowMapper,
         frames_per_sample: int,
         long_clip_mode: str,
         donors: Sequence[int] | None = None,
@@ -63,7 +63,7 @@ class ClipDataset(Dataset):
         self.samples: list[tuple[int, list[int]]] = [
             (record_index, window)
             for record_index, record in enumerate(self.records)
-            for window in clip_windows(int(record["num_frames"]), frames_per_sample, long_clip_mode)
+            for window in video_windows(int(record["num_frames"]), frames_per_sample, long_clip_mode)
         ]
 
     def __len__(self) -> int:
@@ -80,13 +80,13 @@ class ClipDataset(Dataset):
 
 class VideoDataset(Dataset):
     """Map-style dataset of whole video records, one sample per video: the mapper picks the
-    frames (a training clip, or every frame in testing).
+    frames (a training window, or every frame in testing).
 
-    Items are ``int`` (testing) or ``(int, seed)`` (training: the seed drives the clip choice
+    Items are ``int`` (testing) or ``(int, seed)`` (training: the seed drives the window choice
     and augmentation of that sample).
     """
 
-    def __init__(self, records: Sequence[dict], mapper: AVISClipMapper, donors: Sequence[int] | None = None):
+    def __init__(self, records: Sequence[dict], mapper: AVISVideoMapper, donors: Sequence[int] | None = None):
         """``donors``: with the ``shuffle`` audio ablation, video i is given the audio of video
         ``donors[i]`` (``audio_donors``)."""
         self.records = list(records)
@@ -103,20 +103,20 @@ class VideoDataset(Dataset):
         return self.mapper(self.records[index], rng, audio_donor=donor)
 
 
-def _donors(mapper: ClipMapper | AVISClipMapper, records: list[dict]) -> list[int] | None:
+def _donors(mapper: WindowMapper | AVISVideoMapper, records: list[dict]) -> list[int] | None:
     """The shuffle ablation's donor of each record (by position), else None."""
     return audio_donors(len(records)) if mapper.audio.ablation == "shuffle" else None
 
 
-def _clip_dataset(cfg, name: str, records: list[dict], is_train: bool) -> ClipDataset:
-    mapper = ClipMapper(cfg, name, is_train=is_train)
-    return ClipDataset(
+def _window_dataset(cfg, name: str, records: list[dict], is_train: bool) -> WindowDataset:
+    mapper = WindowMapper(cfg, name, is_train=is_train)
+    return WindowDataset(
         records, mapper, cfg.INPUT.SAMPLING_FRAME_NUM, cfg.INPUT.LONG_CLIP_MODE, _donors(mapper, records)
     )
 
 
 def _video_dataset(cfg, name: str, records: list[dict], is_train: bool) -> VideoDataset:
-    mapper = AVISClipMapper(cfg, name, is_train=is_train)
+    mapper = AVISVideoMapper(cfg, name, is_train=is_train)
     return VideoDataset(records, mapper, _donors(mapper, records))
 
 
@@ -134,7 +134,7 @@ class DatasetKind:
 
 
 DATASET_KINDS: dict[str, DatasetKind] = {
-    "clip": DatasetKind(_clip_dataset, lambda record: bool(record["category_names"])),
+    "window": DatasetKind(_window_dataset, lambda record: bool(record["category_names"])),
     "video": DatasetKind(_video_dataset, lambda record: bool(record["tracks"])),
 }
 
@@ -199,7 +199,7 @@ class InferenceSampler(Sampler):
 
 
 def trivial_batch_collator(batch: list[dict]) -> list[dict]:
-    """Keep the clips of a batch as a list (clips differ in size and number of targets)."""
+    """Keep the windows of a batch as a list (windows differ in size and number of targets)."""
     return batch
 
 
@@ -222,7 +222,7 @@ def _records(cfg, dataset_names: Sequence[str], is_train: bool) -> list[dict]:
             has_targets = _kind(name).has_targets
             kept = [r for r in dataset_records if has_targets(r)]
             if len(kept) < len(dataset_records):
-                logger.info("Dataset %s: dropped %d clips without sounding categories", name, len(dataset_records) - len(kept))
+                logger.info("Dataset %s: dropped %d videos without sounding categories", name, len(dataset_records) - len(kept))
             dataset_records = kept
         records.append(dataset_records)
     return records
@@ -234,7 +234,7 @@ _checked_train_data: set[tuple[str, tuple[str, ...]]] = set()
 
 def check_train_data(cfg) -> list[list[dict]]:
     """Index every ``DATASETS.TRAIN`` dataset and, with ``DATALOADER.CHECK_FILES``, check every
-    file of every clip (``dataset_check``); returns the records of each dataset.
+    file of every video (``dataset_check``); returns the records of each dataset.
 
     ``train_net.py`` runs this before it creates anything in ``OUTPUT_DIR`` (so that a missing
     ``DATASETS.ROOT`` or a damaged file leaves no half-made run folder) and the train loader
@@ -243,7 +243,7 @@ def check_train_data(cfg) -> list[list[dict]]:
     Raises:
         ValueError: ``DATASETS.TRAIN`` is empty.
         FileNotFoundError: a dataset's files are not under ``DATASETS.ROOT``.
-        DatasetCheckError: files of clips are missing or malformed (all problems listed).
+        DatasetCheckError: files of videos are missing or malformed (all problems listed).
     """
     names = list(cfg.DATASETS.TRAIN)
     if not names:
@@ -254,17 +254,17 @@ def check_train_data(cfg) -> list[list[dict]]:
         # Before iteration 0: a bad file found later would stop training where it is sampled.
         checked = [r for records in records_per_dataset for r in records]
         if checked:
-            check_clip_files(checked, ", ".join(names))
+            check_video_files(checked, ", ".join(names))
         _checked_train_data.add(key)
     return records_per_dataset
 
 
 def build_train_loader(cfg, start_iter: int = 0) -> Iterator[list[dict]]:
-    """Infinite iterator of ``list[clip dict]`` with ``SOLVER.IMS_PER_BATCH // world_size`` clips.
+    """Infinite iterator of ``list[VideoInput]`` with ``SOLVER.IMS_PER_BATCH // world_size`` windows.
 
     Uses every dataset of ``DATASETS.TRAIN`` (concatenated), ``DATALOADER.NUM_WORKERS`` workers
     and pinned memory when ``DATALOADER.PIN_MEMORY`` and CUDA is available. With
-    ``DATALOADER.CHECK_FILES`` every file of every clip is checked first (``dataset_check``).
+    ``DATALOADER.CHECK_FILES`` every file of every video is checked first (``dataset_check``).
     """
     world_size, rank = comm.get_world_size(), comm.get_rank()
     if cfg.SOLVER.IMS_PER_BATCH % world_size != 0:
@@ -275,7 +275,7 @@ def build_train_loader(cfg, start_iter: int = 0) -> Iterator[list[dict]]:
     names = list(cfg.DATASETS.TRAIN)
     records_per_dataset = check_train_data(cfg)
     datasets = [_kind(name).build(cfg, name, records, True) for name, records in zip(names, records_per_dataset)]
-    dataset = datasets[0] if len(datasets) == 1 else _ConcatClipDataset(datasets)
+    dataset = datasets[0] if len(datasets) == 1 else _ConcatWindowDataset(datasets)
     sampler = TrainingSampler(
         len(dataset), cfg.SOLVER.IMS_PER_BATCH // world_size, _shared_seed(cfg), start_iter, rank, world_size
     )
@@ -290,8 +290,8 @@ def build_train_loader(cfg, start_iter: int = 0) -> Iterator[list[dict]]:
     return iter(loader)
 
 
-class _ConcatClipDataset(Dataset):
-    """Concatenation of clip or video datasets that forwards ``(index, seed)`` items."""
+class _ConcatWindowDataset(Dataset):
+    """Concatenation of window or video datasets that forwards ``(index, seed)`` items."""
 
     def __init__(self, datasets: Sequence[Dataset]):
         self.datasets = list(datasets)
@@ -308,7 +308,7 @@ class _ConcatClipDataset(Dataset):
 
 
 def build_test_loader(cfg, dataset_name: str) -> DataLoader:
-    """One clip (or video) per batch, rank-sharded, deterministic order; applies
+    """One window (or video) per batch, rank-sharded, deterministic order; applies
     ``TEST.AUDIO_ABLATION``."""
     kind = _kind(dataset_name)
     (records,) = _records(cfg, [dataset_name], is_train=False)

@@ -35,12 +35,12 @@ class DatasetMetadata:
             metric of record (docs/evaluation.md): ``ov_avss``, ``avsbench_avss`` or
             ``avsbench_binary``.
         is_train: whether the dataset is a training set (drives sampling and augmentation).
-        audio_padding: how a clip whose audio is shorter than its frames is completed, one of
+        audio_padding: how a video whose audio is shorter than its frames is completed, one of
             ``ov_avss.audio.AUDIO_PADDING_MODES`` (each release's rule: AVSBench-object
             repeats the last example, AVSBench-semantic appends examples of zeros).
         mapper: how the loaders cut and map its records, a key of
-            ``ov_avss.data.build.DATASET_KINDS``: ``clip`` (clip windows through ``ClipMapper``)
-            or ``video`` (one sample per video through ``AVISClipMapper``).
+            ``ov_avss.data.build.DATASET_KINDS``: ``window`` (windows of a video through ``WindowMapper``)
+            or ``video`` (one sample per video through ``AVISVideoMapper``).
     """
 
     name: str
@@ -52,7 +52,7 @@ class DatasetMetadata:
     protocols: tuple[str, ...] = ("ov_avss",)
     is_train: bool = False
     audio_padding: str = "zero_examples"
-    mapper: str = "clip"
+    mapper: str = "window"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -102,7 +102,7 @@ def get_dataset_metadata(name: str) -> DatasetMetadata:
 
 
 def get_dataset_records(name: str, cfg=None) -> list[dict]:
-    """Index dataset ``name`` under the configured root; returns per-clip records."""
+    """Index dataset ``name`` under the configured root; returns per-video records."""
     return _spec(name).load(datasets_root(cfg))
 
 

@@ -1,12 +1,12 @@
-"""Check every file of every clip of a dataset before training reads it.
+"""Check every file of every video of a dataset before training reads it.
 
 A missing frame, an unreadable wav or a mask of the wrong size would otherwise stop training
-at the iteration that first samples the clip. The check reads no pixels and no samples: one
-directory listing per folder of a clip, image sizes from their headers (PIL opens lazily) and
+at the iteration that first samples the video. The check reads no pixels and no samples: one
+directory listing per folder of a video, image sizes from their headers (PIL opens lazily) and
 wav headers through ``wav_io.read_wav_info``. It cannot see damage after a header (a JPEG cut
 short in its pixel data); such a file still fails, naming itself, when it is read.
 
-Problems are collected for all clips (up to ``max_problems``), each naming the clip, the file
+Problems are collected for all videos (up to ``max_problems``), each naming the video, the file
 and what was expected, so that one run of ``tools/check_dataset.py`` lists what to fix.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ov_avss.utils import comm
 
 from ..audio.wav_io import WavFormatError, is_wav_path, read_wav_info
 
-__all__ = ["DatasetCheckError", "check_clip_files", "check_records"]
+__all__ = ["DatasetCheckError", "check_video_files", "check_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +33,14 @@ _IO_THREADS = 4
 
 
 class DatasetCheckError(ValueError):
-    """Files of registered clips are missing or malformed; ``problems`` lists them."""
+    """Files of registered videos are missing or malformed; ``problems`` lists them."""
 
-    def __init__(self, problems: Sequence[str], num_clips: int, truncated: bool) -> None:
+    def __init__(self, problems: Sequence[str], num_videos: int, truncated: bool) -> None:
         self.problems = list(problems)
         more = "at least " if truncated else ""
         # One line, for the end of a command line's report (after the problems).
         self.summary = (
-            f"{more}{len(self.problems)} problems in {num_clips} clips "
+            f"{more}{len(self.problems)} problems in {num_videos} videos "
             "(set DATALOADER.CHECK_FILES False to skip this check)"
         )
         shown = "\n  ".join(self.problems[:_SHOWN_IN_ERROR])
@@ -66,13 +66,13 @@ def _record_files(record: dict) -> tuple[str, list[str], list[str | None], str |
     audio_path = embeddings[0] if embeddings else record["audio_path"]
     if "tracks" not in record:
         mask_paths = list(record.get("mask_paths") or [None] * len(frame_paths))
-        return f"{record['dataset_name']} clip {record['uid']}", frame_paths, mask_paths, audio_path, None
+        return f"{record['dataset_name']} video {record['uid']}", frame_paths, mask_paths, audio_path, None
     size = (int(record["width"]), int(record["height"]))
     return f"{record['dataset_name']} video {record['uid']}", frame_paths, [None] * len(frame_paths), audio_path, size
 
 
-def _check_clip(record: dict) -> list[str]:
-    """This clip's (or video's) problems: ``<dataset> clip <uid>: <file> <what is wrong>``."""
+def _check_video(record: dict) -> list[str]:
+    """This record's problems: ``<dataset> video <uid>: <file> <what is wrong>``."""
     problems: list[str] = []
     where, frame_paths, mask_paths, audio_path, stated_size = _record_files(record)
     paths = [*frame_paths, *(p for p in mask_paths if p is not None), *([audio_path] if audio_path else [])]
@@ -100,7 +100,7 @@ def _check_clip(record: dict) -> list[str]:
     known = [s for s in frame_sizes if s is not None]
     if known and any(s != known[0] for s in known):
         sizes = sorted({f"{w}x{h}" for w, h in known})
-        problems.append(f"{where}: frames differ in size ({', '.join(sizes)}); a clip's frames must share one size")
+        problems.append(f"{where}: frames differ in size ({', '.join(sizes)}); a video's frames must share one size")
     elif known and stated_size is not None and known[0] != stated_size:
         problems.append(
             f"{where}: frames are {known[0][0]}x{known[0][1]} but the annotation file states "
@@ -135,31 +135,31 @@ def _check_clip(record: dict) -> list[str]:
 
 def check_records(records: Iterable[dict], max_problems: int = DEFAULT_MAX_PROBLEMS) -> tuple[list[str], int, bool]:
     """Check the files of ``records`` (dataset records as ``get_dataset_records`` returns: the
-    AVSBench clips' or the AVISeg videos').
+    AVSBench videos' or the AVISeg videos').
 
-    Clips are checked by ``_IO_THREADS`` threads: the time goes into waiting for the disk
+    Videos are checked by ``_IO_THREADS`` threads: the time goes into waiting for the disk
     (directory listings and header reads of files not in the page cache); 4 threads took 10k
-    uncached clips from 29 s to 12 s on a 2-core machine (docs/training.md).
+    uncached videos from 29 s to 12 s on a 2-core machine (docs/training.md).
 
     Returns:
-        ``(problems, num_clips_checked, truncated)``, problems in record order; ``truncated``
+        ``(problems, num_videos_checked, truncated)``, problems in record order; ``truncated``
         when checking stopped after ``max_problems`` problems.
     """
     problems: list[str] = []
-    num_clips = 0
+    num_videos = 0
     pool = ThreadPoolExecutor(max_workers=_IO_THREADS)
     try:
-        for clip_problems in pool.map(_check_clip, records):
-            num_clips += 1
-            problems.extend(clip_problems)
+        for video_problems in pool.map(_check_video, records):
+            num_videos += 1
+            problems.extend(video_problems)
             if len(problems) >= max_problems:
-                return problems[:max_problems], num_clips, True
+                return problems[:max_problems], num_videos, True
     finally:
-        pool.shutdown(cancel_futures=True)  # after the cap, the clips not started are skipped
-    return problems, num_clips, False
+        pool.shutdown(cancel_futures=True)  # after the cap, the videos not started are skipped
+    return problems, num_videos, False
 
 
-def check_clip_files(records: Sequence[dict], description: str, max_problems: int = DEFAULT_MAX_PROBLEMS) -> None:
+def check_video_files(records: Sequence[dict], description: str, max_problems: int = DEFAULT_MAX_PROBLEMS) -> None:
     """Check ``records`` (every rank passes the same ones); the main process checks, every
     rank raises.
 
@@ -171,10 +171,10 @@ def check_clip_files(records: Sequence[dict], description: str, max_problems: in
         start = time.perf_counter()
         result = check_records(records, max_problems)
         logger.info(
-            "Checked the files of %d clips of %s in %.1f s: %d problems%s",
+            "Checked the files of %d videos of %s in %.1f s: %d problems%s",
             result[1], description, time.perf_counter() - start, len(result[0]),
             " (stopped at the limit)" if result[2] else "",
         )
-    problems, num_clips, truncated = comm.all_gather(result)[0]
+    problems, num_videos, truncated = comm.all_gather(result)[0]
     if problems:
-        raise DatasetCheckError(problems, num_clips, truncated)
+        raise DatasetCheckError(problems, num_videos, truncated)

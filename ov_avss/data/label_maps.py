@@ -27,7 +27,7 @@ def read_label_maps(
     if size is None:
         if not masks:
             raise ValueError(
-                f"Clip {record['uid']}: no mask among frames {list(frame_indices)} gives the label-map size"
+                f"Video {record['uid']}: no mask among frames {list(frame_indices)} gives the label-map size"
             )
         first = next(iter(masks))
         size = masks[first].shape

@@ -1,5 +1,5 @@
 """A dataset's label space: what the labels in its ground truth mean, and how they map to the
-positions of a vocabulary (docs/architecture.md, "Clip input").
+positions of a vocabulary (docs/architecture.md, "Video input").
 
 Ground truth stays in the dataset's own labels from the reader to the evaluator; every mapping
 between those labels and a vocabulary (model outputs: label k >= 1 is ``vocabulary[k - 1]``, 0 is
@@ -35,7 +35,7 @@ class LabelSpace:
             background at label 0; instance tracks (``rle_tracks``) have no background and label
             k is the track's contiguous category (``category_id - 1``).
         mask_format: one of ``MASK_FORMATS``.
-        label_noise: whether masks may label categories that do not sound in the clip
+        label_noise: whether masks may label categories that do not sound in the video
             (AVSBench-semantic); training then counts those pixels as background
             (``noise_labels``), as the ``ov_avss`` scoring protocol does.
         ignore_label: label of pixels without ground truth.
@@ -98,7 +98,7 @@ class LabelSpace:
         return index
 
     def noise_labels(self, sounding: Sequence[str]) -> np.ndarray:
-        """bool ``[num_labels]``: the category labels that are label noise in a clip whose
+        """bool ``[num_labels]``: the category labels that are label noise in a video whose
         sounding categories are ``sounding`` (every category that does not sound in it).
 
         Raises:

@@ -2,7 +2,7 @@
 
 Each category has a distinct look (shape, colour, texture) and a distinct sound (a pure tone or a
 narrow noise band, centre frequencies spaced geometrically so that VGGish log-mel bands tell them
-apart). A clip holds 1-3 categories (sometimes two instances of one) that move across a textured
+apart). A video holds 1-3 categories (sometimes two instances of one) that move across a textured
 background; in every second only some categories sound, and only sounding objects are in the
 mask. Visible-but-silent objects are common, so a model that ignores the audio cannot score well.
 The training split holds base categories only; val and test mix base and novel ones.
@@ -36,7 +36,7 @@ _SHAPES = ("disc", "square", "triangle", "diamond", "ring", "cross", "hbar", "vb
 _TEXTURES = ("solid", "hstripes", "vstripes", "checker", "dots")
 _LOWEST_HZ, _HIGHEST_HZ = 220.0, 6400.0
 _FADE_SECONDS = 0.01
-# Subset mix of the clips: v1s (single source, 5 s), v1m (multi source, 5 s), v2 (10 s).
+# Subset mix of the videos: v1s (single source, 5 s), v1m (multi source, 5 s), v2 (10 s).
 _SUBSETS = ("v1s", "v1m", "v2")
 _SUBSET_PROBABILITIES = (0.3, 0.4, 0.3)
 _SUBSET_FRAMES = {"v1s": 5, "v1m": 5, "v2": 10}
@@ -83,8 +83,8 @@ class _Instance:
 
 
 @dataclass
-class SyntheticClip:
-    """A rendered clip: frames ``[T, H, W, 3]`` uint8 RGB, labels ``[T, H, W]`` int64 in the
+class SyntheticVideo:
+    """A rendered video: frames ``[T, H, W, 3]`` uint8 RGB, labels ``[T, H, W]`` int64 in the
     71-label space, waveform ``[T * 16000]`` float32, and the categories that sound."""
 
     frames: np.ndarray
@@ -156,19 +156,19 @@ def _step_bouncing(instance, height: int, width: int) -> None:
             instance.center[axis] = np.clip(instance.center[axis], instance.radius, limit - instance.radius)
 
 
-def render_clip(
+def render_video(
     rng: np.random.Generator,
     styles: Sequence[CategoryStyle],
     num_frames: int,
     size: tuple[int, int],
     single_source: bool,
     duplicate_probability: float = 0.3,
-) -> SyntheticClip:
-    """Render one clip showing ``styles`` (one instance each, sometimes two of one category).
+) -> SyntheticVideo:
+    """Render one video showing ``styles`` (one instance each, sometimes two of one category).
 
     ``single_source``: one category sounds throughout and the others stay silent (v1s, S4);
     otherwise each category sounds in each second with probability 0.5, and at least one
-    category is silent in some second whenever the clip shows two or more.
+    category is silent in some second whenever the video shows two or more.
     """
     height, width = size
     instances = []
@@ -231,7 +231,7 @@ def render_clip(
         waveform += 0.25 * (sound * gate).reshape(-1)
     waveform = np.clip(waveform, -1.0, 1.0).astype(np.float32)
     sounding_names = [name for slot, name in enumerate(names) if sounding[:, slot].any()]
-    return SyntheticClip(frames=frames, labels=labels, waveform=waveform, sounding=sounding_names)
+    return SyntheticVideo(frames=frames, labels=labels, waveform=waveform, sounding=sounding_names)
 
 
 def wav_bytes(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
@@ -266,11 +266,11 @@ def _rgb_png(image: np.ndarray) -> bytes:
     return _encode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
 
 
-def _clip_categories(rng: np.random.Generator, pool: Sequence[str], novel: Sequence[str]) -> list[str]:
+def _video_categories(rng: np.random.Generator, pool: Sequence[str], novel: Sequence[str]) -> list[str]:
     count = int(rng.integers(1, min(3, len(pool)) + 1))
     chosen = list(rng.choice(len(pool), size=count, replace=False))
     names = [pool[i] for i in chosen]
-    # Test clips: make sure novel categories are shown often enough to be scored.
+    # Test videos: make sure novel categories are shown often enough to be scored.
     if novel and not set(names) & set(novel) and rng.random() < 0.5:
         names[int(rng.integers(count))] = novel[int(rng.integers(len(novel)))]
         names = list(dict.fromkeys(names))
@@ -293,15 +293,15 @@ def _check_categories(categories: Sequence[str]) -> tuple[list[str], list[str]]:
 def make_synthetic_avsbench(
     out_dir: str,
     seed: int = 0,
-    num_train_clips: int = 80,
-    num_val_clips: int = 8,
-    num_test_clips: int = 24,
+    num_train_videos: int = 80,
+    num_val_videos: int = 8,
+    num_test_videos: int = 24,
     categories: Sequence[str] = DEFAULT_CATEGORIES,
     size: tuple[int, int] = DEFAULT_SIZE,
 ) -> str:
     """Write ``<out_dir>/AVSBench-semantic/`` in the real layout and return that folder.
 
-    Training clips show base categories only; val and test clips mix base and novel ones.
+    Training videos show base categories only; val and test videos mix base and novel ones.
     """
     base, novel = _check_categories(categories)
     if min(size) < 32:
@@ -314,24 +314,24 @@ def make_synthetic_avsbench(
 
     rows = []
     alphabet = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"))
-    for split, num_clips in (("train", num_train_clips), ("val", num_val_clips), ("test", num_test_clips)):
+    for split, num_videos in (("train", num_train_videos), ("val", num_val_videos), ("test", num_test_videos)):
         pool = base if split == "train" else base + novel
-        for _ in range(num_clips):
+        for _ in range(num_videos):
             subset = str(rng.choice(_SUBSETS, p=_SUBSET_PROBABILITIES))
             num_frames = _SUBSET_FRAMES[subset]
-            names = _clip_categories(rng, pool, novel if split != "train" else ())
-            clip = render_clip(rng, [styles[n] for n in names], num_frames, size, single_source=subset == "v1s")
+            names = _video_categories(rng, pool, novel if split != "train" else ())
+            video = render_video(rng, [styles[n] for n in names], num_frames, size, single_source=subset == "v1s")
             vid = "".join(rng.choice(alphabet, size=11))
             start_second = int(rng.integers(0, 10))
             uid = f"{vid}_{start_second}"
-            clip_dir = os.path.join(root, subset, uid)
+            video_dir = os.path.join(root, subset, uid)
             annotated = 1 if (subset == "v1s" and split == "train") else num_frames
             for t in range(num_frames):
-                _write_bytes(os.path.join(clip_dir, "frames", f"{t}.jpg"), _rgb_jpg(clip.frames[t]))
+                _write_bytes(os.path.join(video_dir, "frames", f"{t}.jpg"), _rgb_jpg(video.frames[t]))
                 if t < annotated:
-                    _write_bytes(os.path.join(clip_dir, "labels_rgb", f"{t}.png"), _rgb_png(colorize(clip.labels[t])))
-            _write_bytes(os.path.join(clip_dir, "audio.wav"), wav_bytes(clip.waveform))
-            a_obj = "_".join(clip.sounding)
+                    _write_bytes(os.path.join(video_dir, "labels_rgb", f"{t}.png"), _rgb_png(colorize(video.labels[t])))
+            _write_bytes(os.path.join(video_dir, "audio.wav"), wav_bytes(video.waveform))
+            a_obj = "_".join(video.sounding)
             rows.append([vid, uid, 0, start_second, a_obj, split, subset])
 
     buffer = io.StringIO()
@@ -345,13 +345,13 @@ def make_synthetic_avsbench(
 def make_synthetic_avsbench_object(
     out_dir: str,
     seed: int = 0,
-    clips_per_split: int = 4,
+    videos_per_split: int = 4,
     categories: Sequence[str] = DEFAULT_CATEGORIES,
     size: tuple[int, int] = DEFAULT_SIZE,
 ) -> str:
     """Write ``<out_dir>/AVSBench-object/`` (S4 and MS3, the public release's layout) and return it.
 
-    Masks are 0/255 grayscale PNGs of the sounding objects; S4 training clips have the first
+    Masks are 0/255 grayscale PNGs of the sounding objects; S4 training videos have the first
     frame's mask only; frames are PNGs as in the release.
     """
     _check_categories(categories)
@@ -361,12 +361,12 @@ def make_synthetic_avsbench_object(
     num_frames = 5
     s4_rows, ms3_rows = [], []
     for split in ("train", "val", "test"):
-        for index in range(clips_per_split):
+        for index in range(videos_per_split):
             for subset in ("s4", "ms3"):
-                names = _clip_categories(rng, list(categories), ())
-                clip = render_clip(rng, [styles[n] for n in names], num_frames, size, single_source=subset == "s4")
+                names = _video_categories(rng, list(categories), ())
+                video = render_video(rng, [styles[n] for n in names], num_frames, size, single_source=subset == "s4")
                 name = f"{subset}{split}{index:03d}" + "".join(rng.choice(list("abcdefghij"), size=4))
-                binary = np.where(clip.labels > 0, 255, 0).astype(np.uint8)
+                binary = np.where(video.labels > 0, 255, 0).astype(np.uint8)
                 if subset == "s4":
                     category = names[0]
                     base = os.path.join(root, "Single-source", "s4_data")
@@ -385,10 +385,10 @@ def make_synthetic_avsbench_object(
                     annotated = num_frames
                     ms3_rows.append([name, split])
                 for t in range(num_frames):
-                    _write_bytes(os.path.join(frames_dir, frame_names[t]), _rgb_png(clip.frames[t]))
+                    _write_bytes(os.path.join(frames_dir, frame_names[t]), _rgb_png(video.frames[t]))
                     if t < annotated:
                         _write_bytes(os.path.join(masks_dir, f"{name}_{t + 1}.png"), _encode(".png", binary[t]))
-                _write_bytes(audio_path, wav_bytes(clip.waveform))
+                _write_bytes(audio_path, wav_bytes(video.waveform))
     for path, header, rows in (
         (os.path.join(root, "Single-source", "s4_meta_data.csv"), ["name", "start", "category", "split"], s4_rows),
         (os.path.join(root, "Multi-sources", "ms3_meta_data.csv"), ["video_id", "split"], ms3_rows),

@@ -1,4 +1,4 @@
-"""Resizing and cropping frames and label maps: the clip-consistent resizes and crops of the
+"""Resizing and cropping frames and label maps: the window-consistent resizes and crops of the
 mappers and the one test-time resize shared by the mappers and the demo."""
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def resize_for_test(
     """The test-time resize of uint8 frames ``[T, 3, H, W]``: to ``fixed`` ``(h, w)`` exactly
     (``INPUT.FIXED_SIZE_TEST``, aspect ratio not kept) when given, else the short side to
     ``min_size`` within ``max_size`` (``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``); the same for
-    dataset clips, AVISeg videos and demo windows, so that equal frames give equal maps."""
+    dataset windows, AVISeg videos and demo windows, so that equal frames give equal maps."""
     if fixed is not None:
         return resize_frames(frames, fixed)
     height, width = frames.shape[-2:]

@@ -63,7 +63,7 @@ class AudioStreamReader:
 
 
 class FrameAlignedAudio:
-    """The audio examples for the demo's sampled frames: what the dataset feeds a clip with the
+    """The audio examples for the demo's sampled frames: what the dataset feeds a video with the
     same audio file (the frame at ``t`` seconds gets example ``floor(t)`` of the whole track).
 
     The track is decoded once (``.wav`` directly, any other container's first audio stream

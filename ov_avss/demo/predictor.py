@@ -1,4 +1,4 @@
-"""One model call on a window of frames: resize, build the clip input, run, return the output."""
+"""One model call on a window of frames: resize, build the video input, run, return the output."""
 from __future__ import annotations
 
 import logging
@@ -8,11 +8,11 @@ import torch
 
 from ov_avss.checkpoint import Checkpointer
 from ov_avss.data.catalog import with_seen_categories
-# The evaluation's test-time resize, so that a demo window and an --eval-only clip holding the
+# The evaluation's test-time resize, so that a demo window and an --eval-only video holding the
 # same frames give the same maps.
 from ov_avss.data.transforms import fixed_size, resize_for_test
 from ov_avss.modeling.meta_arch.build import build_model
-from ov_avss.structures import make_clip_input
+from ov_avss.structures import make_video_input
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class VideoPredictor:
 
     With the published OV-AVSS configs this is the release's ``demo_video`` AVSBench mode: frames
     are resized as at test time (``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``, or ``FIXED_SIZE_TEST``), the caller feeds
-    windows of ``INPUT.SAMPLING_FRAME_NUM`` frames (a 10-frame AVSBench v2 clip: two windows of
+    windows of ``INPUT.SAMPLING_FRAME_NUM`` frames (a 10-frame AVSBench v2 video: two windows of
     5), and ``sem_seg`` paints the pairs scoring above ``MODEL.MASK_FORMER.TEST.SCORE_THRESHOLD``
     in descending score order, first cover wins. An AVISM model gets the whole video in one call.
     """
@@ -54,19 +54,19 @@ class VideoPredictor:
         self, frames: torch.Tensor, audio: torch.Tensor, vocabulary: Sequence[str], height: int, width: int,
         **optional: Any,
     ) -> dict:
-        """Run the model on one clip of resized frames.
+        """Run the model on one video of resized frames.
 
         Args:
             frames: uint8 ``[T, 3, h, w]`` from ``resize``.
             audio: float32 ``[T, *example_shape]``, the audio example of each frame.
             vocabulary: the names the model classifies into (AVISM: its fixed label space).
             height, width: the frames' original size; outputs come at this size.
-            optional: further clip input keys (``video_id``).
+            optional: further video input keys (``video_id``).
 
         Returns:
-            The model's output for the clip (docs/architecture.md).
+            The model's output for the video (docs/architecture.md).
         """
-        clip = make_clip_input(
+        video = make_video_input(
             uid="demo",
             dataset_name="demo",
             frame_indices=range(frames.shape[0]),
@@ -77,7 +77,7 @@ class VideoPredictor:
             vocabulary=vocabulary,
             **optional,
         )
-        return self.model([clip])[0]
+        return self.model([video])[0]
 
     def __call__(self, frames: torch.Tensor, audio: torch.Tensor, vocabulary: Sequence[str]) -> dict:
         """Segment one window.
@@ -88,7 +88,7 @@ class VideoPredictor:
             vocabulary: category names; output label ``k >= 1`` means ``vocabulary[k - 1]``.
 
         Returns:
-            The model's output for the clip: ``sem_seg`` int64 ``[T, H, W]`` and ``segments``
+            The model's output for the video: ``sem_seg`` int64 ``[T, H, W]`` and ``segments``
             (see docs/architecture.md), at the frames' original size.
         """
         height, width = frames.shape[1:3]

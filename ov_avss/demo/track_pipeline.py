@@ -239,7 +239,7 @@ def tracks_of(tracks_output: dict, names: Sequence[str]) -> tuple[Track, ...]:
 
 
 # A track whose mask in a frame lies more than this fraction inside a higher-scoring labelled
-# track's is the same object (a near-duplicate clip query, many at a low threshold): its pixels
+# track's is the same object (a near-duplicate video query, many at a low threshold): its pixels
 # keep their colour, its label is not drawn again.
 DUPLICATE_COVERAGE = 0.5
 

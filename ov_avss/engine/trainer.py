@@ -65,7 +65,7 @@ class GradientAccumulation:
         if state["steps"] != self.steps:
             logger.warning(
                 "The checkpoint was written with SOLVER.GRAD_ACCUM_STEPS %d, this run uses %d: the "
-                "train loader resumes at iteration x %d batches, so the clips it sees from here differ "
+                "train loader resumes at iteration x %d batches, so the windows it sees from here differ "
                 "from the ones the saved run would have seen.",
                 state["steps"], self.steps, self.steps,
             )
@@ -76,12 +76,12 @@ class Trainer:
     the model, data, optimizer, schedule or evaluation.
 
     One iteration is one optimizer step over ``SOLVER.GRAD_ACCUM_STEPS`` loader batches of
-    ``SOLVER.IMS_PER_BATCH // world_size`` clips each. The model in train mode takes a
-    ``list[clip dict]`` and returns a dict of 0-dim loss tensors, which are summed.
+    ``SOLVER.IMS_PER_BATCH // world_size`` windows each. The model in train mode takes a
+    ``list[VideoInput]`` and returns a dict of 0-dim loss tensors, which are summed.
 
     Gradient accumulation: each micro-batch's loss is divided by ``GRAD_ACCUM_STEPS`` before its
     backward pass, so with per-sample mean losses and no batch-dependent layers N micro-batches
-    of B clips give the update of one batch of N x B; DDP all-reduces the gradients only on the
+    of B windows give the update of one batch of N x B; DDP all-reduces the gradients only on the
     last micro-batch (``no_sync`` before it); the fp16 gradient scaler scales every micro-batch's
     loss with one scale and is unscaled, stepped and updated once per optimizer step; the LR
     schedule, ``SOLVER.MAX_ITER``, checkpoints, logging and evaluation count optimizer steps.
@@ -157,7 +157,7 @@ class Trainer:
 
     @classmethod
     def build_train_loader(cls, cfg: CfgNode, start_iter: int):
-        """Infinite iterable of ``list[clip dict]``; ``start_iter`` counts loader batches."""
+        """Infinite iterable of ``list[VideoInput]``; ``start_iter`` counts loader batches."""
         from ov_avss.data.build import build_train_loader
 
         return build_train_loader(cfg, start_iter)

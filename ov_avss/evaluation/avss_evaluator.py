@@ -32,7 +32,7 @@ class AVSSEvaluator(DatasetEvaluator):
     (``DatasetMetadata.label_space``).
 
     Reads ``sem_seg_gt`` (dataset labels), ``sounding_categories`` and ``vocabulary`` from each
-    input clip and ``sem_seg`` (vocabulary labels) from each output. ``evaluate`` returns
+    input window and ``sem_seg`` (vocabulary labels) from each output. ``evaluate`` returns
     ``{"sem_seg": {"protocol", "mIoU", "F_score", and for ``ov_avss`` with a base/novel split
     "mIoU_base", "mIoU_novel", "mIoU_harmonic"}}`` for the first protocol and
     ``"sem_seg_<protocol>"`` groups for the others; it writes ``report()`` to
@@ -69,33 +69,33 @@ class AVSSEvaluator(DatasetEvaluator):
         self._scorer: SemanticScorer | None = None
 
     def process(self, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
-        for clip, output in zip(inputs, outputs):
+        for window, output in zip(inputs, outputs):
             prediction = output["sem_seg"]
             if self._scorer is None:
                 self._scorer = SemanticScorer(self.label_space, self.protocols, prediction.device)
-            ground_truth = clip["sem_seg_gt"].to(prediction.device)
+            ground_truth = window["sem_seg_gt"].to(prediction.device)
             if prediction.shape != ground_truth.shape:
                 raise ValueError(
-                    f"Clip {clip['uid']}: sem_seg {tuple(prediction.shape)} and sem_seg_gt "
+                    f"Window {window['uid']}: sem_seg {tuple(prediction.shape)} and sem_seg_gt "
                     f"{tuple(ground_truth.shape)} differ in shape"
                 )
             # Frames without ground truth (all ignored) add nothing.
             try:
-                self._scorer.update(prediction, ground_truth, clip["sounding_categories"], clip["vocabulary"])
+                self._scorer.update(prediction, ground_truth, window["sounding_categories"], window["vocabulary"])
                 if self.export:
                     export_predictions(
-                        os.path.join(self.output_dir, "predictions"), clip["uid"], clip["frame_indices"],
-                        self._scorer.dataset_labels(prediction, clip["vocabulary"]), self.label_space.palette,
+                        os.path.join(self.output_dir, "predictions"), window["uid"], window["frame_indices"],
+                        self._scorer.dataset_labels(prediction, window["vocabulary"]), self.label_space.palette,
                     )
             except ValueError as e:
-                raise ValueError(f"Clip {clip['uid']}: {e}") from e
+                raise ValueError(f"Window {window['uid']}: {e}") from e
 
     def report(self) -> dict[str, Any] | None:
         """``SemanticScorer.report`` of everything processed, reduced over ranks (call once per
         evaluation; ``evaluate`` calls it); ``None`` off the main process."""
         scorer = self._scorer or SemanticScorer(self.label_space, self.protocols)
         if comm.get_world_size() > 1 and self._scorer is None:
-            # A rank without clips still joins the collective, on the device the others use.
+            # A rank without windows still joins the collective, on the device the others use.
             device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else "cpu"
             for accumulator in scorer.accumulators.values():
                 accumulator.to(device)

@@ -10,11 +10,11 @@ Per annotated frame, with ``P = sounding_prob`` and binary ground truth ``G`` (`
   precision ``TP / (|P>=t| + 1e-20)``, recall ``TP / (|G| + 1e-20)``, undefined F counts 0.
   Frames with empty ground truth are left out of F.
 
-Test clips are taken in dataset order in batches of ``TEST.AVSBENCH_BINARY_BATCH_CLIPS`` (4, the
+Test windows are taken in dataset order in batches of ``TEST.AVSBENCH_BINARY_BATCH_CLIPS`` (4, the
 release's ``--test_batch_size``). A batch's mIoU is the mean Jaccard of its frames, its F the
 maximum over thresholds of the curve averaged over its frames with non-empty ground truth (0 when
 it has none). ``mIoU`` / ``F_score`` average the batch values; ``mIoU_pooled`` /
-``F_score_pooled`` are the same with every clip in one batch. Metrics are computed at the
+``F_score_pooled`` are the same with every window in one batch. Metrics are computed at the
 ground truth's resolution.
 """
 from __future__ import annotations
@@ -93,9 +93,9 @@ def binary_frame_scores(
     return jaccard, f_curve, non_empty
 
 
-class ClipScores:
-    """Per-clip sums, in the order clips arrive: Jaccard sum and frame count, F-curve sum over
-    the frames with non-empty ground truth and their count. Windows of one clip (same uid, in a
+class WindowScores:
+    """Per-window sums, in the order windows arrive: Jaccard sum and frame count, F-curve sum over
+    the frames with non-empty ground truth and their count. Windows of one video (same uid, in a
     row) are merged."""
 
     def __init__(self) -> None:
@@ -118,8 +118,8 @@ class ClipScores:
 
 
 def _merge_in_order(shards: list[tuple[list[str], list[torch.Tensor]]]) -> list[torch.Tensor]:
-    """Concatenate the ranks' clips in rank order (the test sampler's shards are contiguous, so
-    that is dataset order), merging a clip split across two shards."""
+    """Concatenate the ranks' windows in rank order (the test sampler's shards are contiguous, so
+    that is dataset order), merging a window split across two shards."""
     uids: list[str] = []
     rows: list[torch.Tensor] = []
     for shard_uids, shard_rows in shards:
@@ -132,8 +132,8 @@ def _merge_in_order(shards: list[tuple[list[str], list[torch.Tensor]]]) -> list[
     return rows
 
 
-def batch_metrics(rows: list[torch.Tensor], batch_clips: int) -> dict[str, Any]:
-    """The protocol's metrics from per-clip rows (see ``ClipScores``) in dataset order."""
+def batch_metrics(rows: list[torch.Tensor], batch_windows: int) -> dict[str, Any]:
+    """The protocol's metrics from per-window rows (see ``WindowScores``) in dataset order."""
 
     def one_batch(batch: torch.Tensor) -> tuple[float, float]:
         total = batch.sum(dim=0)
@@ -141,15 +141,15 @@ def batch_metrics(rows: list[torch.Tensor], batch_clips: int) -> dict[str, Any]:
         f_score = float((total[3:] / total[2]).max()) if total[2] > 0 else 0.0
         return miou, f_score
 
-    # A clip without annotated frames (none in test splits) takes no place in a batch.
+    # A window without annotated frames (none in test splits) takes no place in a batch.
     rows = [row for row in rows if row[1] > 0]
     if not rows:
         return {
             "mIoU": 0.0, "F_score": 0.0, "mIoU_pooled": 0.0, "F_score_pooled": 0.0, "num_frames": 0, "num_clips": 0,
-            "batch_clips": batch_clips,
+            "batch_clips": batch_windows,
         }
     table = torch.stack(rows)
-    batches = [one_batch(table[start : start + batch_clips]) for start in range(0, len(table), batch_clips)]
+    batches = [one_batch(table[start : start + batch_windows]) for start in range(0, len(table), batch_windows)]
     pooled_miou, pooled_f = one_batch(table)
     return {
         "mIoU": sum(m for m, _ in batches) / len(batches),
@@ -158,7 +158,7 @@ def batch_metrics(rows: list[torch.Tensor], batch_clips: int) -> dict[str, Any]:
         "F_score_pooled": pooled_f,
         "num_frames": int(round(float(table[:, 1].sum()))),
         "num_clips": len(table),
-        "batch_clips": batch_clips,
+        "batch_clips": batch_windows,
     }
 
 
@@ -176,39 +176,39 @@ class BinaryAVSEvaluator(DatasetEvaluator):
         self.ignore_label = get_dataset_metadata(dataset_name).label_space.ignore_label
         self.output_dir = output_dir
         # The batch size has one default: the config's (the release's --test_batch_size).
-        self.batch_clips = int((cfg if cfg is not None else get_cfg()).TEST.AVSBENCH_BINARY_BATCH_CLIPS)
-        if self.batch_clips < 1:
-            raise ValueError(f"Config TEST.AVSBENCH_BINARY_BATCH_CLIPS must be >= 1, got {self.batch_clips}")
+        self.batch_windows = int((cfg if cfg is not None else get_cfg()).TEST.AVSBENCH_BINARY_BATCH_CLIPS)
+        if self.batch_windows < 1:
+            raise ValueError(f"Config TEST.AVSBENCH_BINARY_BATCH_CLIPS must be >= 1, got {self.batch_windows}")
         self.export = bool(cfg.TEST.EXPORT_PREDICTIONS) if cfg is not None else False
         if self.export and not output_dir:
             raise ValueError("TEST.EXPORT_PREDICTIONS needs an output directory for the evaluator")
         self.reset()
 
     def reset(self) -> None:
-        self._clips = ClipScores()
+        self._windows = WindowScores()
 
     def process(self, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
-        for clip, output in zip(inputs, outputs):
+        for window, output in zip(inputs, outputs):
             probabilities = output["sounding_prob"]
-            ground_truth = clip["sem_seg_gt"].to(probabilities.device)
+            ground_truth = window["sem_seg_gt"].to(probabilities.device)
             if probabilities.shape != ground_truth.shape:
                 raise ValueError(
-                    f"Clip {clip['uid']}: sounding_prob {tuple(probabilities.shape)} and sem_seg_gt "
+                    f"Window {window['uid']}: sounding_prob {tuple(probabilities.shape)} and sem_seg_gt "
                     f"{tuple(ground_truth.shape)} differ in shape"
                 )
             annotated = (ground_truth != self.ignore_label).flatten(1).any(dim=1)
             jaccard, f_curve, non_empty = binary_frame_scores(probabilities[annotated], ground_truth[annotated])
-            self._clips.add(clip["uid"], jaccard, f_curve, non_empty)
+            self._windows.add(window["uid"], jaccard, f_curve, non_empty)
             if self.export:
                 export_probabilities(
-                    os.path.join(self.output_dir, "predictions"), clip["uid"], clip["frame_indices"], probabilities
+                    os.path.join(self.output_dir, "predictions"), window["uid"], window["frame_indices"], probabilities
                 )
 
     def evaluate(self) -> dict[str, Any] | None:
-        shards = comm.all_gather((self._clips.uids, self._clips.rows))
+        shards = comm.all_gather((self._windows.uids, self._windows.rows))
         if not comm.is_main_process():
             return None
-        results = {"protocol": PROTOCOL, **batch_metrics(_merge_in_order(shards), self.batch_clips)}
+        results = {"protocol": PROTOCOL, **batch_metrics(_merge_in_order(shards), self.batch_windows)}
         if results["num_frames"] == 0:
             logger.warning("BinaryAVSEvaluator on %s saw no annotated frames; metrics are 0", self.dataset_name)
         if self.output_dir:

@@ -20,10 +20,10 @@ def build_evaluator(cfg, dataset_name: str, output_dir: str):
 
     evaluator_type = get_dataset_metadata(dataset_name).evaluator_type
     evaluator = EVALUATOR_REGISTRY.get(evaluator_type)(dataset_name, cfg, output_dir)
-    num_clips = int(cfg.TEST.VISUALIZE_NUM_CLIPS)
-    if num_clips < 0:
-        raise ValueError(f"Config TEST.VISUALIZE_NUM_CLIPS must be >= 0 (0 = no overlays), got {num_clips}")
-    if num_clips == 0:
+    num_videos = int(cfg.TEST.VISUALIZE_NUM_CLIPS)
+    if num_videos < 0:
+        raise ValueError(f"Config TEST.VISUALIZE_NUM_CLIPS must be >= 0 (0 = no overlays), got {num_videos}")
+    if num_videos == 0:
         return evaluator
     return DatasetEvaluators([evaluator, PredictionOverlayWriter(dataset_name, cfg, output_dir)])
 

@@ -79,7 +79,7 @@ def merge_label_noise(per_frame: torch.Tensor, noise: torch.Tensor) -> torch.Ten
     before counting).
 
     Args:
-        noise: bool ``[n]``, the clip's label-noise labels (``LabelSpace.noise_labels``).
+        noise: bool ``[n]``, the window's label-noise labels (``LabelSpace.noise_labels``).
     """
     noise = noise.to(per_frame.device)
     merged = per_frame.clone()

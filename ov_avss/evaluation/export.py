@@ -28,7 +28,7 @@ def _write_grey_pngs(out_dir: str, uid: str, frame_indices: Sequence[int], image
     for frame_index, image in zip(frame_indices, images):
         ok, encoded = cv2.imencode(".png", image)
         if not ok:
-            raise RuntimeError(f"OpenCV could not encode the prediction of clip {uid} frame {frame_index}")
+            raise RuntimeError(f"OpenCV could not encode the prediction of window {uid} frame {frame_index}")
         path = _frame_path(out_dir, uid, frame_index)
         with atomic_open(path, "wb") as f:
             f.write(encoded.tobytes())
@@ -48,7 +48,7 @@ def export_predictions(
 
     Args:
         out_dir: root of the exported predictions.
-        uid: clip folder name.
+        uid: the video folder name (the window's record).
         frame_indices: frame number of each map (the file name, as in ``labels_rgb/<t>.png``).
         label_maps: int ``[T, H, W]`` in the dataset's labels (palette index = label).
         palette: the label space's colours, uint8 ``[256, 3]``.
@@ -70,7 +70,7 @@ def export_probabilities(out_dir: str, uid: str, frame_indices: Sequence[int], p
     _check_frames(probabilities, frame_indices, "probabilities")
     values = probabilities.detach().float().cpu().numpy()
     if values.size and (np.nanmin(values) < 0 or np.nanmax(values) > 1 or np.isnan(values).any()):
-        raise ValueError(f"Clip {uid}: sounding probabilities must lie in [0, 1]")
+        raise ValueError(f"Window {uid}: sounding probabilities must lie in [0, 1]")
     grey = np.rint(values * PROBABILITY_SCALE).astype(np.uint8)
     return _write_grey_pngs(out_dir, uid, frame_indices, grey)
 

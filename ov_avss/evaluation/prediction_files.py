@@ -17,12 +17,12 @@ from .semantic_scorer import SemanticScorer
 from .binary_evaluator import BinaryAVSEvaluator
 from .export import read_probability_png
 
-# One record and the frames (positions t in the clip) whose prediction file exists.
+# One record and the frames (positions t in the video) whose prediction file exists.
 PredictionJob = tuple[dict, list[int]]
 
 
 def prediction_path(pred_root: str, uid: str, frame: int) -> str:
-    """Where the prediction of frame ``frame`` of clip ``uid`` lies."""
+    """Where the prediction of frame ``frame`` of video ``uid`` lies."""
     return os.path.join(pred_root, uid, f"{int(frame)}.png")
 
 
@@ -69,7 +69,7 @@ def score_semantic_files(
 
 def score_binary_files(dataset_name: str, jobs: Sequence[PredictionJob], pred_root: str, cfg) -> dict[str, Any]:
     """``BinaryAVSEvaluator`` results of grey-PNG sounding probabilities, scored at the ground
-    truth's size, clips in dataset order (``TEST.AVSBENCH_BINARY_BATCH_CLIPS`` per batch)."""
+    truth's size, windows in dataset order (``TEST.AVSBENCH_BINARY_BATCH_CLIPS`` per batch)."""
     evaluator = BinaryAVSEvaluator(dataset_name, cfg)
     label_space = get_dataset_metadata(dataset_name).label_space
     evaluator.reset()

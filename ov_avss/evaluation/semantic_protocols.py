@@ -8,7 +8,7 @@ Predictions in a vocabulary's labels are mapped to the dataset's labels by
 background.
 
 - ``ov_avss`` (AVSBench-OV, the OV-AVSS release): ground-truth pixels of categories that do not
-  sound in the clip (label noise) become background; one 71x71 confusion matrix over all frames;
+  sound in the window (label noise) become background; one 71x71 confusion matrix over all frames;
   IoU_c = TP / (TP + FP + FN), classes absent from both prediction and ground truth left out of
   every mean; mIoU over all labels (71 for AVSBench), mIoU_base / mIoU_novel over the base / novel categories
   (background in neither), mIoU_harmonic = 2ab / (a + b). F (beta^2 = 0.3) per class and frame,

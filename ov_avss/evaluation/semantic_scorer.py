@@ -72,7 +72,7 @@ class SemanticScorer:
             prediction: int ``[T, H, W]`` in the dataset's labels, or in ``vocabulary``'s labels
                 (0 = background) when it is given.
             ground_truth: int ``[T, H, W]`` in the dataset's labels; the ignore label = ignored.
-            sounding_categories: the clip's sounding names (label-noise filter of ``ov_avss``).
+            sounding_categories: the window's sounding names (label-noise filter of ``ov_avss``).
             vocabulary: the names of the prediction's labels.
         """
         prediction = resize_prediction_to_eval(prediction)

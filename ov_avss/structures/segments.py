@@ -6,18 +6,18 @@ from typing import Any
 
 import torch
 
-# The key of the segments in a model's per-clip output.
+# The key of the segments in a model's per-window output.
 SEGMENTS = "segments"
 
 
 def output_segments(output: dict[str, Any], where: str) -> dict[str, torch.Tensor]:
     """The checked ``segments`` of one model output: ``scores`` float ``[K]``, ``labels`` int64
-    ``[K]`` (0-based: ``labels[k]`` names ``vocabulary[labels[k]]`` of the clip, or the model's
+    ``[K]`` (0-based: ``labels[k]`` names ``vocabulary[labels[k]]`` of the window, or the model's
     class ``labels[k]`` for a closed-set model) and ``masks`` bool ``[K, T, H0, W0]`` at the
-    clip's original frame size.
+    window's original frame size.
 
     Args:
-        where: names the clip or video in error messages.
+        where: names the window or video in error messages.
 
     Raises:
         KeyError: the output has no ``segments`` or they lack a key.

@@ -26,7 +26,7 @@ def visible_frame_segments(sem_seg: torch.Tensor, segments: dict, frame: int) ->
         sem_seg: int64 ``[H, W]``, the frame's semantic map (0 = background).
         segments: the model's ``segments`` output: ``scores [K]``, ``labels [K]`` (0-based),
             ``masks`` bool ``[K, T, H, W]``.
-        frame: index ``t`` of the frame within the model's clip.
+        frame: index ``t`` of the frame within the model's window.
 
     Returns:
         Segments in descending score order.

@@ -56,7 +56,7 @@ def test_frame_t_gets_example_t_of_the_whole_file(tmp_path):
 
 
 def test_short_audio_padding_modes(tmp_path, caplog):
-    """3.5 s of audio for a 5 s clip gives 3 whole examples; the releases complete them with
+    """3.5 s of audio for a 5 s video gives 3 whole examples; the releases complete them with
     zero examples (OV-AVSS, AVSS) or by repeating the last one (S4/MS3 preprocessing)."""
     path = tmp_path / "short.wav"
     write_wav(path, _signal(3.5, 16000), 16000, "pcm16")

@@ -65,11 +65,11 @@ def test_padding_is_the_datasets(tmp_path):
 
 @pytest.mark.parametrize("padding", ["repeat_last", "zero_examples"])
 def test_shuffle_donor_is_padded_as_its_own_audio(tmp_path, padding):
-    """A 5-frame clip given a donor with 3.2 s of audio: the donor's examples padded with the
+    """A 5-frame video given a donor with 3.2 s of audio: the donor's examples padded with the
     dataset's padding (repeat-last on S4/MS3), exactly the donor's own audio."""
-    clip = _record(tmp_path, "clip", 5.2, 5, seed=2)
+    video = _record(tmp_path, "video", 5.2, 5, seed=2)
     donor = _record(tmp_path, "donor", 3.2, 5, seed=3)
-    shuffled = RecordAudio("VGGish", padding, "shuffle")(clip, range(5), donor)
+    shuffled = RecordAudio("VGGish", padding, "shuffle")(video, range(5), donor)
     own_of_donor = RecordAudio("VGGish", padding)(donor, range(5))
     assert torch.equal(shuffled, own_of_donor)
     donor_examples = _vggish_examples(donor["audio_path"])
@@ -78,11 +78,11 @@ def test_shuffle_donor_is_padded_as_its_own_audio(tmp_path, padding):
     # A shorter donor is repeated to cover the frames; a window takes the donor's same positions.
     three = _record(tmp_path, "three", 3.2, 3, seed=4)
     assert torch.equal(
-        RecordAudio("VGGish", padding, "shuffle")(clip, [3, 4], three),
+        RecordAudio("VGGish", padding, "shuffle")(video, [3, 4], three),
         RecordAudio("VGGish", padding)(three, [0, 1]),
     )
-    with pytest.raises(ValueError, match="test clip: TEST.AUDIO_ABLATION 'shuffle' needs the record"):
-        RecordAudio("VGGish", padding, "shuffle")(clip, range(5))
+    with pytest.raises(ValueError, match="test video: TEST.AUDIO_ABLATION 'shuffle' needs the record"):
+        RecordAudio("VGGish", padding, "shuffle")(video, range(5))
 
 
 def test_zero_ablation_is_silence(tmp_path):

@@ -1,6 +1,6 @@
 """The closed-set S4 / MS3 / AVSS configs: they merge, name registered datasets scored by their
 protocol, treat the whole vocabulary as seen, and build (shrunk to the tiny sizes) into a model
-that trains and scores one clip of its own vocabulary."""
+that trains and scores one window of its own vocabulary."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +13,7 @@ from ov_avss.config import get_cfg
 from ov_avss.data.catalog import get_dataset_metadata
 from ov_avss.evaluation import build_evaluator
 from ov_avss.modeling import build_model
-from ov_avss.structures import make_clip_input
+from ov_avss.structures import make_video_input
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TINY = CONFIGS / "tiny" / "OV_AVSS_tiny.yaml"
@@ -64,14 +64,14 @@ def test_config_builds_trains_and_scores_with_tiny_sizes(name, tmp_path):
         audio=torch.randn(2, 1, 96, 64), vocabulary=vocabulary, sounding_categories=vocabulary[:1],
     )
     model.train()
-    losses = model([make_clip_input(**fields, targets={"labels": torch.zeros(1, dtype=torch.int64), "masks": masks})])
+    losses = model([make_video_input(**fields, targets={"labels": torch.zeros(1, dtype=torch.int64), "masks": masks})])
     sum(losses.values()).backward()
     model.eval()
-    test_clip = make_clip_input(**fields, sem_seg_gt=masks[0].long())
+    test_window = make_video_input(**fields, sem_seg_gt=masks[0].long())
     with torch.no_grad():
-        (output,) = model([test_clip])
+        (output,) = model([test_window])
     evaluator = build_evaluator(cfg, test, str(tmp_path / "eval"))
-    evaluator.process([test_clip], [output])
+    evaluator.process([test_window], [output])
     results = evaluator.evaluate()
     metrics = next(iter(results.values()))
     assert metrics["protocol"] == get_dataset_metadata(test).protocols[0]

@@ -10,8 +10,8 @@ from ov_avss.data.synthetic import make_synthetic_avsbench, make_synthetic_avsbe
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("datasets")
-    make_synthetic_avsbench(str(root), seed=1, num_train_clips=12, num_val_clips=3, num_test_clips=8, size=(64, 80))
-    make_synthetic_avsbench_object(str(root), seed=1, clips_per_split=2, size=(64, 80))
+    make_synthetic_avsbench(str(root), seed=1, num_train_videos=12, num_val_videos=3, num_test_videos=8, size=(64, 80))
+    make_synthetic_avsbench_object(str(root), seed=1, videos_per_split=2, size=(64, 80))
     return str(root)
 
 

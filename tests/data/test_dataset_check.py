@@ -1,5 +1,5 @@
-"""The dataset check finds every missing or malformed file of every clip before training, and
-names the clip, the file and what was expected."""
+"""The dataset check finds every missing or malformed file of every video before training, and
+names the video, the file and what was expected."""
 from __future__ import annotations
 
 import os
@@ -18,7 +18,7 @@ TRAIN = "avsbench_ov_train_base"
 
 @pytest.fixture
 def broken_cfg(data_cfg, tmp_path):
-    """A copy of the synthetic root with four training clips damaged, one way each; returns the
+    """A copy of the synthetic root with four training videos damaged, one way each; returns the
     config and ``{uid: the problem's file}``."""
     shutil.copytree(os.path.join(data_cfg.DATASETS.ROOT, "AVSBench-semantic"), tmp_path / "AVSBench-semantic")
     data_cfg.DATASETS.ROOT = str(tmp_path)
@@ -46,10 +46,10 @@ def broken_cfg(data_cfg, tmp_path):
 
 def test_every_problem_is_found_and_named(broken_cfg):
     cfg, damaged = broken_cfg
-    problems, num_clips, truncated = check_records(get_dataset_records(TRAIN, cfg))
-    assert not truncated and num_clips == len(get_dataset_records(TRAIN, cfg))
+    problems, num_videos, truncated = check_records(get_dataset_records(TRAIN, cfg))
+    assert not truncated and num_videos == len(get_dataset_records(TRAIN, cfg))
     assert len(problems) == 4, problems
-    by_uid = {uid: [p for p in problems if f"clip {uid}:" in p] for uid in damaged}
+    by_uid = {uid: [p for p in problems if f"video {uid}:" in p] for uid in damaged}
     for uid, path in damaged.items():
         assert len(by_uid[uid]) == 1 and path in by_uid[uid][0], (uid, problems)
     texts = dict((uid, lines[0]) for uid, lines in by_uid.items())
@@ -69,11 +69,11 @@ def test_problem_cap(broken_cfg):
 def test_train_loader_checks_before_the_first_batch_and_can_be_told_not_to(broken_cfg):
     cfg, damaged = broken_cfg
     cfg.DATASETS.TRAIN = (TRAIN,)
-    with pytest.raises(DatasetCheckError, match=r"4 problems in \d+ clips \(set DATALOADER.CHECK_FILES False") as info:
+    with pytest.raises(DatasetCheckError, match=r"4 problems in \d+ videos \(set DATALOADER.CHECK_FILES False") as info:
         build_train_loader(cfg)
     assert all(any(path in p for p in info.value.problems) for path in damaged.values())
     cfg.DATALOADER.CHECK_FILES = False
-    build_train_loader(cfg)  # builds; the damage would surface when a clip is read
+    build_train_loader(cfg)  # builds; the damage would surface when a video is read
 
 
 def test_clean_data_passes(data_cfg):

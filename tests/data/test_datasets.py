@@ -25,7 +25,7 @@ def _rewrite_metadata(root: str, transform) -> None:
         csv.writer(f).writerows(transform(rows))
 
 
-def test_ov_train_base_keeps_base_only_clips(data_cfg):
+def test_ov_train_base_keeps_base_only_videos(data_cfg):
     records = get_dataset_records("avsbench_ov_train_base", data_cfg)
     metadata = get_dataset_metadata("avsbench_ov_train_base")
     assert metadata.vocabulary == BASE_CATEGORIES and metadata.is_train
@@ -68,7 +68,7 @@ def test_object_readers(data_cfg, subset):
             assert all(os.path.isfile(p) for p in masks)
 
 
-def test_indexing_10k_clips(data_cfg, tmp_path):
+def test_indexing_10k_videos(data_cfg, tmp_path):
     # Only the result is checked; wall time is never asserted (it depends on the machine).
     root = _copy_semantic(data_cfg.DATASETS.ROOT, tmp_path)
 
@@ -118,15 +118,15 @@ def test_label2idx_disagreement_is_named(data_cfg, tmp_path):
         get_dataset_records("avsbench_ov_test", data_cfg)
 
 
-def test_missing_clip_folders_and_empty_split(data_cfg, tmp_path):
+def test_missing_video_folders_and_empty_split(data_cfg, tmp_path):
     root = _copy_semantic(data_cfg.DATASETS.ROOT, tmp_path)
     data_cfg.DATASETS.ROOT = root
     uid = get_dataset_records("avsbench_ov_test", data_cfg)[0]["uid"]
     shutil.rmtree(next(p for p in (tmp_path / "AVSBench-semantic").glob(f"*/{uid}")))
-    with pytest.raises(FileNotFoundError, match=rf"1 clip folders of avsbench_ov_test missing, e.g. .*{uid}"):
+    with pytest.raises(FileNotFoundError, match=rf"1 video folders of avsbench_ov_test missing, e.g. .*{uid}"):
         get_dataset_records("avsbench_ov_test", data_cfg)
     _rewrite_metadata(root, lambda rows: [r for r in rows if r[5] != "val"])
-    with pytest.raises(ValueError, match="no clips of split 'val'"):
+    with pytest.raises(ValueError, match="no videos of split 'val'"):
         get_dataset_records("avsbench_ov_val_all", data_cfg)
     data_cfg.DATASETS.ROOT = str(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="label2idx.json"):

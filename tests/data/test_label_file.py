@@ -11,7 +11,7 @@ import pytest
 
 from ov_avss.data.catalog import get_dataset_records
 from ov_avss.data.categories import CATEGORIES
-from ov_avss.data.clip_mapper import ClipMapper
+from ov_avss.data.window_mapper import WindowMapper
 from ov_avss.data.datasets import avsbench_semantic
 from ov_avss.data.datasets.avsbench_semantic import check_label2idx
 
@@ -70,11 +70,11 @@ def test_released_numbering_loads_and_maps_masks_as_the_0_based_file(data_cfg, t
     released_cfg.DATASETS.ROOT = str(root)
     released = get_dataset_records("avsbench_semantic_test", released_cfg)
     assert [r["uid"] for r in released] == [r["uid"] for r in original]
-    mapper = ClipMapper(data_cfg, "avsbench_semantic_test", is_train=False)
+    mapper = WindowMapper(data_cfg, "avsbench_semantic_test", is_train=False)
     record_0, record_1 = original[0], released[0]
-    clip_0 = mapper(record_0, list(range(record_0["num_frames"])))
-    clip_1 = mapper(record_1, list(range(record_1["num_frames"])))
-    assert clip_0["sem_seg_gt"].equal(clip_1["sem_seg_gt"]) and int(clip_0["sem_seg_gt"].max()) > 0
+    window_0 = mapper(record_0, list(range(record_0["num_frames"])))
+    window_1 = mapper(record_1, list(range(record_1["num_frames"])))
+    assert window_0["sem_seg_gt"].equal(window_1["sem_seg_gt"]) and int(window_0["sem_seg_gt"].max()) > 0
 
 
 def test_a_file_that_is_not_utf8_is_named(tmp_path):

@@ -21,7 +21,7 @@ def test_vocabulary_lookup_maps_by_name_and_drops_what_the_vocabulary_lacks():
     assert lookup.shape == (256,)
     assert lookup[:4].tolist() == [0, 2, 0, 1]  # drum is not in the vocabulary: background
     assert lookup[IGNORE_LABEL] == IGNORE_LABEL
-    # Label noise: categories that do not sound in the clip become background too.
+    # Label noise: categories that do not sound in the video become background too.
     assert SPACE.vocabulary_lookup(["gong", "kettle"], sounding=["gong"])[:4].tolist() == [0, 0, 0, 1]
 
 

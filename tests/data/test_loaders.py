@@ -17,7 +17,7 @@ from ov_avss.data.build import (
 
 
 def _signature(batch):
-    return [(clip["uid"], tuple(clip["frame_indices"]), clip["frames"].shape, int(clip["frames"].float().sum())) for clip in batch]
+    return [(window["uid"], tuple(window["frame_indices"]), window["frames"].shape, int(window["frames"].float().sum())) for window in batch]
 
 
 def test_training_sampler_shards_and_resumes():
@@ -73,11 +73,11 @@ def test_audio_ablations(data_cfg):
     shuffled = [b[0] for b in build_test_loader(data_cfg, "avsbench_ov_test")]
     again = [b[0] for b in build_test_loader(data_cfg, "avsbench_ov_test")]
     by_uid = {}
-    for clip in normal:
-        by_uid.setdefault(clip["uid"], []).append(clip["audio"])
-    for clip, repeat in zip(shuffled, again):
-        assert torch.equal(clip["audio"], repeat["audio"])  # a fixed derangement
-        assert not any(torch.equal(clip["audio"], own) for own in by_uid[clip["uid"]])
+    for window in normal:
+        by_uid.setdefault(window["uid"], []).append(window["audio"])
+    for window, repeat in zip(shuffled, again):
+        assert torch.equal(window["audio"], repeat["audio"])  # a fixed derangement
+        assert not any(torch.equal(window["audio"], own) for own in by_uid[window["uid"]])
 
 
 def _truncate_wav(path: str, seconds: float) -> None:
@@ -89,8 +89,8 @@ def _truncate_wav(path: str, seconds: float) -> None:
 
 
 def test_shuffled_audio_is_padded_as_the_donors_own_on_a_repeat_last_dataset(data_cfg, tmp_path):
-    """S4 repeats a short track's last example; a clip given a short donor's audio gets that
-    donor's audio exactly as the donor's own clip does (before: zero-padded)."""
+    """S4 repeats a short track's last example; a window given a short donor's audio gets that
+    donor's audio exactly as the donor's own window does (before: zero-padded)."""
     root = tmp_path / "datasets"
     shutil.copytree(data_cfg.DATASETS.ROOT, root)
     data_cfg.DATASETS.ROOT = str(root)

@@ -1,4 +1,4 @@
-"""The loaders pick the mapper from the dataset metadata: AVISeg gets 5-frame training clips
+"""The loaders pick the mapper from the dataset metadata: AVISeg gets 5-frame training videos
 with instance targets and whole test videos, and TEST.AUDIO_ABLATION through the same key."""
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ def avis_cfg(tmp_path_factory):
 
 def test_metadata_names_the_mapper():
     assert get_dataset_metadata("aviseg_train").mapper == "video"
-    assert get_dataset_metadata("avsbench_ov_test").mapper == "clip"
-    assert set(DATASET_KINDS) == {"clip", "video"}
+    assert get_dataset_metadata("avsbench_ov_test").mapper == "window"
+    assert set(DATASET_KINDS) == {"video", "window"}
 
 
-def test_avis_train_loader_gives_clips_with_tracks(avis_cfg):
+def test_avis_train_loader_gives_windows_with_tracks(avis_cfg):
     batches = list(itertools.islice(build_train_loader(avis_cfg), 3))
     records = {r["uid"]: r for r in get_dataset_records("aviseg_train", avis_cfg)}
     for batch in batches:
@@ -38,7 +38,7 @@ def test_avis_train_loader_gives_clips_with_tracks(avis_cfg):
             assert video["audio"].shape == (5, 1, 96, 64)  # log-mel: the synthetic set has no FEATAudios
             masks = video["targets"]["masks"]
             assert masks.shape[:2] == (len(records[video["uid"]]["tracks"]), 5)
-    # Seeded like the clip loader: the same config gives the same batches.
+    # Seeded like the video loader: the same config gives the same batches.
     again = list(itertools.islice(build_train_loader(avis_cfg), 3))
     assert [[(v["uid"], v["frame_indices"]) for v in b] for b in again] == [[(v["uid"], v["frame_indices"]) for v in b] for b in batches]
 

@@ -14,7 +14,7 @@ from ov_avss.engine import default_setup
 
 
 def _uids(cfg, batches: int = 3):
-    return [[(clip["uid"], tuple(clip["frame_indices"])) for clip in batch] for batch in itertools.islice(build_train_loader(cfg), batches)]
+    return [[(window["uid"], tuple(window["frame_indices"])) for window in batch] for batch in itertools.islice(build_train_loader(cfg), batches)]
 
 
 def test_the_logged_seed_is_the_samplers(data_cfg, tmp_path):

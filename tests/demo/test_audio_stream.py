@@ -1,6 +1,6 @@
-"""The demo's audio is the dataset's: for the same file, the frames of a clip get the examples
-the clip mapper feeds at evaluation (before this, the demo took the 0.975 s from each frame's
-time: 0.36 s later than the dataset's example by frame 9 of a 10 s clip)."""
+"""The demo's audio is the dataset's: for the same file, the frames of a video get the examples
+the video mapper feeds at evaluation (before this, the demo took the 0.975 s from each frame's
+time: 0.36 s later than the dataset's example by frame 9 of a 10 s video)."""
 from __future__ import annotations
 
 import os
@@ -13,7 +13,7 @@ from ov_avss.audio import VGGISH_FRONT_END, audio_examples_for_frames
 from ov_avss.audio.log_mel import silence_log_mel
 from ov_avss.config import get_cfg
 from ov_avss.data.catalog import get_dataset_records
-from ov_avss.data.clip_mapper import ClipMapper
+from ov_avss.data.window_mapper import WindowMapper
 from ov_avss.data.synthetic import make_synthetic_avsbench, wav_bytes
 from ov_avss.demo.audio_stream import FrameAlignedAudio
 from ov_avss.demo.errors import DemoInputError
@@ -27,7 +27,7 @@ DATASET = "avsbench_semantic_test"
 @pytest.fixture(scope="module")
 def avss_cfg(tmp_path_factory):
     root = tmp_path_factory.mktemp("datasets")
-    make_synthetic_avsbench(str(root), seed=3, num_train_clips=1, num_val_clips=1, num_test_clips=6, size=(48, 64))
+    make_synthetic_avsbench(str(root), seed=3, num_train_videos=1, num_val_videos=1, num_test_videos=6, size=(48, 64))
     cfg = get_cfg()
     cfg.DATASETS.ROOT = str(root)
     cfg.INPUT.MIN_SIZE_TEST = 48
@@ -43,13 +43,13 @@ def _demo_examples(folder: str, audio_path: str | None = None) -> torch.Tensor:
 
 
 def _dataset_examples(cfg, record: dict) -> torch.Tensor:
-    mapper = ClipMapper(cfg, DATASET, is_train=False)
+    mapper = WindowMapper(cfg, DATASET, is_train=False)
     return mapper(record, list(range(int(record["num_frames"]))))["audio"]
 
 
-def test_demo_feeds_the_dataset_examples_of_each_clip(avss_cfg):
+def test_demo_feeds_the_dataset_examples_of_each_window(avss_cfg):
     records = get_dataset_records(DATASET, avss_cfg)
-    assert any(int(r["num_frames"]) == 10 for r in records), "no 10 s clip to check frame 9 on"
+    assert any(int(r["num_frames"]) == 10 for r in records), "no 10 s video to check frame 9 on"
     for record in records:
         folder = os.path.dirname(record["audio_path"])
         dataset = _dataset_examples(avss_cfg, record)
@@ -58,8 +58,8 @@ def test_demo_feeds_the_dataset_examples_of_each_clip(avss_cfg):
 
 
 def test_resampled_and_short_audio_equals_the_dataset(avss_cfg, tmp_path):
-    """A 22.05 kHz track 1.5 s shorter than its 10 s clip: both resample through the library and
-    complete the clip with zero examples."""
+    """A 22.05 kHz track 1.5 s shorter than its 10 s video: both resample through the library and
+    complete the video with zero examples."""
     record = next(r for r in get_dataset_records(DATASET, avss_cfg) if int(r["num_frames"]) == 10)
     rng = np.random.default_rng(0)
     seconds, rate = 8.5, 22050

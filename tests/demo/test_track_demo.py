@@ -15,7 +15,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from ov_avss.config import get_cfg
-from ov_avss.data.avis_mapper import AVISClipMapper
+from ov_avss.data.avis_mapper import AVISVideoMapper
 from ov_avss.data.aviseg_synthetic import make_synthetic_aviseg
 from ov_avss.data.catalog import get_dataset_metadata, get_dataset_records
 from ov_avss.data.datasets.aviseg import AVISEG_CATEGORIES
@@ -74,8 +74,8 @@ def test_demo_tracks_equal_the_evaluators_for_the_same_video(aviseg, tmp_path):
     record = aviseg["record"]
     torch.manual_seed(0)
     predictor = VideoPredictor(cfg)
-    # The evaluation path: the test mapper's ClipInput, the model, the evaluator's entries.
-    output = predictor.model([AVISClipMapper(cfg, DATASET, is_train=False)(record)])[0]
+    # The evaluation path: the test mapper's VideoInput, the model, the evaluator's entries.
+    output = predictor.model([AVISVideoMapper(cfg, DATASET, is_train=False)(record)])[0]
     segments = output["segments"]
     assert len(segments["scores"]) == 3
     order = torch.from_numpy(np.argsort(-segments["scores"].numpy(), kind="stable"))

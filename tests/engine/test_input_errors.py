@@ -36,7 +36,7 @@ def test_training_without_the_dataset_root_creates_nothing(capsys, tmp_path):
 
 def test_training_on_damaged_data_lists_the_problems_and_creates_nothing(capsys, tmp_path):
     root = tmp_path / "data"
-    make_synthetic_avsbench(str(root), seed=3, num_train_clips=3, num_val_clips=0, num_test_clips=1, size=(32, 48))
+    make_synthetic_avsbench(str(root), seed=3, num_train_videos=3, num_val_videos=0, num_test_videos=1, size=(32, 48))
     from ov_avss.config import get_cfg
 
     cfg = get_cfg()
@@ -45,7 +45,7 @@ def test_training_on_damaged_data_lists_the_problems_and_creates_nothing(capsys,
     os.remove(record["frame_paths"][0])
     output_dir = tmp_path / "out"
     lines = _run_to_error(capsys, ["--config-file", TINY_CONFIG, "DATASETS.ROOT", str(root), "OUTPUT_DIR", str(output_dir)])
-    assert f"clip {record['uid']}: {record['frame_paths'][0]} is missing" in lines[0]
+    assert f"video {record['uid']}: {record['frame_paths'][0]} is missing" in lines[0]
     assert lines[-1].startswith("error: 1 problems in ")
     assert not output_dir.exists()
 

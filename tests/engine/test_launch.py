@@ -58,15 +58,15 @@ def test_two_process_gloo_training_keeps_ranks_identical(tmp_path):
     metrics = json.loads((ddp_dir / "inference" / TEST_DATASET / "metrics.json").read_text())
     assert metrics["toy"]["num_clips"] == NUM_TEST_CLIPS  # both ranks' shards were gathered
 
-    # One clip per rank on two ranks sees the same samples as two clips in one process, and
+    # One window per rank on two ranks sees the same samples as two windows in one process, and
     # the toy losses are per-sample means, so the runs must agree.
     make_trainer(tmp_path / "single").train()
     assert logged_losses(ddp_dir) == pytest.approx(logged_losses(tmp_path / "single"), rel=1e-5)
 
 
 def test_two_process_gradient_accumulation_syncs_once_per_step_and_equals_one_large_batch(tmp_path):
-    # 2 ranks x 2 micro-batches x 1 clip: iteration i sees clips 4i..4i+3, as one process with
-    # batches of 4 clips does.
+    # 2 ranks x 2 micro-batches x 1 window: iteration i sees windows 4i..4i+3, as one process with
+    # batches of 4 windows does.
     ddp_dir = tmp_path / "ddp_accum"
     overrides = {"SOLVER.IMS_PER_BATCH": 2, "SOLVER.GRAD_ACCUM_STEPS": 2, "SOLVER.MAX_ITER": 3, "DATASETS.TEST": "()"}
     completed = subprocess.run(

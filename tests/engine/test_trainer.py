@@ -13,7 +13,7 @@ import torch
 from ov_avss.config import get_cfg
 from ov_avss.engine import HookBase, TrainingInterrupted, default_argument_parser, default_main, seed_all_rngs
 
-from toy_task import NUM_TEST_CLIPS, TEST_DATASET, ToyTrainer, ToyTrainLoader, toy_clip, toy_opts
+from toy_task import NUM_TEST_CLIPS, TEST_DATASET, ToyTrainer, ToyTrainLoader, toy_window, toy_opts
 
 
 def make_trainer(output_dir, overrides=None, trainer_cls=ToyTrainer, resume=False, extra_hooks=()):
@@ -270,7 +270,7 @@ def test_eval_only_writes_metrics_of_loaded_weights(tmp_path):
     )
     results = default_main(args, ToyTrainer)
 
-    masks = torch.stack([toy_clip(100 + i)["sem_seg_gt"] for i in range(NUM_TEST_CLIPS)])
+    masks = torch.stack([toy_window(100 + i)["sem_seg_gt"] for i in range(NUM_TEST_CLIPS)])
     expected = masks.float().mean().item()
     written = json.loads((output_dir / "inference" / TEST_DATASET / "metrics.json").read_text())
     assert written == results[TEST_DATASET]

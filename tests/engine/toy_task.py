@@ -32,8 +32,8 @@ NUM_TEST_CLIPS = 6
 FRAMES, SIZE = 2, 8
 
 
-def toy_clip(sample_index: int, poisoned: bool = False) -> dict[str, Any]:
-    """Clip ``sample_index``: random frames [T, 3, H, W] and the mask 'red channel > 127'."""
+def toy_window(sample_index: int, poisoned: bool = False) -> dict[str, Any]:
+    """Window ``sample_index``: random frames [T, 3, H, W] and the mask 'red channel > 127'."""
     generator = torch.Generator().manual_seed(1000 + sample_index)
     frames = torch.randint(0, 256, (FRAMES, 3, SIZE, SIZE), generator=generator, dtype=torch.uint8)
     return {
@@ -46,7 +46,7 @@ def toy_clip(sample_index: int, poisoned: bool = False) -> dict[str, Any]:
 
 
 @META_ARCH_REGISTRY.register()
-class ToyClipSegmenter(nn.Module):
+class ToyWindowSegmenter(nn.Module):
     """Conv backbone + norm + query embedding + dropout; losses ``loss_bce`` and ``loss_reg``."""
 
     def __init__(self, dropout: float) -> None:
@@ -60,28 +60,28 @@ class ToyClipSegmenter(nn.Module):
         self.last_feature_dtype: torch.dtype | None = None
 
     @classmethod
-    def from_config(cls, cfg) -> "ToyClipSegmenter":
+    def from_config(cls, cfg) -> "ToyWindowSegmenter":
         return cls(cfg.MODEL.MASK_FORMER.DROPOUT)
 
     def forward(self, batched_inputs: list[dict[str, Any]]):
         device = self.predictor.weight.device
-        frames = torch.cat([clip["frames"] for clip in batched_inputs]).to(device).float() / 255.0
+        frames = torch.cat([window["frames"] for window in batched_inputs]).to(device).float() / 255.0
         features = self.backbone(frames)
         self.last_feature_dtype = features.dtype
         features = self.dropout(torch.relu(self.norm(features)))
         features = features + self.query_embed.weight[0][None, :, None, None]
         mask_logits = self.predictor(features)[:, 0]  # [B*T, H, W]
         if self.training:
-            targets = torch.cat([clip["sem_seg_gt"] for clip in batched_inputs]).to(device).float()
+            targets = torch.cat([window["sem_seg_gt"] for window in batched_inputs]).to(device).float()
             loss_reg = 0.01 * mask_logits.float().pow(2).mean()
-            if any(clip["poisoned"] for clip in batched_inputs):
+            if any(window["poisoned"] for window in batched_inputs):
                 loss_reg = loss_reg * float("nan")
             return {
                 "loss_bce": F.binary_cross_entropy_with_logits(mask_logits.float(), targets),
                 "loss_reg": loss_reg,
             }
-        logits_per_clip = mask_logits.split([clip["frames"].shape[0] for clip in batched_inputs])
-        return [{"sem_seg": (logits > 0).long(), "sounding_prob": logits.sigmoid()} for logits in logits_per_clip]
+        logits_per_window = mask_logits.split([window["frames"].shape[0] for window in batched_inputs])
+        return [{"sem_seg": (logits > 0).long(), "sounding_prob": logits.sigmoid()} for logits in logits_per_window]
 
 
 class ToyTrainLoader:
@@ -98,7 +98,7 @@ class ToyTrainLoader:
         while True:
             first = (batch_index * world_size + rank) * self.batch_size
             poisoned = batch_index == self.poisoned_batch
-            yield [toy_clip(first + k, poisoned) for k in range(self.batch_size)]
+            yield [toy_window(first + k, poisoned) for k in range(self.batch_size)]
             batch_index += 1
 
 
@@ -116,10 +116,10 @@ class ToyPixelAccuracy(DatasetEvaluator):
         self._uids: list[str] = []
 
     def process(self, inputs, outputs) -> None:
-        for clip, output in zip(inputs, outputs):
-            self._correct += int((output["sem_seg"] == clip["sem_seg_gt"]).sum())
-            self._total += clip["sem_seg_gt"].numel()
-            self._uids.append(clip["uid"])
+        for window, output in zip(inputs, outputs):
+            self._correct += int((output["sem_seg"] == window["sem_seg_gt"]).sum())
+            self._total += window["sem_seg_gt"].numel()
+            self._uids.append(window["uid"])
 
     def evaluate(self):
         gathered = comm.gather((self._correct, self._total, self._uids))
@@ -182,7 +182,7 @@ class GradientSyncCounter(HookBase):
 class ToyTrainer(Trainer):
     @classmethod
     def check_train_data(cls, cfg) -> None:
-        """The toy clips are made in memory: there are no files to check."""
+        """The toy windows are made in memory: there are no files to check."""
 
     @classmethod
     def build_train_loader(cls, cfg, start_iter: int):
@@ -191,7 +191,7 @@ class ToyTrainer(Trainer):
     @classmethod
     def build_test_loader(cls, cfg, dataset_name: str):
         shard = range(comm.get_rank(), NUM_TEST_CLIPS, comm.get_world_size())
-        return [[toy_clip(100 + index)] for index in shard]
+        return [[toy_window(100 + index)] for index in shard]
 
     def build_hooks(self):
         return super().build_hooks() + [DumpWeightsHook(), GradientSyncCounter()]
@@ -200,7 +200,7 @@ class ToyTrainer(Trainer):
 def toy_opts(output_dir: str, overrides: dict[str, Any] | None = None) -> list[str]:
     """Command-line style overrides that turn the default config into the toy task."""
     settings = {
-        "MODEL.META_ARCHITECTURE": "ToyClipSegmenter",
+        "MODEL.META_ARCHITECTURE": "ToyWindowSegmenter",
         "MODEL.DEVICE": "cpu",
         "MODEL.WEIGHTS": "",
         "MODEL.MASK_FORMER.DROPOUT": 0.0,

@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from helpers import evaluation_clip
+from helpers import evaluation_window
 from ov_avss.config import get_cfg
 from ov_avss.data.categories import CATEGORIES, CATEGORY_TO_INDEX
 from ov_avss.data.image_io import read_palette_mask
@@ -31,23 +31,23 @@ def f_measure(tp, predicted, actual, beta2=0.3):
     return (1 + beta2) * p * r / (beta2 * p + r)
 
 
-def clips():
-    """Two clips in the full 70-name vocabulary (label = palette index)."""
+def windows():
+    """Two windows in the full 70-name vocabulary (label = palette index)."""
     gt1 = blocks([[DOG, DOG], [0, CAR]])
     pred1 = blocks([[DOG, 0], [CAR, CAR]])
     gt2 = torch.cat([blocks([[VIOLIN, VIOLIN], [0, 0]]), torch.full((1, 224, 224), 255)])  # frame 2 not annotated
-    gt2[0, -10:, -10:] = CAT  # label noise: cat does not sound in clip b; predicted background there
+    gt2[0, -10:, -10:] = CAT  # label noise: cat does not sound in window b; predicted background there
     pred2 = torch.cat([blocks([[VIOLIN, 0], [0, 0]]), blocks([[DOG, DOG], [DOG, DOG]])])
     inputs = [
-        evaluation_clip("a", gt1, frame_indices=[0], vocabulary=CATEGORIES, sounding_categories=["dog", "car"]),
-        evaluation_clip("b", gt2, frame_indices=[3, 4], vocabulary=CATEGORIES, sounding_categories=["violin"]),
+        evaluation_window("a", gt1, frame_indices=[0], vocabulary=CATEGORIES, sounding_categories=["dog", "car"]),
+        evaluation_window("b", gt2, frame_indices=[3, 4], vocabulary=CATEGORIES, sounding_categories=["violin"]),
     ]
     outputs = [{"sem_seg": pred1}, {"sem_seg": pred2}]
     return inputs, outputs
 
 
 def expected_metrics():
-    # Blocks (1 block = 112x112 px): clip a: (dog,dog) (dog,bg) (bg,car) (car,car); clip b frame 1:
+    # Blocks (1 block = 112x112 px): window a: (dog,dog) (dog,bg) (bg,car) (car,car); window b frame 1:
     # (violin,violin) (violin,bg) (bg,bg) x2, with stray cat pixels inside a (bg,bg) block. Frame
     # b/2 is ignored.
     iou = {"background": 2 / (3 + 4 - 2), "dog": 1 / 2, "car": 1 / 2, "violin": 1 / 2}
@@ -83,9 +83,9 @@ def test_hand_computed_metrics(tmp_path):
     evaluator = build_evaluator(get_cfg(), "avsbench_ov_test", str(tmp_path))
     assert isinstance(evaluator, AVSSEvaluator)
     evaluator.reset()
-    inputs, outputs = clips()
-    for clip_input, clip_output in zip(inputs, outputs):
-        evaluator.process([clip_input], [clip_output])
+    inputs, outputs = windows()
+    for video_input, window_output in zip(inputs, outputs):
+        evaluator.process([video_input], [window_output])
     _check(evaluator.evaluate(), str(tmp_path))
 
 
@@ -96,18 +96,18 @@ def test_resizes_to_224_and_maps_vocabulary_by_name(tmp_path):
     vocabulary = ["violin", "car", "dog"]
     to_vocabulary = torch.zeros(256, dtype=torch.int64)
     to_vocabulary[VIOLIN], to_vocabulary[CAR], to_vocabulary[DOG] = 1, 2, 3
-    inputs, outputs = clips()
-    for clip_input, clip_output in zip(inputs, outputs):
-        gt = clip_input["sem_seg_gt"].repeat_interleave(2, 1).repeat_interleave(2, 2)
-        clip_input = dict(clip_input, vocabulary=vocabulary, sem_seg_gt=gt)
-        pred = clip_output["sem_seg"].repeat_interleave(2, 1).repeat_interleave(2, 2)
-        evaluator.process([clip_input], [{"sem_seg": to_vocabulary[pred]}])
+    inputs, outputs = windows()
+    for video_input, window_output in zip(inputs, outputs):
+        gt = video_input["sem_seg_gt"].repeat_interleave(2, 1).repeat_interleave(2, 2)
+        video_input = dict(video_input, vocabulary=vocabulary, sem_seg_gt=gt)
+        pred = window_output["sem_seg"].repeat_interleave(2, 1).repeat_interleave(2, 2)
+        evaluator.process([video_input], [{"sem_seg": to_vocabulary[pred]}])
     _check(evaluator.evaluate(), str(tmp_path))
 
 
 def test_closed_set_reports_avsbench_protocol_beside_ov(tmp_path):
     evaluator = AVSSEvaluator("avsbench_semantic_test", get_cfg(), str(tmp_path))
-    inputs, outputs = clips()
+    inputs, outputs = windows()
     evaluator.process(inputs, outputs)
     results = evaluator.evaluate()
     assert results["sem_seg"].keys() == {"protocol", "mIoU", "F_score"}
@@ -121,12 +121,12 @@ def test_export_predictions(tmp_path):
     cfg = get_cfg()
     cfg.TEST.EXPORT_PREDICTIONS = True
     evaluator = AVSSEvaluator("avsbench_ov_test", cfg, str(tmp_path))
-    inputs, outputs = clips()
+    inputs, outputs = windows()
     evaluator.process(inputs, outputs)
-    for clip_input, clip_output in zip(inputs, outputs):
-        for slot, frame in enumerate(clip_input["frame_indices"]):
-            path = tmp_path / "predictions" / clip_input["uid"] / f"{frame}.png"
-            assert np.array_equal(read_palette_mask(str(path), 71), clip_output["sem_seg"][slot].numpy())
+    for video_input, window_output in zip(inputs, outputs):
+        for slot, frame in enumerate(video_input["frame_indices"]):
+            path = tmp_path / "predictions" / video_input["uid"] / f"{frame}.png"
+            assert np.array_equal(read_palette_mask(str(path), 71), window_output["sem_seg"][slot].numpy())
 
 
 def _worker(rank: int, init_file: str, output_dir: str) -> None:
@@ -134,7 +134,7 @@ def _worker(rank: int, init_file: str, output_dir: str) -> None:
     try:
         torch.set_num_threads(1)
         evaluator = AVSSEvaluator("avsbench_ov_test", get_cfg(), output_dir)
-        inputs, outputs = clips()
+        inputs, outputs = windows()
         evaluator.process(inputs[rank : rank + 1], outputs[rank : rank + 1])
         results = evaluator.evaluate()
         if rank == 0:
@@ -153,12 +153,12 @@ def test_two_process_reduction_matches_single_process(tmp_path):
 
 
 @pytest.mark.parametrize("bad_label", [256, 924, -1])
-def test_out_of_range_ground_truth_is_refused_naming_the_clip(bad_label):
+def test_out_of_range_ground_truth_is_refused_naming_the_window(bad_label):
     """Also at a size other than 224x224, where the PIL resize works on uint8 (256 would wrap
     around to background)."""
     evaluator = AVSSEvaluator("avsbench_ov_test")
     gt = torch.zeros(1, 100, 150, dtype=torch.int64)
     gt[0, :10, :10] = bad_label
-    clip = evaluation_clip("clip_z", gt, frame_indices=[0], vocabulary=CATEGORIES, sounding_categories=["dog"])
-    with pytest.raises(ValueError, match=rf"Clip clip_z: ground-truth labels must lie in \[0, 255\], got \[{min(bad_label, 0)}, {max(bad_label, 0)}\]"):
-        evaluator.process([clip], [{"sem_seg": torch.zeros(1, 100, 150, dtype=torch.int64)}])
+    window = evaluation_window("clip_z", gt, frame_indices=[0], vocabulary=CATEGORIES, sounding_categories=["dog"])
+    with pytest.raises(ValueError, match=rf"Window clip_z: ground-truth labels must lie in \[0, 255\], got \[{min(bad_label, 0)}, {max(bad_label, 0)}\]"):
+        evaluator.process([window], [{"sem_seg": torch.zeros(1, 100, 150, dtype=torch.int64)}])

@@ -1,7 +1,7 @@
 """Each evaluation protocol equals an independent per-frame implementation of its published
 definition (docs/evaluation.md), written here in plain numpy, on fabricated data with the hard
 cases: empty ground-truth frames, classes absent from the ground truth, stray label-noise
-pixels, 5- and 10-frame clips and masks of mixed sizes."""
+pixels, 5- and 10-frame windows and masks of mixed sizes."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from helpers import evaluation_clip
+from helpers import evaluation_window
 from ov_avss.config import get_cfg
 from ov_avss.data.categories import BASE_CATEGORIES, CATEGORIES, CATEGORY_TO_INDEX, NOVEL_CATEGORIES
 from ov_avss.evaluation import AVSSEvaluator, BinaryAVSEvaluator
@@ -20,13 +20,13 @@ BETA2 = 0.3
 
 
 # ---------------------------------------------------------------------------------------------
-# Fabricated semantic clips
+# Fabricated semantic windows
 # ---------------------------------------------------------------------------------------------
-def semantic_clips(seed: int = 0) -> list[dict]:
-    """Clips in the 71-label space: ``gt`` / ``pred`` int64 [T, H, W] of one size per clip."""
+def semantic_windows(seed: int = 0) -> list[dict]:
+    """Windows in the 71-label space: ``gt`` / ``pred`` int64 [T, H, W] of one size per window."""
     rng = np.random.default_rng(seed)
     specs = [(5, 60, 80), (10, 224, 224), (5, 100, 150), (10, 48, 64), (5, 300, 224)]
-    clips = []
+    windows = []
     for index, (frames, height, width) in enumerate(specs):
         sounding = sorted(rng.choice(np.arange(1, N), size=int(rng.integers(1, 4)), replace=False).tolist())
         gt = np.zeros((frames, height, width), dtype=np.int64)
@@ -37,7 +37,7 @@ def semantic_clips(seed: int = 0) -> list[dict]:
             for label in sounding:
                 top, left = rng.integers(0, height // 2), rng.integers(0, width // 2)
                 gt[t, top : top + height // 3, left : left + width // 3] = label
-            # Stray label-noise pixels of a category that does not sound in the clip.
+            # Stray label-noise pixels of a category that does not sound in the window.
             noise = int(rng.integers(1, N))
             gt[t, rng.integers(0, height, 6), rng.integers(0, width, 6)] = noise
         for t in range(frames):
@@ -46,13 +46,13 @@ def semantic_clips(seed: int = 0) -> list[dict]:
             absent = int(rng.integers(1, N))
             top, left = rng.integers(0, height - 8), rng.integers(0, width - 8)
             pred[t, top : top + 8, left : left + 8] = absent
-        clips.append({
+        windows.append({
             "uid": f"clip{index}",
             "gt": gt,
             "pred": pred,
             "sounding": [CATEGORIES[k - 1] for k in sounding],
         })
-    return clips
+    return windows
 
 
 def _resize_gt(frame: np.ndarray) -> np.ndarray:
@@ -81,16 +81,16 @@ def _frame_f(inter, area_pred, area_gt) -> np.ndarray:
     return np.nan_to_num(f, nan=0.0)
 
 
-def reference_ov_avss(clips) -> dict[str, float]:
+def reference_ov_avss(windows) -> dict[str, float]:
     """AVSBench-OV: label noise -> background, one confusion matrix, nanmean IoU (OV-AVSS release
     ``scores_gzsl``); F per class and frame averaged over its frames, then over occurring classes."""
     hist = np.zeros((N, N))
     f_sum, frames = np.zeros(N), np.zeros(N)
     base = [CATEGORY_TO_INDEX[n] for n in BASE_CATEGORIES]
     novel = [CATEGORY_TO_INDEX[n] for n in NOVEL_CATEGORIES]
-    for clip in clips:
-        keep = [0, *(CATEGORY_TO_INDEX[n] for n in clip["sounding"])]
-        for gt_frame, pred_frame in zip(clip["gt"], clip["pred"]):
+    for window in windows:
+        keep = [0, *(CATEGORY_TO_INDEX[n] for n in window["sounding"])]
+        for gt_frame, pred_frame in zip(window["gt"], window["pred"]):
             gt = _resize_gt(gt_frame)
             gt[~np.isin(gt, keep)] = 0
             pred = _resize_pred(pred_frame)
@@ -112,12 +112,12 @@ def reference_ov_avss(clips) -> dict[str, float]:
     }
 
 
-def reference_avsbench_avss(clips) -> dict[str, float]:
+def reference_avsbench_avss(windows) -> dict[str, float]:
     """AVSBench AVSS (``compute_color_metrics.py`` + ``test.py``): per-frame IoU and F per class
     summed over frames, divided by the frames where the class occurs, mean over all 71 labels."""
     ious, fscores, counts = np.zeros(N), np.zeros(N), np.zeros(N)
-    for clip in clips:
-        for gt_frame, pred_frame in zip(clip["gt"], clip["pred"]):
+    for window in windows:
+        for gt_frame, pred_frame in zip(window["gt"], window["pred"]):
             gt, pred = _resize_gt(gt_frame), _resize_pred(pred_frame)
             inter, area_pred, area_gt = _frame_areas(pred, gt)
             union = area_pred + area_gt - inter
@@ -129,36 +129,36 @@ def reference_avsbench_avss(clips) -> dict[str, float]:
     return {"mIoU": float(np.nan_to_num(miou).mean()), "F_score": float(np.nan_to_num(f).mean())}
 
 
-def _run_semantic(dataset_name: str, clips, tmp_path) -> dict:
+def _run_semantic(dataset_name: str, windows, tmp_path) -> dict:
     evaluator = AVSSEvaluator(dataset_name, get_cfg(), str(tmp_path))
     evaluator.reset()
-    for clip in clips:
-        inputs = evaluation_clip(
-            clip["uid"], torch.from_numpy(clip["gt"]), frame_indices=range(len(clip["gt"])),
-            vocabulary=CATEGORIES, sounding_categories=clip["sounding"], dataset_name=dataset_name,
+    for window in windows:
+        inputs = evaluation_window(
+            window["uid"], torch.from_numpy(window["gt"]), frame_indices=range(len(window["gt"])),
+            vocabulary=CATEGORIES, sounding_categories=window["sounding"], dataset_name=dataset_name,
         )
-        evaluator.process([inputs], [{"sem_seg": torch.from_numpy(clip["pred"])}])
+        evaluator.process([inputs], [{"sem_seg": torch.from_numpy(window["pred"])}])
     return evaluator.evaluate()
 
 
 def test_ov_avss_equals_the_published_definition(tmp_path):
-    clips = semantic_clips(0)
-    results = _run_semantic("avsbench_ov_test", clips, tmp_path)["sem_seg"]
+    windows = semantic_windows(0)
+    results = _run_semantic("avsbench_ov_test", windows, tmp_path)["sem_seg"]
     assert results["protocol"] == "ov_avss"
-    expected = reference_ov_avss(clips)
+    expected = reference_ov_avss(windows)
     for key, value in expected.items():
         assert results[key] == pytest.approx(value, abs=1e-4), key
 
 
 def test_avsbench_avss_equals_the_published_definition(tmp_path):
-    clips = semantic_clips(1)
-    results = _run_semantic("avsbench_semantic_test", clips, tmp_path)
+    windows = semantic_windows(1)
+    results = _run_semantic("avsbench_semantic_test", windows, tmp_path)
     assert results["sem_seg"]["protocol"] == "avsbench_avss"
-    expected = reference_avsbench_avss(clips)
+    expected = reference_avsbench_avss(windows)
     for key, value in expected.items():
         assert results["sem_seg"][key] == pytest.approx(value, abs=1e-4), key
     # The OV-AVSS definition is reported beside it, and differs.
-    ov = reference_ov_avss(clips)
+    ov = reference_ov_avss(windows)
     assert results["sem_seg_ov_avss"]["mIoU"] == pytest.approx(ov["mIoU"], abs=1e-4)
     assert abs(results["sem_seg_ov_avss"]["mIoU"] - results["sem_seg"]["mIoU"]) > 1e-3
 
@@ -166,12 +166,12 @@ def test_avsbench_avss_equals_the_published_definition(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # S4 / MS3
 # ---------------------------------------------------------------------------------------------
-def binary_clips(seed: int) -> list[dict]:
-    """Thirteen 5-frame clips (batches of 4, 4, 4, 1), 224x224 and smaller sizes, with empty
-    frames; the second batch (clips 4-7) has empty ground truth in every frame, so its F is 0 and
+def binary_windows(seed: int) -> list[dict]:
+    """Thirteen 5-frame windows (batches of 4, 4, 4, 1), 224x224 and smaller sizes, with empty
+    frames; the second batch (windows 4-7) has empty ground truth in every frame, so its F is 0 and
     counts in the mean."""
     rng = np.random.default_rng(seed)
-    clips = []
+    windows = []
     for index in range(13):
         height, width = (224, 224) if index % 3 else (96, 128)
         gt = np.zeros((5, height, width), dtype=np.int64)
@@ -182,8 +182,8 @@ def binary_clips(seed: int) -> list[dict]:
             gt[t, top : top + height // 3, left : left + width // 4] = 1
         logits = rng.normal(size=gt.shape) + 2.5 * (gt - 0.5) * rng.random()
         probabilities = torch.sigmoid(torch.from_numpy(logits).float()).numpy()
-        clips.append({"uid": f"clip{index}", "gt": gt, "prob": probabilities})
-    return clips
+        windows.append({"uid": f"clip{index}", "gt": gt, "prob": probabilities})
+    return windows
 
 
 def _mask_iou(probs, gts) -> float:
@@ -220,13 +220,13 @@ def _eval_fmeasure(probs, gts) -> float:
     return float((score / count).max()) if count else 0.0
 
 
-def reference_binary(clips, batch_clips: int) -> tuple[float, float]:
-    """AVSBench test.py: per batch of ``batch_clips`` clips, then the mean of the batch values."""
+def reference_binary(windows, batch_windows: int) -> tuple[float, float]:
+    """AVSBench test.py: per batch of ``batch_windows`` windows, then the mean of the batch values."""
     mious, fs = [], []
-    for start in range(0, len(clips), batch_clips):
-        batch = clips[start : start + batch_clips]
-        probs = [frame for clip in batch for frame in clip["prob"]]
-        gts = [frame for clip in batch for frame in clip["gt"]]
+    for start in range(0, len(windows), batch_windows):
+        batch = windows[start : start + batch_windows]
+        probs = [frame for window in batch for frame in window["prob"]]
+        gts = [frame for window in batch for frame in window["gt"]]
         mious.append(_mask_iou(probs, gts))
         fs.append(_eval_fmeasure(probs, gts))
     return float(np.mean(mious)), float(np.mean(fs))
@@ -234,23 +234,23 @@ def reference_binary(clips, batch_clips: int) -> tuple[float, float]:
 
 @pytest.mark.parametrize("dataset_name", ["avsbench_s4_test", "avsbench_ms3_test"])
 def test_avsbench_binary_equals_the_published_definition(tmp_path, dataset_name):
-    clips = binary_clips(2)
+    windows = binary_windows(2)
     evaluator = BinaryAVSEvaluator(dataset_name, get_cfg(), str(tmp_path))
-    for clip in clips:
+    for window in windows:
         evaluator.process(
             [
-                evaluation_clip(
-                    clip["uid"], torch.from_numpy(clip["gt"]), frame_indices=range(len(clip["gt"])),
+                evaluation_window(
+                    window["uid"], torch.from_numpy(window["gt"]), frame_indices=range(len(window["gt"])),
                     vocabulary=["sounding object"], dataset_name=dataset_name,
                 )
             ],
-            [{"sounding_prob": torch.from_numpy(clip["prob"])}],
+            [{"sounding_prob": torch.from_numpy(window["prob"])}],
         )
     results = evaluator.evaluate()["binary_avs"]
     assert results["num_clips"] == 13
-    miou, f_score = reference_binary(clips, 4)
+    miou, f_score = reference_binary(windows, 4)
     assert results["mIoU"] == pytest.approx(miou, abs=1e-4)
     assert results["F_score"] == pytest.approx(f_score, abs=1e-4)
-    pooled_miou, pooled_f = reference_binary(clips, len(clips))
+    pooled_miou, pooled_f = reference_binary(windows, len(windows))
     assert results["mIoU_pooled"] == pytest.approx(pooled_miou, abs=1e-4)
     assert results["F_score_pooled"] == pytest.approx(pooled_f, abs=1e-4)

@@ -1,4 +1,4 @@
-"""PredictionOverlayWriter: overlay JPEGs of the first clips, palette colours where the predicted
+"""PredictionOverlayWriter: overlay JPEGs of the first windows, palette colours where the predicted
 mask is, the frame elsewhere, and nothing when TEST.VISUALIZE_NUM_CLIPS is 0."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from ov_avss.config import get_cfg
 from ov_avss.data.catalog import get_dataset_records
-from ov_avss.data.clip_mapper import ClipMapper
+from ov_avss.data.window_mapper import WindowMapper
 from ov_avss.data.categories import CATEGORIES, CATEGORY_TO_INDEX
 from ov_avss.data.image_io import read_frame
 from ov_avss.data.palette import PALETTE
@@ -29,26 +29,26 @@ JPEG_TOLERANCE = 14
 @pytest.fixture(scope="module")
 def dataset_root(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("datasets")
-    make_synthetic_avsbench(str(root), seed=3, num_train_clips=1, num_val_clips=0, num_test_clips=3, size=(HEIGHT, WIDTH))
+    make_synthetic_avsbench(str(root), seed=3, num_train_videos=1, num_val_videos=0, num_test_videos=3, size=(HEIGHT, WIDTH))
     return str(root)
 
 
-def make_cfg(root: str, num_clips: int):
+def make_cfg(root: str, num_videos: int):
     cfg = get_cfg()
     cfg.DATASETS.ROOT = root
-    cfg.TEST.VISUALIZE_NUM_CLIPS = num_clips
+    cfg.TEST.VISUALIZE_NUM_CLIPS = num_videos
     return cfg
 
 
-def predicted_clip(record: dict, category: str, cfg) -> tuple[dict, dict]:
-    """The test mapper's clip input of the whole record (``cfg`` names the number of overlay
-    clips) and an output whose one segment (``category``) covers the left half of every frame."""
+def predicted_window(record: dict, category: str, cfg) -> tuple[dict, dict]:
+    """The test mapper's video input of the whole record (``cfg`` names the number of overlay
+    windows) and an output whose one segment (``category``) covers the left half of every frame."""
     num_frames = int(record["num_frames"])
     masks = torch.zeros((1, num_frames, HEIGHT, WIDTH), dtype=torch.bool)
     masks[..., : WIDTH // 2] = True
     label = CATEGORIES.index(category)  # 0-based into the 70-name vocabulary
-    clip = ClipMapper(cfg, DATASET, is_train=False)(record, range(num_frames))
-    clip["vocabulary"] = list(CATEGORIES)
+    window = WindowMapper(cfg, DATASET, is_train=False)(record, range(num_frames))
+    window["vocabulary"] = list(CATEGORIES)
     output = {
         "sem_seg": masks[0].long() * (label + 1),
         "segments": {
@@ -58,18 +58,18 @@ def predicted_clip(record: dict, category: str, cfg) -> tuple[dict, dict]:
             "masks": masks,
         },
     }
-    return clip, output
+    return window, output
 
 
-def test_overlays_of_the_first_clips_show_palette_colours(dataset_root, tmp_path):
+def test_overlays_of_the_first_windows_show_palette_colours(dataset_root, tmp_path):
     records = get_dataset_records(DATASET, make_cfg(dataset_root, 0))
     cfg = make_cfg(dataset_root, 2)
     evaluator = build_evaluator(cfg, DATASET, str(tmp_path))
     assert isinstance(evaluator, DatasetEvaluators)
     evaluator.reset()
     for record in records:
-        clip, output = predicted_clip(record, "dog", cfg)
-        evaluator.process([clip], [output])
+        window, output = predicted_window(record, "dog", cfg)
+        evaluator.process([window], [output])
     results = evaluator.evaluate()
     assert set(results) == {"sem_seg"}  # the overlay writer adds files, not metrics
 
@@ -101,9 +101,9 @@ def test_visualize_num_clips_zero_writes_nothing(dataset_root, tmp_path):
     evaluator = build_evaluator(make_cfg(dataset_root, 0), DATASET, str(tmp_path))
     assert isinstance(evaluator, AVSSEvaluator)
     evaluator.reset()
-    clip, output = predicted_clip(records[0], "dog", make_cfg(dataset_root, 0))
-    assert "original_frames" not in clip  # the mapper keeps them only for overlays
-    evaluator.process([clip], [output])
+    window, output = predicted_window(records[0], "dog", make_cfg(dataset_root, 0))
+    assert "original_frames" not in window  # the mapper keeps them only for overlays
+    evaluator.process([window], [output])
     evaluator.evaluate()
     assert not (tmp_path / "overlays").exists()
 
@@ -113,29 +113,29 @@ def test_negative_num_clips_is_rejected(dataset_root, tmp_path):
         build_evaluator(make_cfg(dataset_root, -1), DATASET, str(tmp_path))
 
 
-def test_prediction_at_the_wrong_size_names_the_clip(dataset_root, tmp_path):
+def test_prediction_at_the_wrong_size_names_the_window(dataset_root, tmp_path):
     records = get_dataset_records(DATASET, make_cfg(dataset_root, 0))
     cfg = make_cfg(dataset_root, 1)
     writer = PredictionOverlayWriter(DATASET, cfg, str(tmp_path))
-    clip, output = predicted_clip(records[0], "dog", cfg)
+    window, output = predicted_window(records[0], "dog", cfg)
     output["sem_seg"] = output["sem_seg"][:, ::2]
     with pytest.raises(ValueError, match=records[0]["uid"]):
-        writer.process([clip], [output])
+        writer.process([window], [output])
 
 
 def test_output_without_segments_is_an_error(dataset_root, tmp_path):
     records = get_dataset_records(DATASET, make_cfg(dataset_root, 0))
     cfg = make_cfg(dataset_root, 1)
     writer = PredictionOverlayWriter(DATASET, cfg, str(tmp_path))
-    clip, output = predicted_clip(records[0], "dog", cfg)
+    window, output = predicted_window(records[0], "dog", cfg)
     del output["segments"]
     with pytest.raises(KeyError, match="segments"):
-        writer.process([clip], [output])
+        writer.process([window], [output])
 
 
 def test_input_without_original_frames_is_an_error(dataset_root, tmp_path):
     records = get_dataset_records(DATASET, make_cfg(dataset_root, 0))
     writer = PredictionOverlayWriter(DATASET, make_cfg(dataset_root, 1), str(tmp_path))
-    clip, output = predicted_clip(records[0], "dog", make_cfg(dataset_root, 0))
+    window, output = predicted_window(records[0], "dog", make_cfg(dataset_root, 0))
     with pytest.raises(KeyError, match="original_frames"):
-        writer.process([clip], [output])
+        writer.process([window], [output])

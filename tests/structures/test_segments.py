@@ -1,5 +1,5 @@
 """output_segments: the one prediction structure of every model is checked, and a wrong one is
-refused naming the clip and what was expected."""
+refused naming the window and what was expected."""
 from __future__ import annotations
 
 import pytest
@@ -20,17 +20,17 @@ def _segments(num: int = 2, **overrides) -> dict:
 
 def test_well_formed_segments_are_returned_as_they_are():
     segments = _segments()
-    assert output_segments({"segments": segments, "sem_seg": torch.zeros(3, 4, 5)}, "Clip c") is segments
-    assert output_segments({"segments": _segments(0)}, "Clip c")["masks"].shape == (0, 3, 4, 5)
+    assert output_segments({"segments": segments, "sem_seg": torch.zeros(3, 4, 5)}, "Window c") is segments
+    assert output_segments({"segments": _segments(0)}, "Window c")["masks"].shape == (0, 3, 4, 5)
 
 
 def test_missing_segments_or_keys_are_named():
-    with pytest.raises(KeyError, match=r"Clip c: the model output has no 'segments' \(keys \['pred_masks'\]\)"):
-        output_segments({"pred_masks": torch.zeros(1)}, "Clip c")
+    with pytest.raises(KeyError, match=r"Window c: the model output has no 'segments' \(keys \['pred_masks'\]\)"):
+        output_segments({"pred_masks": torch.zeros(1)}, "Window c")
     segments = _segments()
     del segments["labels"]
-    with pytest.raises(KeyError, match=r"Clip c: .* lack \['labels'\]"):
-        output_segments({"segments": segments}, "Clip c")
+    with pytest.raises(KeyError, match=r"Window c: .* lack \['labels'\]"):
+        output_segments({"segments": segments}, "Window c")
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,7 @@ def test_model_section_reads_no_weight_file(tmp_path):
     assert 1 <= len(top) <= 10 and all(event["self_ms_per_step"] >= 0 for event in top)
     assert top == sorted(top, key=lambda event: -event["self_ms_per_step"])
     markdown = (tmp_path / "out" / "benchmark.md").read_text()
-    assert "## Model per 5-frame clip" in markdown and "Top ops of the training step" in markdown
+    assert "## Model per 5-frame window" in markdown and "Top ops of the training step" in markdown
 
 
 def test_compare_reports_ratios_and_agreement(tmp_path):
@@ -219,4 +219,4 @@ def test_naming_section_matches_the_release_procedure(tmp_path):
     assert naming["max_abs_probability_difference"] < 1e-5 and naming["same_top_name"]
     assert naming["ours_ms"] > 0 and naming["reference_ms"] > 0 and naming["clip_passes_only_ms"] > 0
     assert 1 <= len(naming["profile_top10"]) <= 10
-    assert "## Naming stage per clip" in completed.stdout
+    assert "## Naming stage per window" in completed.stdout

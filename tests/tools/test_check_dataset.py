@@ -17,22 +17,22 @@ TRAIN = "avsbench_ov_train_base"
 
 
 def test_problems_are_listed_and_exit_2_then_clean_data_passes(tmp_path, capsys):
-    make_synthetic_avsbench(str(tmp_path), seed=3, num_train_clips=4, num_val_clips=0, num_test_clips=2, size=(32, 48))
+    make_synthetic_avsbench(str(tmp_path), seed=3, num_train_videos=4, num_val_videos=0, num_test_videos=2, size=(32, 48))
     cfg = get_cfg()
     cfg.DATASETS.ROOT = str(tmp_path)
     records = get_dataset_records(TRAIN, cfg)
     tool = load_tool("check_dataset")
     args = ["--dataset", TRAIN, "--dataset", "avsbench_ov_test", "DATASETS.ROOT", str(tmp_path)]
     assert tool.main(args) == 0
-    assert "all files of 6 clips are fine" in capsys.readouterr().out
+    assert "all files of 6 videos are fine" in capsys.readouterr().out
 
     removed = [records[0]["frame_paths"][1], records[-1]["audio_path"]]
     for path in removed:
         os.remove(path)
     assert tool.main(args) == 2
     out, err = capsys.readouterr()
-    assert all(f"clip {r['uid']}: {p} is missing" in out for r, p in zip((records[0], records[-1]), removed))
-    assert err.strip().splitlines() == [f"error: 2 problems in 6 clips of {TRAIN}, avsbench_ov_test"]
+    assert all(f"video {r['uid']}: {p} is missing" in out for r, p in zip((records[0], records[-1]), removed))
+    assert err.strip().splitlines() == [f"error: 2 problems in 6 videos of {TRAIN}, avsbench_ov_test"]
 
 
 def test_unknown_dataset_is_one_error_line(tmp_path, capsys):
@@ -55,7 +55,7 @@ def test_aviseg_datasets_are_checked_like_avsbench_ones(tmp_path, capsys):
     config = ["--config-file", str(TINY_AVISM_CONFIG), "DATASETS.ROOT", str(tmp_path)]
     assert tool.main(config) == 0
     out = capsys.readouterr().out
-    assert "aviseg_train: 3 clips checked, 0 problems" in out and "aviseg_val: 1 clips checked, 0 problems" in out
+    assert "aviseg_train: 3 videos checked, 0 problems" in out and "aviseg_val: 1 videos checked, 0 problems" in out
 
     cfg = get_cfg()
     cfg.DATASETS.ROOT = str(tmp_path)
@@ -72,4 +72,4 @@ def test_aviseg_datasets_are_checked_like_avsbench_ones(tmp_path, capsys):
     assert f"{name(records[0])}frame {not_an_image} is not a readable image" in out
     assert f"{name(records[1])}frames differ in size (12x10, 64x48)" in out
     assert f"{name(records[2])}audio " in out and "not a RIFF/WAVE file" in out
-    assert err.strip().splitlines() == ["error: 3 problems in 3 clips of aviseg_train"]
+    assert err.strip().splitlines() == ["error: 3 problems in 3 videos of aviseg_train"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import evaluation_clip
+from helpers import evaluation_window
 from ov_avss.config import get_cfg
 from ov_avss.data.catalog import get_dataset_records
 from ov_avss.data.image_io import read_binary_mask
@@ -24,8 +24,8 @@ from tool_loader import load_tool
 @pytest.fixture(scope="module")
 def datasets_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("gt")
-    make_synthetic_avsbench(str(root), seed=2, num_train_clips=2, num_val_clips=0, num_test_clips=5, size=(56, 56))  # 224 = 4 x 56: both resizes agree
-    make_synthetic_avsbench_object(str(root), seed=2, clips_per_split=5, size=(40, 56))
+    make_synthetic_avsbench(str(root), seed=2, num_train_videos=2, num_val_videos=0, num_test_videos=5, size=(56, 56))  # 224 = 4 x 56: both resizes agree
+    make_synthetic_avsbench_object(str(root), seed=2, videos_per_split=5, size=(40, 56))
     return root
 
 
@@ -81,7 +81,7 @@ def test_missing_predictions_error_unless_allowed(datasets_root, tmp_path, capsy
 
 def test_wrong_predictions_lower_the_score(datasets_root, tmp_path):
     _copy_gt_as_predictions(datasets_root / "AVSBench-semantic", tmp_path / "pred")
-    # Every prediction becomes the same frame of one clip: right for that frame only.
+    # Every prediction becomes the same frame of one window: right for that frame only.
     single = next((datasets_root / "AVSBench-semantic").glob("*/*/labels_rgb/0.png"))
     for path in (tmp_path / "pred").glob("*/*.png"):
         shutil.copy(single, path)
@@ -103,11 +103,11 @@ def test_binary_settings_equal_the_evaluator(datasets_root, tmp_path, setting):
         prob = torch.randint(0, 256, gt.shape, generator=generator).float() / 255
         prob = torch.where(gt > 0, prob.clamp(min=0.3), prob * 0.6)
         export_probabilities(str(tmp_path / "pred"), record["uid"], range(len(gt)), prob)
-        clip = evaluation_clip(
+        window = evaluation_window(
             record["uid"], gt, frame_indices=range(len(gt)), vocabulary=["sounding object"],
             dataset_name=f"avsbench_{setting}_test",
         )
-        evaluator.process([clip], [{"sounding_prob": prob}])
+        evaluator.process([window], [{"sounding_prob": prob}])
     expected = evaluator.evaluate()["binary_avs"]
     output = tmp_path / "metrics.json"
     assert _run("--setting", setting, "--gt-root", str(datasets_root / "AVSBench-object"),
@@ -142,7 +142,7 @@ def test_released_label_numbering_scores_the_same(datasets_root, tmp_path):
     labels = json.loads(label_file.read_text())
     label_file.write_text(json.dumps({name: index + 1 for name, index in labels.items()}))
     _copy_gt_as_predictions(datasets_root / "AVSBench-semantic", tmp_path / "pred")
-    # Every prediction one clip's first frame, so the scores lie strictly between 0 and 1 and the
+    # Every prediction one window's first frame, so the scores lie strictly between 0 and 1 and the
     # equality below is not that of two perfect (or two empty) results.
     single = next((datasets_root / "AVSBench-semantic").glob("*/*/labels_rgb/0.png"))
     for path in (tmp_path / "pred").glob("*/*.png"):

@@ -39,12 +39,12 @@ def test_layout_and_determinism(tmp_path):
     assert list(rows[0]) == ["vid", "uid", "s_min", "s_sec", "a_obj", "split", "label"]
     assert [r["split"] for r in rows].count("train") == 6 and [r["split"] for r in rows].count("test") == 5
     for row in rows:
-        clip = root / row["label"] / row["uid"]
+        video = root / row["label"] / row["uid"]
         num_frames = 10 if row["label"] == "v2" else 5
-        assert sorted(os.listdir(clip / "frames")) == sorted(f"{t}.jpg" for t in range(num_frames))
-        masks = sorted(os.listdir(clip / "labels_rgb"))
+        assert sorted(os.listdir(video / "frames")) == sorted(f"{t}.jpg" for t in range(num_frames))
+        masks = sorted(os.listdir(video / "labels_rgb"))
         assert len(masks) == (1 if row["label"] == "v1s" and row["split"] == "train" else num_frames)
-        with open(clip / "audio.wav", "rb") as f:
+        with open(video / "audio.wav", "rb") as f:
             header = f.read(44)
         assert header[:4] == b"RIFF" and int.from_bytes(header[24:28], "little") == 16000
         sounding = set(row["a_obj"].split("_")) - {""}
@@ -53,7 +53,7 @@ def test_layout_and_determinism(tmp_path):
             assert sounding <= set(BASE_CATEGORIES)
         present = set()
         for mask in masks:
-            label_map = read_palette_mask(str(clip / "labels_rgb" / mask), 71)
+            label_map = read_palette_mask(str(video / "labels_rgb" / mask), 71)
             assert label_map.shape == (48, 64)
             present |= set(np.unique(label_map).tolist()) - {0}
         assert present <= {CATEGORY_TO_INDEX[n] for n in sounding}

@@ -132,7 +132,7 @@ def test_loss_history_is_the_last_run_after_the_offset(tmp_path):
 @pytest.mark.slow
 def test_quickstart_end_to_end(tmp_path):
     data_root = tmp_path / "datasets"
-    make_synthetic_avsbench(str(data_root), seed=2, num_train_clips=8, num_val_clips=0, num_test_clips=3, size=(64, 64))
+    make_synthetic_avsbench(str(data_root), seed=2, num_train_videos=8, num_val_videos=0, num_test_videos=3, size=(64, 64))
     output_dir = tmp_path / "output"
     completed = subprocess.run(
         [

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from .data import evaluator_input_clip
+from .data import evaluator_input_window
 from .measure import error_entry, interleaved_medians
 
 
@@ -23,21 +23,21 @@ def _compare_entry(medians: dict[str, float], **extra: Any) -> dict[str, Any]:
     }
 
 
-def _label_clips(num_frames: int, frames_per_clip: int, size: int, seed: int = 0):
+def _label_windows(num_frames: int, frames_per_window: int, size: int, seed: int = 0):
     """Ground truth of a few blobby regions per frame and a prediction that gets most of it
-    right: int64 ``[frames_per_clip, size, size]`` pairs, labels 0..70, some pixels 255."""
+    right: int64 ``[frames_per_window, size, size]`` pairs, labels 0..70, some pixels 255."""
     generator = torch.Generator().manual_seed(seed)
-    clips = []
-    for _ in range(-(-num_frames // frames_per_clip)):
-        coarse = torch.randint(0, 71, (frames_per_clip, 1, 7, 7), generator=generator).float()
+    windows = []
+    for _ in range(-(-num_frames // frames_per_window)):
+        coarse = torch.randint(0, 71, (frames_per_window, 1, 7, 7), generator=generator).float()
         ground_truth = torch.nn.functional.interpolate(coarse, size=(size, size), mode="nearest")[:, 0].long()
         ground_truth[ground_truth > 8] = 0  # mostly background and a few classes
         prediction = ground_truth.clone()
         wrong = torch.rand(prediction.shape, generator=generator) < 0.1
         prediction[wrong] = torch.randint(0, 71, (int(wrong.sum()),), generator=generator)
         ground_truth[:, :4] = 255  # ignored rows
-        clips.append((prediction, ground_truth))
-    return clips
+        windows.append((prediction, ground_truth))
+    return windows
 
 
 def compare_evaluator(args: argparse.Namespace) -> dict[str, Any]:
@@ -46,28 +46,28 @@ def compare_evaluator(args: argparse.Namespace) -> dict[str, Any]:
     from ov_avss.data.categories import CATEGORIES
     from ov_avss.evaluation.avss_evaluator import AVSSEvaluator
 
-    size, frames_per_clip = 224, 5
-    clips = _label_clips(args.compare_frames, frames_per_clip, size)
-    inputs = [evaluator_input_clip(index, ground_truth, CATEGORIES) for index, (_, ground_truth) in enumerate(clips)]
-    outputs = [{"sem_seg": prediction} for prediction, _ in clips]
+    size, frames_per_window = 224, 5
+    windows = _label_windows(args.compare_frames, frames_per_window, size)
+    inputs = [evaluator_input_window(index, ground_truth, CATEGORIES) for index, (_, ground_truth) in enumerate(windows)]
+    outputs = [{"sem_seg": prediction} for prediction, _ in windows]
     results: dict[str, dict[str, float]] = {}
 
     def ours() -> None:
         evaluator = AVSSEvaluator("avsbench_ov_test", None, None)
         evaluator.reset()
-        for clip, output in zip(inputs, outputs):
-            evaluator.process([clip], [output])
+        for window, output in zip(inputs, outputs):
+            evaluator.process([window], [output])
         results["ours"] = evaluator.evaluate()["sem_seg"]
 
     def reference() -> None:
-        frames = [(p, g) for prediction, ground_truth in clips for p, g in zip(prediction, ground_truth)]
+        frames = [(p, g) for prediction, ground_truth in windows for p, g in zip(prediction, ground_truth)]
         results["reference"] = avss_metrics_reference(frames)
 
     medians = interleaved_medians({"ours": ours, "reference": reference}, args.warmup, args.repeats)
     difference = max(abs(results["ours"][key] - results["reference"][key]) for key in ("mIoU", "F_score"))
     return _compare_entry(
         medians,
-        frames=len(clips) * frames_per_clip,
+        frames=len(windows) * frames_per_window,
         frame_size=[size, size],
         ours_metrics={key: results["ours"][key] for key in ("mIoU", "F_score")},
         reference_metrics=results["reference"],

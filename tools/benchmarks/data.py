@@ -17,7 +17,7 @@ def _benchmark_loader(args: argparse.Namespace, work_dir: str) -> dict[str, Any]
     from ov_avss.data.build import build_train_loader
     from ov_avss.data.synthetic import make_synthetic_avsbench
 
-    make_synthetic_avsbench(work_dir, seed=0, num_train_clips=args.data_clips, num_val_clips=1, num_test_clips=1)
+    make_synthetic_avsbench(work_dir, seed=0, num_train_videos=args.data_clips, num_val_videos=1, num_test_videos=1)
     cfg = get_cfg()
     if args.config:
         cfg.merge_from_file(args.config[0])
@@ -29,10 +29,10 @@ def _benchmark_loader(args: argparse.Namespace, work_dir: str) -> dict[str, Any]
     next(loader)
     counts: list[int] = []
     elapsed = elapsed_s(lambda: counts.extend(len(next(loader)) for _ in range(args.loader_batches)))
-    clips = sum(counts)
+    windows = sum(counts)
     return {
-        "clips_per_s": clips / elapsed,
-        "clips": clips,
+        "clips_per_s": windows / elapsed,
+        "clips": windows,
         "clips_per_batch": int(cfg.SOLVER.IMS_PER_BATCH),
         "num_workers": int(cfg.DATALOADER.NUM_WORKERS),
         "min_size_train": list(cfg.INPUT.MIN_SIZE_TRAIN),
@@ -40,17 +40,17 @@ def _benchmark_loader(args: argparse.Namespace, work_dir: str) -> dict[str, Any]
     }
 
 
-def evaluator_input_clip(index: int, ground_truth: torch.Tensor, sounding: Sequence[str]) -> dict[str, Any]:
-    """An ``avsbench_ov_test`` ``ClipInput`` for the evaluator: ``ground_truth`` ``[T, H, W]`` in
+def evaluator_input_window(index: int, ground_truth: torch.Tensor, sounding: Sequence[str]) -> dict[str, Any]:
+    """An ``avsbench_ov_test`` ``VideoInput`` for the evaluator: ``ground_truth`` ``[T, H, W]`` in
     the dataset's 71 labels, the full vocabulary, ``sounding`` as its sounding categories. The
     evaluator reads no frames or audio: they are blank 8x8 frames and zero audio, expanded
-    views that take no memory per clip."""
+    views that take no memory per window."""
     from ov_avss.data.catalog import get_dataset_metadata
-    from ov_avss.structures import make_clip_input
+    from ov_avss.structures import make_video_input
 
     num_frames, height, width = ground_truth.shape
-    return make_clip_input(
-        uid=f"clip{index}",
+    return make_video_input(
+        uid=f"window{index}",
         dataset_name="avsbench_ov_test",
         frame_indices=range(num_frames),
         height=height,
@@ -69,24 +69,24 @@ def _benchmark_evaluator(args: argparse.Namespace, work_dir: str) -> dict[str, A
 
     num_frames, height, width = 5, 360, 640
     generator = torch.Generator().manual_seed(0)
-    clips = []
+    windows = []
     for index in range(args.repeats):
         ground_truth = torch.randint(0, 4, (num_frames, height, width), generator=generator)
         prediction = torch.randint(0, 4, (num_frames, height, width), generator=generator)
-        clips.append((
-            evaluator_input_clip(index, ground_truth, CATEGORIES[:3]),
+        windows.append((
+            evaluator_input_window(index, ground_truth, CATEGORIES[:3]),
             {"sem_seg": prediction, "sounding_prob": (prediction > 0).float()},
         ))
     evaluator = AVSSEvaluator("avsbench_ov_test", None, os.path.join(work_dir, "evaluator"))
     evaluator.reset()
 
     def process() -> None:
-        for inputs, outputs in clips:
+        for inputs, outputs in windows:
             evaluator.process([inputs], [outputs])
 
     process_s = elapsed_s(process)
     total_s = process_s + elapsed_s(evaluator.evaluate)
-    frames = num_frames * len(clips)
+    frames = num_frames * len(windows)
     return {
         "frames_per_s_process": frames / process_s,
         "frames_per_s_with_evaluate": frames / total_s,

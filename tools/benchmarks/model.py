@@ -1,4 +1,4 @@
-"""The model section: training step (forward, backward, AdamW) and inference per clip, per
+"""The model section: training step (forward, backward, AdamW) and inference per window, per
 config, AMP mode and ``MODEL.COMPILE`` setting; the first step's losses (same seed) so compile
 on / off can be compared; ``torch._dynamo.explain`` graph breaks; the profiler's top ops."""
 from __future__ import annotations
@@ -36,9 +36,9 @@ def parse_compile_modes(text: str) -> list[str]:
     return modes
 
 
-def _training_clip(cfg, vocabulary: tuple[str, ...], num_frames: int, with_targets: bool) -> dict[str, Any]:
-    """A synthetic ``ClipInput`` (docs/architecture.md) at the config's test size, 16:9."""
-    from ov_avss.structures import make_clip_input
+def _training_window(cfg, vocabulary: tuple[str, ...], num_frames: int, with_targets: bool) -> dict[str, Any]:
+    """A synthetic ``VideoInput`` (docs/architecture.md) at the config's test size, 16:9."""
+    from ov_avss.structures import make_video_input
 
     height = int(cfg.INPUT.MIN_SIZE_TEST)
     width = min(int(round(height * 16 / 9)), int(cfg.INPUT.MAX_SIZE_TEST))
@@ -48,8 +48,8 @@ def _training_clip(cfg, vocabulary: tuple[str, ...], num_frames: int, with_targe
         masks = torch.zeros(1, num_frames, height, width, dtype=torch.bool)
         masks[:, :, height // 4 : 3 * height // 4, width // 4 : width // 2] = True
         optional["targets"] = {"labels": torch.tensor([0]), "masks": masks}
-    return make_clip_input(
-        uid="benchmark_clip",
+    return make_video_input(
+        uid="benchmark_window",
         dataset_name="benchmark",
         frame_indices=range(num_frames),
         height=height,
@@ -148,12 +148,12 @@ def _benchmark_model_config(
     model = build_model_without_pretrained_files(with_seen_categories(cfg), device.type)
     num_frames = int(cfg.INPUT.SAMPLING_FRAME_NUM)
     if cfg.MODEL.META_ARCHITECTURE == "AVISM":
-        train_clip = _avism_video(cfg, num_frames, with_targets=True)
-        test_clip = _avism_video(cfg, num_frames, with_targets=False)
+        train_window = _avism_video(cfg, num_frames, with_targets=True)
+        test_window = _avism_video(cfg, num_frames, with_targets=False)
     else:
         vocabulary = get_dataset_metadata(cfg.DATASETS.TRAIN[0]).vocabulary
-        train_clip = _training_clip(cfg, vocabulary, num_frames, with_targets=True)
-        test_clip = _training_clip(
+        train_window = _training_window(cfg, vocabulary, num_frames, with_targets=True)
+        test_window = _training_window(
             cfg, get_dataset_metadata(cfg.DATASETS.TEST[0]).vocabulary, num_frames, with_targets=False
         )
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.SOLVER.BASE_LR)
@@ -162,7 +162,7 @@ def _benchmark_model_config(
 
     def losses() -> dict[str, torch.Tensor]:
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-            return model([train_clip])
+            return model([train_window])
 
     def train_step() -> None:
         total = sum(losses().values())
@@ -173,7 +173,7 @@ def _benchmark_model_config(
 
     def inference() -> None:
         with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-            model([test_clip])
+            model([test_window])
 
     result: dict[str, Any] = {"config": config_file, "amp": amp_mode, "compile": compile_mode}
     # The losses of the untrained model, before any optimizer step: equal (to float
@@ -191,8 +191,8 @@ def _benchmark_model_config(
     model.train()
     train = measure(train_step, device, args.warmup, args.repeats)
     result.update({
-        "frames_per_clip": num_frames,
-        "input_size": [int(train_clip["height"]), int(train_clip["width"])],
+        "frames_per_window": num_frames,
+        "input_size": [int(train_window["height"]), int(train_window["width"])],
         "train_step_per_clip": train,
         "inference": {**infer, "clips_per_s": 1e3 / infer["median_ms"]},
         "warmup": args.warmup,
@@ -220,7 +220,7 @@ def _max_loss_difference(runs: list[dict[str, Any]]) -> None:
 
 
 def benchmark_model(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
-    """Training step and inference per clip, per config, AMP mode and compile setting."""
+    """Training step and inference per window, per config, AMP mode and compile setting."""
     configs = args.config or DEFAULT_MODEL_CONFIGS[device.type]
     runs = []
     for config_file in configs:

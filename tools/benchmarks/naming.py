@@ -1,4 +1,4 @@
-"""The naming section: the CLIP naming stage of one clip (every (frame, query) region with a
+"""The naming section: the CLIP naming stage of one window (every (frame, query) region with a
 non-empty mask through CLIP, the release's configuration), ours against a reference written
 here from the release's procedure (ruohaoguo/ovavss ``ClipAdapter``: regions in (frame, query)
 order, detectron2 ``BitMasks`` boxes made square at their top-left corner, ``roi_align`` crops
@@ -81,16 +81,16 @@ class ReleaseNamingReference:
         return probs, int(valid.sum())
 
 
-def _captured_classifier_inputs(model, clip: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _captured_classifier_inputs(model, window: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(frames, mask_probs, text_embeddings) that ``model``'s inference hands its CLIP region
-    classifier for ``clip`` (the first call: the release's ranking names every query)."""
+    classifier for ``window`` (the first call: the release's ranking names every query)."""
     captured: list[tuple] = []
     handle = model.classifier.region_classifier.register_forward_pre_hook(
         lambda module, inputs: captured.append(inputs) if not captured else None
     )
     try:
         with torch.no_grad():
-            model([clip])
+            model([window])
     finally:
         handle.remove()
     return captured[0]
@@ -101,7 +101,7 @@ def benchmark_naming(args: argparse.Namespace, device: torch.device) -> dict[str
     from ov_avss.data.catalog import get_dataset_metadata, with_seen_categories
     from ov_avss.modeling import build_model_without_pretrained_files
 
-    from .model import _profile_top_ops, _training_clip
+    from .model import _profile_top_ops, _training_window
 
     if device.type != "cpu":
         return {"error": "not measured: the naming section runs on CPU (--device cpu)"}
@@ -112,8 +112,8 @@ def benchmark_naming(args: argparse.Namespace, device: torch.device) -> dict[str
         torch.manual_seed(0)
         model = build_model_without_pretrained_files(with_seen_categories(cfg), "cpu").eval()
         vocabulary = list(get_dataset_metadata(cfg.DATASETS.TEST[0]).vocabulary)
-        clip = _training_clip(cfg, tuple(vocabulary), int(cfg.INPUT.SAMPLING_FRAME_NUM), with_targets=False)
-        frames, mask_probs, text = _captured_classifier_inputs(model, clip)
+        window = _training_window(cfg, tuple(vocabulary), int(cfg.INPUT.SAMPLING_FRAME_NUM), with_targets=False)
+        frames, mask_probs, text = _captured_classifier_inputs(model, window)
         classifier = model.classifier.region_classifier
         reference = ReleaseNamingReference(classifier)
         ours_probs, has_region = classifier(frames, mask_probs, text)

@@ -52,7 +52,7 @@ def markdown_report(report: dict[str, Any]) -> str:
                          "fwd+bwd ours vs PyTorch (x)", "max fwd difference"], rows)
     model = report.get("model", {})
     if model.get("runs"):
-        lines += ["", "## Model per 5-frame clip", ""]
+        lines += ["", "## Model per 5-frame window", ""]
         rows = [[
             os.path.basename(run.get("config", "-")), run.get("amp", "-"), run.get("compile", "-"),
             "x".join(map(str, run.get("input_size", []))) or "-",
@@ -60,7 +60,7 @@ def markdown_report(report: dict[str, Any]) -> str:
             _ms(run, "inference", "clips_per_s"), _ms(run, "inference", "peak_memory_mb"),
             _ms(run, "first_call_s"), _ms(run, "max_abs_first_loss_difference_to_eager"),
         ] for run in model["runs"]]
-        lines += _table(["config", "AMP", "compile", "input", "train step ms", "train peak MB", "inference clips/s",
+        lines += _table(["config", "AMP", "compile", "input", "train step ms", "train peak MB", "inference windows/s",
                          "inference peak MB", "first call s", "loss diff to eager"], rows)
         for run in model["runs"]:
             for key, label in (("graph_breaks_train_forward", "training forward"),
@@ -98,8 +98,8 @@ def markdown_report(report: dict[str, Any]) -> str:
                 lines += ["", f"{family}: {memory[family]['bound']}"]
     naming = report.get("naming", {})
     if naming:
-        lines += ["", "## Naming stage per clip (every (frame, query) region through CLIP)", ""]
-        lines += _table(["clip", "regions", "reference ms", "ours ms", "CLIP passes only ms",
+        lines += ["", "## Naming stage per window (every (frame, query) region through CLIP)", ""]
+        lines += _table(["window", "regions", "reference ms", "ours ms", "CLIP passes only ms",
                          "ratio (reference / ours)", "ours / CLIP floor", "max probability difference"], [[
             f"{naming.get('frames', '-')} frames, {naming.get('queries', '-')} queries, "
             f"{naming.get('vocabulary', '-')} names", str(naming.get("regions", naming.get("error", "-"))),
@@ -108,7 +108,7 @@ def markdown_report(report: dict[str, Any]) -> str:
             _ms(naming, "max_abs_probability_difference"),
         ]])
         if naming.get("profile_top10"):
-            lines += ["", "Top ops of ours (self CPU time per clip):", ""]
+            lines += ["", "Top ops of ours (self CPU time per window):", ""]
             lines += _table(["op", "self ms", "calls"], [
                 [event["op"], f"{event['self_ms_per_step']:.3g}", f"{event['calls_per_step']:.3g}"]
                 for event in naming["profile_top10"]

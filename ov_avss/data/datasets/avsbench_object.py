@@ -11,7 +11,7 @@ Layout of the public AVSBench release (see ``datasets/README.md``)::
     AVSBench-object/Multi-sources/ms3_data/gt_masks/<split>/<name>/<name>_<k>.png
     AVSBench-object/Multi-sources/ms3_data/audio_wav/<split>/<name>.wav
 
-``k`` runs 1..5. S4 training clips have a mask for frame 1 only.
+``k`` runs 1..5. S4 training videos have a mask for frame 1 only.
 """
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ from .common import check_entries_exist, frame_times, pick_column, read_csv_rows
 OBJECT_DIR = "AVSBench-object"
 SOUNDING_OBJECT = "sounding object"
 NUM_FRAMES = 5
-# Frame k (1..5) is second k - 1 of the 5 s clip's audio.
+# Frame k (1..5) is second k - 1 of the 5 s video's audio.
 FRAMES_PER_SECOND = 1.0
 SPLITS = ("train", "val", "test")
-# The first column holds the clip id; releases call it "name" (S4) or "video_id" (MS3).
+# The first column holds the video id; releases call it "name" (S4) or "video_id" (MS3).
 _ID_COLUMNS = ("name", "video_id", "vid", "uid")
 # Grey masks: 0 = background, 1 (or 255) = a sounding object.
 LABEL_SPACE = LabelSpace((BACKGROUND, SOUNDING_OBJECT), BINARY_PNG)
@@ -65,7 +65,7 @@ _SUBSETS = {
 
 
 def load_avsbench_object(datasets_root: str, subset: str, split: str, dataset_name: str) -> list[dict]:
-    """Index one split of S4 or MS3 into per-clip records (docs/architecture.md).
+    """Index one split of S4 or MS3 into per-video records (docs/architecture.md).
 
     Every record's ``category_names`` is ``["sounding object"]``; S4 records also keep the
     release's category under ``source_category``.
@@ -106,7 +106,7 @@ def load_avsbench_object(datasets_root: str, subset: str, split: str, dataset_na
         records.append(record)
         frame_dirs.append(frames_dir)
     if not records:
-        raise ValueError(f"{metadata_path}: no clips of split '{split}' for dataset '{dataset_name}'")
+        raise ValueError(f"{metadata_path}: no videos of split '{split}' for dataset '{dataset_name}'")
     check_entries_exist(frame_dirs, f"frame folders of {dataset_name}")
     return records
 

@@ -35,9 +35,9 @@ SEMANTIC_DIR = "AVSBench-semantic"
 METADATA_FILE = "metadata.csv"
 LABEL_FILE = "label2idx.json"
 REQUIRED_COLUMNS = ("uid", "a_obj", "split", "label")
-# Frames are extracted at 1 fps from the start of the clip's audio.
+# Frames are extracted at 1 fps from the start of the video's audio.
 FRAMES_PER_SECOND = 1.0
-# Frames of a clip of each subset (5 s and 10 s clips).
+# Frames of a video of each subset (5 s and 10 s videos).
 SUBSET_NUM_FRAMES = {"v1s": 5, "v1m": 5, "v2": 10}
 SPLITS = ("train", "val", "test")
 CATEGORY_SEPARATOR = "_"
@@ -45,7 +45,7 @@ CATEGORY_SEPARATOR = "_"
 LABEL_FILE_FIRST_INDICES = (0, 1)
 _logged_numberings: set[int] = set()
 # Palette index k of the RGB masks is LABEL_NAMES[k]; masks also label visible categories that
-# do not sound in the clip (label noise).
+# do not sound in the video (label noise).
 LABEL_SPACE = LabelSpace(LABEL_NAMES, PALETTE_PNG, label_noise=True)
 
 
@@ -116,7 +116,7 @@ def parse_sounding_categories(value: str, metadata_path: str, uid: str) -> list[
     unknown = [name for name in names if name not in CATEGORY_TO_INDEX]
     if unknown:
         raise ValueError(
-            f"{metadata_path}: clip '{uid}' lists sounding categories {unknown} that are not in "
+            f"{metadata_path}: video '{uid}' lists sounding categories {unknown} that are not in "
             f"{LABEL_FILE} (a_obj = '{value}')"
         )
     return names
@@ -125,16 +125,16 @@ def parse_sounding_categories(value: str, metadata_path: str, uid: str) -> list[
 def load_avsbench_semantic(
     datasets_root: str, split: str, dataset_name: str, allowed_categories: Sequence[str] | None = None
 ) -> list[dict]:
-    """Index one split of AVSBench-semantic into per-clip records (docs/architecture.md).
+    """Index one split of AVSBench-semantic into per-video records (docs/architecture.md).
 
     Args:
         datasets_root: folder holding ``AVSBench-semantic/``.
         split: ``train``, ``val`` or ``test``.
         dataset_name: the registered name, stored in each record.
-        allowed_categories: keep only clips whose sounding categories all lie in this set
-            (AVSBench-OV training keeps base-only clips); ``None`` keeps every clip.
+        allowed_categories: keep only videos whose sounding categories all lie in this set
+            (AVSBench-OV training keeps base-only videos); ``None`` keeps every video.
 
-    The csv is read once and paths are built from the known layout; clip folders are checked with
+    The csv is read once and paths are built from the known layout; video folders are checked with
     one ``listdir`` per subset folder, individual files when they are read.
     """
     root = semantic_root(datasets_root)
@@ -154,7 +154,7 @@ def load_avsbench_semantic(
         uid, subset = row["uid"], row["label"]
         if subset not in SUBSET_NUM_FRAMES:
             raise ValueError(
-                f"{metadata_path} line {row_number}: label (subset) '{subset}' of clip '{uid}' is "
+                f"{metadata_path} line {row_number}: label (subset) '{subset}' of video '{uid}' is "
                 f"not one of {sorted(SUBSET_NUM_FRAMES)}"
             )
         if not uid:
@@ -163,21 +163,21 @@ def load_avsbench_semantic(
         if allowed is not None and not set(category_names) <= allowed:
             continue
         num_frames = SUBSET_NUM_FRAMES[subset]
-        clip_dir = os.path.join(root, subset, uid)
-        # v1s training clips carry a mask for their first frame only.
+        video_dir = os.path.join(root, subset, uid)
+        # v1s training videos carry a mask for their first frame only.
         annotated = 1 if (subset == "v1s" and split == "train") else num_frames
         records.append(
             {
                 "uid": uid,
                 "subset": subset,
                 "split": split,
-                "frame_paths": [os.path.join(clip_dir, "frames", f"{t}.jpg") for t in range(num_frames)],
+                "frame_paths": [os.path.join(video_dir, "frames", f"{t}.jpg") for t in range(num_frames)],
                 "mask_paths": [
-                    os.path.join(clip_dir, "labels_rgb", f"{t}.png") if t < annotated else None
+                    os.path.join(video_dir, "labels_rgb", f"{t}.png") if t < annotated else None
                     for t in range(num_frames)
                 ],
                 "frame_times": frame_times(num_frames, FRAMES_PER_SECOND),
-                "audio_path": os.path.join(clip_dir, "audio.wav"),
+                "audio_path": os.path.join(video_dir, "audio.wav"),
                 "audio_embedding_paths": {},
                 "num_frames": num_frames,
                 "category_names": category_names,
@@ -186,9 +186,9 @@ def load_avsbench_semantic(
         )
     if not records:
         which = "" if allowed is None else " whose sounding categories are all allowed"
-        raise ValueError(f"{metadata_path}: no clips of split '{split}'{which} for dataset '{dataset_name}'")
+        raise ValueError(f"{metadata_path}: no videos of split '{split}'{which} for dataset '{dataset_name}'")
     check_entries_exist(
-        (os.path.join(root, r["subset"], r["uid"]) for r in records), f"clip folders of {dataset_name}"
+        (os.path.join(root, r["subset"], r["uid"]) for r in records), f"video folders of {dataset_name}"
     )
     return records
 
@@ -196,7 +196,7 @@ def load_avsbench_semantic(
 def _register_all() -> None:
     ov_split = {"label_space": LABEL_SPACE, "base_names": BASE_CATEGORIES, "novel_names": NOVEL_CATEGORIES}
     specs = [
-        # AVSBench-OV: train on base-only clips with the base vocabulary; test on all 70 names.
+        # AVSBench-OV: train on base-only videos with the base vocabulary; test on all 70 names.
         DatasetMetadata(
             name="avsbench_ov_train_base", vocabulary=BASE_CATEGORIES, is_train=True,
             extra={"split": "train"}, **ov_split,

@@ -36,7 +36,7 @@ def read_csv_rows(path: str, required_columns: Sequence[str]) -> tuple[list[str]
 
 
 def pick_column(path: str, columns: Sequence[str], candidates: Sequence[str]) -> str:
-    """The first of ``candidates`` among ``columns`` (releases name the clip-id column differently).
+    """The first of ``candidates`` among ``columns`` (releases name the video-id column differently).
 
     Raises:
         ValueError: none of the candidates is a column of ``path``.

@@ -1,6 +1,6 @@
 """AVISM's losses: Hungarian matching of predictions to instance tracks with class, mask and
-dice terms, for the frame decoder (one frame = one set) and the video module (one clip = one
-set, each track's masks over all the clip's frames)."""
+dice terms, for the frame decoder (one frame = one set) and the video module (one video = one
+set, each track's masks over all the video's frames)."""
 from __future__ import annotations
 
 import torch

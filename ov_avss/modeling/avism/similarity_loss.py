@@ -1,6 +1,6 @@
 """AVISM's query similarity loss (VITA's ``loss_clip_sim``, weighted by ``MODEL.AVISM.SIM_WEIGHT``).
 
-The frame queries matched to a track in each frame of a training window (clip) and the video queries matched to a
+The frame queries matched to a track in each frame of a training window and the video queries matched to a
 track in that window are embedded (the video module's ``sim_embed_frame`` / ``sim_embed_video``);
 every pair of embeddings from the same window is pushed to a high dot product when both stand for
 the same track and to a low one otherwise (binary cross-entropy on the dot product), averaged

@@ -73,14 +73,14 @@ class OpenVocabularyClassifier(nn.Module):
         target_labels: list[torch.Tensor],
         vocabularies: list[list[str]],
     ) -> torch.Tensor:
-        """Cross-entropy of the learned head on matched queries over each clip's (training)
+        """Cross-entropy of the learned head on matched queries over each window's (training)
         vocabulary, averaged over matched pairs of the batch.
 
         Args:
             query_embeddings: ``[B, Q, D]``.
-            matched: per clip ``(query_indices, target_indices)``.
-            target_labels: per clip int64 ``[N]``, 0-based into that clip's vocabulary.
-            vocabularies: per clip list of names.
+            matched: per window ``(query_indices, target_indices)``.
+            target_labels: per window int64 ``[N]``, 0-based into that window's vocabulary.
+            vocabularies: per window list of names.
         """
         if self.ensemble_head is None:
             raise RuntimeError("ensemble_loss needs MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED True")
@@ -90,13 +90,13 @@ class OpenVocabularyClassifier(nn.Module):
         for window_index, ((query_idx, target_idx), labels, vocabulary) in enumerate(
             zip(matched, target_labels, vocabularies)
         ):
-            # Per clip: each clip may carry its own vocabulary.
+            # Per window: each window may carry its own vocabulary.
             logits = self.ensemble_head(
                 query_embeddings[window_index, query_idx.to(device)], self.text_embeddings(vocabulary)
             )
             total = total + F.cross_entropy(logits, labels.to(device)[target_idx.to(device)], reduction="sum")
             count += int(query_idx.numel())
-        # Keep the head in the graph on clips without objects (identical backward on all ranks).
+        # Keep the head in the graph on windows without objects (identical backward on all ranks).
         head_anchor = sum(parameter.sum() for parameter in self.ensemble_head.parameters()) * 0.0
         return total / max(count, 1) + head_anchor
 
@@ -108,7 +108,7 @@ class OpenVocabularyClassifier(nn.Module):
         query_embeddings: torch.Tensor,
         vocabulary: list[str],
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Category probabilities of queries of one clip.
+        """Category probabilities of queries of one window.
 
         Args:
             frames: float ``[T, 3, H, W]`` RGB 0-255, the unpadded input frames.

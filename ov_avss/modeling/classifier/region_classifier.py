@@ -54,7 +54,7 @@ class ClipRegionClassifier(nn.Module):
     soft mask with ``roi_align`` (``aligned=False``, adaptive sampling); the region image is
     ``soft_mask * frame`` (black outside), CLIP-normalised. A query's probabilities are
     ``softmax`` over the vocabulary of ``100 * cos(image, text)`` averaged over its regions.
-    All regions of a clip go through CLIP together (in chunks of ``REGION_BATCH_SIZE``).
+    All regions of a window go through CLIP together (in chunks of ``REGION_BATCH_SIZE``).
     """
 
     def __init__(

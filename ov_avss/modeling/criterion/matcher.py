@@ -1,4 +1,4 @@
-"""Hungarian matching between queries and ground-truth objects over a clip's frames."""
+"""Hungarian matching between queries and ground-truth objects over a window's frames."""
 from __future__ import annotations
 
 import torch

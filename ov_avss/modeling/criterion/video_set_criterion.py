@@ -10,7 +10,7 @@ _PREFIX = "loss_"
 
 
 class VideoSetCriterion(SetCriterion):
-    """Hungarian-matched losses over a clip, with deep supervision (the ``SetCriterion`` core
+    """Hungarian-matched losses over a window, with deep supervision (the ``SetCriterion`` core
     with a class-agnostic matcher, ``K = 1`` and per-frame mask losses).
 
     - ``loss_ce``: 2-way cross-entropy (sounding object / no object) on every query, the
@@ -72,14 +72,14 @@ class VideoSetCriterion(SetCriterion):
         Args:
             outputs: the transformer decoder's output (``pred_logits [B, Q, 2]``, ``pred_masks
                 [B, Q, T, h, w]``, ``aux_outputs``).
-            targets: per clip ``masks`` bool ``[N, T, H, W]`` and ``frame_valid`` bool ``[T]``.
+            targets: per window ``masks`` bool ``[N, T, H, W]`` and ``frame_valid`` bool ``[T]``.
 
         Raises:
             FloatingPointError: a prediction holds NaN/inf (``SetCriterion.losses_and_indices``).
 
         Returns:
             ``(losses, indices)``: the weighted loss dict and the final prediction's matching
-            (per clip ``(query_indices, target_indices)``), reused by the ensemble head.
+            (per window ``(query_indices, target_indices)``), reused by the ensemble head.
         """
         losses, rounds = self.losses_and_indices(outputs, targets)
         return losses, rounds[-1]

@@ -23,14 +23,14 @@ logger = logging.getLogger(__name__)
 class AVISM(FramePreprocessing):
     """Backbone + pixel decoder + audio-conditioned frame decoder + video-level module.
 
-    Input: ``list[video dict]`` with ``frames`` uint8 ``[T, 3, H, W]`` and ``audio``: per-frame
+    Input: ``list[VideoInput]`` with ``frames`` uint8 ``[T, 3, H, W]`` and ``audio``: per-frame
     embeddings ``[T, AUDIO_DIM]`` (AVISeg's ``FEATAudios``), or VGGish log-mel examples
     ``[T, 1, 96, 64]`` when ``MODEL.AVISM.AUDIO_ENCODER_ON`` (a frozen VGGish embeds them);
-    optional ``height`` / ``width`` (output size). Training takes clips of
+    optional ``height`` / ``width`` (output size). Training takes windows of
     ``INPUT.SAMPLING_FRAME_NUM`` frames with ``targets``: ``labels`` int64 ``[N]`` (0..K-1) and
     ``masks`` bool ``[N, T, H, W]`` (empty where the instance is absent or silent), and returns
     the weighted losses of the frame decoder (``loss_{ce,mask,dice}[_i]``, per frame) and of the
-    video module (``loss_avism_{ce,mask,dice}[_i]``, per clip, for each of the last
+    video module (``loss_avism_{ce,mask,dice}[_i]``, per video, for each of the last
     ``LAST_LAYER_NUM`` frame-decoder rounds) and, with ``SIM_WEIGHT > 0``, the query similarity
     loss ``loss_clip_sim``. Eval takes one video (batch of 1) of any
     length and returns ``{"segments": {scores float32 [K], labels int64 [K], masks bool
@@ -82,7 +82,7 @@ class AVISM(FramePreprocessing):
             frame_deep_supervision: frame-decoder losses on every round.
             pixel_mean, pixel_std: RGB normalisation (0-255 scale).
             size_divisibility: frames are padded to a multiple of this and of the backbone's.
-            num_frames: frames per training clip.
+            num_frames: frames per training window.
             audio_dim: width of the per-frame audio embeddings.
             num_classes: ``K``.
             run_chunk_size, interpolate_chunk_size, max_frames_on_device: whole-video inference
@@ -219,7 +219,7 @@ class AVISM(FramePreprocessing):
             uid = video.get("uid", video.get("video_id", "?"))
             if video["frames"].shape[0] != self.num_frames:
                 raise ValueError(
-                    f"Video '{uid}': training clips must have INPUT.SAMPLING_FRAME_NUM = {self.num_frames} "
+                    f"Video '{uid}': training windows must have INPUT.SAMPLING_FRAME_NUM = {self.num_frames} "
                     f"frames, got {video['frames'].shape[0]}"
                 )
             if "targets" not in video:
@@ -230,11 +230,11 @@ class AVISM(FramePreprocessing):
         audio = torch.cat([self._audio_embeddings(v) for v in batched_inputs])
         frame_outputs, frame_queries, mask_features = self._frame_level(images, audio)
 
-        clip_targets = [self._clip_targets(v, padded_size) for v in batched_inputs]
+        window_targets = [self._window_targets(v, padded_size) for v in batched_inputs]
         frame_targets = []
-        for target in clip_targets:
+        for target in window_targets:
             for f in range(self.num_frames):
-                # The tracks present in frame f; "ids" are their indices in the clip's targets.
+                # The tracks present in frame f; "ids" are their indices in the video's targets.
                 ids = torch.nonzero(target["masks"][:, f].flatten(1).any(1)).squeeze(1)
                 frame_targets.append(
                     {"labels": target["labels"][ids], "masks": target["masks"][ids][:, f : f + 1], "ids": ids}
@@ -255,14 +255,14 @@ class AVISM(FramePreprocessing):
         batch = len(batched_inputs)
         mask_features = mask_features.view(batch, self.num_frames, *mask_features.shape[-3:])
 
-        def clip_sets(out: dict) -> dict:
+        def as_video_sets(out: dict) -> dict:
             masks = torch.einsum("lbqc,btchw->lbqthw", out["pred_mask_embed"], mask_features)
             return {"pred_logits": out["pred_logits"].flatten(0, 1), "pred_masks": masks.flatten(0, 1)}
 
-        video_sets = clip_sets(video_outputs)
-        video_sets["aux_outputs"] = [clip_sets(aux) for aux in video_outputs["aux_outputs"]]
-        # Each of the L frame-decoder rounds gives the video module its own clip: targets repeat.
-        repeated = [target for _ in range(rounds) for target in clip_targets]
+        video_sets = as_video_sets(video_outputs)
+        video_sets["aux_outputs"] = [as_video_sets(aux) for aux in video_outputs["aux_outputs"]]
+        # Each of the L frame-decoder rounds gives the video module its own window: targets repeat.
+        repeated = [target for _ in range(rounds) for target in window_targets]
         video_losses, video_indices = self.video_criterion.losses_and_indices(video_sets, repeated)
         losses.update(video_losses)
         if self.similarity_weight > 0:
@@ -273,8 +273,8 @@ class AVISM(FramePreprocessing):
             losses["loss_clip_sim"] = similarity * self.similarity_weight
         return losses
 
-    def _clip_targets(self, video: dict, padded_size: tuple[int, int]) -> dict:
-        """Tracks present in at least one frame of the clip, masks zero-padded like the frames."""
+    def _window_targets(self, video: dict, padded_size: tuple[int, int]) -> dict:
+        """Tracks present in at least one frame of the video, masks zero-padded like the frames."""
         targets = video["targets"]
         masks = torch.as_tensor(targets["masks"]).to(self.device, torch.bool)
         labels = torch.as_tensor(targets["labels"]).to(self.device, torch.int64)

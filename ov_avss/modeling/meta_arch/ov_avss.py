@@ -22,9 +22,9 @@ class OV_AVSS(FramePreprocessing):
     """Backbone + VGGish + audio-visual pixel decoder + audio-conditioned video mask decoder,
     with class-agnostic mask proposals classified by a frozen CLIP over any vocabulary.
 
-    Input: ``list[clip dict]`` (see docs/architecture.md): ``frames`` uint8 ``[T, 3, H, W]``,
+    Input: ``list[VideoInput]`` (see docs/architecture.md): ``frames`` uint8 ``[T, 3, H, W]``,
     ``audio`` ``[T, 1, 96, 64]``, ``vocabulary``, ``frame_valid``, and in training ``targets``.
-    Training returns the weighted loss dict; eval returns one output dict per clip.
+    Training returns the weighted loss dict; eval returns one output dict per window.
     """
 
     # Compiled by MODEL.COMPILE (meta_arch/build.py): the parts holding nearly all the compute.
@@ -56,7 +56,7 @@ class OV_AVSS(FramePreprocessing):
                 the parts (see the class docstring).
             pixel_mean, pixel_std: RGB normalisation (0-255 scale).
             size_divisibility: frames are padded to a multiple of this and of the backbone's.
-            top_k: (query, name) pairs kept per clip (``TEST.TOP_K``).
+            top_k: (query, name) pairs kept per window (``TEST.TOP_K``).
             mask_logit_threshold: mask logits above this are foreground.
             score_threshold: kept pairs scoring at or below this are not painted (the name
                 probability; under ``OBJECTNESS_RANKING`` objectness times name probability).
@@ -120,14 +120,14 @@ class OV_AVSS(FramePreprocessing):
 
     def forward(self, batched_inputs: list[dict]):
         """Training: ``{loss_ce, loss_mask, loss_dice, loss_*_i, [loss_ensemble_ce]}``.
-        Eval: per clip ``{sem_seg [T, H0, W0], sounding_prob [T, H0, W0], segments}``."""
+        Eval: per window ``{sem_seg [T, H0, W0], sounding_prob [T, H0, W0], segments}``."""
         if not batched_inputs:
             raise ValueError("OV_AVSS got an empty batch")
         num_frames = self._num_frames(batched_inputs)
-        image_sizes = [tuple(int(s) for s in clip["frames"].shape[-2:]) for clip in batched_inputs]
-        frames = [clip["frames"] for clip in batched_inputs]
+        image_sizes = [tuple(int(s) for s in window["frames"].shape[-2:]) for window in batched_inputs]
+        frames = [window["frames"] for window in batched_inputs]
         images = self.preprocess_frames(frames, self.padded_size(image_sizes))  # [B*T, 3, Hp, Wp]
-        audio = torch.cat([self._field(clip, "audio") for clip in batched_inputs]).to(self.device, torch.float32)
+        audio = torch.cat([self._field(window, "audio") for window in batched_inputs]).to(self.device, torch.float32)
         features = self.backbone(images)
         audio_embeddings = self.audio_encoder(audio)  # [B*T, 128]
         mask_features, multi_scale_features, audio_tokens = self.pixel_decoder(features, audio_embeddings)
@@ -135,53 +135,53 @@ class OV_AVSS(FramePreprocessing):
         if self.training:
             return self._losses(batched_inputs, outputs, images.shape[-2:])
         return [
-            self._inference_clip(clip, outputs, window_index, image_sizes[window_index], images.shape[-2:])
-            for window_index, clip in enumerate(batched_inputs)
+            self._inference_window(window, outputs, window_index, image_sizes[window_index], images.shape[-2:])
+            for window_index, window in enumerate(batched_inputs)
         ]
 
     # ------------------------------------------------------------------------------- inputs
     @staticmethod
-    def _field(clip: dict, key: str):
-        if key not in clip:
-            raise KeyError(f"Clip '{clip.get('uid', '?')}' lacks the key '{key}' the model needs")
-        return clip[key]
+    def _field(window: dict, key: str):
+        if key not in window:
+            raise KeyError(f"Window '{window.get('uid', '?')}' lacks the key '{key}' the model needs")
+        return window[key]
 
     def _num_frames(self, batched_inputs: list[dict]) -> int:
-        counts = {int(self._field(clip, "frames").shape[0]) for clip in batched_inputs}
+        counts = {int(self._field(window, "frames").shape[0]) for window in batched_inputs}
         if len(counts) != 1:
-            raise ValueError(f"All clips of a batch must have the same number of frames, got {sorted(counts)}")
-        for clip in batched_inputs:
-            frames, audio = clip["frames"], self._field(clip, "audio")
+            raise ValueError(f"All windows of a batch must have the same number of frames, got {sorted(counts)}")
+        for window in batched_inputs:
+            frames, audio = window["frames"], self._field(window, "audio")
             if frames.dim() != 4 or frames.shape[1] != 3:
-                raise ValueError(f"Clip '{clip.get('uid', '?')}': frames must be [T, 3, H, W], got {tuple(frames.shape)}")
+                raise ValueError(f"Window '{window.get('uid', '?')}': frames must be [T, 3, H, W], got {tuple(frames.shape)}")
             if audio.shape[0] != frames.shape[0]:
                 raise ValueError(
-                    f"Clip '{clip.get('uid', '?')}': {frames.shape[0]} frames but {audio.shape[0]} audio examples"
+                    f"Window '{window.get('uid', '?')}': {frames.shape[0]} frames but {audio.shape[0]} audio examples"
                 )
         return counts.pop()
 
     def _prepare_targets(self, batched_inputs: list[dict], padded_size) -> list[dict]:
         targets = []
-        for clip in batched_inputs:
-            clip_targets = self._field(clip, "targets")
-            masks = clip_targets["masks"].to(self.device, torch.bool)  # [N, T, H, W]
+        for window in batched_inputs:
+            window_targets = self._field(window, "targets")
+            masks = window_targets["masks"].to(self.device, torch.bool)  # [N, T, H, W]
             height, width = masks.shape[-2:]
-            if (height, width) != tuple(clip["frames"].shape[-2:]):
+            if (height, width) != tuple(window["frames"].shape[-2:]):
                 raise ValueError(
-                    f"Clip '{clip.get('uid', '?')}': target masks are {height}x{width} but frames "
-                    f"are {tuple(clip['frames'].shape[-2:])}"
+                    f"Window '{window.get('uid', '?')}': target masks are {height}x{width} but frames "
+                    f"are {tuple(window['frames'].shape[-2:])}"
                 )
             targets.append(
                 {
                     "masks": pad_to(masks, padded_size),
-                    "labels": clip_targets["labels"].to(self.device, torch.int64),
-                    "frame_valid": self._field(clip, "frame_valid").to(self.device, torch.bool),
+                    "labels": window_targets["labels"].to(self.device, torch.int64),
+                    "frame_valid": self._field(window, "frame_valid").to(self.device, torch.bool),
                 }
             )
         return targets
 
-    def _vocabulary(self, clip: dict) -> list[str]:
-        return list(self._field(clip, "vocabulary"))
+    def _vocabulary(self, window: dict) -> list[str]:
+        return list(self._field(window, "vocabulary"))
 
     # ------------------------------------------------------------------------------- training
     def _losses(self, batched_inputs: list[dict], outputs: dict, padded_size) -> dict[str, torch.Tensor]:
@@ -192,7 +192,7 @@ class OV_AVSS(FramePreprocessing):
                 outputs["query_embeddings"],
                 indices,
                 [target["labels"] for target in targets],
-                [self._vocabulary(clip) for clip in batched_inputs],
+                [self._vocabulary(window) for window in batched_inputs],
             )
         return losses
 
@@ -205,8 +205,8 @@ class OV_AVSS(FramePreprocessing):
         return F.interpolate(cropped, size=output_size, mode="bilinear", align_corners=False)
 
     @torch.no_grad()
-    def _inference_clip(self, clip: dict, outputs: dict, window_index: int, image_size, padded_size) -> dict:
-        """Name the queries of one clip, keep the top ``TOP_K`` (query, name) pairs and paint them.
+    def _inference_window(self, window: dict, outputs: dict, window_index: int, image_size, padded_size) -> dict:
+        """Name the queries of one window, keep the top ``TOP_K`` (query, name) pairs and paint them.
 
         As the release (``open_vocabulary_inference`` + ``inference_video`` + the test script's
         painting): mask logits are upsampled to the padded input; every query with a region is
@@ -214,12 +214,12 @@ class OV_AVSS(FramePreprocessing):
         painted in descending score order, a pixel keeping the first mask that covers it.
         ``OBJECTNESS_RANKING`` replaces the ranking (see ``_objectness_ranking``).
         """
-        vocabulary = self._vocabulary(clip)
-        output_size = (int(clip.get("height", image_size[0])), int(clip.get("width", image_size[1])))
+        vocabulary = self._vocabulary(window)
+        output_size = (int(window.get("height", image_size[0])), int(window.get("width", image_size[1])))
         objectness = outputs["pred_logits"][window_index].float().softmax(-1)[:, 0]  # [Q]
         mask_logits = outputs["pred_masks"][window_index].float()  # [Q, T, h, w]
         query_embeddings = outputs["query_embeddings"][window_index]
-        frames = clip["frames"].to(self.device, torch.float32)
+        frames = window["frames"].to(self.device, torch.float32)
 
         if self.num_candidate_queries is None:
             # The release ranks pairs of queries that have a region by the name probability.

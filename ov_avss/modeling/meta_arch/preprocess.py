@@ -48,23 +48,23 @@ class FramePreprocessing(nn.Module):
         return math.ceil(max_h / divisor) * divisor, math.ceil(max_w / divisor) * divisor
 
     def preprocess_frames(
-        self, frames_per_clip: Sequence[torch.Tensor], padded_size: tuple[int, int] | None = None
+        self, frames_per_window: Sequence[torch.Tensor], padded_size: tuple[int, int] | None = None
     ) -> torch.Tensor:
-        """Normalise every clip's frames and zero-pad them (after normalisation, i.e. with the mean
-        colour) to one size; the clips' frames are concatenated in order.
+        """Normalise every window's frames and zero-pad them (after normalisation, i.e. with the mean
+        colour) to one size; the windows' frames are concatenated in order.
 
         Args:
-            frames_per_clip: per clip, uint8 ``[T_i, 3, H_i, W_i]`` RGB (any device).
-            padded_size: ``(Hp, Wp)``; default ``padded_size`` of the clips' sizes.
+            frames_per_window: per window, uint8 ``[T_i, 3, H_i, W_i]`` RGB (any device).
+            padded_size: ``(Hp, Wp)``; default ``padded_size`` of the windows' sizes.
 
         Returns:
             float32 ``[sum T_i, 3, Hp, Wp]`` on the model's device.
         """
         if padded_size is None:
-            padded_size = self.padded_size(tuple(int(s) for s in frames.shape[-2:]) for frames in frames_per_clip)
+            padded_size = self.padded_size(tuple(int(s) for s in frames.shape[-2:]) for frames in frames_per_window)
         return torch.cat(
             [
                 pad_to((frames.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std, padded_size)
-                for frames in frames_per_clip
+                for frames in frames_per_window
             ]
         )

@@ -1,6 +1,6 @@
 """TPAVI's losses, as the AVSBench release computes them (docs/tpavi.md, "Losses").
 
-All take the model's logits ``[N, K, H, W]`` (N = B*T frames, clips consecutive) and per-frame
+All take the model's logits ``[N, K, H, W]`` (N = B*T frames, windows consecutive) and per-frame
 flags; the audio-visual matching (AVM) terms take the stage maps ``[N, C, h_s, w_s]`` and the
 projected audio ``[N, C]`` of each stage.
 """
@@ -24,7 +24,7 @@ AVM_LOSSES = ("", "soft_mask_batch_sum", "hard_mask_frame_mean")
 
 def binary_segmentation_loss(logits: torch.Tensor, target: torch.Tensor, supervised: torch.Tensor) -> torch.Tensor:
     """BCE of ``sigmoid(logits)`` against the binary ``target``, mean over every pixel of the
-    supervised frames (S4: the first frame of each clip in training; MS3: all five).
+    supervised frames (S4: the first frame of each window in training; MS3: all five).
 
     Args:
         logits: ``[N, 1, H, W]``.

@@ -30,12 +30,12 @@ class TPAVI(FramePreprocessing):
     """Backbone (res2..res5) -> per-stage dilated reducers to C channels -> TPAVI blocks with the
     frozen audio encoder's embeddings on the chosen stages -> four fusion blocks -> head.
 
-    Input: ``list[ClipInput]`` with ``frames`` uint8 ``[T, 3, H, W]`` (H, W multiples of 32 after
+    Input: ``list[VideoInput]`` with ``frames`` uint8 ``[T, 3, H, W]`` (H, W multiples of 32 after
     padding), ``audio`` log-mel examples ``[T, 1, 96, 64]``, ``frame_valid`` (frames with ground
-    truth) and in training ``targets``. Clips shorter than ``clip_frames`` are padded (frames of
+    truth) and in training ``targets``. Windows shorter than ``input_frames`` are padded (frames of
     the mean colour, zero audio embeddings; their features and outputs zeroed, as the release's
-    AVSS pads v1 clips). Training returns ``{"loss_bce" | "loss_ce", ["loss_avm"]}``; eval returns
-    per clip ``sem_seg`` int64 ``[T, H0, W0]`` (binary: 1 = sounding; semantic: the label space's
+    AVSS pads v1 windows). Training returns ``{"loss_bce" | "loss_ce", ["loss_avm"]}``; eval returns
+    per window ``sem_seg`` int64 ``[T, H0, W0]`` (binary: 1 = sounding; semantic: the label space's
     labels) and ``sounding_prob`` float32 ``[T, H0, W0]``, and ``segments`` (one per class
     present: ``scores`` [K] = mean class probability over its pixels, ``labels`` [K] 0-based,
     ``masks`` bool [K, T, H0, W0]) for the demo and overlays.
@@ -53,7 +53,7 @@ class TPAVI(FramePreprocessing):
         num_classes: int,
         tpavi_stages: list[int],
         window_frames: int,
-        clip_frames: int,
+        input_frames: int,
         audio_projection_bias: bool,
         avm_loss: str,
         avm_stages: list[int],
@@ -68,8 +68,8 @@ class TPAVI(FramePreprocessing):
             channels: C, width of reducers, TPAVI blocks and decoder.
             num_classes: 1 (binary logit) or background + K categories.
             tpavi_stages: stages (0..3) with a TPAVI block.
-            window_frames: frames per TPAVI window; ``clip_frames`` must be a multiple of it.
-            clip_frames: frames the model runs per clip (shorter clips are padded).
+            window_frames: frames per TPAVI window; ``input_frames`` must be a multiple of it.
+            input_frames: frames the model runs per window (shorter windows are padded).
             audio_projection_bias: bias of each block's audio projection.
             avm_loss: one of ``AVM_LOSSES`` (``""`` = off).
             avm_stages: stages of the AVM loss (each needs a TPAVI block).
@@ -94,9 +94,9 @@ class TPAVI(FramePreprocessing):
             raise ValueError("MODEL.TPAVI.AVM_LOSS 'soft_mask_batch_sum' needs one logit (NUM_CLASSES 1)")
         if avm_loss == "hard_mask_frame_mean" and num_classes < 2:
             raise ValueError("MODEL.TPAVI.AVM_LOSS 'hard_mask_frame_mean' needs background + classes (NUM_CLASSES >= 2)")
-        if window_frames < 1 or clip_frames % window_frames:
+        if window_frames < 1 or input_frames % window_frames:
             raise ValueError(
-                f"MODEL.TPAVI.CLIP_FRAMES ({clip_frames}) must be a multiple of MODEL.TPAVI.WINDOW_FRAMES ({window_frames})"
+                f"MODEL.TPAVI.CLIP_FRAMES ({input_frames}) must be a multiple of MODEL.TPAVI.WINDOW_FRAMES ({window_frames})"
             )
         self.backbone = backbone
         self.audio_encoder = audio_encoder
@@ -110,7 +110,7 @@ class TPAVI(FramePreprocessing):
         self.fusion = nn.ModuleList(FeatureFusionBlock(channels, has_skip=stage < 3) for stage in range(4))
         self.head = SegmentationHead(channels, num_classes)
         self.num_classes = num_classes
-        self.clip_frames = clip_frames
+        self.input_frames = input_frames
         self.avm_loss = avm_loss
         self.avm_stages = list(avm_stages)
         self.avm_weight = avm_weight
@@ -128,7 +128,7 @@ class TPAVI(FramePreprocessing):
             num_classes=tpavi.NUM_CLASSES,
             tpavi_stages=list(tpavi.STAGES),
             window_frames=tpavi.WINDOW_FRAMES,
-            clip_frames=tpavi.CLIP_FRAMES,
+            input_frames=tpavi.CLIP_FRAMES,
             audio_projection_bias=tpavi.AUDIO_PROJECTION_BIAS,
             avm_loss=tpavi.AVM_LOSS,
             avm_stages=list(tpavi.AVM_STAGES),
@@ -139,7 +139,7 @@ class TPAVI(FramePreprocessing):
 
     # ------------------------------------------------------------------------------- network
     def run(self, images: torch.Tensor, audio_embeddings: torch.Tensor, frame_exists: torch.Tensor):
-        """The network on ``N = B * clip_frames`` frames, clips consecutive.
+        """The network on ``N = B * input_frames`` frames, windows consecutive.
 
         Args:
             images: normalised ``[N, 3, H, W]``, H and W multiples of 32.
@@ -153,7 +153,7 @@ class TPAVI(FramePreprocessing):
             projected audio ``[N, C]`` (dict stage -> tensor).
         """
         # Release quirk (AVSS): padding frames' audio embeddings, stage maps and logits are zeroed
-        # by the frame-existence flag; a no-op for clips without padding (S4 / MS3).
+        # by the frame-existence flag; a no-op for windows without padding (S4 / MS3).
         exists = frame_exists.to(images.dtype)[:, None, None, None]
         audio_embeddings = audio_embeddings * exists[:, :, 0, 0]
         features = self.backbone(images)
@@ -173,40 +173,40 @@ class TPAVI(FramePreprocessing):
         return logits, rectified_maps, projected_audio
 
     # ------------------------------------------------------------------------------- inputs
-    def _check_clip(self, clip: dict) -> int:
-        uid = clip.get("uid", "?")
+    def _check_window(self, window: dict) -> int:
+        uid = window.get("uid", "?")
         for key in ("frames", "audio"):
-            if key not in clip:
-                raise KeyError(f"Clip '{uid}' lacks the key '{key}' the model needs")
-        frames, audio = clip["frames"], clip["audio"]
+            if key not in window:
+                raise KeyError(f"Window '{uid}' lacks the key '{key}' the model needs")
+        frames, audio = window["frames"], window["audio"]
         if frames.dim() != 4 or frames.shape[1] != 3:
-            raise ValueError(f"Clip '{uid}': frames must be [T, 3, H, W], got {tuple(frames.shape)}")
+            raise ValueError(f"Window '{uid}': frames must be [T, 3, H, W], got {tuple(frames.shape)}")
         num_frames = int(frames.shape[0])
         if tuple(audio.shape) != (num_frames, *self.audio_encoder.front_end.example_shape):
             raise ValueError(
-                f"Clip '{uid}': audio must be [T = {num_frames}, {', '.join(map(str, self.audio_encoder.front_end.example_shape))}] "
+                f"Window '{uid}': audio must be [T = {num_frames}, {', '.join(map(str, self.audio_encoder.front_end.example_shape))}] "
                 f"examples, got {tuple(audio.shape)}"
             )
-        if not 1 <= num_frames <= self.clip_frames:
-            raise ValueError(f"Clip '{uid}': {num_frames} frames; the model runs clips of up to MODEL.TPAVI.CLIP_FRAMES = {self.clip_frames}")
+        if not 1 <= num_frames <= self.input_frames:
+            raise ValueError(f"Window '{uid}': {num_frames} frames; the model runs windows of up to MODEL.TPAVI.CLIP_FRAMES = {self.input_frames}")
         return num_frames
 
     def _prepare(self, batched_inputs: list[dict]):
-        """Normalised, padded frames ``[B * clip_frames, 3, Hp, Wp]``, audio embeddings and the
-        existence flags; the padded size; each clip's frame count."""
-        counts = [self._check_clip(clip) for clip in batched_inputs]
-        padded_size = self.padded_size(tuple(int(s) for s in clip["frames"].shape[-2:]) for clip in batched_inputs)
-        images = self.preprocess_frames([clip["frames"] for clip in batched_inputs], padded_size)
-        examples = torch.cat([torch.as_tensor(clip["audio"]) for clip in batched_inputs]).to(self.device, torch.float32)
+        """Normalised, padded frames ``[B * input_frames, 3, Hp, Wp]``, audio embeddings and the
+        existence flags; the padded size; each window's frame count."""
+        counts = [self._check_window(window) for window in batched_inputs]
+        padded_size = self.padded_size(tuple(int(s) for s in window["frames"].shape[-2:]) for window in batched_inputs)
+        images = self.preprocess_frames([window["frames"] for window in batched_inputs], padded_size)
+        examples = torch.cat([torch.as_tensor(window["audio"]) for window in batched_inputs]).to(self.device, torch.float32)
         with torch.no_grad():
             embeddings = self.audio_encoder(examples)
-        total = len(batched_inputs) * self.clip_frames
+        total = len(batched_inputs) * self.input_frames
         padded_images = images.new_zeros(total, *images.shape[1:])  # zero after normalisation: the mean colour
         padded_embeddings = embeddings.new_zeros(total, embeddings.shape[1])
         exists = torch.zeros(total, dtype=torch.bool, device=self.device)
         start = 0
         for index, count in enumerate(counts):
-            rows = slice(index * self.clip_frames, index * self.clip_frames + count)
+            rows = slice(index * self.input_frames, index * self.input_frames + count)
             padded_images[rows] = images[start : start + count]
             padded_embeddings[rows] = embeddings[start : start + count]
             exists[rows] = True
@@ -223,32 +223,32 @@ class TPAVI(FramePreprocessing):
         with torch.no_grad():
             logits, _, _ = self.run(images, embeddings, exists)
         return [
-            self._clip_output(clip, logits[index * self.clip_frames : index * self.clip_frames + count])
-            for index, (clip, count) in enumerate(zip(batched_inputs, counts))
+            self._window_output(window, logits[index * self.input_frames : index * self.input_frames + count])
+            for index, (window, count) in enumerate(zip(batched_inputs, counts))
         ]
 
     # ------------------------------------------------------------------------------- training
     def _target_maps(self, batched_inputs: list[dict], counts: list[int], padded_size) -> tuple[torch.Tensor, torch.Tensor]:
         """Per frame the target label map int64 ``[N, Hp, Wp]`` (binary: 1 = any sounding mask;
         semantic: target label + 1, 0 = background) and the supervision flags bool ``[N]``."""
-        maps = torch.zeros(len(batched_inputs) * self.clip_frames, *padded_size, dtype=torch.int64, device=self.device)
+        maps = torch.zeros(len(batched_inputs) * self.input_frames, *padded_size, dtype=torch.int64, device=self.device)
         supervised = torch.zeros(maps.shape[0], dtype=torch.bool, device=self.device)
-        for index, (clip, count) in enumerate(zip(batched_inputs, counts)):
-            uid = clip.get("uid", "?")
-            if "targets" not in clip:
-                raise KeyError(f"Clip '{uid}' lacks the key 'targets' training needs")
-            masks = clip["targets"]["masks"].to(self.device, torch.bool)  # [M, T, H, W]
-            labels = clip["targets"]["labels"].to(self.device, torch.int64)
-            if masks.dim() != 4 or tuple(masks.shape[1:]) != (count, *clip["frames"].shape[-2:]):
-                raise ValueError(f"Clip '{uid}': target masks must be [M, T, H, W] like the frames, got {tuple(masks.shape)}")
+        for index, (window, count) in enumerate(zip(batched_inputs, counts)):
+            uid = window.get("uid", "?")
+            if "targets" not in window:
+                raise KeyError(f"Window '{uid}' lacks the key 'targets' training needs")
+            masks = window["targets"]["masks"].to(self.device, torch.bool)  # [M, T, H, W]
+            labels = window["targets"]["labels"].to(self.device, torch.int64)
+            if masks.dim() != 4 or tuple(masks.shape[1:]) != (count, *window["frames"].shape[-2:]):
+                raise ValueError(f"Window '{uid}': target masks must be [M, T, H, W] like the frames, got {tuple(masks.shape)}")
             if self.num_classes > 1 and bool((labels + 1 >= self.num_classes).any()):
-                raise ValueError(f"Clip '{uid}': target labels {labels.tolist()} exceed the model's {self.num_classes - 1} classes")
-            clip_map = torch.zeros(count, *masks.shape[-2:], dtype=torch.int64, device=self.device)
+                raise ValueError(f"Window '{uid}': target labels {labels.tolist()} exceed the model's {self.num_classes - 1} classes")
+            window_map = torch.zeros(count, *masks.shape[-2:], dtype=torch.int64, device=self.device)
             for label, mask in zip(labels, masks):
-                clip_map[mask] = 1 if self.num_classes == 1 else int(label) + 1
-            rows = slice(index * self.clip_frames, index * self.clip_frames + count)
-            maps[rows] = pad_to(clip_map, padded_size)
-            frame_valid = clip.get("frame_valid")
+                window_map[mask] = 1 if self.num_classes == 1 else int(label) + 1
+            rows = slice(index * self.input_frames, index * self.input_frames + count)
+            maps[rows] = pad_to(window_map, padded_size)
+            frame_valid = window.get("frame_valid")
             supervised[rows] = True if frame_valid is None else frame_valid.to(self.device, torch.bool)
         return maps, supervised
 
@@ -270,10 +270,10 @@ class TPAVI(FramePreprocessing):
         return losses
 
     # ------------------------------------------------------------------------------- inference
-    def _clip_output(self, clip: dict, logits: torch.Tensor) -> dict:
-        """``logits [T, K, Hp, Wp]`` of one clip -> its outputs at the original size."""
-        height, width = (int(s) for s in clip["frames"].shape[-2:])
-        output_size = (int(clip.get("height", height)), int(clip.get("width", width)))
+    def _window_output(self, window: dict, logits: torch.Tensor) -> dict:
+        """``logits [T, K, Hp, Wp]`` of one window -> its outputs at the original size."""
+        height, width = (int(s) for s in window["frames"].shape[-2:])
+        output_size = (int(window.get("height", height)), int(window.get("width", width)))
         logits = F.interpolate(logits[..., :height, :width].float(), size=output_size, mode="bilinear", align_corners=False)
         if self.num_classes == 1:
             sounding_prob = logits[:, 0].sigmoid()
@@ -284,7 +284,7 @@ class TPAVI(FramePreprocessing):
             sounding_prob = 1.0 - probs[:, 0]
             sem_seg = probs.argmax(1)
             class_probs = probs[:, 1:].transpose(0, 1)  # [K, T, H0, W0]
-        # One segment per class present in the clip: its pixels, scored by its mean probability there.
+        # One segment per class present in the window: its pixels, scored by its mean probability there.
         present = [k for k in range(1, class_probs.shape[0] + 1) if bool((sem_seg == k).any())]
         masks = torch.stack([sem_seg == k for k in present]) if present else sem_seg.new_zeros((0, *sem_seg.shape), dtype=torch.bool)
         scores = torch.stack([class_probs[k - 1][masks[i]].mean() for i, k in enumerate(present)]) if present else class_probs.new_zeros(0)

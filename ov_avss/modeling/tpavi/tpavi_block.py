@@ -30,7 +30,7 @@ class TPAVIBlock(nn.Module):
         Args:
             channels: C, the visual width (inner width C // 2).
             audio_dim: width of the audio embeddings.
-            window_frames: T, frames per window; clips are cut into consecutive windows.
+            window_frames: T, frames per attention window; inputs are cut into consecutive attention windows.
             audio_projection_bias: bias of ``audio_projection`` (the release: S4 / MS3 yes, AVSS no).
         """
         super().__init__()
@@ -50,7 +50,7 @@ class TPAVIBlock(nn.Module):
     def forward(self, visual: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
-            visual: ``[N, C, h, w]``, frames of each clip consecutive, N a multiple of T.
+            visual: ``[N, C, h, w]``, frames of each window consecutive, N a multiple of T.
             audio: ``[N, audio_dim]``, one embedding per frame.
 
         Returns:
@@ -63,7 +63,7 @@ class TPAVIBlock(nn.Module):
             raise ValueError(f"TPAVIBlock: {num_frames} frames are not whole windows of {window}")
         projected_audio = self.audio_projection(audio)  # [N, C]
         # Release quirk: windows of a fixed length (5 in all its settings), so AVSS's 10-frame
-        # clips attend as two independent halves.
+        # inputs attend as two independent halves.
         x = visual.view(-1, window, channels, height, width).transpose(1, 2)  # [B', C, T, h, w]
         audio_volume = projected_audio.view(-1, window, channels).transpose(1, 2)[..., None, None]  # [B', C, T, 1, 1]
         theta = self.theta(x).flatten(2)  # [B', C/2, T*h*w]

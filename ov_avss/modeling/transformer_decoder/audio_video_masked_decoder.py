@@ -15,9 +15,9 @@ NUM_FEATURE_LEVELS = 3
 @TRANSFORMER_DECODER_REGISTRY.register()
 class AudioVideoMaskedTransformerDecoder(nn.Module):
     """Video-level object queries refined by masked attention to the pixel decoder's features and
-    by attention to the clip's audio tokens.
+    by attention to the window's audio tokens.
 
-    One query describes one sounding object over all ``T`` frames of a clip. ``from_config(cfg,
+    One query describes one sounding object over all ``T`` frames of a window. ``from_config(cfg,
     in_channels, audio_dim)`` reads ``MODEL.MASK_FORMER.*``; ``in_channels`` is the pixel
     decoder's feature width (``MODEL.SEM_SEG_HEAD.CONVS_DIM``), ``audio_dim`` the audio
     encoder's embedding size.
@@ -64,7 +64,7 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
             pre_norm: LayerNorm before (True) or after each sub-layer.
             dropout: dropout in every attention and FFN layer.
             enforce_input_proj: project the features even when ``in_channels == hidden_dim``.
-            max_num_frames: rows of the audio position table (longest clip).
+            max_num_frames: rows of the audio position table (longest window).
             deep_supervision: return the earlier predictions as ``aux_outputs``.
             num_classes: class-head classes besides "no object" (1: sounding object).
             mask_dim: width of the mask embeddings (the pixel decoder's ``mask_dim``).
@@ -102,7 +102,7 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
         self.query_feat = nn.Embedding(self.num_queries, hidden_dim)
         self.query_embed = nn.Embedding(self.num_queries, hidden_dim)
         self.level_embed = nn.Embedding(NUM_FEATURE_LEVELS, hidden_dim)
-        # Learned position of each frame's audio token within the clip.
+        # Learned position of each frame's audio token within the window.
         self.audio_pos_embed = nn.Embedding(self.max_num_frames, hidden_dim)
 
         self.input_proj = nn.ModuleList()
@@ -149,7 +149,7 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
         audio_tokens: torch.Tensor,
         num_frames: int,
     ) -> dict:
-        """Decode one batch of clips.
+        """Decode one batch of windows.
 
         Args:
             multi_scale_features: 3 tensors ``[B*T, C_in, h_l, w_l]``, coarse to fine.
@@ -169,7 +169,7 @@ class AudioVideoMaskedTransformerDecoder(nn.Module):
             )
         if num_frames > self.max_num_frames:
             raise ValueError(
-                f"Clip has {num_frames} frames but MODEL.MASK_FORMER.MAX_NUM_FRAMES is "
+                f"Window has {num_frames} frames but MODEL.MASK_FORMER.MAX_NUM_FRAMES is "
                 f"{self.max_num_frames} (size of the audio position table)"
             )
         batch_frames = mask_features.shape[0]

@@ -24,7 +24,7 @@ from scipy.optimize import linear_sum_assignment
 
 GN_GROUPS = 32  # detectron2 get_norm("GN", C)
 CONFIDENCE = 0.3  # inference(): the release's fixed score threshold
-SIM_MULTIPLIER = 1000  # loss_fg_sim's id offset per clip
+SIM_MULTIPLIER = 1000  # loss_fg_sim's id offset per video
 
 
 def _group_norm(state: dict, prefix: str, x: torch.Tensor) -> torch.Tensor:
@@ -59,32 +59,32 @@ def similarity_embeddings(
     module: str = "avism_module",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``Avism.forward``: ``frame_query = frame_query + av_feat`` (``[T*fQ, LB, C]``), then
-    ``sim_embed_frame(frame_query).transpose(0, 1).reshape(L, B, T, fQ, C)``; the clip queries:
+    ``sim_embed_frame(frame_query).transpose(0, 1).reshape(L, B, T, fQ, C)``; the video queries:
     ``sim_embed_clip`` of the last round's normed decoder output (``[cQ, LB, C]`` ->
     ``[L, B, cQ, C]``). ``shape``: ``(L, B, T, fQ)``."""
     rounds, batch, frames, num_fq = shape
     channels = fused_frame_queries.shape[-1]
     frame = F.linear(fused_frame_queries, state[f"{module}.sim_embed_frame.weight"], state[f"{module}.sim_embed_frame.bias"])
     frame = frame.transpose(0, 1).reshape(rounds, batch, frames, num_fq, channels)
-    clip = F.linear(last_decoder_out.transpose(0, 1), state[f"{module}.sim_embed_clip.weight"], state[f"{module}.sim_embed_clip.bias"])
-    return frame, clip.reshape(rounds, batch, -1, channels)
+    video = F.linear(last_decoder_out.transpose(0, 1), state[f"{module}.sim_embed_clip.weight"], state[f"{module}.sim_embed_clip.bias"])
+    return frame, video.reshape(rounds, batch, -1, channels)
 
 
 def similarity_loss(
     frame_embed: torch.Tensor,
     frame_indices: list[list[tuple[torch.Tensor, torch.Tensor]]],
     frame_ids: list[torch.Tensor],
-    clip_embed: torch.Tensor,
-    clip_indices: list[tuple[torch.Tensor, torch.Tensor]],
-    clip_ids: list[torch.Tensor],
+    video_embed: torch.Tensor,
+    video_indices: list[tuple[torch.Tensor, torch.Tensor]],
+    video_ids: list[torch.Tensor],
 ) -> torch.Tensor:
     """``loss_fg_sim`` (returned as ``loss_clip_sim``), loops as written there.
 
     Args:
         frame_embed: ``[L, B, T, fQ, C]``; frame_indices: per round, per frame (B*T) the matching;
         frame_ids: per frame (B*T) the track id of each frame target;
-        clip_embed: ``[L, B, cQ, C]``; clip_indices: per clip (L*B) the matching;
-        clip_ids: per clip (L*B) the track id of each clip target.
+        video_embed: ``[L, B, cQ, C]``; video_indices: per video (L*B) the matching;
+        video_ids: per video (L*B) the track id of each video target.
     """
     rounds, batch, frames = frame_embed.shape[:3]
     flat = [pair for per_round in frame_indices for pair in per_round]  # sum(frame_indices, [])
@@ -95,19 +95,19 @@ def similarity_loss(
     frame_batch_idx = torch.div(set_idx, frames, rounding_mode="floor")
     target_frame_ids = target_frame_ids + frame_batch_idx * SIM_MULTIPLIER
 
-    clip_set = torch.cat([torch.full_like(src, i) for i, (src, _) in enumerate(clip_indices)])
-    clip_src = torch.cat([src for src, _ in clip_indices])
-    src_cq = clip_embed.flatten(0, 1)[clip_set, clip_src]
-    target_clip_ids = torch.cat([ids[j] for ids, (_, j) in zip(clip_ids, clip_indices)]) + clip_set * SIM_MULTIPLIER
+    video_set = torch.cat([torch.full_like(src, i) for i, (src, _) in enumerate(video_indices)])
+    video_src = torch.cat([src for src, _ in video_indices])
+    src_cq = video_embed.flatten(0, 1)[video_set, video_src]
+    target_video_ids = torch.cat([ids[j] for ids, (_, j) in zip(video_ids, video_indices)]) + video_set * SIM_MULTIPLIER
 
     queries = torch.cat([src_fq, src_cq])
-    ids = torch.cat([target_frame_ids, target_clip_ids])
-    groups = torch.cat([frame_batch_idx, clip_set])
+    ids = torch.cat([target_frame_ids, target_video_ids])
+    groups = torch.cat([frame_batch_idx, video_set])
     logits = queries @ queries.T
     target = (ids[:, None] == ids[None]).float()
-    same_clip = (groups[:, None] == groups[None]).float()
-    loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none") * same_clip
-    return loss.sum() / (same_clip.sum() + 1e-6)
+    same_video = (groups[:, None] == groups[None]).float()
+    loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none") * same_video
+    return loss.sum() / (same_video.sum() + 1e-6)
 
 
 def _point_sample(masks: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
@@ -251,28 +251,28 @@ def uncertain_point_coords(
     return coords
 
 
-def prepare_targets(clips: list[dict], padded_size: tuple[int, int], num_frames: int) -> tuple[list[dict], list[dict]]:
-    """``prepare_targets``: per clip the tracks present in some frame (``labels``, ``ids [N, T]``
+def prepare_targets(videos: list[dict], padded_size: tuple[int, int], num_frames: int) -> tuple[list[dict], list[dict]]:
+    """``prepare_targets``: per video the tracks present in some frame (``labels``, ``ids [N, T]``
     with -1 where absent, shifted to start at 0, ``masks [N, T, Hp, Wp]`` zero-padded), per frame
-    the tracks present in it. A track's id is its position in the clip's annotations."""
-    frame_targets, clip_targets = [], []
-    for clip in clips:
-        labels, masks = clip["labels"], clip["masks"]
+    the tracks present in it. A track's id is its position in the video's annotations."""
+    frame_targets, window_targets = [], []
+    for video in videos:
+        labels, masks = video["labels"], video["masks"]
         padded = torch.zeros(len(labels), num_frames, *padded_size, dtype=torch.bool)
         padded[:, :, : masks.shape[-2], : masks.shape[-1]] = masks
         ids = torch.arange(len(labels))[:, None].repeat(1, num_frames)
         ids[padded.sum(dim=(2, 3)) == 0] = -1
         valid_frame = ids != -1
-        valid_clip = valid_frame.any(dim=-1)
-        labels, ids, valid_frame = labels[valid_clip].long(), ids[valid_clip].long(), valid_frame[valid_clip]
-        padded = padded[valid_clip].float()
+        valid_video = valid_frame.any(dim=-1)
+        labels, ids, valid_frame = labels[valid_video].long(), ids[valid_video].long(), valid_frame[valid_video]
+        padded = padded[valid_video].float()
         if len(ids) > 0:
             ids[valid_frame] -= max(ids[valid_frame].min(), 0)
-        clip_targets.append({"labels": labels, "ids": ids, "masks": padded})
+        window_targets.append({"labels": labels, "ids": ids, "masks": padded})
         for f in range(num_frames):
             valid = ids[:, f] != -1
             frame_targets.append({"labels": labels[valid], "ids": ids[valid, f], "masks": padded[valid, f]})
-    return frame_targets, clip_targets
+    return frame_targets, window_targets
 
 
 def hungarian_match(
@@ -374,7 +374,7 @@ def _mlp(state: dict, prefix: str, x: torch.Tensor, num_layers: int = 3) -> torc
 
 def video_losses(
     state: dict, fpn_out: torch.Tensor, decoder_outputs: list[torch.Tensor], fused_frame_queries: torch.Tensor,
-    clip_targets: list[dict], frame_targets: list[dict], fg_indices: list, *, shape: tuple[int, int, int, int],
+    window_targets: list[dict], frame_targets: list[dict], fg_indices: list, *, shape: tuple[int, int, int, int],
     class_weight: float, mask_weight: float, dice_weight: float, sim_weight: float, no_object_weight: float,
     num_points: int, oversample_ratio: float, importance_sample_ratio: float, module: str = "avism_module",
 ) -> dict[str, torch.Tensor]:
@@ -401,19 +401,19 @@ def video_losses(
         logits = F.linear(out, state[f"{module}.class_embed.weight"], state[f"{module}.class_embed.bias"])
         masks = video_masks(_mlp(state, f"{module}.mask_embed", out), features, frames)  # [L, B, cQ, T, h, w]
         per_round.append((logits.flatten(0, 1), masks.flatten(0, 1)))
-    targets = clip_targets * rounds
-    num_masks = max(float(sum(len(t["labels"]) for t in clip_targets) * rounds), 1.0)
+    targets = window_targets * rounds
+    num_masks = max(float(sum(len(t["labels"]) for t in window_targets) * rounds), 1.0)
     settings = dict(
         no_object_weight=no_object_weight, weights=(class_weight, mask_weight, dice_weight), num_points=num_points,
         oversample_ratio=oversample_ratio, importance_sample_ratio=importance_sample_ratio,
     )
-    last, clip_indices = set_losses(*per_round[-1], targets, num_masks, **settings)
+    last, video_indices = set_losses(*per_round[-1], targets, num_masks, **settings)
     losses = {f"loss_avism_{k}": v for k, v in last.items()}
-    frame_embed, clip_embed = similarity_embeddings(state, fused_frame_queries, normed[-1], shape, module)
-    # loss_fg_sim: a clip target's id is the largest of its per-frame ids (-1 where absent).
-    clip_ids = [t["ids"].amax(dim=1) for t in targets]
+    frame_embed, video_embed = similarity_embeddings(state, fused_frame_queries, normed[-1], shape, module)
+    # loss_fg_sim: a video target's id is the largest of its per-frame ids (-1 where absent).
+    video_ids = [t["ids"].amax(dim=1) for t in targets]
     losses["loss_clip_sim"] = similarity_loss(
-        frame_embed, fg_indices, [t["ids"] for t in frame_targets], clip_embed, clip_indices, clip_ids
+        frame_embed, fg_indices, [t["ids"] for t in frame_targets], video_embed, video_indices, video_ids
     )
     for i, (logits, masks) in enumerate(per_round[:-1]):
         aux, _ = set_losses(logits, masks, targets, num_masks, **settings)

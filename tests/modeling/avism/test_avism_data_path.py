@@ -1,4 +1,4 @@
-"""AVISeg records through ``AVISClipMapper`` into AVISM: training clips (consistent resize and
+"""AVISeg records through ``AVISVideoMapper`` into AVISM: training videos (consistent resize and
 flip of frames and masks) give finite losses; test videos give whole-video tracks."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ov_avss.data.avis_mapper import AVISClipMapper
+from ov_avss.data.avis_mapper import AVISVideoMapper
 from ov_avss.data.catalog import get_dataset_records
 from ov_avss.modeling import build_model_without_pretrained_files
 
@@ -16,39 +16,39 @@ def cfg(synthetic_cfg):
     return synthetic_cfg
 
 
-def test_training_clips_are_consistent_and_train(cfg):
-    mapper = AVISClipMapper(cfg, "aviseg_train", is_train=True)
+def test_training_windows_are_consistent_and_train(cfg):
+    mapper = AVISVideoMapper(cfg, "aviseg_train", is_train=True)
     records = get_dataset_records("aviseg_train", cfg)
     rng = np.random.default_rng(0)
-    clips = [mapper(record, rng) for record in records]
-    for record, clip in zip(records, clips):
-        frames, masks = clip["frames"], clip["targets"]["masks"]
+    videos = [mapper(record, rng) for record in records]
+    for record, video in zip(records, videos):
+        frames, masks = video["frames"], video["targets"]["masks"]
         assert frames.shape[:2] == (5, 3) and min(frames.shape[-2:]) == cfg.INPUT.MIN_SIZE_TRAIN[0]
         assert masks.shape == (len(record["tracks"]), 5, *frames.shape[-2:]) and masks.dtype == torch.bool
-        assert clip["audio"].shape == (5, 1, 96, 64)
-        assert clip["targets"]["labels"].tolist() == [t["label"] for t in record["tracks"]]
-    # Flipping is per clip: the same record and seed with and without a flip give mirrored masks.
+        assert video["audio"].shape == (5, 1, 96, 64)
+        assert video["targets"]["labels"].tolist() == [t["label"] for t in record["tracks"]]
+    # Flipping is per video: the same record and seed with and without a flip give mirrored masks.
     flipped = unflipped = None
-    plain = AVISClipMapper(_with(cfg, "INPUT.RANDOM_FLIP", "none"), "aviseg_train", is_train=True)
+    plain = AVISVideoMapper(_with(cfg, "INPUT.RANDOM_FLIP", "none"), "aviseg_train", is_train=True)
     for seed in range(20):
-        clip = mapper(records[0], np.random.default_rng(seed))
+        video = mapper(records[0], np.random.default_rng(seed))
         reference = plain(records[0], np.random.default_rng(seed))
-        if torch.equal(clip["frames"], reference["frames"].flip(-1)) and not torch.equal(clip["frames"], reference["frames"]):
-            flipped, unflipped = clip, reference
+        if torch.equal(video["frames"], reference["frames"].flip(-1)) and not torch.equal(video["frames"], reference["frames"]):
+            flipped, unflipped = video, reference
             break
     assert flipped is not None
     assert torch.equal(flipped["targets"]["masks"], unflipped["targets"]["masks"].flip(-1))
 
     torch.manual_seed(0)
     model = build_model_without_pretrained_files(cfg).train()
-    losses = model(clips)
+    losses = model(videos)
     total = sum(losses.values())
     assert torch.isfinite(total)
     total.backward()
 
 
 def test_test_videos_are_whole_and_keep_their_size(cfg):
-    mapper = AVISClipMapper(cfg, "aviseg_val", is_train=False)
+    mapper = AVISVideoMapper(cfg, "aviseg_val", is_train=False)
     record = get_dataset_records("aviseg_val", cfg)[0]
     video = mapper(record)
     assert video["frames"].shape[0] == record["num_frames"] and min(video["frames"].shape[-2:]) == cfg.INPUT.MIN_SIZE_TEST
@@ -66,13 +66,13 @@ def _with(cfg, *overrides):
     return config
 
 
-def test_crop_is_one_box_for_the_whole_clip(cfg):
+def test_crop_is_one_box_for_the_whole_window(cfg):
     """CROP before the resize, the same box in every frame and in the masks."""
     record = get_dataset_records("aviseg_train", cfg)[0]
-    plain = AVISClipMapper(
+    plain = AVISVideoMapper(
         _with(cfg, "INPUT.RANDOM_FLIP", "none", "INPUT.MIN_SIZE_TRAIN", (48,)), "aviseg_train", is_train=True
     )
-    cropping = AVISClipMapper(
+    cropping = AVISVideoMapper(
         _with(cfg, "INPUT.RANDOM_FLIP", "none", "INPUT.MIN_SIZE_TRAIN", (32,), "INPUT.CROP.ENABLED", True,
               "INPUT.CROP.TYPE", "absolute", "INPUT.CROP.SIZE", (32, 40)),
         "aviseg_train",
@@ -98,6 +98,6 @@ def test_crop_is_one_box_for_the_whole_clip(cfg):
 
 def test_unsupported_augmentation_is_named(cfg):
     with pytest.raises(ValueError, match="INPUT.CROP.TYPE"):
-        AVISClipMapper(_with(cfg, "INPUT.CROP.ENABLED", True, "INPUT.CROP.TYPE", "relative_range"), "aviseg_train", is_train=True)
+        AVISVideoMapper(_with(cfg, "INPUT.CROP.ENABLED", True, "INPUT.CROP.TYPE", "relative_range"), "aviseg_train", is_train=True)
     with pytest.raises(ValueError, match="INPUT.RANDOM_FLIP"):
-        AVISClipMapper(_with(cfg, "INPUT.RANDOM_FLIP", "flip_by_frame"), "aviseg_train", is_train=True)
+        AVISVideoMapper(_with(cfg, "INPUT.RANDOM_FLIP", "flip_by_frame"), "aviseg_train", is_train=True)

@@ -16,7 +16,7 @@ from ov_avss.structures.rle import decode_rle
 from ov_avss.data.image_io import read_frame
 from ov_avss.evaluation import build_evaluator
 from ov_avss.modeling import build_model_without_pretrained_files
-from ov_avss.structures import ClipInput, make_clip_input
+from ov_avss.structures import VideoInput, make_video_input
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +24,11 @@ def cfg(synthetic_cfg):
     return synthetic_cfg
 
 
-def _video(record: dict) -> ClipInput:
+def _video(record: dict) -> VideoInput:
     """The whole video at its original size, audio from the wav (no FEATAudios in the synthetic set)."""
     audio = RecordAudio("VGGish", "zero_examples")(record, range(record["num_frames"]))
     frames = torch.from_numpy(np.stack([read_frame(path) for path in record["frame_paths"]])).permute(0, 3, 1, 2)
-    return make_clip_input(
+    return make_video_input(
         uid=record["uid"],
         dataset_name=record["dataset_name"],
         frame_indices=range(len(record["frame_paths"])),

@@ -8,7 +8,7 @@ import torch
 from helpers import TINY_AVISM_CONFIG, load_config
 from ov_avss.data.catalog import get_dataset_metadata
 from ov_avss.modeling import build_model_without_pretrained_files
-from ov_avss.structures import ClipInput, make_clip_input
+from ov_avss.structures import VideoInput, make_video_input
 
 
 def _model(*overrides):
@@ -17,10 +17,10 @@ def _model(*overrides):
     return build_model_without_pretrained_files(cfg).eval()
 
 
-def _video(num_frames: int, seed: int = 0) -> ClipInput:
+def _video(num_frames: int, seed: int = 0) -> VideoInput:
     generator = torch.Generator().manual_seed(seed)
     frames = torch.randint(0, 256, (num_frames, 3, 70, 100), dtype=torch.uint8, generator=generator)
-    return make_clip_input(
+    return make_video_input(
         uid="avism_video",
         dataset_name="aviseg_test",
         frame_indices=range(num_frames),

@@ -20,7 +20,7 @@ from ov_avss.modeling import build_model_without_pretrained_files
 from ov_avss.modeling.avism import TrackSetCriterion
 from ov_avss.modeling.criterion import set_criterion as criterion_module
 from ov_avss.modeling.meta_arch import avism as avism_module
-from ov_avss.structures import make_clip_input
+from ov_avss.structures import make_video_input
 
 reference = load_module(Path(__file__).with_name("avism_release_reference.py"))
 layout = avism_release_layout()
@@ -66,13 +66,13 @@ def _release_model(tmp_path, *overrides, train: bool):
     return model.train(train), state
 
 
-def _clip(generator: torch.Generator, num_frames: int = 5) -> dict:
+def _video(generator: torch.Generator, num_frames: int = 5) -> dict:
     masks = torch.zeros(3, num_frames, 64, 96, dtype=torch.bool)
     masks[0, :, 10:30, 10:40] = True
     masks[1, 2:, 30:60, 50:90] = True  # appears in frame 2
     masks[2, :3, 40:64, 0:30] = True  # leaves after frame 2
-    return make_clip_input(
-        uid="avism_clip",
+    return make_video_input(
+        uid="avism_video",
         dataset_name="aviseg_train",
         frame_indices=range(num_frames),
         height=64,
@@ -100,7 +100,7 @@ def _record_encoder_inputs(model, seen: dict) -> None:
 
 @pytest.fixture(scope="module")
 def training_step(tmp_path_factory):
-    """One training forward of two clips with what the reference needs recorded."""
+    """One training forward of two videos with what the reference needs recorded."""
     model, state = _release_model(tmp_path_factory.mktemp("release"), train=True)
     seen: dict = {}
     _record_encoder_inputs(model, seen)
@@ -116,7 +116,7 @@ def training_step(tmp_path_factory):
     video_losses = model.video_criterion.losses_and_indices
 
     def recording_losses(outputs, targets):
-        seen["video_sets"], seen["clip_targets"] = outputs, targets
+        seen["video_sets"], seen["window_targets"] = outputs, targets
         return video_losses(outputs, targets)
 
     model.video_criterion.losses_and_indices = recording_losses
@@ -126,7 +126,7 @@ def training_step(tmp_path_factory):
     try:
         generator = torch.Generator().manual_seed(0)
         with torch.no_grad():
-            losses = model([_clip(generator), _clip(generator)])
+            losses = model([_video(generator), _video(generator)])
     finally:
         avism_module.query_similarity_loss = original
     seen["similarity_args"] = similarity_calls[0]
@@ -138,7 +138,7 @@ def test_video_mask_features_and_masks_equal_the_release(training_step):
     fpn = reference.last_fpn_output(state, seen["res2"], seen["encoder_finest"])
     features = reference.video_mask_features(state, fpn)
     assert _relative_error(seen["video_mask_features"], features) < RTOL
-    # The masks the video criterion scores: every round of every clip.
+    # The masks the video criterion scores: every round of every video.
     outputs = seen["video_outputs"]
     masks = reference.video_masks(outputs["pred_mask_embed"], features, num_frames=5)  # [L, B, cQ, T, h, w]
     assert _relative_error(seen["video_sets"]["pred_masks"], masks.flatten(0, 1)) < RTOL
@@ -151,16 +151,16 @@ def test_video_mask_features_and_masks_equal_the_release(training_step):
 
 def test_similarity_embeddings_and_loss_equal_the_release(training_step):
     model, state, seen, losses = training_step
-    frame_embed, frame_indices, frame_track_ids, clip_embed, clip_indices = seen["similarity_args"]
+    frame_embed, frame_indices, frame_track_ids, video_embed, video_indices = seen["similarity_args"]
     rounds, batch, frames, num_fq = frame_embed.shape[:4]
     # decoder_norm runs once per round: the last call is the last round.
-    their_frame, their_clip = reference.similarity_embeddings(
+    their_frame, their_video = reference.similarity_embeddings(
         state, seen["decoder_memory"], seen["last_decoder_out"], (rounds, batch, frames, num_fq)
     )
     assert _relative_error(frame_embed, their_frame) < RTOL
-    assert _relative_error(clip_embed, their_clip) < RTOL
-    clip_ids = [torch.arange(len(target["labels"])) for target in seen["clip_targets"]]
-    loss = reference.similarity_loss(their_frame, frame_indices, frame_track_ids, their_clip, clip_indices, clip_ids)
+    assert _relative_error(video_embed, their_video) < RTOL
+    video_ids = [torch.arange(len(target["labels"])) for target in seen["window_targets"]]
+    loss = reference.similarity_loss(their_frame, frame_indices, frame_track_ids, their_video, video_indices, video_ids)
     assert model.similarity_weight == 1.0  # the published configs: what the release trained with
     assert abs(float(losses["loss_clip_sim"]) - float(loss)) <= RTOL * abs(float(loss))
 
@@ -207,7 +207,7 @@ def test_chunked_inference_equals_the_release(tmp_path, run_chunk_size, interpol
     num_frames = 11
     frames = torch.randint(0, 256, (num_frames, 3, 70, 100), dtype=torch.uint8, generator=generator)
     audio = torch.randn(num_frames, 128, generator=generator)
-    video = make_clip_input(
+    video = make_video_input(
         uid="avism_video", dataset_name="aviseg_test", frame_indices=range(num_frames), height=35, width=50,
         frames=frames, audio=audio, vocabulary=get_dataset_metadata("aviseg_test").vocabulary,
     )
@@ -281,8 +281,8 @@ def test_training_step_equals_the_release(tmp_path):
     recording_random_state("frame_criterion")
     recording_random_state("video_criterion")
     generator = torch.Generator().manual_seed(0)
-    clips = [_clip(generator), _clip(generator)]
-    losses = model(clips)
+    videos = [_video(generator), _video(generator)]
+    losses = model(videos)
     params = {name: p for name, p in model.named_parameters() if p.requires_grad}
     ours_total = sum(losses.values())
     our_grads = torch.autograd.grad(ours_total, list(params.values()), retain_graph=True)
@@ -296,7 +296,7 @@ def test_training_step_equals_the_release(tmp_path):
     heads = {k: v.clone().requires_grad_(True) for k, v in state.items() if k.startswith("avism_module.")}
     num_frames, padded = 5, (64, 96)
     assert model.padded_size({padded}) == padded
-    frame_targets, clip_targets = reference.prepare_targets([c["targets"] for c in clips], padded, num_frames)
+    frame_targets, window_targets = reference.prepare_targets([c["targets"] for c in videos], padded, num_frames)
     # The reference's last FPN level reads our FPN parameters (the release's adapter_1 / layer_1):
     # the gradient of its video masks reaches them, as the release's reaches its own.
     pixel = "sem_seg_head.pixel_decoder"
@@ -320,8 +320,8 @@ def test_training_step_equals_the_release(tmp_path):
     assert torch.equal(torch.get_rng_state(), seen["video_criterion_rng"])
     theirs.update(reference.video_losses(
         {**state, **heads}, reference.last_fpn_output(fpn_state, seen["res2"], seen["encoder_finest"]),
-        seen["decoder_outputs"], seen["fused"], clip_targets, frame_targets, fg_indices,
-        shape=(avism.LAST_LAYER_NUM, len(clips), num_frames, mf.NUM_OBJECT_QUERIES),
+        seen["decoder_outputs"], seen["fused"], window_targets, frame_targets, fg_indices,
+        shape=(avism.LAST_LAYER_NUM, len(videos), num_frames, mf.NUM_OBJECT_QUERIES),
         sim_weight=avism.SIM_WEIGHT, no_object_weight=avism.NO_OBJECT_WEIGHT, **shared,
     ))
     # 4 frame rounds x 3 + 2 video rounds x 3 + the similarity term.

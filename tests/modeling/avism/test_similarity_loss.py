@@ -18,19 +18,19 @@ def _bce(logit: float, target: float) -> float:
 
 
 def test_equals_pairwise_definition():
-    """2 rounds, 2 clips of 2 frames, 3 frame queries, 2 clip queries, C = 4."""
+    """2 rounds, 2 videos of 2 frames, 3 frame queries, 2 video queries, C = 4."""
     generator = torch.Generator().manual_seed(0)
     frame_embed = torch.randn(2, 2, 2, 3, 4, generator=generator) * 0.5
-    clip_embed = torch.randn(2, 2, 2, 4, generator=generator) * 0.5
-    # Frame targets per (clip, frame): clip 0 has tracks 0 and 1, clip 1 has track 0 only.
+    video_embed = torch.randn(2, 2, 2, 4, generator=generator) * 0.5
+    # Frame targets per (video, frame): video 0 has tracks 0 and 1, video 1 has track 0 only.
     track_ids = [torch.tensor([0, 1]), torch.tensor([1]), torch.tensor([0]), torch.tensor([0])]
     frame_indices = [
         [_pairs((2, 0), (0, 1)), _pairs((1, 0)), _pairs((0, 0)), _pairs((2, 0))],  # round 0
         [_pairs((0, 0), (1, 1)), _pairs((2, 0)), _pairs((1, 0)), _pairs()],        # round 1
     ]
-    clip_indices = [_pairs((1, 0), (0, 1)), _pairs((0, 0)), _pairs((0, 1)), _pairs((1, 0))]  # set l * B + b
+    video_indices = [_pairs((1, 0), (0, 1)), _pairs((0, 0)), _pairs((0, 1)), _pairs((1, 0))]  # set l * B + b
 
-    # Every matched query with (clip group, track id) written out by hand.
+    # Every matched query with (video group, track id) written out by hand.
     items = []
     for r in range(2):
         for b in range(2):
@@ -38,23 +38,23 @@ def test_equals_pairwise_definition():
                 queries, targets = frame_indices[r][b * 2 + t]
                 for q, k in zip(queries.tolist(), targets.tolist()):
                     items.append((frame_embed[r, b, t, q], r * 2 + b, int(track_ids[b * 2 + t][k])))
-            queries, targets = clip_indices[r * 2 + b]
+            queries, targets = video_indices[r * 2 + b]
             for q, k in zip(queries.tolist(), targets.tolist()):
-                items.append((clip_embed[r, b, q], r * 2 + b, k))
+                items.append((video_embed[r, b, q], r * 2 + b, k))
     total, count = 0.0, 0
     for ei, gi, ti in items:
         for ej, gj, tj in items:
             if gi == gj:
                 total += _bce(float(ei @ ej), float(ti == tj))
                 count += 1
-    loss = query_similarity_loss(frame_embed, frame_indices, track_ids, clip_embed, clip_indices)
+    loss = query_similarity_loss(frame_embed, frame_indices, track_ids, video_embed, video_indices)
     assert float(loss) == pytest.approx(total / count, rel=1e-5)
 
 
 def test_no_match_gives_a_zero_loss_with_a_graph():
     frame_embed = torch.randn(1, 1, 2, 3, 4, requires_grad=True)
-    clip_embed = torch.randn(1, 1, 2, 4, requires_grad=True)
+    video_embed = torch.randn(1, 1, 2, 4, requires_grad=True)
     empty = _pairs()
-    loss = query_similarity_loss(frame_embed, [[empty, empty]], [torch.tensor([], dtype=torch.int64)] * 2, clip_embed, [empty])
+    loss = query_similarity_loss(frame_embed, [[empty, empty]], [torch.tensor([], dtype=torch.int64)] * 2, video_embed, [empty])
     loss.backward()
     assert float(loss) == 0.0 and frame_embed.grad is not None

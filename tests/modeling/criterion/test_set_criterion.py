@@ -82,7 +82,7 @@ def test_invalid_frames_are_ignored_by_matching_and_losses():
     assert all_valid_losses["loss_mask"] > 10 * losses["loss_mask"]
 
 
-def test_clip_without_objects_and_deep_supervision_names():
+def test_window_without_objects_and_deep_supervision_names():
     torch.manual_seed(0)
     outputs = _perfect_outputs(_square_masks(1), query_for_target=[0])
     outputs["pred_masks"].requires_grad_(True)

@@ -1,4 +1,4 @@
-"""Fixtures for the meta-architecture tests: fabricated clips in the model-input format
+"""Fixtures for the meta-architecture tests: fabricated windows in the model-input format
 (coloured squares moving over a grey frame) and the tiny model."""
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from helpers import TINY_OV_AVSS_CONFIG, load_config
-from ov_avss.structures import ClipInput, make_clip_input
+from ov_avss.structures import VideoInput, make_video_input
 
 COLOURS = ((230, 40, 40), (40, 200, 60), (50, 80, 230))
 
 
-def _make_clip(
+def _make_window(
     num_objects: int = 2,
     num_frames: int = 3,
     height: int = 64,
@@ -20,8 +20,8 @@ def _make_clip(
     seed: int = 0,
     frame_valid: tuple[bool, ...] | None = None,
     with_targets: bool = True,
-) -> ClipInput:
-    """One clip input (``make_clip_input``): object ``i`` is a square of colour ``i`` moving
+) -> VideoInput:
+    """One video input (``make_video_input``): object ``i`` is a square of colour ``i`` moving
     diagonally; its label is ``i % len(vocabulary)``; the audio is random noise with a
     per-object tone pattern."""
     generator = torch.Generator().manual_seed(seed)
@@ -38,7 +38,7 @@ def _make_clip(
         frames = torch.where(masks[obj][:, None], colour.permute(1, 0, 2, 3), frames)
     audio = torch.randn(num_frames, 1, 96, 64, generator=generator)
     targets = {"labels": torch.arange(num_objects, dtype=torch.int64) % len(vocabulary), "masks": masks}
-    return make_clip_input(
+    return make_video_input(
         uid=f"synthetic_{seed}",
         dataset_name="synthetic",
         frame_indices=range(num_frames),
@@ -54,9 +54,9 @@ def _make_clip(
 
 
 @pytest.fixture(scope="session")
-def make_clip():
-    """Factory of synthetic clip inputs (see ``_make_clip``)."""
-    return _make_clip
+def make_window():
+    """Factory of synthetic video inputs (see ``_make_window``)."""
+    return _make_window
 
 
 def load_tiny_cfg():

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import torch
 
-from helpers import inference_clip
+from helpers import inference_window
 from ov_avss.config import get_cfg
 from ov_avss.data.catalog import with_seen_categories
 from ov_avss.data.categories import CATEGORIES
 from ov_avss.modeling import build_model
-from ov_avss.structures import ClipInput
+from ov_avss.structures import VideoInput
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 QUICKSTART_CONFIG = REPO_ROOT / "configs" / "quickstart" / "OV_AVSS_tiny_synthetic.yaml"
@@ -38,7 +38,7 @@ def seeded_classifier_weights(model: torch.nn.Module, seed: int = 7, scale: floa
 
 
 def decoder_outputs(num_queries: int, hidden_dim: int, seed: int = 11) -> dict:
-    """Decoder outputs of one clip: smooth mask logits (some queries empty), objectness logits."""
+    """Decoder outputs of one window: smooth mask logits (some queries empty), objectness logits."""
     generator = torch.Generator().manual_seed(seed)
     coarse = torch.randn(num_queries, NUM_FRAMES, 6, 6, generator=generator) * 3.0
     masks = torch.nn.functional.interpolate(coarse, size=(HEIGHT // 4, WIDTH // 4), mode="bilinear")
@@ -52,11 +52,11 @@ def decoder_outputs(num_queries: int, hidden_dim: int, seed: int = 11) -> dict:
     }
 
 
-def clip_input(vocabulary: list[str], seed: int = 3) -> ClipInput:
+def video_input(vocabulary: list[str], seed: int = 3) -> VideoInput:
     generator = torch.Generator().manual_seed(seed)
     frames = torch.randint(0, 256, (NUM_FRAMES, 3, HEIGHT // 8, WIDTH // 8), generator=generator, dtype=torch.uint8)
     frames = torch.nn.functional.interpolate(frames.float(), size=(HEIGHT, WIDTH), mode="bilinear").to(torch.uint8)
-    return inference_clip("extension_case", frames, vocabulary, OUTPUT_SIZE, generator)
+    return inference_window("extension_case", frames, vocabulary, OUTPUT_SIZE, generator)
 
 
 class FixedDecoder(torch.nn.Module):
@@ -84,5 +84,5 @@ def run_case(score_threshold: float | None = None) -> dict:
         decoder_outputs(cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES, cfg.MODEL.MASK_FORMER.HIDDEN_DIM)
     )
     with torch.no_grad():
-        (output,) = model([clip_input(list(CATEGORIES))])
+        (output,) = model([video_input(list(CATEGORIES))])
     return output

@@ -34,8 +34,8 @@ def test_compile_wraps_the_heavy_parts_in_place(config_path):
 
 
 @pytest.mark.slow
-def test_compiled_tiny_ov_avss_gives_the_eager_losses(make_clip):
-    clip = make_clip(num_frames=5, height=64, width=64)
+def test_compiled_tiny_ov_avss_gives_the_eager_losses(make_window):
+    window = make_window(num_frames=5, height=64, width=64)
     losses = {}
     for compile_on in (False, True):
         torch._dynamo.reset()
@@ -44,7 +44,7 @@ def test_compiled_tiny_ov_avss_gives_the_eager_losses(make_clip):
         torch.manual_seed(0)
         model = build_model_without_pretrained_files(cfg).train()
         torch.manual_seed(1)
-        losses[compile_on] = {name: float(value) for name, value in model([clip]).items()}
+        losses[compile_on] = {name: float(value) for name, value in model([window]).items()}
     assert losses[True].keys() == losses[False].keys()
     for name, value in losses[False].items():
         assert losses[True][name] == pytest.approx(value, rel=1e-4, abs=1e-5), name

@@ -12,19 +12,19 @@ EXPECTED_BASE_LOSSES = ("loss_ce", "loss_mask", "loss_dice")
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["release", "learned_head"])
-def trained_step(request, make_clip):
-    """The tiny model after one backward pass on a batch of 2 clips of different sizes, as the
+def trained_step(request, make_window):
+    """The tiny model after one backward pass on a batch of 2 windows of different sizes, as the
     release and with the learned-head extension."""
     torch.manual_seed(0)
     cfg = load_config(TINY_OV_AVSS_CONFIG)
     cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.ENABLED = request.param
     model = build_model(with_seen_categories(cfg))
     model.train()
-    clips = [
-        make_clip(num_objects=2, height=64, width=64, seed=0),
-        make_clip(num_objects=1, height=56, width=72, seed=1, frame_valid=(True, False, False)),
+    windows = [
+        make_window(num_objects=2, height=64, width=64, seed=0),
+        make_window(num_objects=1, height=56, width=72, seed=1, frame_valid=(True, False, False)),
     ]
-    losses = model(clips)
+    losses = model(windows)
     sum(losses.values()).backward()
     return cfg, model, losses
 
@@ -69,8 +69,8 @@ def test_frozen_parts_receive_no_gradient(trained_step):
     assert all(p.requires_grad for name, p in model.named_parameters() if not name.startswith(frozen_prefixes))
 
 
-def test_clips_with_different_frame_counts_are_rejected(tiny_cfg, make_clip):
+def test_windows_with_different_frame_counts_are_rejected(tiny_cfg, make_window):
     model = build_model(tiny_cfg)
     model.train()
     with pytest.raises(ValueError, match="same number of frames"):
-        model([make_clip(num_frames=3), make_clip(num_frames=2)])
+        model([make_window(num_frames=3), make_window(num_frames=2)])

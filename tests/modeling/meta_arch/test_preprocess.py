@@ -1,5 +1,5 @@
 """FramePreprocessing: the padded size of a batch, normalisation, zero padding after it (the mean
-colour), clips concatenated in order; pad_to aligns target masks with the padded frames."""
+colour), windows concatenated in order; pad_to aligns target masks with the padded frames."""
 from __future__ import annotations
 
 import torch
@@ -9,7 +9,7 @@ from ov_avss.modeling.meta_arch.preprocess import FramePreprocessing, pad_to
 MEAN, STD = [100.0, 110.0, 120.0], [50.0, 60.0, 70.0]
 
 
-def test_padded_size_is_the_next_multiple_holding_every_clip():
+def test_padded_size_is_the_next_multiple_holding_every_window():
     preprocessing = FramePreprocessing(pixel_mean=MEAN, pixel_std=STD, size_divisibility=32)
     assert preprocessing.padded_size([(50, 70), (64, 33)]) == (64, 96)
     assert preprocessing.padded_size([(64, 96)]) == (64, 96)

@@ -8,10 +8,10 @@ import torch.nn.functional as F
 
 import release_reference as release
 from extension_case import FixedDecoder, seeded_classifier_weights
-from helpers import TINY_OV_AVSS_CONFIG, inference_clip, load_config
+from helpers import TINY_OV_AVSS_CONFIG, inference_window, load_config
 from ov_avss.modeling import build_model
 from ov_avss.modeling.classifier import VILD_TEMPLATES
-from ov_avss.structures import ClipInput
+from ov_avss.structures import VideoInput
 
 NUM_FRAMES = 5
 HEIGHT, WIDTH = 80, 100  # padded to 96 x 128 (size divisibility 32)
@@ -36,11 +36,11 @@ def _decoder_outputs(num_queries: int, hidden_dim: int, seed: int) -> dict:
     }
 
 
-def _clip(seed: int) -> ClipInput:
+def _window(seed: int) -> VideoInput:
     generator = torch.Generator().manual_seed(seed)
     coarse = torch.randint(0, 256, (NUM_FRAMES, 3, 10, 10), generator=generator).float()
     frames = F.interpolate(coarse, size=(HEIGHT, WIDTH), mode="bilinear").round().to(torch.uint8)
-    return inference_clip("release_case", frames, VOCABULARY, OUTPUT_SIZE, generator)
+    return inference_window("release_case", frames, VOCABULARY, OUTPUT_SIZE, generator)
 
 
 def _input_dependent_clip(model) -> None:
@@ -71,14 +71,14 @@ def release_model():
 def test_naming_and_painting_equal_the_release(release_model, seed):
     cfg, model = release_model
     outputs = _decoder_outputs(cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES, cfg.MODEL.MASK_FORMER.HIDDEN_DIM, seed)
-    clip = _clip(seed)
+    window = _window(seed)
     model.transformer_decoder = FixedDecoder(outputs)
     with torch.no_grad():
-        (ours,) = model([clip])
+        (ours,) = model([window])
 
         # The release, step by step.
         clip_model = model.classifier.region_classifier.clip_model
-        frames = clip["frames"].float()
+        frames = window["frames"].float()
         upsampled = F.interpolate(outputs["pred_masks"][0], size=PADDED, mode="bilinear", align_corners=False)
         probs, valid_masks, valid_queries = release.open_vocabulary_inference(
             clip_model, VILD_TEMPLATES, upsampled, frames, VOCABULARY
@@ -116,7 +116,7 @@ def test_no_query_with_a_region_gives_an_empty_map(release_model):
     outputs["pred_masks"] = torch.full_like(outputs["pred_masks"], -6.0)
     model.transformer_decoder = FixedDecoder(outputs)
     with torch.no_grad():
-        (ours,) = model([_clip(0)])
+        (ours,) = model([_window(0)])
     assert ours["sem_seg"].shape == (NUM_FRAMES, *OUTPUT_SIZE) and not ours["sem_seg"].any()
     assert ours["segments"]["scores"].numel() == 0
     assert ours["segments"]["masks"].shape == (0, NUM_FRAMES, *OUTPUT_SIZE)
@@ -125,7 +125,7 @@ def test_no_query_with_a_region_gives_an_empty_map(release_model):
 def _naming_inputs(model, cfg, device):
     outputs = _decoder_outputs(cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES, cfg.MODEL.MASK_FORMER.HIDDEN_DIM, 0)
     upsampled = F.interpolate(outputs["pred_masks"][0], size=PADDED, mode="bilinear", align_corners=False)
-    frames = _clip(0)["frames"].float()
+    frames = _window(0)["frames"].float()
     return frames.to(device), upsampled.sigmoid().to(device), outputs["query_embeddings"][0].to(device)
 
 

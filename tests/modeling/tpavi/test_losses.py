@@ -47,7 +47,7 @@ def _pool(values: torch.Tensor, size) -> torch.Tensor:
 def test_s4_bce_on_the_supervised_frame():
     logits, _, _ = _inputs(1)
     target = (torch.rand(10, 32, 32, generator=torch.Generator().manual_seed(1)) > 0.5).long()
-    supervised = torch.tensor([True, False, False, False, False] * 2)  # frame 1 of each clip
+    supervised = torch.tensor([True, False, False, False, False] * 2)  # frame 1 of each window
     total, count = 0.0, 0
     for frame in (0, 5):
         for y in range(32):
@@ -62,7 +62,7 @@ def test_s4_bce_on_the_supervised_frame():
 def test_avss_cross_entropy_over_the_supervised_frames():
     logits, _, _ = _inputs(5)
     target = torch.randint(0, 5, (10, 32, 32), generator=torch.Generator().manual_seed(2))
-    supervised = torch.tensor([True] + [False] * 4 + [True] * 5)  # a v1s clip, then a v2 half
+    supervised = torch.tensor([True] + [False] * 4 + [True] * 5)  # a v1s window, then a v2 half
     frame_losses = []
     for frame in range(10):
         log_probs = F.log_softmax(logits[frame], dim=0)

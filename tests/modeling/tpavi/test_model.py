@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 TINY = REPO_ROOT / "configs" / "tiny" / "TPAVI_tiny.yaml"
 
 
-def _clip(uid: str, frames: int, size: int = 64, labels=(0,), valid=None) -> dict:
+def _window(uid: str, frames: int, size: int = 64, labels=(0,), valid=None) -> dict:
     generator = torch.Generator().manual_seed(len(uid) + frames)
     masks = torch.zeros(len(labels), frames, size, size, dtype=torch.bool)
     for index in range(len(labels)):
@@ -51,8 +51,8 @@ def test_every_trainable_parameter_gets_a_gradient(overrides):
     for block in model.tpavi_blocks.values():
         torch.nn.init.ones_(block.output_norm.weight)
     semantic = "hard_mask_frame_mean" in overrides
-    clips = [_clip("a", 5, labels=(0, 2) if semantic else (0,)), _clip("bb", 10 if semantic else 5)]
-    losses = model(clips)
+    windows = [_window("a", 5, labels=(0, 2) if semantic else (0,)), _window("bb", 10 if semantic else 5)]
+    losses = model(windows)
     assert set(losses) == ({"loss_ce", "loss_avm"} if semantic else {"loss_bce"} | ({"loss_avm"} if "" not in overrides else set()))
     sum(losses.values()).backward()
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
@@ -62,17 +62,17 @@ def test_every_trainable_parameter_gets_a_gradient(overrides):
 
 
 def test_padding_frames_do_not_change_the_real_frames():
-    """A 5-frame clip in a 10-frame model (AVSS's v1 clips) gives, in eval, the 5-frame model's
+    """A 5-frame window in a 10-frame model (AVSS's v1 videos) gives, in eval, the 5-frame model's
     outputs: the windows are independent and the padding window is zeroed."""
     short = _model()
     padded = _model(["MODEL.TPAVI.CLIP_FRAMES", 10])
     padded.load_state_dict(short.state_dict())
     short.eval(), padded.eval()
-    clip = _clip("c", 5)
-    expected, got = short([clip])[0], padded([clip])[0]
+    window = _window("c", 5)
+    expected, got = short([window])[0], padded([window])[0]
     assert got["sounding_prob"].shape == (5, 64, 64)
     assert (got["sounding_prob"] - expected["sounding_prob"]).abs().max() < 1e-5
-    images, embeddings, exists, _, _ = padded._prepare([clip])
+    images, embeddings, exists, _, _ = padded._prepare([window])
     logits, maps, audio = padded.run(images, embeddings, exists)
     assert exists.tolist() == [True] * 5 + [False] * 5
     assert logits[5:].abs().max() == 0 and all(m[5:].abs().max() == 0 for m in maps)
@@ -80,9 +80,9 @@ def test_padding_frames_do_not_change_the_real_frames():
 
 def test_eval_outputs_at_the_original_size():
     model = _model(["MODEL.TPAVI.NUM_CLASSES", 3, "MODEL.TPAVI.AVM_LOSS", "hard_mask_frame_mean"]).eval()
-    clip = _clip("d", 5, size=64)
-    clip["height"], clip["width"] = 90, 120
-    out = model([clip])[0]
+    window = _window("d", 5, size=64)
+    window["height"], window["width"] = 90, 120
+    out = model([window])[0]
     assert out["sem_seg"].shape == (5, 90, 120) and out["sem_seg"].dtype == torch.int64
     assert int(out["sem_seg"].max()) <= 2
     assert out["sounding_prob"].dtype == torch.float32 and 0 <= float(out["sounding_prob"].min())
@@ -91,10 +91,10 @@ def test_eval_outputs_at_the_original_size():
 def test_bad_inputs_are_refused():
     model = _model().eval()
     with pytest.raises(ValueError, match="up to MODEL.TPAVI.CLIP_FRAMES = 5"):
-        model([_clip("e", 6)])
-    clip = _clip("f", 5)
-    clip["audio"] = clip["audio"][:, :, :10]
+        model([_window("e", 6)])
+    window = _window("f", 5)
+    window["audio"] = window["audio"][:, :, :10]
     with pytest.raises(ValueError, match="audio must be"):
-        model([clip])
+        model([window])
     with pytest.raises(ValueError, match="AVM_STAGES"):
         _model(["MODEL.TPAVI.STAGES", [2, 3]])

@@ -65,8 +65,8 @@ def test_at_release_initialisation_the_block_is_layer_norm():
     assert (block(visual, torch.randn(5, 16))[0] - expected).abs().max() < TOLERANCE
 
 
-def test_ten_frame_clip_is_two_independent_windows():
-    """AVSS quirk: a 10-frame clip attends as two 5-frame halves."""
+def test_ten_frame_video_is_two_independent_windows():
+    """AVSS quirk: a 10-frame input attends as two 5-frame halves."""
     block = _block(False).eval()
     visual, audio = torch.randn(10, 32, 4, 4), torch.randn(10, 16)
     whole = block(visual, audio)[0]

@@ -49,9 +49,9 @@ def test_recipe(config):
     assert (cfg.SOLVER.OPTIMIZER, cfg.SOLVER.BASE_LR, cfg.SOLVER.WEIGHT_DECAY, cfg.SOLVER.IMS_PER_BATCH) == ("ADAM", 1e-4, 0.0, 4)
     assert cfg.SOLVER.STEPS == () and cfg.SOLVER.WARMUP_ITERS == 0 and not cfg.SOLVER.CLIP_GRADIENTS.ENABLED
     assert cfg.SOLVER.BACKBONE_MULTIPLIER == 1.0
-    # Epochs x ceil(train clips / 4): S4 15 x 3452, MS3 30 x 296, AVSS 60 x 8498.
-    epochs, clips = {"S4": (15, 3452), "MS3": (30, 296), "AVSS": (60, 8498)}[setting]
-    assert cfg.SOLVER.MAX_ITER == epochs * -(-clips // 4)
+    # Epochs x ceil(train videos / 4): S4 15 x 3452, MS3 30 x 296, AVSS 60 x 8498.
+    epochs, videos = {"S4": (15, 3452), "MS3": (30, 296), "AVSS": (60, 8498)}[setting]
+    assert cfg.SOLVER.MAX_ITER == epochs * -(-videos // 4)
     assert cfg.MODEL.TPAVI.AVM_LOSS == {"S4": "", "MS3": "soft_mask_batch_sum", "AVSS": "hard_mask_frame_mean"}[setting]
     assert cfg.MODEL.TPAVI.AUDIO_PROJECTION_BIAS == (setting != "AVSS")
     assert cfg.MODEL.TPAVI.CLIP_FRAMES == (10 if setting == "AVSS" else 5)

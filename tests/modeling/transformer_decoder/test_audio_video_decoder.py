@@ -62,7 +62,7 @@ def test_audio_changes_the_prediction_and_batch_items_are_independent():
     with torch.no_grad():
         reference = decoder(multi_scale, mask_features, audio_tokens, FRAMES)
         changed_audio = audio_tokens.clone()
-        changed_audio[:FRAMES] += 3.0  # first clip only
+        changed_audio[:FRAMES] += 3.0  # first window only
         changed = decoder(multi_scale, mask_features, changed_audio, FRAMES)
     assert not torch.allclose(changed["pred_logits"][0], reference["pred_logits"][0])
     torch.testing.assert_close(changed["pred_logits"][1], reference["pred_logits"][1])

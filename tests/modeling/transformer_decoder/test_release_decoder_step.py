@@ -89,7 +89,7 @@ def _heads(w, p, output, mask_features, size):
 def release_forward(w, multi_scale, mask_features, audio_tokens):
     p = "sem_seg_head.predictor"
     bt = mask_features.shape[0]
-    bs, t = 1, bt  # the release's eval batch of one clip
+    bs, t = 1, bt  # the release's eval batch of one window
     mask_features = mask_features.view(bs, t, *mask_features.shape[1:])
     pe = PositionEmbeddingSine3D(CHANNELS // 2)
     src, pos, sizes = [], [], []

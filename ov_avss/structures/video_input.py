@@ -1,5 +1,5 @@
-"""The clip input: what a mapper (or the demo) gives the model and the evaluators, one per clip
-or video (docs/architecture.md, "Clip input")."""
+"""The video input: what a mapper (or the demo) gives the model and the evaluators, one per window
+or video (docs/architecture.md, "Video input")."""
 # No ``from __future__ import annotations``: TypedDict tells required from NotRequired keys by the
 # evaluated annotations.
 from typing import Any, NotRequired, Sequence, TypedDict
@@ -7,13 +7,13 @@ from typing import Any, NotRequired, Sequence, TypedDict
 import torch
 
 
-class ClipInput(TypedDict):
-    """One clip (a window of a record's frames) or one whole video.
+class VideoInput(TypedDict):
+    """One window of a record's frames, or one whole video.
 
     Keys every producer sets:
 
-    - ``uid``: clip or video name; ``dataset_name``: registered dataset (``"demo"`` for the demo).
-    - ``frame_indices``: which frames of the record the clip holds (the exported file names).
+    - ``uid``: window or video name; ``dataset_name``: registered dataset (``"demo"`` for the demo).
+    - ``frame_indices``: which frames of the record the window holds (the exported file names).
     - ``height`` / ``width``: original frame size; predictions are returned at this size.
     - ``frames``: uint8 ``[T, 3, H, W]`` RGB, after the mapper's resize / flip / crop.
     - ``audio``: per-frame audio input (``ov_avss.audio.RecordAudio``), float32: the
@@ -22,7 +22,7 @@ class ClipInput(TypedDict):
       ``[T, 128]``); entry t goes with frame t.
     - ``vocabulary``: names the model classifies into; label k >= 1 means ``vocabulary[k-1]``.
     - ``frame_valid``: bool ``[T]``, the frames that carry ground truth.
-    - ``sounding_categories``: the clip's sounding category names (may be empty).
+    - ``sounding_categories``: the video's sounding category names (may be empty).
 
     Keys by mode and dataset:
 
@@ -61,7 +61,7 @@ class ClipInput(TypedDict):
 _OPTIONAL_KEYS = ("targets", "sem_seg_gt", "video_id", "annotations_file", "original_frames")
 
 
-def make_clip_input(
+def make_video_input(
     *,
     uid: str,
     dataset_name: str,
@@ -74,8 +74,8 @@ def make_clip_input(
     frame_valid: torch.Tensor | None = None,
     sounding_categories: Sequence[str] = (),
     **optional: Any,
-) -> ClipInput:
-    """A checked ``ClipInput``; ``frame_valid`` ``None`` means every frame carries ground truth.
+) -> VideoInput:
+    """A checked ``VideoInput``; ``frame_valid`` ``None`` means every frame carries ground truth.
 
     ``optional`` takes the mode keys (``targets``, ``sem_seg_gt``, ``video_id``,
     ``annotations_file``, ``original_frames``).
@@ -85,29 +85,29 @@ def make_clip_input(
     """
     unknown = sorted(set(optional) - set(_OPTIONAL_KEYS))
     if unknown:
-        raise ValueError(f"Clip {uid}: unknown clip input keys {unknown}; optional keys are {_OPTIONAL_KEYS}")
+        raise ValueError(f"Video input {uid}: unknown keys {unknown}; optional keys are {_OPTIONAL_KEYS}")
     num_frames = len(frame_indices)
     if frames.dim() != 4 or frames.shape[0] != num_frames or frames.shape[1] != 3 or frames.dtype != torch.uint8:
         raise ValueError(
-            f"Clip {uid}: frames must be uint8 [T = {num_frames}, 3, H, W], got {frames.dtype} {tuple(frames.shape)}"
+            f"Video input {uid}: frames must be uint8 [T = {num_frames}, 3, H, W], got {frames.dtype} {tuple(frames.shape)}"
         )
     if audio.shape[0] != num_frames:
-        raise ValueError(f"Clip {uid}: audio has {audio.shape[0]} entries for {num_frames} frames")
+        raise ValueError(f"Video input {uid}: audio has {audio.shape[0]} entries for {num_frames} frames")
     if frame_valid is None:
         frame_valid = torch.ones(num_frames, dtype=torch.bool)
     if tuple(frame_valid.shape) != (num_frames,) or frame_valid.dtype != torch.bool:
         raise ValueError(
-            f"Clip {uid}: frame_valid must be bool [{num_frames}], got {frame_valid.dtype} {tuple(frame_valid.shape)}"
+            f"Video input {uid}: frame_valid must be bool [{num_frames}], got {frame_valid.dtype} {tuple(frame_valid.shape)}"
         )
     if "sem_seg_gt" in optional and optional["sem_seg_gt"].shape[0] != num_frames:
-        raise ValueError(f"Clip {uid}: sem_seg_gt has {optional['sem_seg_gt'].shape[0]} frames, expected {num_frames}")
+        raise ValueError(f"Video input {uid}: sem_seg_gt has {optional['sem_seg_gt'].shape[0]} frames, expected {num_frames}")
     original = optional.get("original_frames")
     if original is not None and (original.dtype, tuple(original.shape)) != (torch.uint8, (num_frames, 3, height, width)):
         raise ValueError(
-            f"Clip {uid}: original_frames must be uint8 [T, 3, H0, W0] = [{num_frames}, 3, {height}, {width}], got "
+            f"Video input {uid}: original_frames must be uint8 [T, 3, H0, W0] = [{num_frames}, 3, {height}, {width}], got "
             f"{original.dtype} {tuple(original.shape)}"
         )
-    clip: ClipInput = {
+    window: VideoInput = {
         "uid": uid,
         "dataset_name": dataset_name,
         "frame_indices": [int(t) for t in frame_indices],
@@ -119,5 +119,5 @@ def make_clip_input(
         "frame_valid": frame_valid,
         "sounding_categories": list(sounding_categories),
     }
-    clip.update(optional)  # type: ignore[typeddict-item]
-    return clip
+    window.update(optional)  # type: ignore[typeddict-item]
+    return window

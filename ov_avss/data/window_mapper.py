@@ -1,8 +1,8 @@
-"""Turn a dataset record (plus the frames of one window) into a ``ClipInput`` (docs/architecture.md).
+"""Turn a dataset record (plus the frames of one window) into a ``VideoInput`` (docs/architecture.md).
 
-Training: clip-consistent resize (short side per clip with ``choice_by_clip``, per frame with
-``choice``; or to ``INPUT.FIXED_SIZE_TRAIN`` exactly), flip (by clip or by frame), optional
-clip-consistent crop, and per-category binary targets in vocabulary positions. Testing: resize
+Training: window-consistent resize (short side per window with ``choice_by_clip``, per frame with
+``choice``; or to ``INPUT.FIXED_SIZE_TRAIN`` exactly), flip (by window or by frame), optional
+window-consistent crop, and per-category binary targets in vocabulary positions. Testing: resize
 to ``MIN_SIZE_TEST`` (or ``FIXED_SIZE_TEST`` exactly) and the ground truth at original size in
 the dataset's own labels.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..audio import RecordAudio
-from ..structures import ClipInput, make_clip_input
+from ..structures import VideoInput, make_video_input
 from .catalog import get_dataset_metadata
 from .image_io import read_frame
 from .label_maps import read_label_maps
@@ -29,8 +29,8 @@ _SIZE_SAMPLING = ("choice_by_clip", "choice")
 _FLIP_MODES = ("flip_by_clip", "flip_by_frame", "none")
 
 
-class ClipMapper:
-    """Callable ``(record, frame_indices, rng, audio_donor=None) -> ClipInput`` for one dataset.
+class WindowMapper:
+    """Callable ``(record, frame_indices, rng, audio_donor=None) -> VideoInput`` for one dataset.
 
     Args:
         cfg: the config (``INPUT.*``).
@@ -45,7 +45,7 @@ class ClipMapper:
         self.label_space = metadata.label_space
         if not self.label_space.has_background:
             raise ValueError(
-                f"ClipMapper needs label-map ground truth; dataset {dataset_name} stores "
+                f"WindowMapper needs label-map ground truth; dataset {dataset_name} stores "
                 f"'{self.label_space.mask_format}'"
             )
         self.is_train = is_train
@@ -77,17 +77,17 @@ class ClipMapper:
         frame_indices: Sequence[int],
         rng: np.random.Generator | None = None,
         audio_donor: dict | None = None,
-    ) -> ClipInput:
-        """Build the clip input of ``record``'s frames ``frame_indices``.
+    ) -> VideoInput:
+        """Build the video input of ``record``'s frames ``frame_indices``.
 
         Args:
             rng: source of augmentation randomness (training); ``None`` is allowed in testing.
             audio_donor: with ``TEST.AUDIO_ABLATION: shuffle``, the record whose audio this
-                clip gets (``RecordAudio``).
+                window gets (``RecordAudio``).
         """
         frame_indices = [int(t) for t in frame_indices]
         if self.is_train and rng is None:
-            raise ValueError("ClipMapper in training mode needs a random generator")
+            raise ValueError("WindowMapper in training mode needs a random generator")
         frames_np = self._read_frames(record, frame_indices)
         height, width = frames_np.shape[1:3]
         labels = torch.from_numpy(read_label_maps(record, frame_indices, self.label_space, (height, width)))
@@ -103,7 +103,7 @@ class ClipMapper:
             if self.keep_original_frames:
                 mode_keys["original_frames"] = frames
             frames = resize_for_test(frames, self.min_size_test, self.max_size_test, self.fixed_size_test)
-        return make_clip_input(
+        return make_video_input(
             uid=record["uid"],
             dataset_name=record["dataset_name"],
             frame_indices=frame_indices,
@@ -126,14 +126,14 @@ class ClipMapper:
                 raise ValueError(
                     f"Frame {record['frame_paths'][t]} is {frame.shape[1]}x{frame.shape[0]}, but "
                     f"{record['frame_paths'][frame_indices[0]]} is {first_shape[1]}x{first_shape[0]}; "
-                    f"the frames of a clip must share one size"
+                    f"the frames of a window must share one size"
                 )
         return np.stack(frames)
 
     def _augment(
         self, frames: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Clip-consistent resize, flip and crop of frames ``[T, 3, H, W]`` and labels ``[T, H, W]``."""
+        """Window-consistent resize, flip and crop of frames ``[T, 3, H, W]`` and labels ``[T, H, W]``."""
         num_frames, _, height, width = frames.shape
         if self.fixed_size_train is not None:
             short_sides = np.zeros(num_frames, dtype=np.int64)  # one size for all: aspect not kept
@@ -178,7 +178,7 @@ class ClipMapper:
         """One binary mask track per vocabulary category present in ``labels`` (dataset labels
         ``[T, H, W]``): ``labels`` ``[N]`` (0-based vocabulary index) and ``masks``
         ``[N, T, H, W]`` (all False on frames without ground truth). With label noise, categories
-        that do not sound in the clip are background."""
+        that do not sound in the window are background."""
         lookup = self.label_space.vocabulary_lookup(self.vocabulary, sounding if self.label_space.label_noise else None)
         vocabulary_labels = torch.from_numpy(lookup)[labels]
         present = torch.unique(vocabulary_labels)
