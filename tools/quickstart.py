@@ -8,7 +8,7 @@
 1. Generates the synthetic AVSBench-semantic copy into ``DATASETS.ROOT`` unless it already holds
    ``AVSBench-semantic/metadata.csv``.
 2. Trains in this process (``Trainer``); the trainer's final evaluation is the ``audio`` row and
-   writes palette predictions and overlay images of the first ``TEST.VISUALIZE_NUM_CLIPS`` clips.
+   writes palette predictions and overlay images of the first ``TEST.VISUALIZE_NUM_CLIPS`` videos.
 3. Re-evaluates the final model with ``TEST.AUDIO_ABLATION`` ``zero`` and ``shuffle``.
 4. Prints the per-class table, the metrics table and one line with the target checks; writes
    ``OUTPUT_DIR/quickstart_metrics.json``. Exits 0 whether or not the targets are met (it is a
@@ -409,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print_stage(
             2,
-            f"Training {cfg.SOLVER.MAX_ITER} iterations of {cfg.SOLVER.IMS_PER_BATCH} clips on {cfg.DATASETS.TRAIN[0]} "
+            f"Training {cfg.SOLVER.MAX_ITER} iterations of {cfg.SOLVER.IMS_PER_BATCH} windows on {cfg.DATASETS.TRAIN[0]} "
             f"(the log lines show the ETA), then evaluating on {dataset_name}: row '{AUDIO_ROW}'",
             start,
         )

@@ -71,7 +71,7 @@ class FixedDecoder(torch.nn.Module):
 
 
 def run_case(score_threshold: float | None = None) -> dict:
-    """The quickstart config's model (CPU) on the case: its output for the one clip.
+    """The quickstart config's model (CPU) on the case: its output for the one window.
     ``score_threshold`` replaces ``OBJECTNESS_RANKING.SCORE_THRESHOLD`` (None: the config's)."""
     cfg = get_cfg()
     cfg.merge_from_file(str(QUICKSTART_CONFIG))
