@@ -167,6 +167,11 @@ _C.MODEL.OV_EXTENSIONS.LEARNED_HEAD.CLIP_WEIGHT_SEEN = 0.5
 _C.MODEL.OV_EXTENSIONS.LEARNED_HEAD.CLIP_WEIGHT_NOVEL = 0.8
 _C.MODEL.OV_EXTENSIONS.LEARNED_HEAD.SEEN_CATEGORIES = []
 _C.MODEL.OV_EXTENSIONS.LEARNED_HEAD.LOSS_WEIGHT = 2.0
+# False: names outside SEEN_CATEGORIES are never chosen (probability 0, the ensemble renormalised
+# over the seen names). For a CLIP that cannot name unseen categories (random weights: the
+# quickstart), where the head, never trained against those names, would otherwise confuse them
+# with seen ones.
+_C.MODEL.OV_EXTENSIONS.LEARNED_HEAD.NAME_UNSEEN = True
 # Ranking by objectness: only the NUM_CANDIDATE_QUERIES queries (at least TEST.TOP_K) with the
 # highest "sounding object" probability are named, and only if their mask logits at the decoder's
 # resolution are positive somewhere; a pair scores objectness * name probability, and the

@@ -39,13 +39,24 @@ class OpenVocabularyClassifier(nn.Module):
         seen_categories: tuple[str, ...],
         seen_clip_weight: float,
         novel_clip_weight: float,
+        name_unseen: bool = True,
     ) -> None:
+        """
+        Args:
+            region_classifier: frozen CLIP scoring mask regions against names.
+            ensemble_head: the learned head, or None (the release).
+            seen_categories: names the head was trained on (``LEARNED_HEAD.SEEN_CATEGORIES``).
+            seen_clip_weight, novel_clip_weight: CLIP's weight in the ensemble for seen / other names.
+            name_unseen: with the head, whether names outside ``seen_categories`` may be chosen;
+                False gives them probability 0 (the ensemble renormalised over the seen names).
+        """
         super().__init__()
         self.region_classifier = region_classifier
         self.ensemble_head = ensemble_head
         self.seen_categories = frozenset(seen_categories)
         self.seen_clip_weight = seen_clip_weight
         self.novel_clip_weight = novel_clip_weight
+        self.name_unseen = name_unseen
 
     @classmethod
     def from_config(cls, cfg, query_dim: int) -> "OpenVocabularyClassifier":
@@ -61,7 +72,9 @@ class OpenVocabularyClassifier(nn.Module):
         )
         head = TextSpaceQueryHead(query_dim, region_classifier.embed_dim) if learned.ENABLED else None
         seen = _seen_names(cfg) if learned.ENABLED else ()
-        return cls(region_classifier, head, seen, learned.CLIP_WEIGHT_SEEN, learned.CLIP_WEIGHT_NOVEL)
+        return cls(
+            region_classifier, head, seen, learned.CLIP_WEIGHT_SEEN, learned.CLIP_WEIGHT_NOVEL, learned.NAME_UNSEEN
+        )
 
     def text_embeddings(self, vocabulary: list[str]) -> torch.Tensor:
         return self.region_classifier.text_embeddings(vocabulary)
@@ -127,4 +140,7 @@ class OpenVocabularyClassifier(nn.Module):
         learned_probs = self.ensemble_head(query_embeddings, text).float().softmax(dim=-1)
         seen = torch.tensor([name in self.seen_categories for name in vocabulary], device=clip_model_probs.device)
         probs = geometric_ensemble(learned_probs, clip_model_probs, seen, self.seen_clip_weight, self.novel_clip_weight)
+        if not self.name_unseen:
+            probs = probs * seen
+            probs = probs / probs.sum(dim=-1, keepdim=True).clamp(min=torch.finfo(probs.dtype).tiny)
         return probs, has_region

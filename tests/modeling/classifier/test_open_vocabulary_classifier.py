@@ -205,3 +205,25 @@ def test_ensemble_loss_trains_the_head_on_matched_queries(classifier):
     assert queries.grad[0, [0, 2, 4]].abs().sum() == 0 and queries.grad[1].abs().sum() == 0
     assert classifier.ensemble_head.projection.weight.grad is not None
     assert all(p.grad is None for p in classifier.region_classifier.clip_model.parameters())
+
+
+def test_unseen_names_are_never_chosen_when_the_config_says_so():
+    """``LEARNED_HEAD.NAME_UNSEEN False``: unseen names get probability 0 and the seen names keep
+    the ensemble's proportions, renormalised."""
+    cfg = _cfg()
+    cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.SEEN_CATEGORIES = ["dog", "piano"]
+    torch.manual_seed(0)
+    naming_all = OpenVocabularyClassifier.from_config(cfg, query_dim=16)
+    cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.NAME_UNSEEN = False
+    torch.manual_seed(0)
+    seen_only = OpenVocabularyClassifier.from_config(cfg, query_dim=16)
+    frames, mask_probs = _frames_and_masks()
+    queries = torch.randn(3, 16)
+    every_name, _ = naming_all(frames, mask_probs, queries, VOCABULARY)
+    probs, _ = seen_only(frames, mask_probs, queries, VOCABULARY)
+    assert (probs[2] == 0).all() and (every_name[2] == 0).all()  # query 2 has no region
+    every_name, probs = every_name[:2], probs[:2]
+    assert (every_name[:, 1] > 0).all()  # "emergency-car" (unseen) has a probability with the default
+    assert (probs[:, 1] == 0).all()
+    seen = every_name[:, [0, 2]]
+    torch.testing.assert_close(probs[:, [0, 2]], seen / seen.sum(dim=-1, keepdim=True), rtol=1e-6, atol=1e-7)
