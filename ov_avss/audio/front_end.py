@@ -36,6 +36,11 @@ class AudioFrontEnd:
             tensor that the caller owns (``audio_examples_for_frames`` may return it as is).
         silence: ``num_examples -> float32 [num_examples, *example_shape]``, the examples of
             silence (what the ``zero`` audio ablation and a demo without audio feed).
+        mono_at_rate: ``(waveform float [N] or [C, N], sample_rate) -> float32 [M]``, the
+            channels mixed per sample and resampled to ``sample_rate``: the first step of
+            ``waveform_to_examples``, which gives the same examples for its output at
+            ``sample_rate``. Examples computed on demand from it (the demo,
+            ``TrackExamplesOnDemand``) equal the whole track's.
         embedding_dim: width of the encoder's output embedding when the encoder also takes its
             embeddings precomputed (float32 ``[T, embedding_dim]``, e.g. AVISeg's
             ``FEATAudios`` for VGGish: 128) in place of examples; ``None``: it does not.
@@ -48,6 +53,7 @@ class AudioFrontEnd:
     example_shape: tuple[int, ...]
     waveform_to_examples: Callable[[torch.Tensor, int], torch.Tensor]
     silence: Callable[[int], torch.Tensor]
+    mono_at_rate: Callable[[torch.Tensor, int], torch.Tensor]
     embedding_dim: int | None = None
 
     @property

@@ -24,6 +24,7 @@ from .wav_io import is_wav_path, read_wav
 
 __all__ = [
     "load_audio",
+    "mono_at_vggish_rate",
     "resample_to_vggish_rate",
     "waveform_to_examples",
     "silence_log_mel",
@@ -245,19 +246,14 @@ def _stft_constants() -> tuple[torch.Tensor, slice, tuple[_MelBandGroup, ...]]:
     return window, slice(int(used[0]), int(used[-1]) + 1), tuple(groups)
 
 
-def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """VGGish log-mel examples of a waveform.
+def mono_at_vggish_rate(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """The first step of :func:`waveform_to_examples`: float ``[N]`` or ``[C, N]`` in [-1, 1] at
+    ``sample_rate`` -> float32 ``[M]``, channels averaged, resampled to 16 kHz as resampy's
+    kaiser_best (as is at 16 kHz). The channel mix is per sample, so a range of samples mixes to
+    the same values as the whole track does there.
 
-    Computed in float32 (the published front end uses float64; the log-mel values agree to
-    about 1e-5, docs/benchmarks.md).
-
-    Args:
-        waveform: float ``[N]`` or ``[C, N]`` in [-1, 1]; channels are averaged.
-        sample_rate: rate of ``waveform`` in Hz; resampled to 16 kHz as resampy's kaiser_best.
-
-    Returns:
-        float32 ``[num_examples, 1, 96, 64]``: one example per 0.96 s; a partial last example is
-        dropped (0 examples when the audio is shorter than 0.975 s).
+    Raises:
+        ValueError: not a float ``[N]`` or ``[C, N]`` waveform, or a rate that is not positive.
     """
     waveform = torch.as_tensor(waveform)
     if waveform.ndim not in (1, 2):
@@ -269,7 +265,26 @@ def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tens
     samples = waveform.to(torch.float32)
     if samples.ndim == 2:
         samples = samples[0] if samples.shape[0] == 1 else samples.mean(dim=0)
-    samples = resample_to_vggish_rate(samples, int(sample_rate))
+    return resample_to_vggish_rate(samples, int(sample_rate))
+
+
+def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """VGGish log-mel examples of a waveform.
+
+    Computed in float32 (the published front end uses float64; the log-mel values agree to
+    about 1e-5, docs/benchmarks.md). Example k depends only on the 16 kHz samples
+    ``[15360 k, 15360 k + 15600)`` (:func:`mono_at_vggish_rate`'s output): those of a range of
+    whole examples give the same examples (``tests/audio/test_frame_examples.py``).
+
+    Args:
+        waveform: float ``[N]`` or ``[C, N]`` in [-1, 1]; channels are averaged.
+        sample_rate: rate of ``waveform`` in Hz; resampled to 16 kHz as resampy's kaiser_best.
+
+    Returns:
+        float32 ``[num_examples, 1, 96, 64]``: one example per 0.96 s; a partial last example is
+        dropped (0 examples when the audio is shorter than 0.975 s).
+    """
+    samples = mono_at_vggish_rate(waveform, sample_rate)
 
     window_length, hop = P.STFT_WINDOW_LENGTH_SAMPLES, P.STFT_HOP_LENGTH_SAMPLES
     num_frames = 1 + (samples.numel() - window_length) // hop if samples.numel() >= window_length else 0
