@@ -42,6 +42,10 @@ AUDIO_PADDING_MODES = ("zero_examples", "repeat_last")
 SECONDS_PER_EXAMPLE = 1.0
 # Frame times computed as index / fps may land just below a whole second (0.99999... s).
 _TIME_TOLERANCE_S = 1e-6
+# TrackExamplesOnDemand computes at most this many consecutive examples per front-end call, so
+# that a call for many frames at once (the AVIS demo's whole video) holds the front end's
+# intermediates of 16 examples at a time (VGGish: about 6 MB), not of the whole track.
+_EXAMPLES_PER_CALL = 16
 
 
 def check_audio_padding(padding: str) -> None:
@@ -247,9 +251,10 @@ class TrackExamplesOnDemand:
 
     def _examples(self, indices: np.ndarray) -> torch.Tensor:
         """Examples ``indices`` (sorted, unique, within the track) ``[len(indices), *example_shape]``,
-        each run of consecutive ones from its own samples."""
+        each run of up to ``_EXAMPLES_PER_CALL`` consecutive ones from its own samples."""
         span, hop = self.front_end.example_span_samples, self.front_end.example_hop_samples
-        runs = np.split(indices, np.flatnonzero(np.diff(indices) != 1) + 1) if indices.size else []
+        breaks = (np.diff(indices) != 1) | (np.arange(1, len(indices)) % _EXAMPLES_PER_CALL == 0)
+        runs = np.split(indices, np.flatnonzero(breaks) + 1) if indices.size else []
         examples = []
         for run in runs:
             first, count = int(run[0]), len(run)

@@ -114,17 +114,18 @@ def test_examples_on_demand_equal_the_whole_tracks(tmp_path, rate, channels, enc
     """Example k depends only on its own 0.975 s of 16 kHz samples (its 96 STFT frames of
     400 samples every 160; the last frame's FFT reads 112 samples past them, under the window's
     zero padding), so the examples computed per window, from just their samples, equal the
-    whole track's bit for bit: 16 kHz wavs read by ranges, other rates resampled whole first."""
+    whole track's bit for bit: 16 kHz wavs read by ranges, other rates resampled whole first. A
+    window of all 23 frames is computed 16 examples per front-end call."""
     path = tmp_path / "track.wav"
-    write_wav(path, _signal(12.3, rate, channels), rate, encoding)
+    write_wav(path, _signal(20.5, rate, channels), rate, encoding)
     whole = AudioTrackExamples.from_file(str(path))
     on_demand = TrackExamplesOnDemand.from_file(str(path))
-    assert on_demand.num_examples == whole.examples.shape[0] == 12
-    times = np.arange(14, dtype=np.float64)  # the last 2 frames are past the track's end
+    assert on_demand.num_examples == whole.examples.shape[0] == 21
+    times = np.arange(23, dtype=np.float64)  # the last 2 frames are past the track's end
     for padding in ("zero_examples", "repeat_last"):
         expected = whole.for_frames(times, padding)
-        for window in (1, 3, 5, 14):
-            windows = [on_demand.for_frames(times[s:s + window], padding) for s in range(0, 14, window)]
+        for window in (1, 3, 5, 23):
+            windows = [on_demand.for_frames(times[s:s + window], padding) for s in range(0, 23, window)]
             assert torch.equal(torch.cat(windows), expected), (padding, window)
     # Frames at 2 fps share examples; any order, gaps and repeats.
     assert torch.equal(on_demand.for_frames(np.arange(8) / 2), whole.for_frames(np.arange(8) / 2))
