@@ -120,7 +120,7 @@ class AudioTrackExamples:
         """Examples ``indices`` (int64 ``[T]``), padded past the track's end; a new tensor."""
         examples = self.examples
         sources = _padded_indices(indices, examples.shape[0], padding, self.source, self.duration_s)
-        return _assemble(sources, examples, examples[torch.from_numpy(sources[sources >= 0])])
+        return _assemble(sources, examples[torch.from_numpy(sources[sources >= 0])])
 
 
 def _padded_indices(indices: np.ndarray, num_examples: int, padding: str, source: str, duration_s: float) -> np.ndarray:
@@ -148,12 +148,12 @@ def _padded_indices(indices: np.ndarray, num_examples: int, padding: str, source
     return np.where(indices < num_examples, indices, past_end)
 
 
-def _assemble(sources: np.ndarray, like: torch.Tensor, taken: torch.Tensor) -> torch.Tensor:
-    """``[T, *example_shape]``: ``taken`` (the examples ``sources >= 0``, in order) with zero
-    examples where ``sources`` is -1; a new tensor of ``like``'s dtype."""
+def _assemble(sources: np.ndarray, taken: torch.Tensor) -> torch.Tensor:
+    """``[T, *example_shape]``: ``taken`` (the examples of the frames with ``sources >= 0``, in
+    order) with zero examples where ``sources`` is -1."""
     if bool(np.all(sources >= 0)):
         return taken
-    examples = like.new_zeros((len(sources), *like.shape[1:]))
+    examples = taken.new_zeros((len(sources), *taken.shape[1:]))
     examples[torch.from_numpy(sources >= 0)] = taken
     return examples
 
@@ -166,7 +166,7 @@ class TrackExamplesOnDemand:
 
     Example k depends only on the samples ``[k * hop, k * hop + span)`` of that waveform
     (``AudioFrontEnd``), so the examples asked for are computed from just those samples, one
-    front-end call per run of consecutive examples. A ``.wav`` at the front end's rate is read
+    front-end call per run of up to ``_EXAMPLES_PER_CALL`` consecutive examples. A ``.wav`` at the front end's rate is read
     by ranges from the file (nothing proportional to its length is kept); any other file is
     decoded whole, mixed and resampled once, and its mono waveform kept (VGGish: float32 at
     16 kHz, 62.5 KiB per second).
@@ -247,7 +247,7 @@ class TrackExamplesOnDemand:
         needed = np.unique(sources[sources >= 0])
         computed = self._examples(needed)
         taken = computed[torch.from_numpy(np.searchsorted(needed, sources[sources >= 0]))]
-        return _assemble(sources, computed.new_zeros((0, *self.front_end.example_shape)), taken)
+        return _assemble(sources, taken)
 
     def _examples(self, indices: np.ndarray) -> torch.Tensor:
         """Examples ``indices`` (sorted, unique, within the track) ``[len(indices), *example_shape]``,
