@@ -166,8 +166,9 @@ class TrackExamplesOnDemand:
 
     Example k depends only on the samples ``[k * hop, k * hop + span)`` of that waveform
     (``AudioFrontEnd``), so the examples asked for are computed from just those samples, one
-    front-end call per run of up to ``_EXAMPLES_PER_CALL`` consecutive examples. A ``.wav`` at the front end's rate is read
-    by ranges from the file (nothing proportional to its length is kept); any other file is
+    front-end call per run of up to ``_EXAMPLES_PER_CALL`` consecutive examples. A ``.wav`` (at
+    any rate) is read by ranges from the file, each range mixed and resampled from just the
+    input samples it depends on (nothing proportional to its length is kept); any other file is
     decoded whole, mixed and resampled once, and its mono waveform kept (VGGish: float32 at
     16 kHz, 62.5 KiB per second).
 
@@ -200,17 +201,24 @@ class TrackExamplesOnDemand:
         cls, waveform: torch.Tensor, sample_rate: int, source: str, front_end: AudioFrontEnd = VGGISH_FRONT_END
     ) -> "TrackExamplesOnDemand":
         """``waveform`` float ``[N]`` or ``[C, N]`` at ``sample_rate`` (channels are averaged);
-        its mono waveform at the front end's rate is kept (a copy: the caller's may change)."""
+        its mono waveform at the front end's rate is kept (a copy: the caller's may change).
+
+        Raises:
+            ValueError: not a float ``[N]`` or ``[C, N]`` waveform, or a rate that is not positive.
+        """
         waveform = torch.as_tensor(waveform)
-        mono = front_end.mono_at_rate(waveform, sample_rate)
+        length, read_at_rate = front_end.mono_reader(lambda i, j: waveform[..., i:j], waveform.shape[-1], sample_rate)
+        mono = read_at_rate(0, length)
         if mono.untyped_storage().data_ptr() == waveform.untyped_storage().data_ptr():
             mono = mono.clone()
-        return cls(source, mono.shape[0], lambda start, stop: mono[start:stop], waveform.shape[-1] / sample_rate, front_end)
+        return cls(source, length, lambda start, stop: mono[start:stop], waveform.shape[-1] / sample_rate, front_end)
 
     @classmethod
     def from_file(cls, path: str, front_end: AudioFrontEnd = VGGISH_FRONT_END) -> "TrackExamplesOnDemand":
-        """A ``.wav`` at ``front_end.sample_rate``: its header now, its samples by ranges when
-        asked; any other file decoded as ``AudioTrackExamples.from_file`` decodes it.
+        """A ``.wav``: its header now, the samples each window's examples depend on when it asks
+        (``front_end.mono_reader``: mixed and resampled from just those); any other file decoded
+        whole as ``AudioTrackExamples.from_file`` decodes it, of which only the mono waveform at
+        the front end's rate is kept.
 
         Raises:
             FileNotFoundError: ``path`` does not exist.
@@ -219,17 +227,12 @@ class TrackExamplesOnDemand:
         path = os.fspath(path)
         if is_wav_path(path):
             info = read_wav_info(path)
-            if info.sample_rate == front_end.sample_rate:
-                def read_samples(start: int, stop: int) -> torch.Tensor:
-                    samples = torch.from_numpy(read_wav_frames(path, info, start, stop))
-                    return front_end.mono_at_rate(samples, info.sample_rate)
-
-                return cls(path, info.num_frames, read_samples, info.duration_s, front_end)
+            length, read_at_rate = front_end.mono_reader(
+                lambda i, j: torch.from_numpy(read_wav_frames(path, info, i, j)), info.num_frames, info.sample_rate
+            )
+            return cls(path, length, read_at_rate, info.duration_s, front_end)
         waveform, sample_rate = load_audio(path)
-        mono = front_end.mono_at_rate(waveform, sample_rate)
-        duration_s = waveform.shape[-1] / sample_rate
-        del waveform  # only the mono waveform at the front end's rate is kept
-        return cls(path, mono.shape[0], lambda start, stop: mono[start:stop], duration_s, front_end)
+        return cls.from_waveform(waveform, sample_rate, path, front_end)
 
     def for_frames(self, frame_times: Sequence[float] | np.ndarray, padding: str = "zero_examples") -> torch.Tensor:
         """As ``AudioTrackExamples.for_frames``: frame times in seconds ``[T]`` -> float32

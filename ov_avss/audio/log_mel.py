@@ -13,6 +13,7 @@ import functools
 import math
 import os
 from dataclasses import dataclass
+from typing import Callable
 
 import av
 import numpy as np
@@ -25,6 +26,7 @@ from .wav_io import is_wav_path, read_wav
 __all__ = [
     "load_audio",
     "mono_at_vggish_rate",
+    "vggish_rate_reader",
     "resample_to_vggish_rate",
     "waveform_to_examples",
     "silence_log_mel",
@@ -157,27 +159,50 @@ def resample_to_vggish_rate(samples: torch.Tensor, sample_rate: int) -> torch.Te
     float32 rounding; samples outside the signal count as zeros, as in resampy."""
     if sample_rate == P.SAMPLE_RATE:
         return samples
-    taps, bases, stride, reach = _phase_taps(int(sample_rate))
-    num_out = int(samples.shape[-1] * float(P.SAMPLE_RATE) / float(sample_rate))
+    num_out = _resampled_length(samples.shape[-1], sample_rate)
     if num_out < 1:
         return samples.new_zeros(0)
+    return _resampled_range(lambda start, stop: samples[start:stop], samples.shape[-1], int(sample_rate), 0, num_out)
+
+
+def _resampled_length(num_samples: int, sample_rate: int) -> int:
+    return int(num_samples * float(P.SAMPLE_RATE) / float(sample_rate))
+
+
+def _resampled_range(read, num_samples: int, sample_rate: int, start: int, stop: int) -> torch.Tensor:
+    """Output samples ``start:stop`` (``0 <= start < stop``) of :func:`resample_to_vggish_rate`
+    for the float32 signal of ``num_samples`` samples whose ranges ``read(i, j)`` gives
+    (``0 <= i <= j <= num_samples``), reading only the inputs they depend on.
+
+    Outputs ``q * phases + p`` of a block ``q`` read the inputs from ``q * stride - reach`` on
+    (the padded signal's ``q * stride``), so the blocks of ``start:stop`` are computed from that
+    stretch alone, zeros standing for samples outside the signal; every output is the same sum
+    of the same products as over the whole signal.
+    """
+    taps, bases, stride, reach = _phase_taps(sample_rate)
     phases, width = taps.shape
-    blocks = -(-num_out // phases)
-    kernel = _dense_kernel(int(sample_rate))
+    first_block, end_block = start // phases, -(-stop // phases)
+    blocks = end_block - first_block
     span = int(bases.max()) + width
-    needed = (blocks - 1) * stride + span
-    padded = F.pad(samples, (reach, max(0, needed - samples.shape[-1] - reach)))
+    # The padded signal's [first_block * stride, (end_block - 1) * stride + span).
+    begin = first_block * stride - reach
+    end = begin + (blocks - 1) * stride + span
+    inside = read(min(max(0, begin), num_samples), min(max(0, end), num_samples))
+    before = min(max(0, -begin), end - begin)
+    padded = F.pad(inside, (before, end - begin - before - inside.shape[-1]))
+    offset = first_block * phases
+    kernel = _dense_kernel(sample_rate)
     if kernel is not None:
         out = F.conv1d(padded[None, None], kernel, stride=stride)[0, :, :blocks]  # [phases, blocks]
-        return out.t().reshape(-1)[:num_out]
-    # Output t = q * phases + p reads padded[q * stride + bases[p] + j], j < width.
-    out = torch.empty(num_out, dtype=samples.dtype)
+        return out.t().reshape(-1)[start - offset : stop - offset]
+    # Output t = q * phases + p reads padded[(q - first_block) * stride + bases[p] + j], j < width.
+    out = torch.empty(stop - start, dtype=padded.dtype)
     offsets = torch.arange(width)
-    for start in range(0, num_out, 8192):
-        t = torch.arange(start, min(start + 8192, num_out))
+    for chunk in range(start, stop, 8192):
+        t = torch.arange(chunk, min(chunk + 8192, stop))
         phase = t % phases
-        first = (t // phases) * stride + bases[phase]
-        out[start : start + t.numel()] = (padded[first[:, None] + offsets] * taps[phase]).sum(dim=1)
+        first = (t // phases - first_block) * stride + bases[phase]
+        out[chunk - start : chunk - start + t.numel()] = (padded[first[:, None] + offsets] * taps[phase]).sum(dim=1)
     return out
 
 
@@ -246,26 +271,70 @@ def _stft_constants() -> tuple[torch.Tensor, slice, tuple[_MelBandGroup, ...]]:
     return window, slice(int(used[0]), int(used[-1]) + 1), tuple(groups)
 
 
-def mono_at_vggish_rate(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """The first step of :func:`waveform_to_examples`: float ``[N]`` or ``[C, N]`` in [-1, 1] at
-    ``sample_rate`` -> float32 ``[M]``, channels averaged, resampled to 16 kHz as resampy's
-    kaiser_best (as is at 16 kHz). The channel mix is per sample, so a range of samples mixes to
-    the same values as the whole track does there.
+def _mix_to_mono(waveform: torch.Tensor) -> torch.Tensor:
+    """float ``[N]`` or ``[C, N]`` -> float32 ``[N]``, channels averaged per sample (so a range of
+    samples mixes to the same values as the whole track does there).
 
     Raises:
-        ValueError: not a float ``[N]`` or ``[C, N]`` waveform, or a rate that is not positive.
+        ValueError: not a float ``[N]`` or ``[C, N]`` waveform.
     """
     waveform = torch.as_tensor(waveform)
     if waveform.ndim not in (1, 2):
         raise ValueError(f"waveform must be [N] or [C, N], got shape {tuple(waveform.shape)}")
     if not waveform.is_floating_point():
         raise ValueError(f"waveform must be a float tensor in [-1, 1], got dtype {waveform.dtype}")
-    if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     samples = waveform.to(torch.float32)
     if samples.ndim == 2:
         samples = samples[0] if samples.shape[0] == 1 else samples.mean(dim=0)
-    return resample_to_vggish_rate(samples, int(sample_rate))
+    return samples
+
+
+def mono_at_vggish_rate(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """The first step of :func:`waveform_to_examples`: float ``[N]`` or ``[C, N]`` in [-1, 1] at
+    ``sample_rate`` -> float32 ``[M]``, channels averaged, resampled to 16 kHz as resampy's
+    kaiser_best (as is at 16 kHz).
+
+    Raises:
+        ValueError: not a float ``[N]`` or ``[C, N]`` waveform, or a rate that is not positive.
+    """
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    return resample_to_vggish_rate(_mix_to_mono(waveform), int(sample_rate))
+
+
+def vggish_rate_reader(
+    read: Callable[[int, int], torch.Tensor], num_samples: int, sample_rate: int
+) -> tuple[int, Callable[[int, int], torch.Tensor]]:
+    """A track read by ranges, at 16 kHz mono and read by ranges.
+
+    Args:
+        read: ``(i, j) -> float [C, j - i] or [j - i]``, samples ``i:j`` of the track
+            (``0 <= i <= j <= num_samples``).
+        num_samples: the track's length at ``sample_rate``.
+
+    Returns:
+        ``(length, read_at_rate)``: the length of :func:`mono_at_vggish_rate` of the whole
+        track, and ``(i, j) -> float32 [j - i]``, its samples ``i:j`` (``0 <= i <= j <=
+        length``), equal to the whole track's (the same sums of the same products) and
+        computed from only the input samples they depend on.
+
+    Raises:
+        ValueError: a rate that is not positive, or ``read`` does not give float samples
+            (checked on an empty range).
+    """
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    _mix_to_mono(read(0, 0))
+    sample_rate = int(sample_rate)
+    if sample_rate == P.SAMPLE_RATE:
+        return num_samples, lambda i, j: _mix_to_mono(read(i, j))
+
+    def read_at_rate(i: int, j: int) -> torch.Tensor:
+        if j <= i:
+            return torch.zeros(0, dtype=torch.float32)
+        return _resampled_range(lambda a, b: _mix_to_mono(read(a, b)), num_samples, sample_rate, i, j)
+
+    return _resampled_length(num_samples, sample_rate), read_at_rate
 
 
 def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:

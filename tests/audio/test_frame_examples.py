@@ -108,14 +108,17 @@ def test_track_from_waveform_equals_track_from_its_file(tmp_path):
 
 @pytest.mark.parametrize(
     "rate, channels, encoding",
-    [(16000, 1, "pcm16"), (16000, 2, "float32"), (44100, 2, "pcm16"), (22050, 1, "pcm24")],
+    [(16000, 1, "pcm16"), (16000, 2, "float32"), (44100, 2, "pcm16"), (22050, 1, "pcm24"), (8000, 1, "pcm8"),
+     (44101, 1, "pcm16")],
 )
 def test_examples_on_demand_equal_the_whole_tracks(tmp_path, rate, channels, encoding):
     """Example k depends only on its own 0.975 s of 16 kHz samples (its 96 STFT frames of
     400 samples every 160; the last frame's FFT reads 112 samples past them, under the window's
     zero padding), so the examples computed per window, from just their samples, equal the
-    whole track's bit for bit: 16 kHz wavs read by ranges, other rates resampled whole first. A
-    window of all 23 frames is computed 16 examples per front-end call."""
+    whole track's bit for bit. The resampler's outputs are sums over their own input samples, so
+    a wav at another rate is read by ranges too, each resampled from just the samples it depends
+    on (44101 Hz: the resampler's gather path). A window of all 23 frames is computed 16
+    examples per front-end call."""
     path = tmp_path / "track.wav"
     write_wav(path, _signal(20.5, rate, channels), rate, encoding)
     whole = AudioTrackExamples.from_file(str(path))
@@ -131,6 +134,7 @@ def test_examples_on_demand_equal_the_whole_tracks(tmp_path, rate, channels, enc
     assert torch.equal(on_demand.for_frames(np.arange(8) / 2), whole.for_frames(np.arange(8) / 2))
     assert torch.equal(on_demand.for_frames([9, 2, 2, 3, 11, 0]), whole.examples[[9, 2, 2, 3, 11, 0]])
     assert on_demand.for_frames([]).shape == (0, 1, 96, 64)
+    # A decoded track (as a video's, through PyAV) is resampled whole once.
     waveform, file_rate = load_audio(str(path))
     from_waveform = TrackExamplesOnDemand.from_waveform(waveform, file_rate, "decoded")
     assert torch.equal(from_waveform.for_frames(times), whole.for_frames(times))
