@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .front_end import AudioFrontEnd
-from .log_mel import load_audio
+from .log_mel import StreamedAudio, load_audio
 from .vggish_front_end import VGGISH_FRONT_END
 from .wav_io import is_wav_path, read_wav_frames, read_wav_info
 
@@ -168,9 +168,10 @@ class TrackExamplesOnDemand:
     (``AudioFrontEnd``), so the examples asked for are computed from just those samples, one
     front-end call per run of up to ``_EXAMPLES_PER_CALL`` consecutive examples. A ``.wav`` (at
     any rate) is read by ranges from the file, each range mixed and resampled from just the
-    input samples it depends on (nothing proportional to its length is kept); any other file is
-    decoded whole, mixed and resampled once, and its mono waveform kept (VGGish: float32 at
-    16 kHz, 62.5 KiB per second).
+    input samples it depends on, and any other file's audio is decoded going forward, holding
+    only the chunks of the range asked for (``StreamedAudio``): nothing proportional to the
+    track's length is kept. A waveform given in memory is mixed and resampled once and its mono
+    waveform kept (VGGish: float32 at 16 kHz, 62.5 KiB per second).
 
     Args:
         source: where the audio came from, for messages.
@@ -215,10 +216,10 @@ class TrackExamplesOnDemand:
 
     @classmethod
     def from_file(cls, path: str, front_end: AudioFrontEnd = VGGISH_FRONT_END) -> "TrackExamplesOnDemand":
-        """A ``.wav``: its header now, the samples each window's examples depend on when it asks
-        (``front_end.mono_reader``: mixed and resampled from just those); any other file decoded
-        whole as ``AudioTrackExamples.from_file`` decodes it, of which only the mono waveform at
-        the front end's rate is kept.
+        """The samples each window's examples depend on, read when it asks (``front_end.mono_reader``:
+        mixed and resampled from just those): a ``.wav`` by ranges from the file (its header read
+        now), any other file's first audio stream decoded going forward (``StreamedAudio``: one
+        decoding pass now to count its samples).
 
         Raises:
             FileNotFoundError: ``path`` does not exist.
@@ -227,12 +228,18 @@ class TrackExamplesOnDemand:
         path = os.fspath(path)
         if is_wav_path(path):
             info = read_wav_info(path)
-            length, read_at_rate = front_end.mono_reader(
-                lambda i, j: torch.from_numpy(read_wav_frames(path, info, i, j)), info.num_frames, info.sample_rate
-            )
-            return cls(path, length, read_at_rate, info.duration_s, front_end)
-        waveform, sample_rate = load_audio(path)
-        return cls.from_waveform(waveform, sample_rate, path, front_end)
+            num_samples, sample_rate = info.num_frames, info.sample_rate
+
+            def read(start: int, stop: int) -> torch.Tensor:
+                return torch.from_numpy(read_wav_frames(path, info, start, stop))
+        else:
+            streamed = StreamedAudio(path)
+            num_samples, sample_rate = streamed.num_samples, streamed.sample_rate
+
+            def read(start: int, stop: int) -> torch.Tensor:
+                return torch.from_numpy(streamed.read(start, stop))
+        length, read_at_rate = front_end.mono_reader(read, num_samples, sample_rate)
+        return cls(path, length, read_at_rate, num_samples / sample_rate, front_end)
 
     def for_frames(self, frame_times: Sequence[float] | np.ndarray, padding: str = "zero_examples") -> torch.Tensor:
         """As ``AudioTrackExamples.for_frames``: frame times in seconds ``[T]`` -> float32

@@ -15,7 +15,7 @@ import functools
 import math
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -26,6 +26,7 @@ from . import vggish_params as P
 from .wav_io import is_wav_path, read_wav
 
 __all__ = [
+    "StreamedAudio",
     "load_audio",
     "mono_at_vggish_rate",
     "vggish_rate_reader",
@@ -36,27 +37,83 @@ __all__ = [
 ]
 
 
-def _load_with_pyav(path: str) -> tuple[np.ndarray, int]:
+def _pyav_chunks(path: str) -> Iterator[tuple[int, int, np.ndarray]]:
+    """The first audio stream of ``path`` decoded: ``(sample_rate, num_channels, chunk)`` with
+    float32 ``chunk`` ``[C, n]``, in order (an empty chunk first, so that a track without
+    samples still reports its rate and channels).
+
+    Raises:
+        ValueError: the file cannot be decoded, holds no audio stream or reports no valid rate.
+    """
     try:
         with av.open(path) as container:
             if not container.streams.audio:
                 raise ValueError(f"Audio file {path} holds no audio stream")
             stream = container.streams.audio[0]
+            sample_rate = int(stream.rate)
+            if sample_rate <= 0:
+                raise ValueError(f"Audio file {path} reports an invalid sample rate {sample_rate}")
+            num_channels = stream.layout.nb_channels if stream.layout is not None else 1
+            yield sample_rate, num_channels, np.zeros((num_channels, 0), dtype=np.float32)
             # Planar float keeps each channel in its own row whatever the stored sample format.
             resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
-            chunks = []
             for frame in container.decode(stream):
-                chunks.extend(out.to_ndarray() for out in resampler.resample(frame))
-            chunks.extend(out.to_ndarray() for out in resampler.resample(None))
-            sample_rate = int(stream.rate)
-            num_channels = stream.layout.nb_channels if stream.layout is not None else 1
+                for out in resampler.resample(frame):
+                    yield sample_rate, num_channels, out.to_ndarray().astype(np.float32, copy=False)
+            for out in resampler.resample(None):
+                yield sample_rate, num_channels, out.to_ndarray().astype(np.float32, copy=False)
     except av.FFmpegError as e:
         raise ValueError(f"Cannot decode audio file {path}: {e}") from e
-    if sample_rate <= 0:
-        raise ValueError(f"Audio file {path} reports an invalid sample rate {sample_rate}")
-    if not chunks:
-        return np.zeros((num_channels, 0), dtype=np.float32), sample_rate
-    return np.concatenate(chunks, axis=1).astype(np.float32, copy=False), sample_rate
+
+
+def _load_with_pyav(path: str) -> tuple[np.ndarray, int]:
+    chunks = list(_pyav_chunks(path))
+    return np.concatenate([chunk for _, _, chunk in chunks], axis=1), chunks[0][0]
+
+
+class StreamedAudio:
+    """The first audio stream of a container (mp4, m4a, ...) read by ranges of samples, going
+    forward, without holding the track: ``read(i, j)`` decodes ahead as far as ``j`` and drops
+    what lies before ``i``; a range before what is held restarts the decoding from the start.
+    The samples are those :func:`load_audio` gives (the same decoding).
+
+    Opening decodes the track once to count its samples (and to fail now on a file that cannot
+    be decoded), holding one chunk at a time.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file cannot be decoded or holds no audio stream.
+    """
+
+    def __init__(self, path: str) -> None:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"Audio file not found: {path}")
+        self.path = path
+        self.num_samples = self.sample_rate = self.num_channels = 0
+        for sample_rate, num_channels, chunk in _pyav_chunks(path):
+            self.sample_rate, self.num_channels = sample_rate, num_channels
+            self.num_samples += chunk.shape[1]
+        self._chunks: Iterator[tuple[int, int, np.ndarray]] | None = None
+        self._held: list[np.ndarray] = []
+        self._held_start = self._held_end = 0
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """float32 ``[C, stop - start]``, samples ``start:stop`` (``0 <= start <= stop <= num_samples``)."""
+        if stop <= start:
+            return np.zeros((self.num_channels, 0), dtype=np.float32)
+        if self._chunks is None or start < self._held_start:
+            self._chunks, self._held, self._held_start, self._held_end = _pyav_chunks(self.path), [], 0, 0
+        while self._held_end < stop:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                raise ValueError(f"Audio file {self.path}: the decoding ended at sample {self._held_end}, "
+                                 f"before {stop} (it gave {self.num_samples} samples when opened)")
+            self._held.append(chunk[2])
+            self._held_end += chunk[2].shape[1]
+        while self._held and self._held_start + self._held[0].shape[1] <= start:
+            self._held_start += self._held.pop(0).shape[1]
+        held = np.concatenate(self._held, axis=1) if len(self._held) != 1 else self._held[0]
+        return held[:, start - self._held_start : stop - self._held_start]
 
 
 def load_audio(path: str) -> tuple[torch.Tensor, int]:

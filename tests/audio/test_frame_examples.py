@@ -18,7 +18,7 @@ from ov_avss.audio import (
     audio_front_end,
     example_indices,
 )
-from ov_avss.audio.log_mel import load_audio, silence_log_mel, waveform_to_examples
+from ov_avss.audio.log_mel import StreamedAudio, load_audio, silence_log_mel, waveform_to_examples
 from wav_files import write_wav
 
 
@@ -140,6 +140,39 @@ def test_examples_on_demand_equal_the_whole_tracks(tmp_path, rate, channels, enc
     assert torch.equal(from_waveform.for_frames(times), whole.for_frames(times))
     waveform.zero_()  # the track keeps its own samples
     assert torch.equal(from_waveform.for_frames(times), whole.for_frames(times))
+
+
+def test_examples_on_demand_of_a_compressed_track(tmp_path):
+    """An AAC track (44.1 kHz stereo in an m4a, decoded by PyAV) is decoded going forward by
+    ranges (``StreamedAudio``: the same samples as ``load_audio``'s, a range before what it
+    holds decodes again from the start); its examples per window equal the whole track's."""
+    import av
+
+    path = tmp_path / "track.m4a"
+    rate = 44100
+    samples = np.ascontiguousarray(_signal(9.5, rate, channels=2).T.astype(np.float32))
+    with av.open(str(path), "w", format="ipod") as container:
+        stream = container.add_stream("aac", rate=rate, layout="stereo")
+        for start in range(0, samples.shape[1], 4096):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, start:start + 4096]), format="fltp",
+                                               layout="stereo")
+            frame.sample_rate, frame.pts = rate, start
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    waveform, _ = load_audio(str(path))
+    streamed = StreamedAudio(str(path))
+    assert (streamed.sample_rate, streamed.num_channels, streamed.num_samples) == (rate, 2, waveform.shape[1])
+    for start, stop in ((0, 0), (0, 5000), (4000, 4100), (100_000, 200_000), (300, 400), (0, waveform.shape[1])):
+        assert np.array_equal(streamed.read(start, stop), waveform[:, start:stop].numpy()), (start, stop)
+    whole = AudioTrackExamples.from_file(str(path))
+    on_demand = TrackExamplesOnDemand.from_file(str(path))
+    assert on_demand.num_examples == whole.examples.shape[0] == 9
+    times = np.arange(10, dtype=np.float64)
+    windows = [on_demand.for_frames(times[s:s + 3]) for s in range(0, 10, 3)]
+    assert torch.equal(torch.cat(windows), whole.for_frames(times))
+    assert torch.equal(on_demand.for_frames([2, 0]), whole.examples[[2, 0]])  # back to the start
 
 
 def test_examples_on_demand_pad_and_warn_as_the_whole_tracks(tmp_path, caplog):
