@@ -69,9 +69,9 @@ class FrameAlignedAudio:
 
     Each window's examples are computed when it asks for them, by the library's front end from
     just their samples (``TrackExamplesOnDemand``), so memory does not grow with the video: a
-    ``.wav`` (any rate) is read by ranges; any other file (a video's track through PyAV) is
-    decoded once at the start and only its mono waveform at the front end's rate is kept
-    (VGGish: 62.5 KiB per second).
+    ``.wav`` (any rate) is read by ranges, any other file's track (a video's, through PyAV)
+    decoded going forward; a waveform given in memory is resampled once and its mono waveform
+    at the front end's rate kept (VGGish: 62.5 KiB per second).
 
     Args:
         path: the media file whose first audio stream is used, or ``None`` for silence.
