@@ -3,10 +3,11 @@
 ``waveform_to_examples`` reproduces the published VGGish input pipeline: mono mix, resampling to
 16 kHz as resampy's ``kaiser_best`` does it, a periodic-Hann STFT (400-sample window,
 160-sample hop, 512-point FFT), an HTK mel filterbank built in the mel domain with zero weight
-on the DC bin, ``log(mel + 0.01)``, and non-overlapping 96-frame examples.
-``vggish_rate_reader`` gives the mono 16 kHz track by ranges, each from just the input samples
-it depends on (the demo's examples per window). PCM and float wavs
+on the DC bin, ``log(mel + 0.01)``, and non-overlapping 96-frame examples. PCM and float wavs
 are read by :mod:`ov_avss.audio.wav_io`; other containers (mp4, m4a, ...) go through PyAV.
+``vggish_rate_reader`` gives the mono 16 kHz track by ranges, each from just the input samples
+it depends on, and ``StreamedAudio`` a container's track by ranges going forward (the demo's
+examples per window).
 Which examples go with which video frames is :mod:`ov_avss.audio.frame_examples`.
 """
 from __future__ import annotations
