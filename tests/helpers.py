@@ -121,12 +121,19 @@ def rms_per_second(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
     return torch.stack([seconds.mean(dim=1), seconds.pow(2).mean(dim=1).sqrt()], dim=1).to(torch.float32)
 
 
+def mono_reader_at_16k(read, num_samples: int, sample_rate: int):
+    """The test front end's ``mono_reader``: channels averaged; it does not resample (16 kHz only)."""
+    if sample_rate != 16000:
+        raise ValueError(f"the test front end takes 16 kHz audio only, got {sample_rate} Hz")
+    return num_samples, lambda i, j: (lambda w: w.to(torch.float32).reshape(-1, w.shape[-1]).mean(dim=0))(read(i, j))
+
+
 if TEST_AUDIO_ENCODER not in AUDIO_FRONT_END_REGISTRY:
     AUDIO_FRONT_END_REGISTRY.register(
         AudioFrontEnd(
             name="test mean and RMS per second", sample_rate=16000, example_span_samples=16000,
             example_hop_samples=16000, example_shape=(2,), waveform_to_examples=rms_per_second,
-            silence=lambda n: torch.zeros((n, 2)),
+            silence=lambda n: torch.zeros((n, 2)), mono_reader=mono_reader_at_16k,
         ),
         name=TEST_AUDIO_ENCODER,
     )

@@ -7,7 +7,8 @@ dataset record's frames with the dataset's padding and the audio ablations
 Importing this package registers the VGGish front end for ``MODEL.AUDIO.NAME`` ``"VGGish"``.
 """
 from .frame_examples import (
-    AUDIO_PADDING_MODES, AudioTrackExamples, audio_examples_for_frames, check_audio_padding, example_indices,
+    AUDIO_PADDING_MODES, AudioTrackExamples, TrackExamplesOnDemand, audio_examples_for_frames, check_audio_padding,
+    example_indices,
 )
 from .front_end import AUDIO_FRONT_END_REGISTRY, AudioFrontEnd, audio_front_end
 from .record_audio import AUDIO_ABLATIONS, RecordAudio, audio_donors, load_audio_embeddings
@@ -20,6 +21,7 @@ __all__ = [
     "AudioFrontEnd",
     "AudioTrackExamples",
     "RecordAudio",
+    "TrackExamplesOnDemand",
     "VGGISH_FRONT_END",
     "audio_donors",
     "audio_examples_for_frames",

@@ -36,6 +36,14 @@ class AudioFrontEnd:
             tensor that the caller owns (``audio_examples_for_frames`` may return it as is).
         silence: ``num_examples -> float32 [num_examples, *example_shape]``, the examples of
             silence (what the ``zero`` audio ablation and a demo without audio feed).
+        mono_reader: ``(read, num_samples, rate) -> (length, read_at_rate)``: for a track of
+            ``num_samples`` samples at ``rate`` whose ranges ``read(i, j)`` gives (float
+            ``[C, j - i]`` or ``[j - i]``), its length mixed to mono and resampled to
+            ``sample_rate`` (the first step of ``waveform_to_examples``) and ``read_at_rate(i,
+            j) -> float32 [j - i]``, those samples ``i:j``, computed from only the input they
+            depend on and equal to the whole track's. ``waveform_to_examples`` of a range of
+            them at ``sample_rate`` gives the examples of that range: ``TrackExamplesOnDemand``
+            (the demo) computes examples so, equal to the whole track's.
         embedding_dim: width of the encoder's output embedding when the encoder also takes its
             embeddings precomputed (float32 ``[T, embedding_dim]``, e.g. AVISeg's
             ``FEATAudios`` for VGGish: 128) in place of examples; ``None``: it does not.
@@ -48,6 +56,9 @@ class AudioFrontEnd:
     example_shape: tuple[int, ...]
     waveform_to_examples: Callable[[torch.Tensor, int], torch.Tensor]
     silence: Callable[[int], torch.Tensor]
+    mono_reader: Callable[
+        [Callable[[int, int], torch.Tensor], int, int], tuple[int, Callable[[int, int], torch.Tensor]]
+    ]
     embedding_dim: int | None = None
 
     @property

@@ -5,6 +5,9 @@
 160-sample hop, 512-point FFT), an HTK mel filterbank built in the mel domain with zero weight
 on the DC bin, ``log(mel + 0.01)``, and non-overlapping 96-frame examples. PCM and float wavs
 are read by :mod:`ov_avss.audio.wav_io`; other containers (mp4, m4a, ...) go through PyAV.
+``vggish_rate_reader`` gives the mono 16 kHz track by ranges, each from just the input samples
+it depends on, and ``StreamedAudio`` a container's track by ranges going forward (the demo's
+examples per window).
 Which examples go with which video frames is :mod:`ov_avss.audio.frame_examples`.
 """
 from __future__ import annotations
@@ -13,6 +16,7 @@ import functools
 import math
 import os
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -23,7 +27,10 @@ from . import vggish_params as P
 from .wav_io import is_wav_path, read_wav
 
 __all__ = [
+    "StreamedAudio",
     "load_audio",
+    "mono_at_vggish_rate",
+    "vggish_rate_reader",
     "resample_to_vggish_rate",
     "waveform_to_examples",
     "silence_log_mel",
@@ -31,27 +38,83 @@ __all__ = [
 ]
 
 
-def _load_with_pyav(path: str) -> tuple[np.ndarray, int]:
+def _pyav_chunks(path: str) -> Iterator[tuple[int, int, np.ndarray]]:
+    """The first audio stream of ``path`` decoded: ``(sample_rate, num_channels, chunk)`` with
+    float32 ``chunk`` ``[C, n]``, in order (an empty chunk first, so that a track without
+    samples still reports its rate and channels).
+
+    Raises:
+        ValueError: the file cannot be decoded, holds no audio stream or reports no valid rate.
+    """
     try:
         with av.open(path) as container:
             if not container.streams.audio:
                 raise ValueError(f"Audio file {path} holds no audio stream")
             stream = container.streams.audio[0]
+            sample_rate = int(stream.rate)
+            if sample_rate <= 0:
+                raise ValueError(f"Audio file {path} reports an invalid sample rate {sample_rate}")
+            num_channels = stream.layout.nb_channels if stream.layout is not None else 1
+            yield sample_rate, num_channels, np.zeros((num_channels, 0), dtype=np.float32)
             # Planar float keeps each channel in its own row whatever the stored sample format.
             resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
-            chunks = []
             for frame in container.decode(stream):
-                chunks.extend(out.to_ndarray() for out in resampler.resample(frame))
-            chunks.extend(out.to_ndarray() for out in resampler.resample(None))
-            sample_rate = int(stream.rate)
-            num_channels = stream.layout.nb_channels if stream.layout is not None else 1
+                for out in resampler.resample(frame):
+                    yield sample_rate, num_channels, out.to_ndarray().astype(np.float32, copy=False)
+            for out in resampler.resample(None):
+                yield sample_rate, num_channels, out.to_ndarray().astype(np.float32, copy=False)
     except av.FFmpegError as e:
         raise ValueError(f"Cannot decode audio file {path}: {e}") from e
-    if sample_rate <= 0:
-        raise ValueError(f"Audio file {path} reports an invalid sample rate {sample_rate}")
-    if not chunks:
-        return np.zeros((num_channels, 0), dtype=np.float32), sample_rate
-    return np.concatenate(chunks, axis=1).astype(np.float32, copy=False), sample_rate
+
+
+def _load_with_pyav(path: str) -> tuple[np.ndarray, int]:
+    chunks = list(_pyav_chunks(path))
+    return np.concatenate([chunk for _, _, chunk in chunks], axis=1), chunks[0][0]
+
+
+class StreamedAudio:
+    """The first audio stream of a container (mp4, m4a, ...) read by ranges of samples, going
+    forward, without holding the track: ``read(i, j)`` decodes ahead as far as ``j`` and drops
+    what lies before ``i``; a range before what is held restarts the decoding from the start.
+    The samples are those :func:`load_audio` gives (the same decoding).
+
+    Opening decodes the track once to count its samples (and to fail now on a file that cannot
+    be decoded), holding one chunk at a time.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file cannot be decoded or holds no audio stream.
+    """
+
+    def __init__(self, path: str) -> None:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"Audio file not found: {path}")
+        self.path = path
+        self.num_samples = self.sample_rate = self.num_channels = 0
+        for sample_rate, num_channels, chunk in _pyav_chunks(path):
+            self.sample_rate, self.num_channels = sample_rate, num_channels
+            self.num_samples += chunk.shape[1]
+        self._chunks: Iterator[tuple[int, int, np.ndarray]] | None = None
+        self._held: list[np.ndarray] = []
+        self._held_start = self._held_end = 0
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """float32 ``[C, stop - start]``, samples ``start:stop`` (``0 <= start <= stop <= num_samples``)."""
+        if stop <= start:
+            return np.zeros((self.num_channels, 0), dtype=np.float32)
+        if self._chunks is None or start < self._held_start:
+            self._chunks, self._held, self._held_start, self._held_end = _pyav_chunks(self.path), [], 0, 0
+        while self._held_end < stop:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                raise ValueError(f"Audio file {self.path}: the decoding ended at sample {self._held_end}, "
+                                 f"before {stop} (it gave {self.num_samples} samples when opened)")
+            self._held.append(chunk[2])
+            self._held_end += chunk[2].shape[1]
+        while self._held and self._held_start + self._held[0].shape[1] <= start:
+            self._held_start += self._held.pop(0).shape[1]
+        held = np.concatenate(self._held, axis=1) if len(self._held) != 1 else self._held[0]
+        return held[:, start - self._held_start : stop - self._held_start]
 
 
 def load_audio(path: str) -> tuple[torch.Tensor, int]:
@@ -156,27 +219,50 @@ def resample_to_vggish_rate(samples: torch.Tensor, sample_rate: int) -> torch.Te
     float32 rounding; samples outside the signal count as zeros, as in resampy."""
     if sample_rate == P.SAMPLE_RATE:
         return samples
-    taps, bases, stride, reach = _phase_taps(int(sample_rate))
-    num_out = int(samples.shape[-1] * float(P.SAMPLE_RATE) / float(sample_rate))
+    num_out = _resampled_length(samples.shape[-1], sample_rate)
     if num_out < 1:
         return samples.new_zeros(0)
+    return _resampled_range(lambda start, stop: samples[start:stop], samples.shape[-1], int(sample_rate), 0, num_out)
+
+
+def _resampled_length(num_samples: int, sample_rate: int) -> int:
+    return int(num_samples * float(P.SAMPLE_RATE) / float(sample_rate))
+
+
+def _resampled_range(read, num_samples: int, sample_rate: int, start: int, stop: int) -> torch.Tensor:
+    """Output samples ``start:stop`` (``0 <= start < stop``) of :func:`resample_to_vggish_rate`
+    for the float32 signal of ``num_samples`` samples whose ranges ``read(i, j)`` gives
+    (``0 <= i <= j <= num_samples``), reading only the inputs they depend on.
+
+    Outputs ``q * phases + p`` of a block ``q`` read the inputs from ``q * stride - reach`` on
+    (the padded signal's ``q * stride``), so the blocks of ``start:stop`` are computed from that
+    stretch alone, zeros standing for samples outside the signal; every output is the same sum
+    of the same products as over the whole signal.
+    """
+    taps, bases, stride, reach = _phase_taps(sample_rate)
     phases, width = taps.shape
-    blocks = -(-num_out // phases)
-    kernel = _dense_kernel(int(sample_rate))
+    first_block, end_block = start // phases, -(-stop // phases)
+    blocks = end_block - first_block
     span = int(bases.max()) + width
-    needed = (blocks - 1) * stride + span
-    padded = F.pad(samples, (reach, max(0, needed - samples.shape[-1] - reach)))
+    # The padded signal's [first_block * stride, (end_block - 1) * stride + span).
+    begin = first_block * stride - reach
+    end = begin + (blocks - 1) * stride + span
+    inside = read(min(max(0, begin), num_samples), min(max(0, end), num_samples))
+    before = min(max(0, -begin), end - begin)
+    padded = F.pad(inside, (before, end - begin - before - inside.shape[-1]))
+    offset = first_block * phases
+    kernel = _dense_kernel(sample_rate)
     if kernel is not None:
         out = F.conv1d(padded[None, None], kernel, stride=stride)[0, :, :blocks]  # [phases, blocks]
-        return out.t().reshape(-1)[:num_out]
-    # Output t = q * phases + p reads padded[q * stride + bases[p] + j], j < width.
-    out = torch.empty(num_out, dtype=samples.dtype)
+        return out.t().reshape(-1)[start - offset : stop - offset]
+    # Output t = q * phases + p reads padded[(q - first_block) * stride + bases[p] + j], j < width.
+    out = torch.empty(stop - start, dtype=padded.dtype)
     offsets = torch.arange(width)
-    for start in range(0, num_out, 8192):
-        t = torch.arange(start, min(start + 8192, num_out))
+    for chunk in range(start, stop, 8192):
+        t = torch.arange(chunk, min(chunk + 8192, stop))
         phase = t % phases
-        first = (t // phases) * stride + bases[phase]
-        out[start : start + t.numel()] = (padded[first[:, None] + offsets] * taps[phase]).sum(dim=1)
+        first = (t // phases - first_block) * stride + bases[phase]
+        out[chunk - start : chunk - start + t.numel()] = (padded[first[:, None] + offsets] * taps[phase]).sum(dim=1)
     return out
 
 
@@ -245,11 +331,79 @@ def _stft_constants() -> tuple[torch.Tensor, slice, tuple[_MelBandGroup, ...]]:
     return window, slice(int(used[0]), int(used[-1]) + 1), tuple(groups)
 
 
+def _mix_to_mono(waveform: torch.Tensor) -> torch.Tensor:
+    """float ``[N]`` or ``[C, N]`` -> float32 ``[N]``, channels averaged per sample (so a range of
+    samples mixes to the same values as the whole track does there).
+
+    Raises:
+        ValueError: not a float ``[N]`` or ``[C, N]`` waveform.
+    """
+    waveform = torch.as_tensor(waveform)
+    if waveform.ndim not in (1, 2):
+        raise ValueError(f"waveform must be [N] or [C, N], got shape {tuple(waveform.shape)}")
+    if not waveform.is_floating_point():
+        raise ValueError(f"waveform must be a float tensor in [-1, 1], got dtype {waveform.dtype}")
+    samples = waveform.to(torch.float32)
+    if samples.ndim == 2:
+        samples = samples[0] if samples.shape[0] == 1 else samples.mean(dim=0)
+    return samples
+
+
+def mono_at_vggish_rate(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """The first step of :func:`waveform_to_examples`: float ``[N]`` or ``[C, N]`` in [-1, 1] at
+    ``sample_rate`` -> float32 ``[M]``, channels averaged, resampled to 16 kHz as resampy's
+    kaiser_best (as is at 16 kHz).
+
+    Raises:
+        ValueError: not a float ``[N]`` or ``[C, N]`` waveform, or a rate that is not positive.
+    """
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    return resample_to_vggish_rate(_mix_to_mono(waveform), int(sample_rate))
+
+
+def vggish_rate_reader(
+    read: Callable[[int, int], torch.Tensor], num_samples: int, sample_rate: int
+) -> tuple[int, Callable[[int, int], torch.Tensor]]:
+    """A track read by ranges, at 16 kHz mono and read by ranges.
+
+    Args:
+        read: ``(i, j) -> float [C, j - i] or [j - i]``, samples ``i:j`` of the track
+            (``0 <= i <= j <= num_samples``).
+        num_samples: the track's length at ``sample_rate``.
+
+    Returns:
+        ``(length, read_at_rate)``: the length of :func:`mono_at_vggish_rate` of the whole
+        track, and ``(i, j) -> float32 [j - i]``, its samples ``i:j`` (``0 <= i <= j <=
+        length``), equal to the whole track's (the same sums of the same products) and
+        computed from only the input samples they depend on.
+
+    Raises:
+        ValueError: a rate that is not positive, or ``read`` does not give float samples
+            (checked on an empty range).
+    """
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    _mix_to_mono(read(0, 0))
+    sample_rate = int(sample_rate)
+    if sample_rate == P.SAMPLE_RATE:
+        return num_samples, lambda i, j: _mix_to_mono(read(i, j))
+
+    def read_at_rate(i: int, j: int) -> torch.Tensor:
+        if j <= i:
+            return torch.zeros(0, dtype=torch.float32)
+        return _resampled_range(lambda a, b: _mix_to_mono(read(a, b)), num_samples, sample_rate, i, j)
+
+    return _resampled_length(num_samples, sample_rate), read_at_rate
+
+
 def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """VGGish log-mel examples of a waveform.
 
     Computed in float32 (the published front end uses float64; the log-mel values agree to
-    about 1e-5, docs/benchmarks.md).
+    about 1e-5, docs/benchmarks.md). Example k depends only on the 16 kHz samples
+    ``[15360 k, 15360 k + 15600)`` (:func:`mono_at_vggish_rate`'s output): those of a range of
+    whole examples give the same examples (``tests/audio/test_frame_examples.py``).
 
     Args:
         waveform: float ``[N]`` or ``[C, N]`` in [-1, 1]; channels are averaged.
@@ -259,17 +413,7 @@ def waveform_to_examples(waveform: torch.Tensor, sample_rate: int) -> torch.Tens
         float32 ``[num_examples, 1, 96, 64]``: one example per 0.96 s; a partial last example is
         dropped (0 examples when the audio is shorter than 0.975 s).
     """
-    waveform = torch.as_tensor(waveform)
-    if waveform.ndim not in (1, 2):
-        raise ValueError(f"waveform must be [N] or [C, N], got shape {tuple(waveform.shape)}")
-    if not waveform.is_floating_point():
-        raise ValueError(f"waveform must be a float tensor in [-1, 1], got dtype {waveform.dtype}")
-    if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    samples = waveform.to(torch.float32)
-    if samples.ndim == 2:
-        samples = samples[0] if samples.shape[0] == 1 else samples.mean(dim=0)
-    samples = resample_to_vggish_rate(samples, int(sample_rate))
+    samples = mono_at_vggish_rate(waveform, sample_rate)
 
     window_length, hop = P.STFT_WINDOW_LENGTH_SAMPLES, P.STFT_HOP_LENGTH_SAMPLES
     num_frames = 1 + (samples.numel() - window_length) // hop if samples.numel() >= window_length else 0

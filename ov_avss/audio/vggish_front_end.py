@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import vggish_params as P
 from .front_end import AUDIO_FRONT_END_REGISTRY, AudioFrontEnd
-from .log_mel import silence_log_mel, waveform_to_examples
+from .log_mel import silence_log_mel, vggish_rate_reader, waveform_to_examples
 
 __all__ = ["VGGISH_FRONT_END"]
 
@@ -16,6 +16,7 @@ VGGISH_FRONT_END = AudioFrontEnd(
     example_shape=(1, P.NUM_FRAMES, P.NUM_BANDS),
     waveform_to_examples=waveform_to_examples,
     silence=silence_log_mel,
+    mono_reader=vggish_rate_reader,
     embedding_dim=P.EMBEDDING_SIZE,
 )
 

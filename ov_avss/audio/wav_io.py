@@ -5,7 +5,8 @@ costs more than the whole VGGish front end, so PCM and IEEE-float wavs are read 
 the header is parsed chunk by chunk and the samples come from one ``numpy.frombuffer``.
 
 ``read_wav_info`` reads only the header (a few hundred bytes), which is what the dataset check
-needs; ``read_wav`` decodes the samples.
+needs; ``read_wav`` decodes the samples; ``read_wav_frames`` decodes a range of them, reading
+only those bytes (the demo's audio of one window of frames).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import struct
 
 import numpy as np
 
-__all__ = ["WavInfo", "WavFormatError", "read_wav_info", "read_wav", "is_wav_path"]
+__all__ = ["WavInfo", "WavFormatError", "read_wav_info", "read_wav", "read_wav_frames", "is_wav_path"]
 
 _WAVE_FORMAT_PCM = 0x0001
 _WAVE_FORMAT_IEEE_FLOAT = 0x0003
@@ -138,6 +139,39 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
     info = _parse_header(path, io.BytesIO(content), len(content))
     frame_bytes = info.num_channels * info.bits_per_sample // 8
     raw = memoryview(content)[info.data_offset : info.data_offset + info.num_frames * frame_bytes]
+    return _decode_samples(raw, info), info.sample_rate
+
+
+def read_wav_frames(path: str, info: WavInfo, start: int, stop: int) -> np.ndarray:
+    """Samples ``start`` to ``stop`` (per channel, clipped to the file's) of ``path``, whose
+    header is ``info`` (``read_wav_info``), reading only their bytes.
+
+    Returns:
+        float32 ``[C, n]``, scaled as ``read_wav`` scales them (the same values as its columns
+        ``start:stop``).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        WavFormatError: the file holds fewer bytes than ``info`` says (it changed).
+    """
+    start, stop = max(0, start), min(stop, info.num_frames)
+    if stop <= start:
+        return np.zeros((info.num_channels, 0), dtype=np.float32)
+    frame_bytes = info.num_channels * info.bits_per_sample // 8
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            handle.seek(info.data_offset + start * frame_bytes)
+            raw = handle.read((stop - start) * frame_bytes)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Audio file not found: {path}") from None
+    if len(raw) != (stop - start) * frame_bytes:
+        raise WavFormatError(f"{path}: samples {start}..{stop} are past the end of the file (did it change?)")
+    return _decode_samples(memoryview(raw), info)
+
+
+def _decode_samples(raw: memoryview, info: WavInfo) -> np.ndarray:
+    """Whole frames of ``info``'s encoding -> float32 ``[C, n]``; elementwise, so a range of a
+    file decodes to the same values as the whole file's columns."""
     bits, channels = info.bits_per_sample, info.num_channels
     if info.sample_format == "float":
         # A copy even for float32: the bytes are read-only, the returned samples are not.
@@ -152,4 +186,4 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
     else:
         ints = np.frombuffer(raw, dtype="<i2" if bits == 16 else "<i4")
         data = np.multiply(ints, np.float32(1.0 / (1 << (bits - 1))), dtype=np.float32)
-    return np.ascontiguousarray(data.reshape(-1, channels).T), info.sample_rate
+    return np.ascontiguousarray(data.reshape(-1, channels).T)

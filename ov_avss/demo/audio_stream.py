@@ -1,6 +1,7 @@
 """The demo's audio: the encoder's examples for the sampled frames (the dataset's definition,
-``ov_avss.audio.audio_examples_for_frames``), and the stream reader that copies an audio
-track into the overlay video.
+``ov_avss.audio.audio_examples_for_frames``, computed per window by
+``ov_avss.audio.TrackExamplesOnDemand``), and the stream reader that copies an audio track
+into the overlay video.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import av
 import numpy as np
 import torch
 
-from ov_avss.audio import AudioFrontEnd, AudioTrackExamples, check_audio_padding
+from ov_avss.audio import AudioFrontEnd, TrackExamplesOnDemand, check_audio_padding
 
 from .errors import DemoInputError
 
@@ -66,9 +67,11 @@ class FrameAlignedAudio:
     """The audio examples for the demo's sampled frames: what the dataset feeds a video with the
     same audio file (the frame at ``t`` seconds gets example ``floor(t)`` of the whole track).
 
-    The track is decoded once (``.wav`` directly, any other container's first audio stream
-    through PyAV, at its own rate) and its examples are computed by the library's front end
-    (resampling and log-mel); only the examples are kept (VGGish: 24 KiB per second of audio).
+    Each window's examples are computed when it asks for them, by the library's front end from
+    just their samples (``TrackExamplesOnDemand``), so memory does not grow with the video: a
+    ``.wav`` (any rate) is read by ranges, any other file's track (a video's, through PyAV)
+    decoded going forward; a waveform given in memory is resampled once and its mono waveform
+    at the front end's rate kept (VGGish: 62.5 KiB per second).
 
     Args:
         path: the media file whose first audio stream is used, or ``None`` for silence.
@@ -85,10 +88,10 @@ class FrameAlignedAudio:
         check_audio_padding(padding)
         self.front_end = front_end
         self.padding = padding
-        self._track: Optional[AudioTrackExamples] = None
+        self._track: Optional[TrackExamplesOnDemand] = None
         if path is not None:
             try:
-                self._track = AudioTrackExamples.from_file(path, front_end)
+                self._track = TrackExamplesOnDemand.from_file(path, front_end)
             except (FileNotFoundError, ValueError) as e:
                 raise DemoInputError(str(e)) from e
 
@@ -105,7 +108,7 @@ class FrameAlignedAudio:
         """
         aligned = cls(None, front_end, padding)
         try:
-            aligned._track = AudioTrackExamples.from_waveform(
+            aligned._track = TrackExamplesOnDemand.from_waveform(
                 torch.as_tensor(waveform), sample_rate, "the given waveform", front_end
             )
         except (TypeError, ValueError) as e:

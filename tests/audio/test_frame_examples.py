@@ -13,11 +13,12 @@ from ov_avss.audio import (
     AUDIO_FRONT_END_REGISTRY,
     VGGISH_FRONT_END,
     AudioTrackExamples,
+    TrackExamplesOnDemand,
     audio_examples_for_frames,
     audio_front_end,
     example_indices,
 )
-from ov_avss.audio.log_mel import load_audio, silence_log_mel, waveform_to_examples
+from ov_avss.audio.log_mel import StreamedAudio, load_audio, silence_log_mel, waveform_to_examples
 from wav_files import write_wav
 
 
@@ -103,6 +104,95 @@ def test_track_from_waveform_equals_track_from_its_file(tmp_path):
     track = AudioTrackExamples.from_waveform(torch.from_numpy(decoded).float(), 22050, "decoded")
     assert track.duration_s == pytest.approx(2.5, abs=1e-4)
     assert torch.equal(track.for_frames([0, 1]), audio_examples_for_frames(str(path), [0, 1]))
+
+
+@pytest.mark.parametrize(
+    "rate, channels, encoding",
+    [(16000, 1, "pcm16"), (16000, 2, "float32"), (44100, 2, "pcm16"), (22050, 1, "pcm24"), (8000, 1, "pcm8"),
+     (44101, 1, "pcm16")],
+)
+def test_examples_on_demand_equal_the_whole_tracks(tmp_path, rate, channels, encoding):
+    """Example k depends only on its own 0.975 s of 16 kHz samples (its 96 STFT frames of
+    400 samples every 160; the last frame's FFT reads 112 samples past them, under the window's
+    zero padding), so the examples computed per window, from just their samples, equal the
+    whole track's bit for bit. The resampler's outputs are sums over their own input samples, so
+    a wav at another rate is read by ranges too, each resampled from just the samples it depends
+    on (44101 Hz: the resampler's gather path). A window of all 23 frames is computed 16
+    examples per front-end call."""
+    path = tmp_path / "track.wav"
+    write_wav(path, _signal(20.5, rate, channels), rate, encoding)
+    whole = AudioTrackExamples.from_file(str(path))
+    on_demand = TrackExamplesOnDemand.from_file(str(path))
+    assert on_demand.num_examples == whole.examples.shape[0] == 21
+    times = np.arange(23, dtype=np.float64)  # the last 2 frames are past the track's end
+    for padding in ("zero_examples", "repeat_last"):
+        expected = whole.for_frames(times, padding)
+        for window in (1, 3, 5, 23):
+            windows = [on_demand.for_frames(times[s:s + window], padding) for s in range(0, 23, window)]
+            assert torch.equal(torch.cat(windows), expected), (padding, window)
+    # Frames at 2 fps share examples; any order, gaps and repeats.
+    assert torch.equal(on_demand.for_frames(np.arange(8) / 2), whole.for_frames(np.arange(8) / 2))
+    assert torch.equal(on_demand.for_frames([9, 2, 2, 3, 11, 0]), whole.examples[[9, 2, 2, 3, 11, 0]])
+    assert on_demand.for_frames([]).shape == (0, 1, 96, 64)
+    # A decoded track (as a video's, through PyAV) is resampled whole once.
+    waveform, file_rate = load_audio(str(path))
+    from_waveform = TrackExamplesOnDemand.from_waveform(waveform, file_rate, "decoded")
+    assert torch.equal(from_waveform.for_frames(times), whole.for_frames(times))
+    waveform.zero_()  # the track keeps its own samples
+    assert torch.equal(from_waveform.for_frames(times), whole.for_frames(times))
+
+
+def test_examples_on_demand_of_a_compressed_track(tmp_path):
+    """An AAC track (44.1 kHz stereo in an m4a, decoded by PyAV) is decoded going forward by
+    ranges (``StreamedAudio``: the same samples as ``load_audio``'s, a range before what it
+    holds decodes again from the start); its examples per window equal the whole track's."""
+    import av
+
+    path = tmp_path / "track.m4a"
+    rate = 44100
+    samples = np.ascontiguousarray(_signal(9.5, rate, channels=2).T.astype(np.float32))
+    with av.open(str(path), "w", format="ipod") as container:
+        stream = container.add_stream("aac", rate=rate, layout="stereo")
+        for start in range(0, samples.shape[1], 4096):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, start:start + 4096]), format="fltp",
+                                               layout="stereo")
+            frame.sample_rate, frame.pts = rate, start
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    waveform, _ = load_audio(str(path))
+    streamed = StreamedAudio(str(path))
+    assert (streamed.sample_rate, streamed.num_channels, streamed.num_samples) == (rate, 2, waveform.shape[1])
+    for start, stop in ((0, 0), (0, 5000), (4000, 4100), (100_000, 200_000), (300, 400), (0, waveform.shape[1])):
+        assert np.array_equal(streamed.read(start, stop), waveform[:, start:stop].numpy()), (start, stop)
+    whole = AudioTrackExamples.from_file(str(path))
+    on_demand = TrackExamplesOnDemand.from_file(str(path))
+    assert on_demand.num_examples == whole.examples.shape[0] == 9
+    times = np.arange(10, dtype=np.float64)
+    windows = [on_demand.for_frames(times[s:s + 3]) for s in range(0, 10, 3)]
+    assert torch.equal(torch.cat(windows), whole.for_frames(times))
+    assert torch.equal(on_demand.for_frames([2, 0]), whole.examples[[2, 0]])  # back to the start
+
+
+def test_examples_on_demand_pad_and_warn_as_the_whole_tracks(tmp_path, caplog):
+    path = tmp_path / "short.wav"
+    write_wav(path, _signal(3.5, 16000), 16000, "pcm16")
+    own = _file_examples(path)
+    track = TrackExamplesOnDemand.from_file(str(path))
+    with caplog.at_level(logging.WARNING, logger="ov_avss.audio.frame_examples"):
+        zeros = track.for_frames(range(5))
+    assert "short.wav gives 3 log-mel examples for frames up to 4 s; padding with zero examples" in caplog.text
+    assert torch.equal(zeros[:3], own) and torch.count_nonzero(zeros[3:]) == 0
+    assert torch.equal(track.for_frames([4, 2], "repeat_last"), own[[2, 2]])
+    with pytest.raises(ValueError, match="padding 'edge'"):
+        track.for_frames([0], "edge")
+    tiny = tmp_path / "tiny.wav"
+    write_wav(tiny, np.zeros(8000), 16000, "pcm16")
+    with pytest.raises(ValueError, match=r"tiny\.wav lasts 0\.500 s"):
+        TrackExamplesOnDemand.from_file(str(tiny)).for_frames(range(2), "repeat_last")
+    with pytest.raises(FileNotFoundError, match="missing.wav"):
+        TrackExamplesOnDemand.from_file(str(tmp_path / "missing.wav"))
 
 
 @pytest.mark.parametrize("num_examples", [0, 1, 5, 30])

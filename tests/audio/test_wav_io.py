@@ -7,7 +7,7 @@ import wave
 import numpy as np
 import pytest
 
-from ov_avss.audio.wav_io import WavFormatError, is_wav_path, read_wav, read_wav_info
+from ov_avss.audio.wav_io import WavFormatError, is_wav_path, read_wav, read_wav_frames, read_wav_info
 from wav_files import write_wav
 
 
@@ -27,6 +27,29 @@ def test_decodes_every_encoding(tmp_path, encoding, channels):
     # float32 holds 24 significant bits: PCM up to 24 bits and float32 come back exactly.
     tolerance = 1e-7 if encoding in ("pcm32", "float64") else 0.0
     assert np.abs(samples - expected).max() <= tolerance
+
+
+@pytest.mark.parametrize("encoding", ["pcm8", "pcm16", "pcm24", "pcm32", "float32", "float64"])
+def test_a_range_of_samples_is_the_whole_files_columns(tmp_path, encoding):
+    """What the demo reads window by window: the same values as the whole file, only those
+    bytes read; ranges past either end are clipped."""
+    path = tmp_path / f"{encoding}.wav"
+    write_wav(path, _tone(1001, 2), 16000, encoding, extra_chunks=((b"LIST", b"abc"),))
+    whole, _ = read_wav(str(path))
+    info = read_wav_info(str(path))
+    for start, stop in ((0, 1001), (0, 1), (17, 400), (1000, 1001), (-5, 3), (990, 2000), (500, 500), (1200, 1300)):
+        samples = read_wav_frames(str(path), info, start, stop)
+        assert samples.dtype == np.float32
+        assert np.array_equal(samples, whole[:, max(0, start):stop]), (start, stop)
+
+
+def test_a_range_past_a_shortened_file_is_named(tmp_path):
+    path = tmp_path / "changed.wav"
+    write_wav(path, _tone(1000), 16000, "pcm16")
+    info = read_wav_info(str(path))
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(WavFormatError, match=r"changed\.wav: samples 900\.\.1000"):
+        read_wav_frames(str(path), info, 900, 1000)
 
 
 def test_int16_matches_the_standard_library_writer(tmp_path):

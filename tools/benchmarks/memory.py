@@ -6,9 +6,9 @@
   with the frames: ``peak(T) <= a + b * T``; the section fits ``a`` and ``b`` (MB, MB per
   frame) from the shortest and longest videos and reports how far the middle one is from the
   line (a term growing faster than T would show there).
-- The OV-AVSS demo (``ov_avss.demo``): frames go through the model one window at a time and
-  each window's maps are written out before the next, so only the audio examples (24 KiB per
-  second) grow with the video.
+- The OV-AVSS demo (``ov_avss.demo``): frames go through the model one window at a time, each
+  window's maps are written out before the next, and each window's audio examples are computed
+  from just its samples (a 16 kHz wav is read by ranges), so nothing grows with the video.
 
 The video frames given to AVISM are allocated before the measurement (they are its input).
 """
@@ -88,9 +88,12 @@ def avism_whole_video(config_file: str, seconds: list[int], device: torch.device
             "bound": _linear_bound(runs, "AVISM whole-video inference")}
 
 
-def write_synthetic_frame_folder(folder: str, num_frames: int, height: int, width: int, rate: int = 16000) -> None:
+def write_synthetic_frame_folder(
+    folder: str, num_frames: int, height: int, width: int, rate: int = 16000, audio_seconds: int | None = None
+) -> None:
     """``0.jpg .. (num_frames-1).jpg`` of random pixels and ``audio.wav`` (a 440 Hz tone) of
-    ``num_frames`` seconds, the AVSBench frame-folder layout the demo reads at 1 fps."""
+    ``audio_seconds`` (default ``num_frames``) seconds, the AVSBench frame-folder layout the demo
+    reads at 1 fps."""
     from PIL import Image
 
     os.makedirs(folder, exist_ok=True)
@@ -98,8 +101,13 @@ def write_synthetic_frame_folder(folder: str, num_frames: int, height: int, widt
     for index in range(num_frames):
         pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(os.path.join(folder, f"{index}.jpg"))
-    samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(num_frames * rate) / rate) * 32767).astype("<i2")
-    with wave.open(os.path.join(folder, "audio.wav"), "wb") as writer:
+    write_tone_wav(os.path.join(folder, "audio.wav"), num_frames if audio_seconds is None else audio_seconds, rate)
+
+
+def write_tone_wav(path: str, seconds: int, rate: int = 16000) -> None:
+    """A 440 Hz tone of ``seconds`` seconds: a mono 16-bit wav at ``rate``."""
+    samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(seconds * rate) / rate) * 32767).astype("<i2")
+    with wave.open(path, "wb") as writer:
         writer.setnchannels(1)
         writer.setsampwidth(2)
         writer.setframerate(rate)
