@@ -96,7 +96,10 @@ def peak_memory_mb(function: Callable[[], Any], device: torch.device) -> dict[st
         peak = torch.cuda.max_memory_allocated(device) - start
         method = "torch.cuda.max_memory_allocated - allocated at start"
     else:
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as profiler:
+        # acc_events: one cycle, whose events are all read after it ends.
+        with torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True, acc_events=True
+        ) as profiler:
             function()
         peak = cpu_peak_allocated_bytes(profiler)
         method = "torch.profiler CPU allocation events (peak of the running sum)"

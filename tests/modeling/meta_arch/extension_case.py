@@ -70,14 +70,17 @@ class FixedDecoder(torch.nn.Module):
         return self.outputs
 
 
-def run_case(score_threshold: float | None = None) -> dict:
+def run_case(score_threshold: float | None = None, name_unseen: bool | None = None) -> dict:
     """The quickstart config's model (CPU) on the case: its output for the one window.
-    ``score_threshold`` replaces ``OBJECTNESS_RANKING.SCORE_THRESHOLD`` (None: the config's)."""
+    ``score_threshold`` replaces ``OBJECTNESS_RANKING.SCORE_THRESHOLD`` and ``name_unseen``
+    ``LEARNED_HEAD.NAME_UNSEEN`` (None: the config's)."""
     cfg = get_cfg()
     cfg.merge_from_file(str(QUICKSTART_CONFIG))
     cfg.MODEL.DEVICE = "cpu"
     if score_threshold is not None:
         cfg.MODEL.OV_EXTENSIONS.OBJECTNESS_RANKING.SCORE_THRESHOLD = score_threshold
+    if name_unseen is not None:
+        cfg.MODEL.OV_EXTENSIONS.LEARNED_HEAD.NAME_UNSEEN = name_unseen
     model = build_model(with_seen_categories(cfg)).eval()
     seeded_classifier_weights(model)
     model.transformer_decoder = FixedDecoder(

@@ -1,8 +1,9 @@
 """The extensions (learned head + objectness ranking + split name words), as the quickstart
 config turns them on, compute what the framework computed before they became optional: the
 same queries, names and painted map, scores to float32 rounding (fixture written at commit
-e62f34f by make_extension_fixture.py, when every kept pair was painted: score threshold 0.0).
-With the quickstart's threshold, the pairs at or below it paint nothing."""
+e62f34f by make_extension_fixture.py, when every kept pair was painted and every name could be
+chosen: score threshold 0.0, NAME_UNSEEN True). With the quickstart's threshold, the pairs at or
+below it paint nothing."""
 from __future__ import annotations
 
 import torch
@@ -11,7 +12,7 @@ from extension_case import FIXTURE, run_case
 
 
 def test_quickstart_extension_path_reproduces_the_recorded_naming():
-    output = run_case(score_threshold=0.0)
+    output = run_case(score_threshold=0.0, name_unseen=True)
     recorded = torch.load(FIXTURE, weights_only=True)
     segments = output["segments"]
     assert torch.equal(segments["query_indices"], recorded["query_indices"])
@@ -25,8 +26,8 @@ def test_quickstart_extension_path_reproduces_the_recorded_naming():
 
 def test_kept_pairs_at_or_below_the_score_threshold_paint_nothing():
     threshold = 0.1  # the quickstart config's OBJECTNESS_RANKING.SCORE_THRESHOLD
-    every_pair = run_case(score_threshold=0.0)
-    output = run_case()
+    every_pair = run_case(score_threshold=0.0, name_unseen=True)
+    output = run_case(name_unseen=True)
     segments = every_pair["segments"]
     # The same kept pairs either way: the threshold changes only what is painted.
     for key in ("query_indices", "labels", "scores"):
