@@ -36,6 +36,7 @@ def geometric_ensemble(
     seen: torch.Tensor,
     seen_clip_weight: float,
     novel_clip_weight: float,
+    name_unseen: bool = True,
 ) -> torch.Tensor:
     """Combine the learned head and CLIP per category, renormalised over the vocabulary.
 
@@ -46,6 +47,8 @@ def geometric_ensemble(
     Args:
         learned_probs, clip_model_probs: ``[Q, K]`` probabilities over the vocabulary.
         seen: bool ``[K]``.
+        name_unseen: False gives the names not ``seen`` probability 0 (the ensemble renormalised
+            over the seen names).
 
     Returns:
         ``[Q, K]`` probabilities (rows sum to 1 unless both inputs are 0 there).
@@ -54,4 +57,6 @@ def geometric_ensemble(
         seen, torch.tensor(seen_clip_weight, device=seen.device), torch.tensor(novel_clip_weight, device=seen.device)
     )
     combined = learned_probs.pow(1 - clip_model_weight) * clip_model_probs.pow(clip_model_weight)
+    if not name_unseen:
+        combined = combined * seen
     return combined / combined.sum(dim=-1, keepdim=True).clamp(min=torch.finfo(combined.dtype).tiny)

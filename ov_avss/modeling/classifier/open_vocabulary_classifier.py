@@ -139,8 +139,7 @@ class OpenVocabularyClassifier(nn.Module):
             return clip_model_probs, has_region
         learned_probs = self.ensemble_head(query_embeddings, text).float().softmax(dim=-1)
         seen = torch.tensor([name in self.seen_categories for name in vocabulary], device=clip_model_probs.device)
-        probs = geometric_ensemble(learned_probs, clip_model_probs, seen, self.seen_clip_weight, self.novel_clip_weight)
-        if not self.name_unseen:
-            probs = probs * seen
-            probs = probs / probs.sum(dim=-1, keepdim=True).clamp(min=torch.finfo(probs.dtype).tiny)
+        probs = geometric_ensemble(
+            learned_probs, clip_model_probs, seen, self.seen_clip_weight, self.novel_clip_weight, self.name_unseen
+        )
         return probs, has_region
